@@ -1,0 +1,131 @@
+//! Command-line arguments (clap derive). Parsing validates what the user typed and touches
+//! nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// hostcert: certify that hosts, OS builds and images can run containers.
+#[derive(Debug, Parser)]
+#[command(name = "hostcert", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Certify targets against a profile (this machine with `container-host` by default).
+    ///
+    /// Takes libtest's options too: a FILTER, --exact, --skip, --list, --format, --test-threads.
+    Run(RunArgs),
+    /// List the checks a profile runs, without contacting any target.
+    List(ListArgs),
+    /// Validate suites and profiles (the built-in ones when no path is given).
+    Lint(LintArgs),
+    /// Show what a check verifies, why, how to fix it, and which versions exist.
+    Explain(ExplainArgs),
+    /// Gather a target's facts into a snapshot file, to evaluate later with `run --facts`.
+    Gather(GatherArgs),
+    /// Render a saved JSON report again, as JUnit XML or JSON.
+    Report(ReportArgs),
+}
+
+/// Where suites and profiles come from, and which profile to use.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// The profile: a built-in or `--profiles` name, or a path to a profile file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Also load suites from this folder (repeatable); they replace built-in suites of the same
+    /// name and version.
+    #[arg(long = "suites", value_name = "DIR")]
+    pub suite_dirs: Vec<PathBuf>,
+    /// Also load profiles from this folder (repeatable).
+    #[arg(long = "profiles", value_name = "DIR")]
+    pub profile_dirs: Vec<PathBuf>,
+}
+
+/// `hostcert run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Suites and profile.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// A target to certify (repeatable): `local`.
+    #[arg(long = "target", value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Evaluate a fact snapshot written by `hostcert gather` instead of a live target
+    /// (repeatable).
+    #[arg(long = "facts", value_name = "FILE")]
+    pub facts: Vec<PathBuf>,
+    /// The folder for report.json and junit.xml.
+    #[arg(long, value_name = "DIR", default_value = "hostcert-report")]
+    pub report_dir: PathBuf,
+    /// Write the JSON report here instead of <report-dir>/report.json.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the JUnit XML report here instead of <report-dir>/junit.xml.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// libtest's options.
+    #[command(flatten)]
+    pub libtest: libtest_mimic::Arguments,
+}
+
+/// `hostcert list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Suites and profile.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// `hostcert lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Suite and profile files or folders; the built-in ones when none is given.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `hostcert explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The check id, e.g. `kernel.namespaces.net`.
+    #[arg(value_name = "CHECK-ID")]
+    pub check: String,
+    /// Also load suites from this folder (repeatable).
+    #[arg(long = "suites", value_name = "DIR")]
+    pub suite_dirs: Vec<PathBuf>,
+}
+
+/// `hostcert gather`.
+#[derive(Debug, Args)]
+pub struct GatherArgs {
+    /// Suites and profile: the facts gathered are those the profile's checks need.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// The target to read.
+    #[arg(long, value_name = "TARGET", default_value = "local")]
+    pub target: String,
+    /// The snapshot file to write.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `hostcert report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The JSON report written by `hostcert run`.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here (after checking it reads as a report).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}

@@ -1,0 +1,355 @@
+//! The subcommands other than `run`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::args::{CatalogArgs, Command, ExplainArgs, GatherArgs, LintArgs, ListArgs, ReportArgs};
+use super::{choose_profile, exit, CliError};
+use crate::catalog::{self, Catalog, DataFile};
+use crate::engine;
+use crate::facts::{Snapshot, SnapshotTarget, SNAPSHOT_FORMAT_VERSION};
+use crate::yaml::{self, YamlError};
+
+/// Runs one subcommand.
+pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Run(args) => super::run::run(args),
+        Command::List(args) => list(args),
+        Command::Lint(args) => lint(args),
+        Command::Explain(args) => explain(args),
+        Command::Gather(args) => gather(args),
+        Command::Report(args) => report(args),
+    }
+}
+
+/// The built-in catalog plus the user's folders.
+pub(super) fn load_catalog(args: &CatalogArgs) -> Result<Catalog, CliError> {
+    let mut catalog = Catalog::builtin()?;
+    for dir in args.suite_dirs.iter().chain(&args.profile_dirs) {
+        catalog.add_path(dir)?;
+    }
+    Ok(catalog)
+}
+
+/// The current time, RFC 3339.
+pub(super) fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Writes a file whole: to a temporary file beside it, then renamed over it, so a reader never
+/// sees half a report. Creates the parent folder.
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| CliError::File {
+        path: path.display().to_string(),
+        reason: format!("cannot write: {e}"),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes).map_err(fail)?;
+    std::fs::rename(&temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        fail(e)
+    })
+}
+
+fn list(args: ListArgs) -> Result<u8, CliError> {
+    let mut catalog = load_catalog(&args.catalog)?;
+    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
+    let plan = catalog.resolve(&profile)?;
+    let p = &plan.profile.profile;
+    println!("profile {} {} ({})", p.name, p.version, plan.profile.source);
+    let gate: Vec<&str> = p.gate.iter().map(|s| s.as_str()).collect();
+    println!("gating severities: {}", gate.join(", "));
+    for suite in &plan.suites {
+        println!(
+            "suite {} {} ({}, {})",
+            suite.suite.name, suite.suite.version, suite.source, suite.digest
+        );
+    }
+    for planned in &plan.checks {
+        println!(
+            "  {:<44} {:<8} {:<6} {}",
+            planned.check.id.as_str(),
+            planned.check.severity.as_str(),
+            if planned.gating { "gating" } else { "" },
+            planned.check.title
+        );
+    }
+    println!("{} checks", plan.checks.len());
+    Ok(exit::CERTIFIED)
+}
+
+fn lint(args: LintArgs) -> Result<u8, CliError> {
+    let mut catalog = Catalog::builtin()?;
+    let mut errors: Vec<YamlError> = Vec::new();
+    let mut user_suites = Vec::new();
+    let mut user_profiles = Vec::new();
+    let mut files = Vec::new();
+    for path in &args.paths {
+        match catalog::yaml_files(path) {
+            Ok(mut found) => files.append(&mut found),
+            Err(e) => errors.push(e),
+        }
+    }
+    for file in &files {
+        let source = file.display().to_string();
+        let text = match yaml::read_file(file) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match catalog::parse_data_file(&source, &text) {
+            Ok(DataFile::Suite(suite)) => user_suites.push((Arc::new(suite), text)),
+            Ok(DataFile::Profile(profile)) => user_profiles.push(Arc::new(profile)),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    // Two files claiming one suite version, and one id used by two different suites.
+    for (index, (suite, text)) in user_suites.iter().enumerate() {
+        for (other, _) in &user_suites[..index] {
+            if other.suite.name == suite.suite.name && other.suite.version == suite.suite.version {
+                errors.push(YamlError {
+                    file: suite.source.clone(),
+                    position: yaml::locate(text, "version", None, 0),
+                    message: format!(
+                        "version: suite {} {} is also defined in {}",
+                        suite.suite.name, suite.suite.version, other.source
+                    ),
+                });
+            }
+        }
+        for check in &suite.suite.checks {
+            let elsewhere = user_suites[..index]
+                .iter()
+                .map(|(s, _)| s)
+                .chain(catalog.suites.iter())
+                .find(|s| {
+                    s.suite.name != suite.suite.name
+                        && s.suite.checks.iter().any(|c| c.id == check.id)
+                });
+            if let Some(other) = elsewhere {
+                errors.push(YamlError {
+                    file: suite.source.clone(),
+                    position: yaml::locate(text, "id", Some(check.id.as_str()), 0),
+                    message: format!(
+                        "id: check id `{}` is already used by suite `{}` ({})",
+                        check.id, other.suite.name, other.source
+                    ),
+                });
+            }
+        }
+    }
+    for (suite, _) in &user_suites {
+        catalog.suites.retain(|s| {
+            !(s.suite.name == suite.suite.name && s.suite.version == suite.suite.version)
+        });
+        catalog.suites.push(Arc::clone(suite));
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let profiles: Vec<_> = if args.paths.is_empty() {
+        catalog.profiles.clone()
+    } else {
+        user_profiles
+    };
+    for profile in &profiles {
+        if let Err(mut e) = catalog.resolve(profile) {
+            errors.append(&mut e);
+        }
+        for (index, waiver) in profile.profile.waivers.iter().enumerate() {
+            if waiver.expired_on(today) {
+                let anchor = yaml::locate(&profile.text, "check", Some(waiver.check.as_str()), 0);
+                let position = anchor
+                    .and_then(|(line, _)| {
+                        profile
+                            .text
+                            .lines()
+                            .enumerate()
+                            .skip(line - 1)
+                            .take(8)
+                            .find_map(|(i, l)| {
+                                let body = l.trim_start().trim_start_matches("- ");
+                                body.starts_with("expires:")
+                                    .then(|| (i + 1, l.len() - body.len() + 1))
+                            })
+                    })
+                    .or(anchor);
+                errors.push(YamlError {
+                    file: profile.source.clone(),
+                    position,
+                    message: format!(
+                        "waivers[{index}].expires: the waiver for `{}` approved by {} expired on {}",
+                        waiver.check.as_str(),
+                        waiver.approver,
+                        waiver.expires_text()
+                    ),
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        eprintln!(
+            "lint: {} problem{}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        return Ok(exit::COULD_NOT_RUN);
+    }
+    let (n_suites, n_profiles) = if args.paths.is_empty() {
+        (catalog.suites.len(), catalog.profiles.len())
+    } else {
+        (user_suites.len(), profiles.len())
+    };
+    println!("lint: ok ({n_suites} suites, {n_profiles} profiles)");
+    Ok(exit::CERTIFIED)
+}
+
+fn explain(args: ExplainArgs) -> Result<u8, CliError> {
+    let mut catalog = Catalog::builtin()?;
+    for dir in &args.suite_dirs {
+        catalog.add_path(dir)?;
+    }
+    let versions = catalog.check_versions(&args.check);
+    let Some((newest_suite, newest)) = versions.last() else {
+        return Err(CliError::Usage(format!(
+            "no check with id `{}` (see `hostcert list`)",
+            args.check
+        )));
+    };
+    println!("{} — {}", newest.id, newest.title);
+    println!("severity: {}", newest.severity.as_str());
+    if !newest.tags.is_empty() {
+        println!("tags: {}", newest.tags.join(", "));
+    }
+    println!(
+        "\nwhy:\n  {}",
+        newest.rationale.trim().replace('\n', "\n  ")
+    );
+    println!("\nchecks: {}", engine::describe_expectation(newest));
+    let facts: Vec<String> = newest.probes.values().map(ToString::to_string).collect();
+    println!("reads: {}", facts.join(", "));
+    let applies = &newest.applies_to;
+    let mut scope = Vec::new();
+    if !applies.target_kinds.is_empty() {
+        scope.push(format!(
+            "targets {}",
+            applies
+                .target_kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(range) = &applies.kernel {
+        scope.push(format!("kernels {range}"));
+    }
+    if !applies.architectures.is_empty() {
+        scope.push(format!(
+            "architectures {}",
+            applies.architectures.join(", ")
+        ));
+    }
+    if !applies.os_ids.is_empty() {
+        scope.push(format!("os {}", applies.os_ids.join(", ")));
+    }
+    println!(
+        "applies to: {}",
+        if scope.is_empty() {
+            "every target".to_owned()
+        } else {
+            scope.join("; ")
+        }
+    );
+    println!(
+        "\nhow to fix:\n  {}",
+        newest.remediation.trim().replace('\n', "\n  ")
+    );
+    if !newest.references.is_empty() {
+        println!("\nreferences:");
+        for reference in &newest.references {
+            println!("  {reference}");
+        }
+    }
+    println!("\nversions:");
+    for (suite, check) in &versions {
+        println!(
+            "  check {} in suite {} {} ({})",
+            check.version, suite.suite.name, suite.suite.version, suite.source
+        );
+    }
+    let _ = newest_suite;
+    Ok(exit::CERTIFIED)
+}
+
+fn gather(args: GatherArgs) -> Result<u8, CliError> {
+    let mut catalog = load_catalog(&args.catalog)?;
+    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
+    let plan = catalog.resolve(&profile)?;
+    let target = crate::target::open(&args.target)?;
+    let probes = engine::probes_for(&plan.checks);
+    let gathered_at = now();
+    let gathered = target.gather(&probes)?;
+    let snapshot = Snapshot {
+        format_version: SNAPSHOT_FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        gathered_at,
+        target: SnapshotTarget {
+            name: target.name().to_owned(),
+            kind: target.kind().as_str().to_owned(),
+            address: target.address().to_owned(),
+            hostname: gathered.hostname,
+        },
+        facts: gathered.facts.iter().cloned().collect(),
+    };
+    let mut text =
+        serde_json::to_string_pretty(&snapshot).map_err(|e| CliError::Usage(e.to_string()))?;
+    text.push('\n');
+    write_file(&args.output, text.as_bytes())?;
+    let failed = snapshot.facts.iter().filter(|f| f.error.is_some()).count();
+    println!(
+        "gathered {} facts from {} ({failed} could not be read) into {}",
+        snapshot.facts.len(),
+        target.name(),
+        args.output.display()
+    );
+    Ok(exit::CERTIFIED)
+}
+
+fn report(args: ReportArgs) -> Result<u8, CliError> {
+    if args.junit.is_none() && args.json.is_none() {
+        return Err(CliError::Usage(
+            "nothing to write: give --junit FILE and/or --json FILE".to_owned(),
+        ));
+    }
+    let path = args.from.display().to_string();
+    let file = std::fs::File::open(&args.from).map_err(|e| CliError::File {
+        path: path.clone(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    let report = hostcert_reports::json::read(std::io::BufReader::new(file)).map_err(|e| {
+        CliError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    if let Some(junit) = &args.junit {
+        write_file(junit, hostcert_reports::junit::render(&report).as_bytes())?;
+    }
+    if let Some(json) = &args.json {
+        write_file(json, hostcert_reports::json::to_string(&report).as_bytes())?;
+    }
+    Ok(exit::CERTIFIED)
+}

@@ -1,0 +1,278 @@
+//! `hostcert run`: resolve the plan, gather facts once per target, run one libtest-mimic trial
+//! per (target, check), and write the reports.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use hostcert_reports::{
+    CheckResult, Outcome, ProfileInfo, RunReport, SuiteInfo, Summary, ToolInfo, Verdict,
+};
+use libtest_mimic::{Completion, Failed, FormatSetting, Trial};
+
+use super::args::RunArgs;
+use super::commands::{load_catalog, now, write_file};
+use super::{choose_profile, exit, CliError};
+use crate::engine::{self, GatheredTarget};
+use crate::facts::ProbeSet;
+use crate::target::{self, snapshot::SnapshotTarget, Target};
+
+pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
+    let started_at = now();
+    let mut catalog = load_catalog(&args.catalog)?;
+    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
+    let plan = Arc::new(catalog.resolve(&profile)?);
+
+    let mut targets: Vec<Box<dyn Target>> = Vec::new();
+    for path in &args.facts {
+        targets.push(Box::new(SnapshotTarget::load(path)?));
+    }
+    let addresses = if args.targets.is_empty() && args.facts.is_empty() {
+        vec!["local".to_owned()]
+    } else {
+        args.targets.clone()
+    };
+    for address in &addresses {
+        targets.push(target::open(address)?);
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for target in &targets {
+        if !names.insert(target.name().to_owned()) {
+            return Err(CliError::Usage(format!(
+                "two targets are named `{}`; trial names must be unique",
+                target.name()
+            )));
+        }
+    }
+
+    let libtest = &args.libtest;
+    if libtest.list {
+        // Names only: no target is contacted.
+        let trials = targets
+            .iter()
+            .flat_map(|t| {
+                plan.checks
+                    .iter()
+                    .map(|c| Trial::test(c.trial_name(t.name()), || Ok(())))
+            })
+            .collect();
+        let _listed = libtest_mimic::run(libtest, trials);
+        return Ok(exit::CERTIFIED);
+    }
+
+    // Facts once: each target is asked for the probes of the checks the filters keep.
+    let probes: Vec<ProbeSet> = targets
+        .iter()
+        .map(|t| {
+            let kept = plan.checks.iter().filter(|c| {
+                !libtest.is_filtered_out(&Trial::test(c.trial_name(t.name()), || Ok(())))
+            });
+            engine::probes_for(kept)
+        })
+        .collect();
+    let gathered = Arc::new(engine::gather(&targets, &probes));
+
+    // Checks many: every trial evaluates in memory.
+    let today = time::OffsetDateTime::now_utc().date();
+    let n_checks = plan.checks.len();
+    let slots: Arc<Mutex<Vec<Option<CheckResult>>>> =
+        Arc::new(Mutex::new(vec![None; gathered.len() * n_checks]));
+    let mut trials = Vec::new();
+    for (target_index, target) in gathered.iter().enumerate() {
+        for (check_index, planned) in plan.checks.iter().enumerate() {
+            let name = planned.trial_name(&target.info.name);
+            let (plan, gathered, slots) =
+                (Arc::clone(&plan), Arc::clone(&gathered), Arc::clone(&slots));
+            trials.push(Trial::ignorable_test(name, move || {
+                let target = &gathered[target_index];
+                let planned = &plan.checks[check_index];
+                let result = engine::evaluate(
+                    planned,
+                    &target.info,
+                    &target.facts,
+                    &plan.profile.profile,
+                    today,
+                );
+                let verdict = trial_verdict(&result);
+                slots.lock().unwrap_or_else(|e| e.into_inner())
+                    [target_index * n_checks + check_index] = Some(result);
+                verdict
+            }));
+        }
+    }
+    let json_format = matches!(libtest.format, Some(FormatSetting::Json));
+    // The verdict, not libtest's conclusion, decides the exit code: advisory failures do not gate.
+    let _conclusion = libtest_mimic::run(libtest, trials);
+
+    let results: Vec<CheckResult> =
+        std::mem::take(&mut *slots.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .flatten()
+            .collect();
+    let report = assemble(&plan, &gathered, results, started_at);
+    let json_path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| args.report_dir.join("report.json"));
+    let junit_path = args
+        .junit
+        .clone()
+        .unwrap_or_else(|| args.report_dir.join("junit.xml"));
+    let written = write_file(
+        &json_path,
+        hostcert_reports::json::to_string(&report).as_bytes(),
+    )
+    .and_then(|()| {
+        write_file(
+            &junit_path,
+            hostcert_reports::junit::render(&report).as_bytes(),
+        )
+    });
+
+    let summary = summary_text(&report, &gathered, &json_path, &junit_path);
+    if json_format {
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+        let _ = std::io::stdout().flush();
+    }
+    written?;
+    Ok(match report.verdict {
+        Verdict::Certified => exit::CERTIFIED,
+        Verdict::NotCertified => exit::NOT_CERTIFIED,
+        _ => exit::COULD_NOT_RUN,
+    })
+}
+
+/// How a result shows in libtest's output: waived passes, skip is ignored, fail and error fail.
+fn trial_verdict(result: &CheckResult) -> Result<Completion, Failed> {
+    let details = || {
+        let mut text = format!(
+            "{} [{}{}]: {}",
+            result.title,
+            result.severity.as_str(),
+            if result.gating { ", gating" } else { "" },
+            result.message
+        );
+        for evidence in &result.evidence {
+            text += &format!(
+                "\n  {} = {} (from {})",
+                evidence.fact, evidence.observed, evidence.source
+            );
+        }
+        if !result.remediation.is_empty() {
+            text += &format!("\n  fix: {}", result.remediation.replace('\n', " "));
+        }
+        text
+    };
+    match result.outcome {
+        Outcome::Pass | Outcome::Waived => Ok(Completion::Completed),
+        Outcome::Skip => Ok(Completion::ignored_with(&result.message)),
+        // A failure the profile does not gate on is advice: shown with its reason, like libtest's
+        // ignored tests, so that the libtest summary agrees with the verdict.
+        Outcome::Fail | Outcome::Error if !result.gating => Ok(Completion::ignored_with(format!(
+            "advisory {} ({}): {}",
+            result.outcome.as_str(),
+            result.severity.as_str(),
+            result.message
+        ))),
+        Outcome::Error => Err(Failed::from(format!("error: {}", details()))),
+        _ => Err(Failed::from(details())),
+    }
+}
+
+fn assemble(
+    plan: &crate::catalog::Plan,
+    gathered: &[GatheredTarget],
+    results: Vec<CheckResult>,
+    started_at: String,
+) -> RunReport {
+    let profile = &plan.profile.profile;
+    let summary = Summary::of(&results);
+    let every_target_read = gathered.iter().all(|t| t.info.unreadable.is_none());
+    RunReport {
+        format_version: hostcert_reports::FORMAT_VERSION,
+        tool: ToolInfo {
+            name: "hostcert".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        started_at,
+        finished_at: now(),
+        profile: ProfileInfo {
+            name: profile.name.to_string(),
+            version: profile.version.to_string(),
+            source: plan.profile.source.clone(),
+            digest: plan.profile.digest.clone(),
+            suites: plan
+                .suites
+                .iter()
+                .map(|s| SuiteInfo {
+                    name: s.suite.name.to_string(),
+                    version: s.suite.version.to_string(),
+                    digest: s.digest.clone(),
+                    source: s.source.clone(),
+                })
+                .collect(),
+        },
+        verdict: summary.verdict(every_target_read),
+        gating_severities: profile.gate.clone(),
+        targets: gathered.iter().map(GatheredTarget::report).collect(),
+        results,
+        summary,
+    }
+}
+
+fn summary_text(
+    report: &RunReport,
+    gathered: &[GatheredTarget],
+    json: &std::path::Path,
+    junit: &std::path::Path,
+) -> String {
+    let mut text = String::new();
+    let suites: Vec<String> = report
+        .profile
+        .suites
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.version))
+        .collect();
+    text += &format!(
+        "\nverdict: {} (profile {} {}; {})\n",
+        report.verdict.label().to_uppercase(),
+        report.profile.name,
+        report.profile.version,
+        suites.join(", ")
+    );
+    let mut per_target: BTreeMap<&str, Summary> = BTreeMap::new();
+    for target in gathered {
+        let results: Vec<CheckResult> = report
+            .results
+            .iter()
+            .filter(|r| r.target == target.info.name)
+            .cloned()
+            .collect();
+        per_target.insert(&target.info.name, Summary::of(&results));
+    }
+    for target in gathered {
+        let s = per_target[target.info.name.as_str()];
+        text += &format!(
+            "  {}: {} pass, {} fail ({} gating), {} waived, {} skip, {} error",
+            target.info.name, s.pass, s.fail, s.gating_fail, s.waived, s.skip, s.error
+        );
+        if let Some(reason) = &target.info.unreadable {
+            text += &format!(" — could not be read: {reason}");
+        }
+        text += "\n";
+    }
+    for result in report
+        .results
+        .iter()
+        .filter(|r| r.gating && r.outcome == Outcome::Fail)
+    {
+        text += &format!(
+            "  FAIL {}::{}: {}\n",
+            result.target, result.check, result.message
+        );
+    }
+    text += &format!("reports: {}, {}\n", json.display(), junit.display());
+    text
+}

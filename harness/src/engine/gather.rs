@@ -1,0 +1,80 @@
+//! Gathering: one pass per target for the union of the probes its checks need.
+
+use rayon::prelude::*;
+
+use hostcert_reports::TargetReport;
+
+use super::TargetInfo;
+use crate::catalog::PlannedCheck;
+use crate::facts::{FactSet, ProbeSet};
+use crate::model::Probe;
+use crate::target::Target;
+
+/// What one target gave: its facts, or why it could not be read.
+#[derive(Debug, Clone)]
+pub struct GatheredTarget {
+    /// Name, kind, and the reason when it could not be read.
+    pub info: TargetInfo,
+    /// The address as given.
+    pub address: String,
+    /// `live` or the snapshot file.
+    pub facts_from: String,
+    /// The host name it reported.
+    pub hostname: Option<String>,
+    /// The facts (empty when it could not be read).
+    pub facts: FactSet,
+}
+
+impl GatheredTarget {
+    /// The target's entry in a report: where each fact was read from.
+    pub fn report(&self) -> TargetReport {
+        TargetReport {
+            name: self.info.name.clone(),
+            kind: self.info.kind.as_str().to_owned(),
+            address: self.address.clone(),
+            hostname: self.hostname.clone(),
+            facts_from: self.facts_from.clone(),
+            error: self.info.unreadable.clone(),
+            fact_sources: self
+                .facts
+                .iter()
+                .map(|f| (f.probe.to_string(), f.source.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The deduplicated probes a set of checks needs, plus the identity probes applicability uses.
+pub fn probes_for<'a>(checks: impl IntoIterator<Item = &'a PlannedCheck>) -> ProbeSet {
+    let mut probes: ProbeSet = Probe::identity().into_iter().collect();
+    for planned in checks {
+        probes.extend(planned.check.probes.values().cloned());
+    }
+    probes
+}
+
+/// Gathers from every target in parallel; `probes[i]` is what `targets[i]` is asked for.
+/// A target that cannot be read is returned with the reason, never dropped.
+pub fn gather(targets: &[Box<dyn Target>], probes: &[ProbeSet]) -> Vec<GatheredTarget> {
+    targets
+        .par_iter()
+        .zip(probes.par_iter())
+        .map(|(target, probes)| {
+            let (hostname, facts, unreadable) = match target.gather(probes) {
+                Ok(gathered) => (gathered.hostname, gathered.facts, None),
+                Err(error) => (None, FactSet::default(), Some(error.reason)),
+            };
+            GatheredTarget {
+                info: TargetInfo {
+                    name: target.name().to_owned(),
+                    kind: target.kind(),
+                    unreadable,
+                },
+                address: target.address().to_owned(),
+                facts_from: target.facts_from(),
+                hostname,
+                facts,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,386 @@
+//! Expectations: typed predicates over facts, parsed and checked at load time.
+//!
+//! In YAML an expectation names a fact (a probe of the check, optionally `.field` of a record)
+//! and exactly one operator, or combines expectations:
+//!
+//! ```yaml
+//! expect: {fact: net-ns, one-of: [y, m]}
+//! expect:
+//!   any-of:
+//!     - {fact: cgroup2, has-word: memory}
+//!     - {fact: memcg, exists: true}
+//! expect: {fact: release, version-at-least: $min-kernel}   # a profile parameter
+//! ```
+
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::ids::Name;
+
+/// A YAML scalar read as text: `y`, `1`, `true` and `"4.18"` all become strings, so suites need no
+/// quoting for kernel config values and sysctls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Scalar, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A value in an expectation: a literal, or `$name`, a parameter the profile may set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operand {
+    /// A literal value.
+    Literal(String),
+    /// A parameter, resolved from the profile (or the suite's default) before evaluation.
+    Param(Name),
+}
+
+impl Operand {
+    fn parse(scalar: Scalar) -> Result<Operand, String> {
+        match scalar.0.strip_prefix('$') {
+            Some(name) => Name::try_from(name.to_owned())
+                .map(Operand::Param)
+                .map_err(|e| format!("bad parameter reference: {e}")),
+            None => Ok(Operand::Literal(scalar.0)),
+        }
+    }
+
+    /// The literal value; a parameter must have been resolved before.
+    pub fn literal(&self) -> &str {
+        match self {
+            Operand::Literal(value) => value,
+            Operand::Param(name) => name.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Operand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Literal(value) => f.write_str(value),
+            Operand::Param(name) => write!(f, "${name}"),
+        }
+    }
+}
+
+/// Which fact an expectation reads: a probe of the check, and optionally a field of a record
+/// fact (`cmd.exit-status`, `ptmx.mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactRef {
+    /// The probe's name in the check's `probes`.
+    pub probe: Name,
+    /// A field of a record fact.
+    pub field: Option<String>,
+}
+
+/// A test of one fact's value.
+#[derive(Debug, Clone)]
+pub enum Predicate {
+    /// The fact is present (`true`) or absent (`false`).
+    Exists(bool),
+    /// The value equals.
+    Equals(Operand),
+    /// The value equals one of.
+    OneOf(Vec<Operand>),
+    /// The text matches a regular expression (searched, not anchored).
+    Matches(regex::Regex),
+    /// The text contains the substring, or the list contains the item.
+    Contains(Operand),
+    /// One of the whitespace-separated words of the text equals.
+    HasWord(Operand),
+    /// The value is a number at least this.
+    AtLeast(Operand),
+    /// The value is a number at most this.
+    AtMost(Operand),
+    /// The value is a version (leading dotted numbers) at least this.
+    VersionAtLeast(Operand),
+    /// The value is a version below this.
+    VersionBelow(Operand),
+}
+
+/// A typed expectation over a check's facts.
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    /// One fact tested by one predicate.
+    Fact {
+        /// The fact read.
+        fact: FactRef,
+        /// The test.
+        predicate: Predicate,
+    },
+    /// Every expectation holds.
+    AllOf(Vec<Expectation>),
+    /// At least one expectation holds.
+    AnyOf(Vec<Expectation>),
+    /// The expectation does not hold.
+    Not(Box<Expectation>),
+}
+
+impl Expectation {
+    /// Every fact this expectation reads.
+    pub fn facts(&self) -> Vec<&FactRef> {
+        match self {
+            Expectation::Fact { fact, .. } => vec![fact],
+            Expectation::AllOf(all) | Expectation::AnyOf(all) => {
+                all.iter().flat_map(Expectation::facts).collect()
+            }
+            Expectation::Not(inner) => inner.facts(),
+        }
+    }
+
+    /// Every operand, to resolve or validate parameters.
+    pub fn operands_mut(&mut self) -> Vec<&mut Operand> {
+        match self {
+            Expectation::Fact { predicate, .. } => match predicate {
+                Predicate::Exists(_) | Predicate::Matches(_) => vec![],
+                Predicate::OneOf(values) => values.iter_mut().collect(),
+                Predicate::Equals(value)
+                | Predicate::Contains(value)
+                | Predicate::HasWord(value)
+                | Predicate::AtLeast(value)
+                | Predicate::AtMost(value)
+                | Predicate::VersionAtLeast(value)
+                | Predicate::VersionBelow(value) => vec![value],
+            },
+            Expectation::AllOf(all) | Expectation::AnyOf(all) => {
+                all.iter_mut().flat_map(Expectation::operands_mut).collect()
+            }
+            Expectation::Not(inner) => inner.operands_mut(),
+        }
+    }
+
+    /// Parses the YAML shape. `default_fact` is the check's only probe, used when `fact` is left
+    /// out.
+    pub(crate) fn from_raw(
+        raw: RawExpect,
+        default_fact: Option<&Name>,
+    ) -> Result<Expectation, String> {
+        let RawExpect {
+            fact,
+            exists,
+            equals,
+            one_of,
+            matches,
+            contains,
+            has_word,
+            at_least,
+            at_most,
+            version_at_least,
+            version_below,
+            all_of,
+            any_of,
+            not,
+        } = raw;
+        let mut operators: Vec<(&str, Predicate)> = Vec::new();
+        if let Some(v) = exists {
+            operators.push(("exists", Predicate::Exists(v)));
+        }
+        if let Some(v) = equals {
+            operators.push(("equals", Predicate::Equals(Operand::parse(v)?)));
+        }
+        if let Some(values) = one_of {
+            let values = values
+                .into_iter()
+                .map(Operand::parse)
+                .collect::<Result<_, _>>()?;
+            operators.push(("one-of", Predicate::OneOf(values)));
+        }
+        if let Some(pattern) = matches {
+            let regex = regex::Regex::new(&pattern)
+                .map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))?;
+            operators.push(("matches", Predicate::Matches(regex)));
+        }
+        if let Some(v) = contains {
+            operators.push(("contains", Predicate::Contains(Operand::parse(v)?)));
+        }
+        if let Some(v) = has_word {
+            operators.push(("has-word", Predicate::HasWord(Operand::parse(v)?)));
+        }
+        for (key, value, make) in [
+            (
+                "at-least",
+                at_least,
+                Predicate::AtLeast as fn(Operand) -> Predicate,
+            ),
+            ("at-most", at_most, Predicate::AtMost),
+        ] {
+            if let Some(v) = value {
+                let operand = Operand::parse(v)?;
+                if let Operand::Literal(text) = &operand {
+                    text.trim()
+                        .parse::<f64>()
+                        .map_err(|_| format!("{key} needs a number, not `{text}`"))?;
+                }
+                operators.push((key, make(operand)));
+            }
+        }
+        for (key, value, make) in [
+            (
+                "version-at-least",
+                version_at_least,
+                Predicate::VersionAtLeast as fn(Operand) -> Predicate,
+            ),
+            ("version-below", version_below, Predicate::VersionBelow),
+        ] {
+            if let Some(v) = value {
+                let operand = Operand::parse(v)?;
+                if let Operand::Literal(text) = &operand {
+                    if super::compare_dotted(text, text).is_none() {
+                        return Err(format!("{key} needs a version such as 4.15, not `{text}`"));
+                    }
+                }
+                operators.push((key, make(operand)));
+            }
+        }
+        let mut combinators: Vec<(&str, Expectation)> = Vec::new();
+        if let Some(all) = all_of {
+            combinators.push((
+                "all-of",
+                Expectation::AllOf(Self::from_list("all-of", all, default_fact)?),
+            ));
+        }
+        if let Some(any) = any_of {
+            combinators.push((
+                "any-of",
+                Expectation::AnyOf(Self::from_list("any-of", any, default_fact)?),
+            ));
+        }
+        if let Some(inner) = not {
+            combinators.push((
+                "not",
+                Expectation::Not(Box::new(Self::from_raw(*inner, default_fact)?)),
+            ));
+        }
+        let used: Vec<&str> = operators
+            .iter()
+            .map(|(key, _)| *key)
+            .chain(combinators.iter().map(|(key, _)| *key))
+            .collect();
+        if used.len() > 1 {
+            return Err(format!(
+                "an expectation takes exactly one operator, found {}",
+                used.join(", ")
+            ));
+        }
+        if let Some((_, combinator)) = combinators.pop() {
+            if fact.is_some() {
+                return Err(
+                    "`fact` goes inside the expectations of a combination, not beside it"
+                        .to_owned(),
+                );
+            }
+            return Ok(combinator);
+        }
+        let Some((_, predicate)) = operators.pop() else {
+            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, at-least, at-most, version-at-least, version-below, all-of, any-of or not".to_owned());
+        };
+        let fact = match fact {
+            Some(text) => {
+                let (probe, field) = match text.split_once('.') {
+                    Some((probe, field)) => (probe.to_owned(), Some(field.to_owned())),
+                    None => (text, None),
+                };
+                FactRef {
+                    probe: Name::try_from(probe)?,
+                    field,
+                }
+            }
+            None => FactRef {
+                probe: default_fact
+                    .cloned()
+                    .ok_or("`fact` is needed when a check has more than one probe")?,
+                field: None,
+            },
+        };
+        Ok(Expectation::Fact { fact, predicate })
+    }
+
+    fn from_list(
+        key: &str,
+        list: Vec<RawExpect>,
+        default_fact: Option<&Name>,
+    ) -> Result<Vec<Expectation>, String> {
+        if list.is_empty() {
+            return Err(format!("{key} needs at least one expectation"));
+        }
+        list.into_iter()
+            .map(|raw| Self::from_raw(raw, default_fact))
+            .collect()
+    }
+}
+
+/// The YAML shape of an expectation; [`Expectation::from_raw`] types it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct RawExpect {
+    fact: Option<String>,
+    exists: Option<bool>,
+    equals: Option<Scalar>,
+    one_of: Option<Vec<Scalar>>,
+    matches: Option<String>,
+    contains: Option<Scalar>,
+    has_word: Option<Scalar>,
+    at_least: Option<Scalar>,
+    at_most: Option<Scalar>,
+    version_at_least: Option<Scalar>,
+    version_below: Option<Scalar>,
+    all_of: Option<Vec<RawExpect>>,
+    any_of: Option<Vec<RawExpect>>,
+    not: Option<Box<RawExpect>>,
+}
+
+impl Expectation {
+    /// Checks that every operand (after parameters are resolved) fits its operator: numbers for
+    /// `at-least`/`at-most`, versions for `version-*`.
+    pub fn validate_operands(&self) -> Result<(), String> {
+        match self {
+            Expectation::Fact { predicate, .. } => match predicate {
+                Predicate::AtLeast(value) | Predicate::AtMost(value) => value
+                    .literal()
+                    .trim()
+                    .parse::<f64>()
+                    .map(drop)
+                    .map_err(|_| format!("`{}` is not a number", value.literal())),
+                Predicate::VersionAtLeast(value) | Predicate::VersionBelow(value) => {
+                    super::compare_dotted(value.literal(), value.literal())
+                        .map(drop)
+                        .ok_or_else(|| {
+                            format!("`{}` is not a version such as 4.15", value.literal())
+                        })
+                }
+                _ => Ok(()),
+            },
+            Expectation::AllOf(all) | Expectation::AnyOf(all) => {
+                all.iter().try_for_each(Expectation::validate_operands)
+            }
+            Expectation::Not(inner) => inner.validate_operands(),
+        }
+    }
+}

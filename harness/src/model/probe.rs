@@ -1,0 +1,256 @@
+//! Probes: the name of one fact to read from a target.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One fact to read from a target. Probes are plain data: the target decides how to read them
+/// (from its own filesystem, over SSH, from a snapshot), and the same probe asked by many checks
+/// is read once.
+///
+/// In YAML a probe is a one-key map (`{kernel-config: NET_NS}`) or, for probes without an
+/// argument, a bare word (`kernel-release`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", try_from = "RawProbe", into = "RawProbe")]
+pub enum Probe {
+    /// A kernel config symbol (without `CONFIG_`): `y`, `m`, a string or number, or absent
+    /// (`not set`). Read from the target's kernel config, whose path is the fact's source.
+    KernelConfig(String),
+    /// The target kernel's release, as `uname -r` prints it.
+    KernelRelease,
+    /// The target's machine architecture, as `uname -m` prints it (`x86_64`, `aarch64`).
+    Architecture,
+    /// One key of os-release (`ID`, `VERSION_ID`, ...), absent when the key is not there.
+    OsRelease(String),
+    /// A file's metadata: a record with `kind`, `mode` (octal), `uid`, `gid` and `size`, or absent.
+    File(String),
+    /// A file's text (trailing whitespace trimmed), or absent.
+    FileContent(String),
+    /// The sorted names in a directory, or absent.
+    DirList(String),
+    /// A sysctl by its dotted name (`net.ipv4.ip_forward`), read from `/proc/sys`; absent when the
+    /// kernel has no such key.
+    Sysctl(String),
+    /// A command run on the target: a record with `exit-status`, `stdout` and `stderr`, or absent
+    /// when the program does not exist. Live targets only.
+    Command(Vec<String>),
+}
+
+impl Probe {
+    /// The probes every target answers for every run, because applicability needs them.
+    pub fn identity() -> [Probe; 3] {
+        [
+            Probe::KernelRelease,
+            Probe::Architecture,
+            Probe::OsRelease("ID".to_owned()),
+        ]
+    }
+
+    /// The kebab-case kind, as written in YAML.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::KernelConfig(_) => "kernel-config",
+            Probe::KernelRelease => "kernel-release",
+            Probe::Architecture => "architecture",
+            Probe::OsRelease(_) => "os-release",
+            Probe::File(_) => "file",
+            Probe::FileContent(_) => "file-content",
+            Probe::DirList(_) => "dir-list",
+            Probe::Sysctl(_) => "sysctl",
+            Probe::Command(_) => "command",
+        }
+    }
+
+    /// The word an absent value of this probe is shown as.
+    pub fn absent_word(&self) -> &'static str {
+        match self {
+            Probe::KernelConfig(_) => "not set",
+            Probe::Command(_) => "command not found",
+            _ => "absent",
+        }
+    }
+}
+
+/// Shown in evidence: `CONFIG_NET_NS`, `sysctl net.ipv4.ip_forward`, `file-content /proc/...`.
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Probe::KernelConfig(symbol) => write!(f, "CONFIG_{symbol}"),
+            Probe::KernelRelease | Probe::Architecture => f.write_str(self.kind()),
+            Probe::OsRelease(key)
+            | Probe::File(key)
+            | Probe::FileContent(key)
+            | Probe::DirList(key)
+            | Probe::Sysctl(key) => write!(f, "{} {key}", self.kind()),
+            Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
+        }
+    }
+}
+
+/// The YAML/JSON shape of a probe, validated into [`Probe`]: a one-key map or a bare word.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawProbe {
+    KernelConfig(String),
+    KernelRelease,
+    Architecture,
+    OsRelease(String),
+    File(String),
+    FileContent(String),
+    DirList(String),
+    Sysctl(String),
+    Command(Vec<String>),
+}
+
+const PROBE_KINDS: &[&str] = &[
+    "kernel-config",
+    "kernel-release",
+    "architecture",
+    "os-release",
+    "file",
+    "file-content",
+    "dir-list",
+    "sysctl",
+    "command",
+];
+
+/// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
+/// (`!kernel-config NET_NS`), and suites are friendlier as `{kernel-config: NET_NS}`.
+impl<'de> Deserialize<'de> for RawProbe {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RawProbe, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+        struct ProbeVisitor;
+        impl<'de> Visitor<'de> for ProbeVisitor {
+            type Value = RawProbe;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a probe such as `{kernel-config: NET_NS}` or `kernel-release`")
+            }
+            fn visit_str<E: Error>(self, kind: &str) -> Result<RawProbe, E> {
+                match kind {
+                    "kernel-release" => Ok(RawProbe::KernelRelease),
+                    "architecture" => Ok(RawProbe::Architecture),
+                    other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
+                        "probe `{other}` needs an argument: `{{{other}: ...}}`"
+                    ))),
+                    other => Err(E::unknown_variant(other, PROBE_KINDS)),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawProbe, A::Error> {
+                let Some(kind) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom("an empty map is not a probe"));
+                };
+                let probe = match kind.as_str() {
+                    "kernel-config" => RawProbe::KernelConfig(map.next_value()?),
+                    "os-release" => RawProbe::OsRelease(map.next_value()?),
+                    "file" => RawProbe::File(map.next_value()?),
+                    "file-content" => RawProbe::FileContent(map.next_value()?),
+                    "dir-list" => RawProbe::DirList(map.next_value()?),
+                    "sysctl" => RawProbe::Sysctl(map.next_value()?),
+                    "command" => RawProbe::Command(map.next_value()?),
+                    "kernel-release" | "architecture" => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        if kind == "architecture" {
+                            RawProbe::Architecture
+                        } else {
+                            RawProbe::KernelRelease
+                        }
+                    }
+                    other => return Err(A::Error::unknown_variant(other, PROBE_KINDS)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "a probe has exactly one kind; `{extra}` is a second one"
+                    )));
+                }
+                Ok(probe)
+            }
+        }
+        deserializer.deserialize_any(ProbeVisitor)
+    }
+}
+
+impl TryFrom<RawProbe> for Probe {
+    type Error = String;
+    fn try_from(raw: RawProbe) -> Result<Probe, String> {
+        let absolute = |kind: &str, path: String| {
+            if path.starts_with('/') && !path.split('/').any(|part| part == "..") {
+                Ok(path)
+            } else {
+                Err(format!(
+                    "{kind} path `{path}` must be absolute and free of `..`"
+                ))
+            }
+        };
+        Ok(match raw {
+            RawProbe::KernelConfig(symbol) => {
+                let symbol = symbol.strip_prefix("CONFIG_").unwrap_or(&symbol).to_owned();
+                let valid = !symbol.is_empty()
+                    && symbol
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !valid {
+                    return Err(format!(
+                        "invalid kernel config symbol `{symbol}` (expected upper-case such as NET_NS)"
+                    ));
+                }
+                Probe::KernelConfig(symbol)
+            }
+            RawProbe::KernelRelease => Probe::KernelRelease,
+            RawProbe::Architecture => Probe::Architecture,
+            RawProbe::OsRelease(key) => {
+                if key.is_empty()
+                    || !key
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(format!(
+                        "invalid os-release key `{key}` (expected such as VERSION_ID)"
+                    ));
+                }
+                Probe::OsRelease(key)
+            }
+            RawProbe::File(path) => Probe::File(absolute("file", path)?),
+            RawProbe::FileContent(path) => Probe::FileContent(absolute("file-content", path)?),
+            RawProbe::DirList(path) => Probe::DirList(absolute("dir-list", path)?),
+            RawProbe::Sysctl(name) => {
+                let valid = !name.is_empty()
+                    && !name
+                        .split(['.', '/'])
+                        .any(|part| part.is_empty() || part == "..")
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+                if !valid {
+                    return Err(format!(
+                        "invalid sysctl name `{name}` (expected such as net.ipv4.ip_forward)"
+                    ));
+                }
+                Probe::Sysctl(name)
+            }
+            RawProbe::Command(argv) => {
+                if argv.first().is_none_or(|program| program.is_empty()) {
+                    return Err(
+                        "a command probe needs a program: `command: [uname, -m]`".to_owned()
+                    );
+                }
+                Probe::Command(argv)
+            }
+        })
+    }
+}
+
+impl From<Probe> for RawProbe {
+    fn from(probe: Probe) -> RawProbe {
+        match probe {
+            Probe::KernelConfig(s) => RawProbe::KernelConfig(s),
+            Probe::KernelRelease => RawProbe::KernelRelease,
+            Probe::Architecture => RawProbe::Architecture,
+            Probe::OsRelease(s) => RawProbe::OsRelease(s),
+            Probe::File(s) => RawProbe::File(s),
+            Probe::FileContent(s) => RawProbe::FileContent(s),
+            Probe::DirList(s) => RawProbe::DirList(s),
+            Probe::Sysctl(s) => RawProbe::Sysctl(s),
+            Probe::Command(argv) => RawProbe::Command(argv),
+        }
+    }
+}

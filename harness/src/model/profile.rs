@@ -1,0 +1,269 @@
+//! Profiles: a certification level.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Name, Scalar, Severity};
+use crate::yaml::{self, YamlError};
+
+/// A selector of checks: a glob over check ids (`kernel.cgroups.*`) or `tag:NAME`.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    /// Checks whose id matches the glob.
+    Id(glob::Pattern),
+    /// Checks that carry the tag.
+    Tag(String),
+}
+
+impl Selector {
+    fn parse(text: &str) -> Result<Selector, String> {
+        match text.strip_prefix("tag:") {
+            Some(tag) if !tag.is_empty() => Ok(Selector::Tag(tag.to_owned())),
+            Some(_) => Err("`tag:` needs a tag name".to_owned()),
+            None => glob::Pattern::new(text)
+                .map(Selector::Id)
+                .map_err(|e| format!("invalid check id glob `{text}`: {e}")),
+        }
+    }
+
+    /// Whether a check with this id and these tags is selected.
+    pub fn selects(&self, id: &str, tags: &[String]) -> bool {
+        match self {
+            Selector::Id(pattern) => pattern.matches(id),
+            Selector::Tag(tag) => tags.iter().any(|t| t == tag),
+        }
+    }
+}
+
+/// An accepted failure: which check, why, who said so, until when.
+#[derive(Debug, Clone)]
+pub struct Waiver {
+    /// A check id or a glob over ids.
+    pub check: glob::Pattern,
+    /// Target names it covers (globs); empty means every target.
+    pub targets: Vec<glob::Pattern>,
+    /// Why the failure is accepted.
+    pub reason: String,
+    /// Who accepted it.
+    pub approver: String,
+    /// The last day it is valid.
+    pub expires: time::Date,
+}
+
+impl Waiver {
+    /// Whether the waiver covers this check on this target.
+    pub fn covers(&self, check_id: &str, target: &str) -> bool {
+        self.check.matches(check_id)
+            && (self.targets.is_empty() || self.targets.iter().any(|t| t.matches(target)))
+    }
+
+    /// Whether the waiver has expired on `today`.
+    pub fn expired_on(&self, today: time::Date) -> bool {
+        today > self.expires
+    }
+
+    /// The expiry date as `YYYY-MM-DD`.
+    pub fn expires_text(&self) -> String {
+        let (year, month, day) = self.expires.to_calendar_date();
+        format!("{year:04}-{:02}-{day:02}", month as u8)
+    }
+}
+
+/// A certification level: which suites at which versions, which checks, what gates the verdict,
+/// parameters and waivers.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The profile's name.
+    pub name: Name,
+    /// The profile's version.
+    pub version: semver::Version,
+    /// What the level means.
+    pub description: String,
+    /// Suites by name, with the versions accepted.
+    pub suites: BTreeMap<Name, semver::VersionReq>,
+    /// Checks to run; empty means every check of the suites.
+    pub include: Vec<Selector>,
+    /// Checks not to run, applied after `include`.
+    pub exclude: Vec<Selector>,
+    /// The severities whose failures decide the verdict.
+    pub gate: Vec<Severity>,
+    /// Values for the suites' parameters.
+    pub parameters: BTreeMap<Name, String>,
+    /// Accepted failures.
+    pub waivers: Vec<Waiver>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawProfile {
+    name: Name,
+    version: semver::Version,
+    #[serde(default)]
+    description: String,
+    suites: BTreeMap<Name, semver::VersionReq>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default = "default_gate")]
+    gate: Vec<Severity>,
+    #[serde(default)]
+    parameters: BTreeMap<Name, Scalar>,
+    #[serde(default)]
+    waivers: Vec<RawWaiver>,
+}
+
+fn default_gate() -> Vec<Severity> {
+    vec![Severity::Critical, Severity::High]
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawWaiver {
+    check: String,
+    #[serde(default)]
+    targets: Vec<String>,
+    reason: String,
+    approver: String,
+    expires: Scalar,
+}
+
+impl Profile {
+    /// Parses and validates a profile file. Every error names the file, line and key.
+    pub fn parse(file: &str, text: &str) -> Result<Profile, Vec<YamlError>> {
+        let raw: RawProfile = yaml::parse(file, text).map_err(|e| vec![e])?;
+        let mut errors = Vec::new();
+        let error = |key: &str, value: Option<&str>, nth: usize, message: String| YamlError {
+            file: file.to_owned(),
+            position: yaml::locate(text, key, value, nth)
+                .or_else(|| yaml::locate(text, key, None, 0)),
+            message,
+        };
+        if raw.suites.is_empty() {
+            errors.push(error(
+                "suites",
+                None,
+                0,
+                "suites: a profile needs at least one suite".to_owned(),
+            ));
+        }
+        let mut selectors = |key: &str, texts: Vec<String>| {
+            let mut parsed = Vec::new();
+            for (index, text_value) in texts.into_iter().enumerate() {
+                match Selector::parse(&text_value) {
+                    Ok(selector) => parsed.push(selector),
+                    Err(message) => {
+                        errors.push(error(key, None, 0, format!("{key}[{index}]: {message}")))
+                    }
+                }
+            }
+            parsed
+        };
+        let include = selectors("include", raw.include);
+        let exclude = selectors("exclude", raw.exclude);
+        let mut waivers = Vec::new();
+        for (index, raw_waiver) in raw.waivers.into_iter().enumerate() {
+            let place = |key: &str, message: String| {
+                let anchor = yaml::locate(text, "check", Some(&raw_waiver.check), 0);
+                let position = anchor
+                    .and_then(|(line, _)| locate_near(text, line, key))
+                    .or(anchor);
+                YamlError {
+                    file: file.to_owned(),
+                    position,
+                    message: format!("waivers[{index}].{key}: {message}"),
+                }
+            };
+            let check = match glob::Pattern::new(&raw_waiver.check) {
+                Ok(pattern) => pattern,
+                Err(e) => {
+                    errors.push(place("check", format!("invalid check id glob: {e}")));
+                    continue;
+                }
+            };
+            let targets: Result<Vec<_>, _> = raw_waiver
+                .targets
+                .iter()
+                .map(|t| glob::Pattern::new(t))
+                .collect();
+            let Ok(targets) = targets else {
+                errors.push(place("targets", "invalid target glob".to_owned()));
+                continue;
+            };
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let expires = match time::Date::parse(&raw_waiver.expires.0, &format) {
+                Ok(date) => date,
+                Err(_) => {
+                    errors.push(place(
+                        "expires",
+                        format!(
+                            "`{}` is not a date of the form YYYY-MM-DD",
+                            raw_waiver.expires.0
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            for (key, value) in [
+                ("reason", &raw_waiver.reason),
+                ("approver", &raw_waiver.approver),
+            ] {
+                if value.trim().is_empty() {
+                    errors.push(place(key, format!("a waiver needs a {key}")));
+                }
+            }
+            waivers.push(Waiver {
+                check,
+                targets,
+                reason: raw_waiver.reason,
+                approver: raw_waiver.approver,
+                expires,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Profile {
+            name: raw.name,
+            version: raw.version,
+            description: raw.description,
+            suites: raw.suites,
+            include,
+            exclude,
+            gate: raw.gate,
+            parameters: raw.parameters.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            waivers,
+        })
+    }
+
+    /// Whether the profile selects a check with this id and these tags.
+    pub fn selects(&self, id: &str, tags: &[String]) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|s| s.selects(id, tags)))
+            && !self.exclude.iter().any(|s| s.selects(id, tags))
+    }
+
+    /// The waiver that covers this check on this target, if any (the first one listed).
+    pub fn waiver_for(&self, check_id: &str, target: &str) -> Option<&Waiver> {
+        self.waivers.iter().find(|w| w.covers(check_id, target))
+    }
+}
+
+/// The line holding `key:` within the few lines around a waiver's `check:` line.
+fn locate_near(text: &str, line: usize, key: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = line.saturating_sub(6);
+    let end = (line + 6).min(lines.len());
+    (start..end)
+        .filter(|&index| {
+            let body = lines[index].trim_start();
+            let body = body.strip_prefix("- ").unwrap_or(body);
+            body.starts_with(&format!("{key}:"))
+        })
+        .min_by_key(|&index| index.abs_diff(line - 1))
+        .map(|index| {
+            let body = lines[index].trim_start();
+            let body = body.strip_prefix("- ").unwrap_or(body);
+            (index + 1, lines[index].len() - body.len() + 1)
+        })
+}

@@ -1,0 +1,65 @@
+//! Targets: the only code that touches a host. A target answers a whole set of probes in one
+//! pass ([`Target::gather`]); checks never reach a target themselves.
+//!
+//! Kinds today: [`local`] (this machine) and [`snapshot`] (facts saved by `hostcert gather`).
+//! SSH hosts, OS trees, kernel configs and images plug in behind the same trait.
+
+mod host;
+pub mod local;
+pub mod snapshot;
+
+use crate::facts::{FactSet, ProbeSet};
+use crate::model::TargetKind;
+
+/// What a target gave back for one gather: its host name and the facts.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// The host name the target reported, when it has one.
+    pub hostname: Option<String>,
+    /// One fact per probe asked (each read, absent, or failed with a reason).
+    pub facts: FactSet,
+}
+
+/// A target could not be read at all (as opposed to one fact that could not be read).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("target `{target}`: {reason}")]
+pub struct TargetError {
+    /// The target as the user named it.
+    pub target: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Something hostcert certifies: it gathers facts, and nothing else touches the host.
+pub trait Target: Send + Sync {
+    /// The name used in trial names and reports (`local`, `db-1`).
+    fn name(&self) -> &str;
+    /// The kind, which checks' applicability refers to.
+    fn kind(&self) -> TargetKind;
+    /// The address as the user gave it.
+    fn address(&self) -> &str;
+    /// `live`, or the snapshot file the facts come from.
+    fn facts_from(&self) -> String {
+        "live".to_owned()
+    }
+    /// Reads every probe in one pass. A probe that cannot be read is a failed [`crate::facts::Fact`]
+    /// inside the set; `Err` means the target could not be read at all.
+    fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError>;
+}
+
+/// Opens a target from its address as given to `--target`.
+pub fn open(address: &str) -> Result<Box<dyn Target>, TargetError> {
+    let unsupported = |what: &str| TargetError {
+        target: address.to_owned(),
+        reason: format!("{what} targets are not supported by this build yet"),
+    };
+    match address {
+        "local" | "localhost" => Ok(Box::new(local::LocalTarget::new())),
+        _ if address.starts_with("ssh://") => Err(unsupported("SSH")),
+        _ => Err(TargetError {
+            target: address.to_owned(),
+            reason: "unknown target (expected `local`; saved facts are read with `--facts FILE`)"
+                .to_owned(),
+        }),
+    }
+}

@@ -1,0 +1,119 @@
+//! The one place YAML is parsed. Everything else receives typed values, so a maintained fork of
+//! `serde_yaml` can replace it here alone.
+//!
+//! Errors carry the file, the line and column, and the key path (`checks[3].severity`) that
+//! `serde_yaml` reports. Errors found after parsing (a duplicate id, an unresolvable suite
+//! requirement) are placed with [`locate`], which finds the line that holds a key.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+/// A problem in a YAML file, placed at a line and column when the place is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct YamlError {
+    /// The file, as the user named it (or `built-in:<path>`).
+    pub file: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong, starting with the key path when there is one.
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Parses `text` (read from `file`) into `T`, rejecting unknown keys where `T` does.
+pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError> {
+    serde_yaml::from_str(text).map_err(|error| {
+        let position = error.location().map(|l| (l.line(), l.column()));
+        let mut message = error.to_string();
+        // serde_yaml appends " at line L column C"; the position is already in front.
+        if let Some(index) = message.rfind(" at line ") {
+            message.truncate(index);
+        }
+        YamlError {
+            file: file.to_owned(),
+            position,
+            message,
+        }
+    })
+}
+
+/// Parses `text` into a generic YAML value, to look at its shape before typing it.
+pub fn parse_value(file: &str, text: &str) -> Result<serde_yaml::Value, YamlError> {
+    parse(file, text)
+}
+
+/// Finds the line and column of the `nth` (0-based) line in `text` that holds `key:` followed by
+/// `value` (or any value when `value` is `None`), in block-style YAML. Used to place errors that
+/// are found only after parsing.
+pub fn locate(text: &str, key: &str, value: Option<&str>, nth: usize) -> Option<(usize, usize)> {
+    let mut seen = 0;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed).trim_start();
+        let Some(rest) = body.strip_prefix(key) else {
+            continue;
+        };
+        let Some(rest) = rest.strip_prefix(':') else {
+            continue;
+        };
+        let found = rest.split(" #").next().unwrap_or("").trim();
+        let found = found.trim_matches(|c| c == '"' || c == '\'');
+        if value.is_none_or(|v| v == found) {
+            if seen == nth {
+                let column = line.len() - body.len() + 1;
+                return Some((index + 1, column));
+            }
+            seen += 1;
+        }
+    }
+    None
+}
+
+/// Reads a YAML file's text, naming the file in the error.
+pub fn read_file(path: &Path) -> Result<String, YamlError> {
+    std::fs::read_to_string(path).map_err(|error| YamlError {
+        file: path.display().to_string(),
+        position: None,
+        message: format!("cannot read the file: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_the_nth_key_value_line() {
+        let text = "checks:\n  - id: a.b\n    title: x\n  - id: a.b\n";
+        assert_eq!(locate(text, "id", Some("a.b"), 0), Some((2, 5)));
+        assert_eq!(locate(text, "id", Some("a.b"), 1), Some((4, 5)));
+        assert_eq!(locate(text, "title", None, 0), Some((3, 5)));
+        assert_eq!(locate(text, "id", Some("zzz"), 0), None);
+    }
+
+    #[test]
+    fn parse_error_names_file_line_column_and_key() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Doc {
+            name: String,
+        }
+        let error = parse::<Doc>("x.yaml", "name: a\ncolour: red\n").unwrap_err();
+        assert_eq!(error.position, Some((2, 1)));
+        assert_eq!(
+            error.to_string(),
+            "x.yaml:2:1: unknown field `colour`, expected `name`"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The JSON wire format of a [`RunReport`].
+//!
+//! # Wire format
+//!
+//! One JSON object, pretty-printed, keys in kebab-case. `format-version` is read first: a
+//! report whose version this build does not know is refused with a clear error rather than
+//! misread. Fields (see the rustdoc of each type for its meaning):
+//!
+//! ```json
+//! {
+//!   "format-version": 1,
+//!   "tool": { "name": "hostcert", "version": "0.1.0" },
+//!   "started-at": "2026-11-29T16:00:00.000000000Z",
+//!   "finished-at": "2026-11-29T16:00:00.120000000Z",
+//!   "profile": {
+//!     "name": "container-host", "version": "1.0.0", "source": "built-in",
+//!     "digest": "sha256:…",
+//!     "suites": [ { "name": "kernel-features", "version": "1.0.0",
+//!                   "digest": "sha256:…", "source": "built-in:suites/kernel-features/v1.yaml" } ]
+//!   },
+//!   "verdict": "not-certified",
+//!   "gating-severities": ["critical", "high"],
+//!   "targets": [ { "name": "local", "kind": "local", "address": "local",
+//!                  "hostname": "build-7", "facts-from": "live",
+//!                  "fact-sources": { "CONFIG_NET_NS": "/proc/config.gz" } } ],
+//!   "results": [ {
+//!     "target": "local", "suite": "kernel-features", "suite-version": "1.0.0",
+//!     "suite-digest": "sha256:…", "check": "kernel.namespaces.net", "check-version": "1.0.0",
+//!     "title": "Network namespaces", "severity": "critical", "gating": true,
+//!     "outcome": "fail",
+//!     "message": "expected CONFIG_NET_NS to be one of y, m; observed not set",
+//!     "expected": "CONFIG_NET_NS is one of y, m",
+//!     "evidence": [ { "fact": "CONFIG_NET_NS", "source": "/proc/config.gz",
+//!                     "observed": "not set" } ],
+//!     "remediation": "Rebuild the kernel with CONFIG_NET_NS=y.",
+//!     "duration-secs": 0.000004
+//!   } ],
+//!   "summary": { "total": 1, "pass": 0, "fail": 1, "skip": 0, "waived": 0, "error": 0,
+//!                "gating-fail": 1, "gating-error": 0 }
+//! }
+//! ```
+//!
+//! Outcomes are `pass`, `fail`, `skip`, `waived` and `error`; verdicts are `certified`,
+//! `not-certified` and `incomplete`. A result's `waiver` is present only when a waiver matched.
+
+use std::io::{Read, Write};
+
+use crate::{RunReport, FORMAT_VERSION};
+
+/// Why a JSON report could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonError {
+    /// The text is not a report of the known format.
+    #[error("not a hostcert report: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The report's format version is not one this build reads.
+    #[error("report format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion {
+        /// The version found in the file.
+        found: u64,
+    },
+    /// Writing failed.
+    #[error("failed to write the report: {0}")]
+    Write(#[source] std::io::Error),
+    /// Reading failed.
+    #[error("failed to read the report: {0}")]
+    Read(#[source] std::io::Error),
+}
+
+/// Writes `report` as pretty-printed JSON followed by a newline.
+pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), JsonError> {
+    serde_json::to_writer_pretty(&mut out, report)
+        .map_err(|error| JsonError::Write(error.into()))?;
+    out.write_all(b"\n").map_err(JsonError::Write)
+}
+
+/// Renders `report` as a JSON string.
+pub fn to_string(report: &RunReport) -> String {
+    let mut bytes = Vec::new();
+    write(report, &mut bytes).expect("writing to a Vec cannot fail");
+    String::from_utf8(bytes).expect("serde_json writes UTF-8")
+}
+
+/// Reads a report, checking its format version first.
+pub fn read(mut input: impl Read) -> Result<RunReport, JsonError> {
+    let mut text = String::new();
+    input.read_to_string(&mut text).map_err(JsonError::Read)?;
+    from_str(&text)
+}
+
+/// Parses a report from a string, checking its format version first.
+pub fn from_str(text: &str) -> Result<RunReport, JsonError> {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        #[serde(rename = "format-version")]
+        format_version: u64,
+    }
+    let version: VersionOnly = serde_json::from_str(text).map_err(JsonError::Malformed)?;
+    if version.format_version != u64::from(FORMAT_VERSION) {
+        return Err(JsonError::UnsupportedVersion {
+            found: version.format_version,
+        });
+    }
+    serde_json::from_str(text).map_err(JsonError::Malformed)
+}

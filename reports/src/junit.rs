@@ -1,0 +1,131 @@
+//! JUnit XML for dashboards (Jenkins, GitLab), written with the `junit-report` crate.
+//!
+//! Layout: one `<testsuite>` per (target, suite), named `<target>::<suite>`, with `hostname`
+//! set to the target's host name (or its name when it has none); one `<testcase>` per check with
+//! `classname` `<suite>.<target>` and `name` the check id. A failure's message says expected
+//! versus observed; a waived result is a passing testcase whose `system-out` carries the waiver;
+//! a skip is `<skipped>` with the reason; an error is `<error>`. Every testcase's `system-out`
+//! carries the evidence, the versions and the remediation, since JUnit has no field for them.
+//! The output validates against Jenkins' `junit-10.xsd`.
+
+use std::io::Write;
+
+use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCase, TestSuiteBuilder};
+use time::format_description::well_known::Rfc3339;
+
+use crate::{CheckResult, Outcome, RunReport};
+
+/// Why JUnit XML could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to write JUnit XML: {0}")]
+pub struct JunitError(#[source] std::io::Error);
+
+/// Writes `report` as JUnit XML.
+pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
+    let timestamp =
+        OffsetDateTime::parse(&report.started_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let mut builder = ReportBuilder::new();
+    for target in &report.targets {
+        let hostname = target
+            .hostname
+            .clone()
+            .unwrap_or_else(|| target.name.clone());
+        let mut suite_names: Vec<&str> = Vec::new();
+        for result in report.results.iter().filter(|r| r.target == target.name) {
+            if !suite_names.contains(&result.suite.as_str()) {
+                suite_names.push(&result.suite);
+            }
+        }
+        for suite_name in suite_names {
+            let mut suite = TestSuiteBuilder::new(&format!("{}::{}", target.name, suite_name));
+            suite.set_timestamp(timestamp);
+            let results = report
+                .results
+                .iter()
+                .filter(|r| r.target == target.name && r.suite == suite_name);
+            suite.add_testcases(results.map(testcase));
+            if let Some(error) = &target.error {
+                suite.set_system_err(&clean(&format!("target could not be read: {error}")));
+            }
+            let mut suite = suite.build();
+            suite.hostname = clean(&hostname);
+            builder.add_testsuite(suite);
+        }
+    }
+    builder
+        .build()
+        .write_xml(out)
+        .map_err(|error| JunitError(std::io::Error::other(error.to_string())))
+}
+
+/// Renders `report` as a JUnit XML string.
+pub fn render(report: &RunReport) -> String {
+    let mut bytes = Vec::new();
+    write(report, &mut bytes).expect("writing to a Vec cannot fail");
+    String::from_utf8(bytes).expect("junit-report writes UTF-8")
+}
+
+fn testcase(result: &CheckResult) -> TestCase {
+    let duration = Duration::seconds_f64(result.duration_secs.max(0.0));
+    let name = clean(&result.check);
+    let message = clean(&result.message);
+    let mut case = match result.outcome {
+        Outcome::Pass | Outcome::Waived => TestCase::success(&name, duration),
+        Outcome::Fail => TestCase::failure(&name, duration, result.severity.as_str(), &message),
+        Outcome::Error => TestCase::error(&name, duration, "error", &message),
+        Outcome::Skip => TestCase::skipped_with_cause(&name, "not-applicable", &message),
+    };
+    case.set_classname(&clean(&format!("{}.{}", result.suite, result.target)));
+    case.set_system_out(&clean(&system_out(result)));
+    case
+}
+
+/// The text JUnit has no field for: outcome, versions, evidence, waiver, remediation.
+fn system_out(result: &CheckResult) -> String {
+    let mut text = format!(
+        "{} {}: {}\noutcome: {} ({}{})\n{}\nexpected: {}\n",
+        result.check,
+        result.check_version,
+        result.title,
+        result.outcome.as_str(),
+        result.severity.as_str(),
+        if result.gating { ", gating" } else { "" },
+        result.message,
+        result.expected,
+    );
+    text += &format!(
+        "suite: {} {} ({})\n",
+        result.suite, result.suite_version, result.suite_digest
+    );
+    for evidence in &result.evidence {
+        text += &format!(
+            "evidence: {} = {} (from {})\n",
+            evidence.fact, evidence.observed, evidence.source
+        );
+    }
+    if let Some(waiver) = &result.waiver {
+        text += &format!(
+            "waiver: {} approved by {} until {}{}: {}\n",
+            waiver.check,
+            waiver.approver,
+            waiver.expires,
+            if waiver.expired { " (EXPIRED)" } else { "" },
+            waiver.reason
+        );
+    }
+    if !result.remediation.is_empty() && result.outcome != Outcome::Pass {
+        text += &format!("remediation: {}\n", result.remediation.trim());
+    }
+    text
+}
+
+/// Makes text safe for XML 1.0 attributes and CDATA: drops characters XML cannot carry and
+/// breaks the CDATA terminator.
+fn clean(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        })
+        .collect::<String>()
+        .replace("]]>", "]] >")
+}
