@@ -42,7 +42,7 @@ impl FactValue {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
-        let one_line = full.replace('\n', "\\n");
+        let one_line = full.replace('\n', "\\n").replace('\t', " ");
         if one_line.chars().count() > 200 {
             let cut: String = one_line.chars().take(200).collect();
             format!("{cut}…")

@@ -34,17 +34,57 @@ impl fmt::Display for YamlError {
 pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError> {
     serde_yaml::from_str(text).map_err(|error| {
         let position = error.location().map(|l| (l.line(), l.column()));
-        let mut message = error.to_string();
-        // serde_yaml appends " at line L column C"; the position is already in front.
-        if let Some(index) = message.rfind(" at line ") {
-            message.truncate(index);
-        }
+        // serde_yaml says " at line L column C" inside its message; the position is in front.
+        let message = position_words()
+            .replace_all(&error.to_string(), "")
+            .into_owned();
         YamlError {
             file: file.to_owned(),
             position,
             message,
         }
     })
+}
+
+fn position_words() -> &'static regex::Regex {
+    static WORDS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| regex::Regex::new(r" at line \d+ column \d+").expect("valid regex"))
+}
+
+/// Deserializes a semver version with an error that names the value and the expected form.
+/// The check runs inside the visitor, where serde_yaml still knows the position.
+pub fn semver_version<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<semver::Version, D::Error> {
+    struct VersionVisitor;
+    impl VersionVisitor {
+        fn parse<E: serde::de::Error>(text: &str) -> Result<semver::Version, E> {
+            semver::Version::parse(text).map_err(|e| {
+                E::custom(format!(
+                    "`{text}` is not a version of the form MAJOR.MINOR.PATCH ({e})"
+                ))
+            })
+        }
+    }
+    impl serde::de::Visitor<'_> for VersionVisitor {
+        type Value = semver::Version;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a version of the form MAJOR.MINOR.PATCH")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<semver::Version, E> {
+            Self::parse(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<semver::Version, E> {
+            Self::parse(&v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<semver::Version, E> {
+            Self::parse(&v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<semver::Version, E> {
+            Self::parse(&format!("{v:?}"))
+        }
+    }
+    deserializer.deserialize_str(VersionVisitor)
 }
 
 /// Parses `text` into a generic YAML value, to look at its shape before typing it.

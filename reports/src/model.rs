@@ -85,8 +85,8 @@ pub enum Verdict {
     Certified,
     /// At least one gating check failed (an expired waiver counts as a failure).
     NotCertified,
-    /// No gating check failed, but some could not be evaluated: a target could not be read or
-    /// a fact was missing.
+    /// No gating check failed, but some could not be evaluated (a target could not be read, a
+    /// fact was missing), or no check ran at all.
     Incomplete,
 }
 
@@ -310,7 +310,7 @@ impl Summary {
     pub fn verdict(&self, every_target_read: bool) -> Verdict {
         if self.gating_fail > 0 {
             Verdict::NotCertified
-        } else if self.gating_error > 0 || !every_target_read {
+        } else if self.gating_error > 0 || !every_target_read || self.total == 0 {
             Verdict::Incomplete
         } else {
             Verdict::Certified

@@ -15,17 +15,17 @@ use super::commands::{load_catalog, now, write_file};
 use super::{choose_profile, exit, CliError};
 use crate::engine::{self, GatheredTarget};
 use crate::facts::ProbeSet;
-use crate::target::{self, snapshot::SnapshotTarget, Target};
+use crate::target::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
-    let started_at = now();
-    let mut catalog = load_catalog(&args.catalog)?;
-    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    let plan = Arc::new(catalog.resolve(&profile)?);
-
     let mut targets: Vec<Box<dyn Target>> = Vec::new();
+    // A target that cannot be opened stays in the run: its checks report the reason as errors
+    // and every other target is still certified.
     for path in &args.facts {
-        targets.push(Box::new(SnapshotTarget::load(path)?));
+        targets.push(match SnapshotTarget::load(path) {
+            Ok(snapshot) => Box::new(snapshot),
+            Err(error) => Box::new(UnreadableTarget::new(error)),
+        });
     }
     let addresses = if args.targets.is_empty() && args.facts.is_empty() {
         vec!["local".to_owned()]
@@ -33,8 +33,17 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
         args.targets.clone()
     };
     for address in &addresses {
-        targets.push(target::open(address)?);
+        targets.push(target::open(address).unwrap_or_else(|error| Box::new(UnreadableTarget::new(error))));
     }
+    run_on(&args, targets)
+}
+
+/// Runs the plan on targets that are open but not yet read.
+fn run_on(args: &RunArgs, targets: Vec<Box<dyn Target>>) -> Result<u8, CliError> {
+    let started_at = now();
+    let mut catalog = load_catalog(&args.catalog)?;
+    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
+    let plan = Arc::new(catalog.resolve(&profile)?);
     let mut names = std::collections::BTreeSet::new();
     for target in &targets {
         if !names.insert(target.name().to_owned()) {
@@ -275,4 +284,89 @@ fn summary_text(
     }
     text += &format!("reports: {}, {}\n", json.display(), junit.display());
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::cli::args::Command;
+    use crate::facts::{Fact, FactValue};
+    use crate::model::TargetKind;
+    use crate::target::{Gathered, TargetError};
+
+    /// A target that counts how often it is asked for facts and answers every probe as absent.
+    struct CountingTarget {
+        gathers: Arc<AtomicUsize>,
+        probes_asked: Arc<AtomicUsize>,
+    }
+
+    impl Target for CountingTarget {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        fn kind(&self) -> TargetKind {
+            TargetKind::Local
+        }
+        fn address(&self) -> &str {
+            "counting"
+        }
+        fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+            self.gathers.fetch_add(1, Ordering::SeqCst);
+            self.probes_asked.store(probes.len(), Ordering::SeqCst);
+            let facts = probes.iter().map(|p| Fact::read(p.clone(), "test", FactValue::Absent)).collect();
+            Ok(Gathered { hostname: None, facts })
+        }
+    }
+
+    fn run_counting(extra: &[&str]) -> (u8, usize, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let report_dir = dir.path().to_str().unwrap().to_owned();
+        let mut argv = vec!["hostcert", "run", "--report-dir", &report_dir, "-q"];
+        argv.extend_from_slice(extra);
+        let Command::Run(args) = crate::cli::Cli::parse_from(argv).command else {
+            unreachable!("parsed a run command");
+        };
+        let gathers = Arc::new(AtomicUsize::new(0));
+        let probes_asked = Arc::new(AtomicUsize::new(0));
+        let target = CountingTarget { gathers: Arc::clone(&gathers), probes_asked: Arc::clone(&probes_asked) };
+        let code = run_on(&args, vec![Box::new(target)]).unwrap();
+        (code, gathers.load(Ordering::SeqCst), probes_asked.load(Ordering::SeqCst))
+    }
+
+    /// Guards the invariant that `--list` contacts no target.
+    #[test]
+    fn list_contacts_no_target() {
+        let (code, gathers, _) = run_counting(&["--list"]);
+        assert_eq!((code, gathers), (exit::CERTIFIED, 0));
+    }
+
+    /// Guards "facts once, checks many": one gather per target for all its checks, and each
+    /// shared probe (here /proc/filesystems, read by two checks) asked once.
+    #[test]
+    fn a_run_gathers_once_per_target_with_deduplicated_probes() {
+        let (code, gathers, probes) = run_counting(&[]);
+        assert_eq!(gathers, 1);
+        let plan = Catalog::builtin().unwrap();
+        let profile = plan.profile("container-host").unwrap().clone();
+        let plan = plan.resolve(&profile).unwrap();
+        let all: usize = plan.checks.iter().map(|c| c.check.probes.len()).sum();
+        assert_eq!(probes, engine::probes_for(&plan.checks).len());
+        assert!(probes < all + 3, "{probes} probes asked for {all} probe uses");
+        // Every fact absent: the required kernel symbols are not set.
+        assert_eq!(code, exit::NOT_CERTIFIED);
+    }
+
+    /// Filters narrow what is gathered, not only what is shown.
+    #[test]
+    fn a_filter_gathers_only_the_facts_of_the_checks_it_keeps() {
+        let (_, gathers, probes) = run_counting(&["counting::kernel-features::kernel.namespaces.net", "--exact"]);
+        assert_eq!(gathers, 1);
+        // NET_NS plus the three identity probes.
+        assert_eq!(probes, 4);
+    }
 }

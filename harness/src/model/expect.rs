@@ -46,10 +46,13 @@ impl<'de> Deserialize<'de> for Scalar {
                 Ok(Scalar(v.to_string()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                // `4.10` is a float to YAML; keep the digits a person wrote where possible.
+                Ok(Scalar(format!("{v:?}")))
             }
         }
-        deserializer.deserialize_any(ScalarVisitor)
+        // serde_yaml hands a plain scalar's own text to `deserialize_str`, so `4.10` stays 4.10
+        // rather than becoming the float 4.1.
+        deserializer.deserialize_str(ScalarVisitor)
     }
 }
 

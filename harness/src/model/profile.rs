@@ -98,6 +98,7 @@ pub struct Profile {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawProfile {
     name: Name,
+    #[serde(deserialize_with = "yaml::semver_version")]
     version: semver::Version,
     #[serde(default)]
     description: String,

@@ -118,6 +118,7 @@ pub struct Suite {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawSuite {
     name: Name,
+    #[serde(deserialize_with = "yaml::semver_version")]
     version: semver::Version,
     #[serde(default)]
     description: String,
@@ -130,6 +131,7 @@ struct RawSuite {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawCheck {
     id: CheckId,
+    #[serde(deserialize_with = "yaml::semver_version")]
     version: semver::Version,
     title: String,
     #[serde(default)]

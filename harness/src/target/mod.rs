@@ -63,3 +63,38 @@ pub fn open(address: &str) -> Result<Box<dyn Target>, TargetError> {
         }),
     }
 }
+
+/// A target that could not be opened (a missing snapshot file, an unsupported address). It
+/// stays in the run so that its checks report `error` with the reason while the other targets
+/// are certified as usual.
+#[derive(Debug)]
+pub struct UnreadableTarget {
+    error: TargetError,
+    kind: TargetKind,
+}
+
+impl UnreadableTarget {
+    /// Wraps the error that prevented opening the target.
+    pub fn new(error: TargetError) -> UnreadableTarget {
+        let kind = if error.target.starts_with("ssh://") { TargetKind::Ssh } else { TargetKind::Local };
+        UnreadableTarget { error, kind }
+    }
+}
+
+impl Target for UnreadableTarget {
+    fn name(&self) -> &str {
+        &self.error.target
+    }
+
+    fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    fn address(&self) -> &str {
+        &self.error.target
+    }
+
+    fn gather(&self, _probes: &ProbeSet) -> Result<Gathered, TargetError> {
+        Err(self.error.clone())
+    }
+}
