@@ -12,7 +12,9 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(path)
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -26,7 +28,9 @@ struct Work {
 
 impl Work {
     fn new() -> Work {
-        Work { dir: tempfile::tempdir().expect("a temporary folder") }
+        Work {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -43,7 +47,8 @@ impl Work {
     }
 
     fn json(&self, name: &str) -> Value {
-        let text = std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text =
+            std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         serde_json::from_str(&text).expect("valid JSON")
     }
 }
@@ -90,7 +95,11 @@ fn outcomes(report: &Value) -> Vec<(String, String, String)> {
 
 fn xmllint_validates(junit: &Path) {
     let xsd = repo("../shared/fixtures/junit/junit-10.xsd");
-    let xsd = if xsd.exists() { xsd } else { fixture("junit-10.xsd") };
+    let xsd = if xsd.exists() {
+        xsd
+    } else {
+        fixture("junit-10.xsd")
+    };
     let output = Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")
@@ -98,25 +107,45 @@ fn xmllint_validates(junit: &Path) {
         .arg(junit)
         .output()
         .unwrap_or_else(|e| panic!("xmllint is needed to validate JUnit ({e}); install it: apt-get install libxml2-utils"));
-    assert!(output.status.success(), "JUnit does not validate against {}:\n{}", xsd.display(), stderr(&output));
+    assert!(
+        output.status.success(),
+        "JUnit does not validate against {}:\n{}",
+        xsd.display(),
+        stderr(&output)
+    );
 }
 
 #[test]
 fn a_healthy_snapshot_is_certified_and_both_reports_are_written() {
     let work = Work::new();
-    let output = work.hostcert(&["run".as_ref(), "--facts".as_ref(), fixture("snapshots/healthy-host.json").as_os_str()]);
+    let output = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        fixture("snapshots/healthy-host.json").as_os_str(),
+    ]);
     assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
     let text = stdout(&output);
-    let trial = text.lines().find(|l| l.starts_with("test healthy-host::kernel-features::kernel.namespaces.net "));
+    let trial = text
+        .lines()
+        .find(|l| l.starts_with("test healthy-host::kernel-features::kernel.namespaces.net "));
     assert!(trial.is_some_and(|l| l.ends_with(" ... ok")), "{text}");
-    assert!(text.contains("verdict: CERTIFIED (profile container-host 1.0.0; kernel-features 1.0.0)"), "{text}");
+    assert!(
+        text.contains("verdict: CERTIFIED (profile container-host 1.0.0; kernel-features 1.0.0)"),
+        "{text}"
+    );
     let report = work.json("hostcert-report/report.json");
     assert_eq!(report["format-version"], 1);
     assert_eq!(report["verdict"], "certified");
     assert_eq!(report["summary"]["total"], 28);
     assert_eq!(report["summary"]["pass"], 28);
-    assert_eq!(report["targets"][0]["facts-from"], fixture("snapshots/healthy-host.json").display().to_string());
-    assert_eq!(report["targets"][0]["fact-sources"]["CONFIG_NET_NS"], "/boot/config-6.1.0-27-amd64");
+    assert_eq!(
+        report["targets"][0]["facts-from"],
+        fixture("snapshots/healthy-host.json").display().to_string()
+    );
+    assert_eq!(
+        report["targets"][0]["fact-sources"]["CONFIG_NET_NS"],
+        "/boot/config-6.1.0-27-amd64"
+    );
     let net = result(&report, "healthy-host", "kernel.namespaces.net");
     assert_eq!(net["suite"], "kernel-features");
     assert_eq!(net["suite-version"], "1.0.0");
@@ -130,21 +159,34 @@ fn a_healthy_snapshot_is_certified_and_both_reports_are_written() {
 #[test]
 fn a_broken_snapshot_is_not_certified_with_expected_versus_observed() {
     let work = Work::new();
-    let output = work.hostcert(&["run".as_ref(), "--facts".as_ref(), fixture("snapshots/broken-host.json").as_os_str()]);
+    let output = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        fixture("snapshots/broken-host.json").as_os_str(),
+    ]);
     assert_eq!(code(&output), 1, "{}{}", stdout(&output), stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("  FAIL broken-host::kernel.namespaces.net: expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set\n"), "{text}");
-    assert!(text.contains("broken-host: 19 pass, 7 fail (5 gating), 0 waived, 1 skip, 1 error"), "{text}");
+    assert!(
+        text.contains("broken-host: 19 pass, 7 fail (5 gating), 0 waived, 1 skip, 1 error"),
+        "{text}"
+    );
     let report = work.json("hostcert-report/report.json");
     assert_eq!(report["verdict"], "not-certified");
     let net = result(&report, "broken-host", "kernel.namespaces.net");
     assert_eq!(net["outcome"], "fail");
-    assert_eq!(net["message"], "expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set");
+    assert_eq!(
+        net["message"],
+        "expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set"
+    );
     assert_eq!(net["evidence"][0]["source"], "/boot/config-4.9.0-13-amd64");
     assert_eq!(net["evidence"][0]["observed"], "not set");
     let seccomp = result(&report, "broken-host", "host.seccomp.errno-action");
     assert_eq!(seccomp["outcome"], "skip");
-    assert_eq!(seccomp["message"], "not applicable: applies to kernels >=4.14, this target runs 4.9.0-13-amd64");
+    assert_eq!(
+        seccomp["message"],
+        "not applicable: applies to kernels >=4.14, this target runs 4.9.0-13-amd64"
+    );
     let memory = result(&report, "broken-host", "host.cgroups.memory-enabled");
     assert_eq!(memory["outcome"], "error");
     assert_eq!(
@@ -153,13 +195,25 @@ fn a_broken_snapshot_is_not_certified_with_expected_versus_observed() {
     );
     // A failure the profile does not gate on is reported, and does not decide the verdict.
     let forward = result(&report, "broken-host", "host.sysctl.ip-forward");
-    assert_eq!((forward["outcome"].as_str(), forward["gating"].as_bool()), (Some("fail"), Some(false)));
-    assert!(text.contains("host.sysctl.ip-forward          ... ignored (advisory fail (info):"), "{text}");
+    assert_eq!(
+        (forward["outcome"].as_str(), forward["gating"].as_bool()),
+        (Some("fail"), Some(false))
+    );
+    assert!(
+        text.contains("host.sysctl.ip-forward          ... ignored (advisory fail (info):"),
+        "{text}"
+    );
     let junit = std::fs::read_to_string(work.path("hostcert-report/junit.xml")).unwrap();
     assert!(junit.contains(r#"<testsuite id="0" name="broken-host::kernel-features" package="testsuite/broken-host::kernel-features" tests="28" errors="1" failures="7" hostname="broken-host""#), "{junit}");
-    assert!(junit.contains(r#"<testcase name="kernel.namespaces.net" time="#), "{junit}");
+    assert!(
+        junit.contains(r#"<testcase name="kernel.namespaces.net" time="#),
+        "{junit}"
+    );
     assert!(junit.contains(r#"classname="kernel-features.broken-host"><failure type="critical" message="expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set"/>"#), "{junit}");
-    assert!(junit.contains("evidence: CONFIG_NET_NS = not set (from /boot/config-4.9.0-13-amd64)"), "{junit}");
+    assert!(
+        junit.contains("evidence: CONFIG_NET_NS = not set (from /boot/config-4.9.0-13-amd64)"),
+        "{junit}"
+    );
     assert!(junit.contains(r#"<skipped type="not-applicable" message="not applicable: applies to kernels &gt;=4.14, this target runs 4.9.0-13-amd64"/>"#), "{junit}");
     xmllint_validates(&work.path("hostcert-report/junit.xml"));
 }
@@ -169,10 +223,19 @@ fn a_broken_snapshot_is_not_certified_with_expected_versus_observed() {
 fn this_machine_live_and_from_its_snapshot_give_the_same_verdicts() {
     let work = Work::new();
     let live = work.hostcert(&["run", "--report-dir", "live"]);
-    assert!(matches!(code(&live), 0 | 1), "live run could not run:\n{}{}", stdout(&live), stderr(&live));
+    assert!(
+        matches!(code(&live), 0 | 1),
+        "live run could not run:\n{}{}",
+        stdout(&live),
+        stderr(&live)
+    );
     let gathered = work.hostcert(&["gather", "--output", "facts.json"]);
     assert_eq!(code(&gathered), 0, "{}", stderr(&gathered));
-    assert!(stdout(&gathered).starts_with("gathered "), "{}", stdout(&gathered));
+    assert!(
+        stdout(&gathered).starts_with("gathered "),
+        "{}",
+        stdout(&gathered)
+    );
     let offline = work.hostcert(&["run", "--facts", "facts.json", "--report-dir", "offline"]);
     assert_eq!(code(&offline), code(&live), "{}", stdout(&offline));
     let live = work.json("live/report.json");
@@ -181,9 +244,14 @@ fn this_machine_live_and_from_its_snapshot_give_the_same_verdicts() {
     assert_eq!(live["verdict"], offline["verdict"]);
     assert_eq!(live["summary"]["total"], 28);
     // The kernel config's source is recorded, wherever this machine keeps it.
-    let source = live["targets"][0]["fact-sources"]["CONFIG_NET_NS"].as_str().unwrap_or("");
+    let source = live["targets"][0]["fact-sources"]["CONFIG_NET_NS"]
+        .as_str()
+        .unwrap_or("");
     assert!(
-        source == "/proc/config.gz" || source.starts_with("/boot/config-") || source.ends_with("/build/.config") || source == "kernel config",
+        source == "/proc/config.gz"
+            || source.starts_with("/boot/config-")
+            || source.ends_with("/build/.config")
+            || source == "kernel config",
         "{source}"
     );
     xmllint_validates(&work.path("live/junit.xml"));
@@ -192,13 +260,38 @@ fn this_machine_live_and_from_its_snapshot_give_the_same_verdicts() {
 #[test]
 fn the_json_report_round_trips_and_renders_junit_again() {
     let work = Work::new();
-    let run = work.hostcert(&["run".as_ref(), "--facts".as_ref(), fixture("snapshots/broken-host.json").as_os_str(), "--json".as_ref(), "r.json".as_ref(), "--junit".as_ref(), "j.xml".as_ref()]);
+    let run = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        fixture("snapshots/broken-host.json").as_os_str(),
+        "--json".as_ref(),
+        "r.json".as_ref(),
+        "--junit".as_ref(),
+        "j.xml".as_ref(),
+    ]);
     assert_eq!(code(&run), 1);
-    let again = work.hostcert(&["report", "--from", "r.json", "--json", "again.json", "--junit", "again.xml"]);
+    let again = work.hostcert(&[
+        "report",
+        "--from",
+        "r.json",
+        "--json",
+        "again.json",
+        "--junit",
+        "again.xml",
+    ]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
-    assert_eq!(std::fs::read(work.path("r.json")).unwrap(), std::fs::read(work.path("again.json")).unwrap());
-    assert_eq!(std::fs::read(work.path("j.xml")).unwrap(), std::fs::read(work.path("again.xml")).unwrap());
-    assert!(!work.path("hostcert-report").exists(), "--json and --junit replace the report folder's files");
+    assert_eq!(
+        std::fs::read(work.path("r.json")).unwrap(),
+        std::fs::read(work.path("again.json")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(work.path("j.xml")).unwrap(),
+        std::fs::read(work.path("again.xml")).unwrap()
+    );
+    assert!(
+        !work.path("hostcert-report").exists(),
+        "--json and --junit replace the report folder's files"
+    );
 }
 
 #[test]
@@ -211,16 +304,30 @@ fn several_targets_give_one_testsuite_each_and_an_unreadable_one_does_not_stop_t
         "--facts".as_ref(),
         "missing.json".as_ref(),
     ]);
-    assert_eq!(code(&output), 2, "an unreadable target makes the run incomplete:\n{}", stdout(&output));
+    assert_eq!(
+        code(&output),
+        2,
+        "an unreadable target makes the run incomplete:\n{}",
+        stdout(&output)
+    );
     let text = stdout(&output);
     assert!(text.contains("verdict: INCOMPLETE"), "{text}");
     assert!(text.contains("  missing.json: 0 pass, 0 fail (0 gating), 0 waived, 0 skip, 28 error — could not be read: cannot read the fact snapshot: No such file or directory (os error 2)"), "{text}");
     let report = work.json("hostcert-report/report.json");
     assert_eq!(report["summary"]["pass"], 28);
-    assert_eq!(report["targets"][1]["error"], "cannot read the fact snapshot: No such file or directory (os error 2)");
-    assert_eq!(result(&report, "missing.json", "kernel.keys")["outcome"], "error");
+    assert_eq!(
+        report["targets"][1]["error"],
+        "cannot read the fact snapshot: No such file or directory (os error 2)"
+    );
+    assert_eq!(
+        result(&report, "missing.json", "kernel.keys")["outcome"],
+        "error"
+    );
     let junit = std::fs::read_to_string(work.path("hostcert-report/junit.xml")).unwrap();
-    assert!(junit.contains(r#"name="healthy-host::kernel-features""#) && junit.contains(r#"hostname="healthy-host""#));
+    assert!(
+        junit.contains(r#"name="healthy-host::kernel-features""#)
+            && junit.contains(r#"hostname="healthy-host""#)
+    );
     assert!(junit.contains(r#"name="missing.json::kernel-features""#));
     xmllint_validates(&work.path("hostcert-report/junit.xml"));
 }
@@ -229,32 +336,90 @@ fn several_targets_give_one_testsuite_each_and_an_unreadable_one_does_not_stop_t
 fn libtest_filters_select_checks_and_list_names_trials_without_running() {
     let work = Work::new();
     let healthy = fixture("snapshots/healthy-host.json");
-    let list = work.hostcert(&["run".as_ref(), "--facts".as_ref(), healthy.as_os_str(), "--list".as_ref()]);
+    let list = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        healthy.as_os_str(),
+        "--list".as_ref(),
+    ]);
     assert_eq!(code(&list), 0);
     let names = stdout(&list);
-    assert!(names.starts_with("healthy-host::kernel-features::kernel.namespaces.net: test\n"), "{names}");
+    assert!(
+        names.starts_with("healthy-host::kernel-features::kernel.namespaces.net: test\n"),
+        "{names}"
+    );
     assert_eq!(names.lines().filter(|l| l.ends_with(": test")).count(), 28);
-    assert!(!work.path("hostcert-report").exists(), "--list writes no report");
+    assert!(
+        !work.path("hostcert-report").exists(),
+        "--list writes no report"
+    );
 
-    let filtered = work.hostcert(&["run".as_ref(), "--facts".as_ref(), healthy.as_os_str(), "kernel.namespaces".as_ref(), "--skip".as_ref(), "user".as_ref()]);
+    let filtered = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        healthy.as_os_str(),
+        "kernel.namespaces".as_ref(),
+        "--skip".as_ref(),
+        "user".as_ref(),
+    ]);
     assert_eq!(code(&filtered), 0, "{}", stdout(&filtered));
     let report = work.json("hostcert-report/report.json");
-    let checks: Vec<&str> = report["results"].as_array().unwrap().iter().map(|r| r["check"].as_str().unwrap()).collect();
-    assert_eq!(checks, ["kernel.namespaces.net", "kernel.namespaces.pid", "kernel.namespaces.ipc", "kernel.namespaces.uts"]);
+    let checks: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "kernel.namespaces.net",
+            "kernel.namespaces.pid",
+            "kernel.namespaces.ipc",
+            "kernel.namespaces.uts"
+        ]
+    );
 
-    let exact = work.hostcert(&["run".as_ref(), "--facts".as_ref(), healthy.as_os_str(), "--exact".as_ref(), "healthy-host::kernel-features::kernel.keys".as_ref(), "--format".as_ref(), "terse".as_ref()]);
+    let exact = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        healthy.as_os_str(),
+        "--exact".as_ref(),
+        "healthy-host::kernel-features::kernel.keys".as_ref(),
+        "--format".as_ref(),
+        "terse".as_ref(),
+    ]);
     assert_eq!(code(&exact), 0);
-    assert_eq!(work.json("hostcert-report/report.json")["summary"]["total"], 1);
+    assert_eq!(
+        work.json("hostcert-report/report.json")["summary"]["total"],
+        1
+    );
 
-    let none = work.hostcert(&["run".as_ref(), "--facts".as_ref(), healthy.as_os_str(), "no-such-check".as_ref()]);
-    assert_eq!(code(&none), 2, "a run in which no check ran certifies nothing");
+    let none = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        healthy.as_os_str(),
+        "no-such-check".as_ref(),
+    ]);
+    assert_eq!(
+        code(&none),
+        2,
+        "a run in which no check ran certifies nothing"
+    );
     assert!(stdout(&none).contains("verdict: INCOMPLETE"));
 }
 
 #[test]
 fn json_format_keeps_stdout_machine_readable() {
     let work = Work::new();
-    let output = work.hostcert(&["run".as_ref(), "--facts".as_ref(), fixture("snapshots/healthy-host.json").as_os_str(), "--format".as_ref(), "json".as_ref(), "-Zunstable-options".as_ref()]);
+    let output = work.hostcert(&[
+        "run".as_ref(),
+        "--facts".as_ref(),
+        fixture("snapshots/healthy-host.json").as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "-Zunstable-options".as_ref(),
+    ]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     for line in stdout(&output).lines().filter(|l| !l.is_empty()) {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
@@ -284,34 +449,61 @@ fn a_profile_pinned_to_an_old_suite_version_runs_exactly_that_version() {
     let v1 = work.json("v1/report.json");
     assert_eq!(v1["profile"]["suites"][0]["version"], "1.0.0");
     assert_eq!(
-        outcomes(&v1).iter().map(|(_, c, _)| c.as_str()).collect::<Vec<_>>(),
+        outcomes(&v1)
+            .iter()
+            .map(|(_, c, _)| c.as_str())
+            .collect::<Vec<_>>(),
         ["demo.ip-forward", "demo.net-ns"]
     );
-    assert_eq!(result(&v1, "healthy-host", "demo.ip-forward")["check-version"], "1.0.0");
+    assert_eq!(
+        result(&v1, "healthy-host", "demo.ip-forward")["check-version"],
+        "1.0.0"
+    );
     assert_eq!(code(&run("demo-latest", "v2")), 0);
     let v2 = work.json("v2/report.json");
     assert_eq!(v2["profile"]["suites"][0]["version"], "2.0.0");
     assert_eq!(v2["summary"]["total"], 3);
-    assert_eq!(result(&v2, "healthy-host", "demo.ip-forward")["check-version"], "2.0.0");
-    assert_ne!(v1["results"][0]["suite-digest"], v2["results"][0]["suite-digest"]);
+    assert_eq!(
+        result(&v2, "healthy-host", "demo.ip-forward")["check-version"],
+        "2.0.0"
+    );
+    assert_ne!(
+        v1["results"][0]["suite-digest"],
+        v2["results"][0]["suite-digest"]
+    );
 }
 
 #[test]
 fn waivers_waive_until_they_expire_and_say_so_everywhere() {
     let work = Work::new();
     let broken = fixture("snapshots/broken-host.json");
-    let waived = work.hostcert(&["run".as_ref(), "--profile".as_ref(), fixture("profiles/waived.yaml").as_os_str(), "--facts".as_ref(), broken.as_os_str()]);
+    let waived = work.hostcert(&[
+        "run".as_ref(),
+        "--profile".as_ref(),
+        fixture("profiles/waived.yaml").as_os_str(),
+        "--facts".as_ref(),
+        broken.as_os_str(),
+    ]);
     assert_eq!(code(&waived), 0, "{}", stdout(&waived));
     let report = work.json("hostcert-report/report.json");
     let net = result(&report, "broken-host", "kernel.namespaces.net");
     assert_eq!(net["outcome"], "waived");
     assert_eq!(net["waiver"]["approver"], "qa@example.com");
     assert_eq!(net["waiver"]["expired"], false);
-    assert_eq!(result(&report, "broken-host", "kernel.storage.overlayfs")["outcome"], "waived");
+    assert_eq!(
+        result(&report, "broken-host", "kernel.storage.overlayfs")["outcome"],
+        "waived"
+    );
     let junit = std::fs::read_to_string(work.path("hostcert-report/junit.xml")).unwrap();
     assert!(junit.contains("waiver: kernel.namespaces.net approved by qa@example.com until 2099-12-31: the vendor kernel is rebuilt with NET_NS in the next release"), "{junit}");
 
-    let expired = work.hostcert(&["run".as_ref(), "--profile".as_ref(), fixture("profiles/expired.yaml").as_os_str(), "--facts".as_ref(), broken.as_os_str()]);
+    let expired = work.hostcert(&[
+        "run".as_ref(),
+        "--profile".as_ref(),
+        fixture("profiles/expired.yaml").as_os_str(),
+        "--facts".as_ref(),
+        broken.as_os_str(),
+    ]);
     assert_eq!(code(&expired), 1);
     let report = work.json("hostcert-report/report.json");
     let net = result(&report, "broken-host", "kernel.namespaces.net");
@@ -326,12 +518,20 @@ fn waivers_waive_until_they_expire_and_say_so_everywhere() {
 #[test]
 fn lint_passes_on_the_shipped_suites_and_profiles() {
     let work = Work::new();
-    let output = work.hostcert(&["lint".as_ref(), repo("suites").as_os_str(), repo("profiles").as_os_str()]);
+    let output = work.hostcert(&[
+        "lint".as_ref(),
+        repo("suites").as_os_str(),
+        repo("profiles").as_os_str(),
+    ]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(stdout(&output), "lint: ok (1 suites, 1 profiles)\n");
     let builtin = work.hostcert(&["lint"]);
     assert_eq!(code(&builtin), 0, "{}", stderr(&builtin));
-    let fixtures = work.hostcert(&["lint".as_ref(), fixture("suites-versioned").as_os_str(), fixture("profiles/waived.yaml").as_os_str()]);
+    let fixtures = work.hostcert(&[
+        "lint".as_ref(),
+        fixture("suites-versioned").as_os_str(),
+        fixture("profiles/waived.yaml").as_os_str(),
+    ]);
     assert_eq!(code(&fixtures), 0, "{}", stderr(&fixtures));
 }
 
@@ -354,7 +554,11 @@ fn lint_names_file_line_column_and_key_for_each_kind_of_bad_input() {
         std::fs::copy(fixture(&format!("bad/{file}")), work.path(file)).unwrap();
         let output = work.hostcert(&["lint", file]);
         assert_eq!(code(&output), 2, "{file}");
-        assert_eq!(stderr(&output), format!("{expected}\nlint: 1 problem\n"), "{file}");
+        assert_eq!(
+            stderr(&output),
+            format!("{expected}\nlint: 1 problem\n"),
+            "{file}"
+        );
         assert!(stdout(&output).is_empty());
     }
 }
@@ -363,7 +567,11 @@ fn lint_names_file_line_column_and_key_for_each_kind_of_bad_input() {
 fn run_refuses_bad_suites_and_missing_files_before_touching_a_target() {
     let work = Work::new();
     std::fs::create_dir(work.path("suites")).unwrap();
-    std::fs::copy(fixture("bad/unknown-key.yaml"), work.path("suites/unknown-key.yaml")).unwrap();
+    std::fs::copy(
+        fixture("bad/unknown-key.yaml"),
+        work.path("suites/unknown-key.yaml"),
+    )
+    .unwrap();
     let bad_suite = work.hostcert(&["run", "--suites", "suites"]);
     assert_eq!(code(&bad_suite), 2);
     assert_eq!(
@@ -375,16 +583,33 @@ fn run_refuses_bad_suites_and_missing_files_before_touching_a_target() {
 
     let missing_profile = work.hostcert(&["run", "--profile", "nope.yaml"]);
     assert_eq!(code(&missing_profile), 2);
-    assert_eq!(stderr(&missing_profile), "error: nope.yaml: cannot read the file: No such file or directory (os error 2)\n");
+    assert_eq!(
+        stderr(&missing_profile),
+        "error: nope.yaml: cannot read the file: No such file or directory (os error 2)\n"
+    );
 
     let unknown_profile = work.hostcert(&["run", "--profile", "nope"]);
     assert_eq!(stderr(&unknown_profile), "error: no profile named `nope` (known: container-host; or give a path to a profile file)\n");
 
-    let not_a_report = work.hostcert(&["report".as_ref(), "--from".as_ref(), fixture("snapshots/healthy-host.json").as_os_str(), "--junit".as_ref(), "x.xml".as_ref()]);
+    let not_a_report = work.hostcert(&[
+        "report".as_ref(),
+        "--from".as_ref(),
+        fixture("snapshots/healthy-host.json").as_os_str(),
+        "--junit".as_ref(),
+        "x.xml".as_ref(),
+    ]);
     assert_eq!(code(&not_a_report), 2);
-    assert!(stderr(&not_a_report).contains("healthy-host.json: not a hostcert report: "), "{}", stderr(&not_a_report));
+    assert!(
+        stderr(&not_a_report).contains("healthy-host.json: not a hostcert report: "),
+        "{}",
+        stderr(&not_a_report)
+    );
 
-    std::fs::write(work.path("old.json"), r#"{"format-version": 99, "facts": []}"#).unwrap();
+    std::fs::write(
+        work.path("old.json"),
+        r#"{"format-version": 99, "facts": []}"#,
+    )
+    .unwrap();
     let future_snapshot = work.hostcert(&["run", "--facts", "old.json"]);
     assert_eq!(code(&future_snapshot), 2);
     assert!(stdout(&future_snapshot).contains("could not be read: fact snapshot format version 99 is not supported (this build reads version 1)"));
@@ -393,18 +618,36 @@ fn run_refuses_bad_suites_and_missing_files_before_touching_a_target() {
 #[test]
 fn explain_says_what_why_how_to_fix_and_which_versions_exist() {
     let work = Work::new();
-    let output = work.hostcert(&["explain".as_ref(), "demo.ip-forward".as_ref(), "--suites".as_ref(), fixture("suites-versioned").as_os_str()]);
+    let output = work.hostcert(&[
+        "explain".as_ref(),
+        "demo.ip-forward".as_ref(),
+        "--suites".as_ref(),
+        fixture("suites-versioned").as_os_str(),
+    ]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.starts_with("demo.ip-forward — IPv4 forwarding\nseverity: critical\n"), "{text}");
-    assert!(text.contains("checks: sysctl net.ipv4.ip_forward = 1\n"), "{text}");
+    assert!(
+        text.starts_with("demo.ip-forward — IPv4 forwarding\nseverity: critical\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checks: sysctl net.ipv4.ip_forward = 1\n"),
+        "{text}"
+    );
     assert!(text.contains("  check 1.0.0 in suite demo 1.0.0"), "{text}");
     assert!(text.contains("  check 2.0.0 in suite demo 2.0.0"), "{text}");
     let builtin = work.hostcert(&["explain", "kernel.namespaces.net"]);
-    assert!(stdout(&builtin).contains("how to fix:\n  Rebuild the kernel with CONFIG_NET_NS=y"), "{}", stdout(&builtin));
+    assert!(
+        stdout(&builtin).contains("how to fix:\n  Rebuild the kernel with CONFIG_NET_NS=y"),
+        "{}",
+        stdout(&builtin)
+    );
     let unknown = work.hostcert(&["explain", "no.such.check"]);
     assert_eq!(code(&unknown), 2);
-    assert_eq!(stderr(&unknown), "error: no check with id `no.such.check` (see `hostcert list`)\n");
+    assert_eq!(
+        stderr(&unknown),
+        "error: no check with id `no.such.check` (see `hostcert list`)\n"
+    );
 }
 
 #[test]

@@ -33,7 +33,9 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
         args.targets.clone()
     };
     for address in &addresses {
-        targets.push(target::open(address).unwrap_or_else(|error| Box::new(UnreadableTarget::new(error))));
+        targets.push(
+            target::open(address).unwrap_or_else(|error| Box::new(UnreadableTarget::new(error))),
+        );
     }
     run_on(&args, targets)
 }
@@ -318,8 +320,14 @@ mod tests {
         fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
             self.gathers.fetch_add(1, Ordering::SeqCst);
             self.probes_asked.store(probes.len(), Ordering::SeqCst);
-            let facts = probes.iter().map(|p| Fact::read(p.clone(), "test", FactValue::Absent)).collect();
-            Ok(Gathered { hostname: None, facts })
+            let facts = probes
+                .iter()
+                .map(|p| Fact::read(p.clone(), "test", FactValue::Absent))
+                .collect();
+            Ok(Gathered {
+                hostname: None,
+                facts,
+            })
         }
     }
 
@@ -333,9 +341,16 @@ mod tests {
         };
         let gathers = Arc::new(AtomicUsize::new(0));
         let probes_asked = Arc::new(AtomicUsize::new(0));
-        let target = CountingTarget { gathers: Arc::clone(&gathers), probes_asked: Arc::clone(&probes_asked) };
+        let target = CountingTarget {
+            gathers: Arc::clone(&gathers),
+            probes_asked: Arc::clone(&probes_asked),
+        };
         let code = run_on(&args, vec![Box::new(target)]).unwrap();
-        (code, gathers.load(Ordering::SeqCst), probes_asked.load(Ordering::SeqCst))
+        (
+            code,
+            gathers.load(Ordering::SeqCst),
+            probes_asked.load(Ordering::SeqCst),
+        )
     }
 
     /// Guards the invariant that `--list` contacts no target.
@@ -356,7 +371,10 @@ mod tests {
         let plan = plan.resolve(&profile).unwrap();
         let all: usize = plan.checks.iter().map(|c| c.check.probes.len()).sum();
         assert_eq!(probes, engine::probes_for(&plan.checks).len());
-        assert!(probes < all + 3, "{probes} probes asked for {all} probe uses");
+        assert!(
+            probes < all + 3,
+            "{probes} probes asked for {all} probe uses"
+        );
         // Every fact absent: the required kernel symbols are not set.
         assert_eq!(code, exit::NOT_CERTIFIED);
     }
@@ -364,7 +382,10 @@ mod tests {
     /// Filters narrow what is gathered, not only what is shown.
     #[test]
     fn a_filter_gathers_only_the_facts_of_the_checks_it_keeps() {
-        let (_, gathers, probes) = run_counting(&["counting::kernel-features::kernel.namespaces.net", "--exact"]);
+        let (_, gathers, probes) = run_counting(&[
+            "counting::kernel-features::kernel.namespaces.net",
+            "--exact",
+        ]);
         assert_eq!(gathers, 1);
         // NET_NS plus the three identity probes.
         assert_eq!(probes, 4);

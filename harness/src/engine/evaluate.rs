@@ -404,28 +404,57 @@ mod tests {
         let indented: String = check_yaml
             .lines()
             .enumerate()
-            .map(|(i, l)| if i == 0 { format!("  - {l}\n") } else { format!("    {l}\n") })
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("  - {l}\n")
+                } else {
+                    format!("    {l}\n")
+                }
+            })
             .collect();
-        let text = format!("name: s\nversion: 1.0.0\nparameters: {{min: \"4.18\"}}\nchecks:\n{indented}");
+        let text =
+            format!("name: s\nversion: 1.0.0\nparameters: {{min: \"4.18\"}}\nchecks:\n{indented}");
         let suite = Suite::parse("t.yaml", &text).unwrap_or_else(|e| panic!("{e:?}"));
-        let loaded = Arc::new(LoadedSuite { suite, source: "t.yaml".to_owned(), digest: "sha256:0".to_owned() });
+        let loaded = Arc::new(LoadedSuite {
+            suite,
+            source: "t.yaml".to_owned(),
+            digest: "sha256:0".to_owned(),
+        });
         let mut check = loaded.suite.checks[0].clone();
         for operand in check.expect.operands_mut() {
             if let crate::model::Operand::Param(_) = operand {
                 *operand = crate::model::Operand::Literal("4.18".to_owned());
             }
         }
-        let planned = PlannedCheck { suite: loaded, check, gating: true };
+        let planned = PlannedCheck {
+            suite: loaded,
+            check,
+            gating: true,
+        };
         let profile = Profile::parse("p.yaml", PROFILE).unwrap();
-        let target = TargetInfo { name: "t".to_owned(), kind, unreadable: None };
+        let target = TargetInfo {
+            name: "t".to_owned(),
+            kind,
+            unreadable: None,
+        };
         let today = time::macros::date!(2026 - 11 - 29);
-        let result = evaluate(&planned, &target, &facts.into_iter().collect(), &profile, today);
+        let result = evaluate(
+            &planned,
+            &target,
+            &facts.into_iter().collect(),
+            &profile,
+            today,
+        );
         (result.outcome, result.message)
     }
 
     fn config(symbol: &str, value: Option<&str>) -> Fact {
         let value = value.map_or(FactValue::Absent, |v| FactValue::Text(v.to_owned()));
-        Fact::read(Probe::KernelConfig(symbol.to_owned()), "/proc/config.gz", value)
+        Fact::read(
+            Probe::KernelConfig(symbol.to_owned()),
+            "/proc/config.gz",
+            value,
+        )
     }
 
     fn text(probe: Probe, value: &str) -> Fact {
@@ -439,19 +468,38 @@ mod tests {
         let cases = [
             (Some("y"), Outcome::Pass, "observed CONFIG_NET_NS = y"),
             (Some("m"), Outcome::Pass, "observed CONFIG_NET_NS = m"),
-            (None, Outcome::Fail, "expected CONFIG_NET_NS is one of y, m; observed CONFIG_NET_NS = not set"),
+            (
+                None,
+                Outcome::Fail,
+                "expected CONFIG_NET_NS is one of y, m; observed CONFIG_NET_NS = not set",
+            ),
         ];
         for (value, outcome, message) in cases {
-            assert_eq!(check(NET_NS, TargetKind::Local, vec![config("NET_NS", value)]), (outcome, message.to_owned()), "{value:?}");
+            assert_eq!(
+                check(NET_NS, TargetKind::Local, vec![config("NET_NS", value)]),
+                (outcome, message.to_owned()),
+                "{value:?}"
+            );
         }
-        let unreadable = Fact::failed(Probe::KernelConfig("NET_NS".to_owned()), "kernel config", "no kernel config found");
+        let unreadable = Fact::failed(
+            Probe::KernelConfig("NET_NS".to_owned()),
+            "kernel config",
+            "no kernel config found",
+        );
         assert_eq!(
             check(NET_NS, TargetKind::Local, vec![unreadable]),
-            (Outcome::Error, "could not evaluate: could not be read from kernel config: no kernel config found".to_owned())
+            (
+                Outcome::Error,
+                "could not evaluate: could not be read from kernel config: no kernel config found"
+                    .to_owned()
+            )
         );
         assert_eq!(
             check(NET_NS, TargetKind::Local, vec![]),
-            (Outcome::Error, "could not evaluate: not gathered".to_owned())
+            (
+                Outcome::Error,
+                "could not evaluate: not gathered".to_owned()
+            )
         );
     }
 
@@ -462,40 +510,150 @@ mod tests {
         let cases: Vec<(&str, Vec<Fact>, Outcome)> = vec![
             ("expect: {equals: 1}", sysctl("1"), Outcome::Pass),
             ("expect: {equals: 1}", sysctl("0"), Outcome::Fail),
-            ("expect: {at-least: 10001}", sysctl("1000000"), Outcome::Pass),
+            (
+                "expect: {at-least: 10001}",
+                sysctl("1000000"),
+                Outcome::Pass,
+            ),
             ("expect: {at-least: 10001}", sysctl("200"), Outcome::Fail),
             ("expect: {at-most: 2}", sysctl("2"), Outcome::Pass),
             ("expect: {at-least: 1}", sysctl("many"), Outcome::Error),
-            ("expect: {has-word: errno}", sysctl("kill_process errno allow"), Outcome::Pass),
-            ("expect: {has-word: err}", sysctl("kill_process errno allow"), Outcome::Fail),
-            ("expect: {contains: err}", sysctl("kill_process errno allow"), Outcome::Pass),
-            ("expect: {matches: '^kill'}", sysctl("kill_process"), Outcome::Pass),
-            ("expect: {version-at-least: 4.15}", sysctl("6.1.0-27-amd64"), Outcome::Pass),
-            ("expect: {version-at-least: 4.15}", sysctl("4.9.0"), Outcome::Fail),
-            ("expect: {version-below: 5.8}", sysctl("5.4.0"), Outcome::Pass),
-            ("expect: {version-below: 5.8}", sysctl("5.10.0"), Outcome::Fail),
-            ("expect: {version-at-least: $min}", sysctl("4.19"), Outcome::Pass),
-            ("expect: {exists: false}", vec![Fact::read(Probe::Sysctl("k".to_owned()), "src", FactValue::Absent)], Outcome::Pass),
-            ("expect: {equals: 1}", vec![Fact::read(Probe::Sysctl("k".to_owned()), "src", FactValue::Absent)], Outcome::Fail),
+            (
+                "expect: {has-word: errno}",
+                sysctl("kill_process errno allow"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {has-word: err}",
+                sysctl("kill_process errno allow"),
+                Outcome::Fail,
+            ),
+            (
+                "expect: {contains: err}",
+                sysctl("kill_process errno allow"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {matches: '^kill'}",
+                sysctl("kill_process"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {version-at-least: 4.15}",
+                sysctl("6.1.0-27-amd64"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {version-at-least: 4.15}",
+                sysctl("4.9.0"),
+                Outcome::Fail,
+            ),
+            (
+                "expect: {version-below: 5.8}",
+                sysctl("5.4.0"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {version-below: 5.8}",
+                sysctl("5.10.0"),
+                Outcome::Fail,
+            ),
+            (
+                "expect: {version-at-least: $min}",
+                sysctl("4.19"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {exists: false}",
+                vec![Fact::read(
+                    Probe::Sysctl("k".to_owned()),
+                    "src",
+                    FactValue::Absent,
+                )],
+                Outcome::Pass,
+            ),
+            (
+                "expect: {equals: 1}",
+                vec![Fact::read(
+                    Probe::Sysctl("k".to_owned()),
+                    "src",
+                    FactValue::Absent,
+                )],
+                Outcome::Fail,
+            ),
             ("expect: {not: {equals: 0}}", sysctl("1"), Outcome::Pass),
-            ("expect: {all-of: [{at-least: 1}, {at-most: 3}]}", sysctl("4"), Outcome::Fail),
-            ("expect: {any-of: [{equals: 1}, {equals: 4}]}", sysctl("4"), Outcome::Pass),
+            (
+                "expect: {all-of: [{at-least: 1}, {at-most: 3}]}",
+                sysctl("4"),
+                Outcome::Fail,
+            ),
+            (
+                "expect: {any-of: [{equals: 1}, {equals: 4}]}",
+                sysctl("4"),
+                Outcome::Pass,
+            ),
         ];
         for (expect, facts, outcome) in cases {
             let (got, message) = check(&format!("{head}{expect}"), TargetKind::Local, facts);
             assert_eq!(got, outcome, "{expect}: {message}");
         }
-        let list = vec![Fact::read(Probe::DirList("/proc/self/ns".to_owned()), "/proc/self/ns", FactValue::List(vec!["net".to_owned(), "pid".to_owned()]))];
+        let list = vec![Fact::read(
+            Probe::DirList("/proc/self/ns".to_owned()),
+            "/proc/self/ns",
+            FactValue::List(vec!["net".to_owned(), "pid".to_owned()]),
+        )];
         let head = "id: a.b\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {ns: {dir-list: /proc/self/ns}}\n";
-        assert_eq!(check(&format!("{head}expect: {{contains: net}}"), TargetKind::Local, list.clone()).0, Outcome::Pass);
-        assert_eq!(check(&format!("{head}expect: {{contains: uts}}"), TargetKind::Local, list).0, Outcome::Fail);
-        let record = FactValue::Record([("kind".to_owned(), FactValue::Text("other".to_owned())), ("mode".to_owned(), FactValue::Text("0666".to_owned()))].into());
-        let file = vec![Fact::read(Probe::File("/dev/ptmx".to_owned()), "/dev/ptmx", record)];
-        let head = "id: a.b\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {p: {file: /dev/ptmx}}\n";
-        assert_eq!(check(&format!("{head}expect: {{fact: p.mode, equals: '0666'}}"), TargetKind::Local, file.clone()).0, Outcome::Pass);
         assert_eq!(
-            check(&format!("{head}expect: {{fact: p.owner, equals: '0'}}"), TargetKind::Local, file),
-            (Outcome::Error, "could not evaluate: has no field `owner`".to_owned())
+            check(
+                &format!("{head}expect: {{contains: net}}"),
+                TargetKind::Local,
+                list.clone()
+            )
+            .0,
+            Outcome::Pass
+        );
+        assert_eq!(
+            check(
+                &format!("{head}expect: {{contains: uts}}"),
+                TargetKind::Local,
+                list
+            )
+            .0,
+            Outcome::Fail
+        );
+        let record = FactValue::Record(
+            [
+                ("kind".to_owned(), FactValue::Text("other".to_owned())),
+                ("mode".to_owned(), FactValue::Text("0666".to_owned())),
+            ]
+            .into(),
+        );
+        let file = vec![Fact::read(
+            Probe::File("/dev/ptmx".to_owned()),
+            "/dev/ptmx",
+            record,
+        )];
+        let head =
+            "id: a.b\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {p: {file: /dev/ptmx}}\n";
+        assert_eq!(
+            check(
+                &format!("{head}expect: {{fact: p.mode, equals: '0666'}}"),
+                TargetKind::Local,
+                file.clone()
+            )
+            .0,
+            Outcome::Pass
+        );
+        assert_eq!(
+            check(
+                &format!("{head}expect: {{fact: p.owner, equals: '0'}}"),
+                TargetKind::Local,
+                file
+            ),
+            (
+                Outcome::Error,
+                "could not evaluate: has no field `owner`".to_owned()
+            )
         );
     }
 
@@ -510,28 +668,73 @@ mod tests {
                 text(Probe::Sysctl("k".to_owned()), "1"),
             ]
         };
-        assert_eq!(check(runtime, TargetKind::Local, facts("6.1.0", "x86_64", "debian")).0, Outcome::Pass);
+        assert_eq!(
+            check(
+                runtime,
+                TargetKind::Local,
+                facts("6.1.0", "x86_64", "debian")
+            )
+            .0,
+            Outcome::Pass
+        );
         let cases = [
-            (TargetKind::KernelConfig, facts("6.1.0", "x86_64", "debian"), "not applicable: applies to local, ssh targets, this is kernel-config"),
-            (TargetKind::Local, facts("4.9.0-13-amd64", "x86_64", "debian"), "not applicable: applies to kernels >=4.14, this target runs 4.9.0-13-amd64"),
-            (TargetKind::Local, facts("6.1.0", "aarch64", "debian"), "not applicable: applies to x86_64, this target is aarch64"),
-            (TargetKind::Local, facts("6.1.0", "x86_64", "rhel"), "not applicable: applies to debian, this target's os-release ID is rhel"),
+            (
+                TargetKind::KernelConfig,
+                facts("6.1.0", "x86_64", "debian"),
+                "not applicable: applies to local, ssh targets, this is kernel-config",
+            ),
+            (
+                TargetKind::Local,
+                facts("4.9.0-13-amd64", "x86_64", "debian"),
+                "not applicable: applies to kernels >=4.14, this target runs 4.9.0-13-amd64",
+            ),
+            (
+                TargetKind::Local,
+                facts("6.1.0", "aarch64", "debian"),
+                "not applicable: applies to x86_64, this target is aarch64",
+            ),
+            (
+                TargetKind::Local,
+                facts("6.1.0", "x86_64", "rhel"),
+                "not applicable: applies to debian, this target's os-release ID is rhel",
+            ),
         ];
         for (kind, facts, message) in cases {
-            assert_eq!(check(runtime, kind, facts), (Outcome::Skip, message.to_owned()));
+            assert_eq!(
+                check(runtime, kind, facts),
+                (Outcome::Skip, message.to_owned())
+            );
         }
     }
 
     #[test]
     fn waivers_turn_failures_into_waived_until_they_expire() {
-        let failing = |id: &str| format!("id: {id}\nversion: 1.0.0\ntitle: t\nseverity: critical\nprobes: {{n: {{kernel-config: NET_NS}}}}\nexpect: {{equals: y}}");
-        let (outcome, message) = check(&failing("waived.net"), TargetKind::Local, vec![config("NET_NS", None)]);
+        let failing = |id: &str| {
+            format!("id: {id}\nversion: 1.0.0\ntitle: t\nseverity: critical\nprobes: {{n: {{kernel-config: NET_NS}}}}\nexpect: {{equals: y}}")
+        };
+        let (outcome, message) = check(
+            &failing("waived.net"),
+            TargetKind::Local,
+            vec![config("NET_NS", None)],
+        );
         assert_eq!(outcome, Outcome::Waived);
         assert_eq!(message, "waived until 2099-12-31 by qa@example.com: vendor kernel (failure: expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set)");
-        let (outcome, message) = check(&failing("expired.net"), TargetKind::Local, vec![config("NET_NS", None)]);
+        let (outcome, message) = check(
+            &failing("expired.net"),
+            TargetKind::Local,
+            vec![config("NET_NS", None)],
+        );
         assert_eq!(outcome, Outcome::Fail);
         assert_eq!(message, "expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set; the waiver approved by qa@example.com expired on 2020-01-31");
         // A waiver never hides a pass.
-        assert_eq!(check(&failing("waived.net"), TargetKind::Local, vec![config("NET_NS", Some("y"))]).0, Outcome::Pass);
+        assert_eq!(
+            check(
+                &failing("waived.net"),
+                TargetKind::Local,
+                vec![config("NET_NS", Some("y"))]
+            )
+            .0,
+            Outcome::Pass
+        );
     }
 }

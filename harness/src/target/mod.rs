@@ -76,7 +76,11 @@ pub struct UnreadableTarget {
 impl UnreadableTarget {
     /// Wraps the error that prevented opening the target.
     pub fn new(error: TargetError) -> UnreadableTarget {
-        let kind = if error.target.starts_with("ssh://") { TargetKind::Ssh } else { TargetKind::Local };
+        let kind = if error.target.starts_with("ssh://") {
+            TargetKind::Ssh
+        } else {
+            TargetKind::Local
+        };
         UnreadableTarget { error, kind }
     }
 }
