@@ -40,6 +40,9 @@
 //! }
 //! ```
 //!
+//! A complete example with every outcome is `reports/example-report.json`; a test keeps it
+//! valid and byte-identical to what this crate writes.
+//!
 //! Outcomes are `pass`, `fail`, `skip`, `waived` and `error`; verdicts are `certified`,
 //! `not-certified` and `incomplete`. A result's `waiver` is present only when a waiver matched.
 
