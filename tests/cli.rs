@@ -563,6 +563,23 @@ fn lint_names_file_line_column_and_key_for_each_kind_of_bad_input() {
     }
 }
 
+/// A selector or waiver that names no check is almost always a typo that silently selects or
+/// waives nothing.
+#[test]
+fn lint_reports_selectors_and_waivers_that_name_no_check() {
+    let work = Work::new();
+    std::fs::copy(fixture("bad/typos-profile.yaml"), work.path("typos.yaml")).unwrap();
+    let output = work.hostcert(&["lint", "typos.yaml"]);
+    assert_eq!(code(&output), 2);
+    assert_eq!(
+        stderr(&output),
+        "typos.yaml:4:1: include[0]: `kernel.namespace.*` selects no check of the profile's suites\n\
+         typos.yaml:5:1: exclude[0]: `tag:nope` selects no check of the profile's suites\n\
+         typos.yaml:7:5: waivers[0].check: `kernel.namespaces.nett` names no check of the profile's suites\n\
+         lint: 3 problems\n"
+    );
+}
+
 #[test]
 fn run_refuses_bad_suites_and_missing_files_before_touching_a_target() {
     let work = Work::new();

@@ -162,8 +162,9 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
         user_profiles
     };
     for profile in &profiles {
-        if let Err(mut e) = catalog.resolve(profile) {
-            errors.append(&mut e);
+        match catalog.resolve(profile) {
+            Ok(plan) => errors.extend(unused_selectors(profile, &plan)),
+            Err(mut e) => errors.append(&mut e),
         }
         for (index, waiver) in profile.profile.waivers.iter().enumerate() {
             if waiver.expired_on(today) {
@@ -214,6 +215,59 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
     };
     println!("lint: ok ({n_suites} suites, {n_profiles} profiles)");
     Ok(exit::CERTIFIED)
+}
+
+/// Selectors and waivers that name no check of the profile's suites: almost always a typo, and
+/// one that silently selects or waives nothing.
+fn unused_selectors(loaded: &catalog::LoadedProfile, plan: &catalog::Plan) -> Vec<YamlError> {
+    let checks: Vec<&crate::model::Check> =
+        plan.suites.iter().flat_map(|s| &s.suite.checks).collect();
+    let matches_any = |selector: &crate::model::Selector| {
+        checks
+            .iter()
+            .any(|c| selector.selects(c.id.as_str(), &c.tags))
+    };
+    let raw: serde_yaml::Value =
+        crate::yaml::parse_value(&loaded.source, &loaded.text).unwrap_or_default();
+    let texts = |key: &str| -> Vec<String> {
+        raw.get(key)
+            .and_then(|v| v.as_sequence())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let profile = &loaded.profile;
+    let mut errors = Vec::new();
+    for (key, selectors) in [("include", &profile.include), ("exclude", &profile.exclude)] {
+        for (index, (selector, text)) in selectors.iter().zip(texts(key)).enumerate() {
+            if !matches_any(selector) {
+                errors.push(YamlError {
+                    file: loaded.source.clone(),
+                    position: yaml::locate(&loaded.text, key, None, 0),
+                    message: format!(
+                        "{key}[{index}]: `{text}` selects no check of the profile's suites"
+                    ),
+                });
+            }
+        }
+    }
+    for (index, waiver) in profile.waivers.iter().enumerate() {
+        if !checks.iter().any(|c| waiver.check.matches(c.id.as_str())) {
+            errors.push(YamlError {
+                file: loaded.source.clone(),
+                position: yaml::locate(&loaded.text, "check", Some(waiver.check.as_str()), 0),
+                message: format!(
+                    "waivers[{index}].check: `{}` names no check of the profile's suites",
+                    waiver.check.as_str()
+                ),
+            });
+        }
+    }
+    errors
 }
 
 fn explain(args: ExplainArgs) -> Result<u8, CliError> {
