@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// In YAML a probe is a one-key map (`{kernel-config: NET_NS}`) or, for probes without an
 /// argument, a bare word (`kernel-release`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", try_from = "RawProbe", into = "RawProbe")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Probe {
     /// A kernel config symbol (without `CONFIG_`): `y`, `m`, a string or number, or absent
     /// (`not set`). Read from the target's kernel config, whose path is the fact's source.
@@ -87,21 +87,6 @@ impl fmt::Display for Probe {
     }
 }
 
-/// The YAML/JSON shape of a probe, validated into [`Probe`]: a one-key map or a bare word.
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum RawProbe {
-    KernelConfig(String),
-    KernelRelease,
-    Architecture,
-    OsRelease(String),
-    File(String),
-    FileContent(String),
-    DirList(String),
-    Sysctl(String),
-    Command(Vec<String>),
-}
-
 const PROBE_KINDS: &[&str] = &[
     "kernel-config",
     "kernel-release",
@@ -115,44 +100,45 @@ const PROBE_KINDS: &[&str] = &[
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
-/// (`!kernel-config NET_NS`), and suites are friendlier as `{kernel-config: NET_NS}`.
-impl<'de> Deserialize<'de> for RawProbe {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RawProbe, D::Error> {
+/// (`!kernel-config NET_NS`), and suites are friendlier as `{kernel-config: NET_NS}`. The
+/// arguments are validated inside the visitor, where the YAML position is still known.
+impl<'de> Deserialize<'de> for Probe {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Probe, D::Error> {
         use serde::de::{Error, MapAccess, Visitor};
         struct ProbeVisitor;
         impl<'de> Visitor<'de> for ProbeVisitor {
-            type Value = RawProbe;
+            type Value = Probe;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a probe such as `{kernel-config: NET_NS}` or `kernel-release`")
             }
-            fn visit_str<E: Error>(self, kind: &str) -> Result<RawProbe, E> {
+            fn visit_str<E: Error>(self, kind: &str) -> Result<Probe, E> {
                 match kind {
-                    "kernel-release" => Ok(RawProbe::KernelRelease),
-                    "architecture" => Ok(RawProbe::Architecture),
+                    "kernel-release" => Ok(Probe::KernelRelease),
+                    "architecture" => Ok(Probe::Architecture),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
                     other => Err(E::unknown_variant(other, PROBE_KINDS)),
                 }
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawProbe, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Probe, A::Error> {
                 let Some(kind) = map.next_key::<String>()? else {
                     return Err(A::Error::custom("an empty map is not a probe"));
                 };
                 let probe = match kind.as_str() {
-                    "kernel-config" => RawProbe::KernelConfig(map.next_value()?),
-                    "os-release" => RawProbe::OsRelease(map.next_value()?),
-                    "file" => RawProbe::File(map.next_value()?),
-                    "file-content" => RawProbe::FileContent(map.next_value()?),
-                    "dir-list" => RawProbe::DirList(map.next_value()?),
-                    "sysctl" => RawProbe::Sysctl(map.next_value()?),
-                    "command" => RawProbe::Command(map.next_value()?),
+                    "kernel-config" => Probe::KernelConfig(map.next_value()?),
+                    "os-release" => Probe::OsRelease(map.next_value()?),
+                    "file" => Probe::File(map.next_value()?),
+                    "file-content" => Probe::FileContent(map.next_value()?),
+                    "dir-list" => Probe::DirList(map.next_value()?),
+                    "sysctl" => Probe::Sysctl(map.next_value()?),
+                    "command" => Probe::Command(map.next_value()?),
                     "kernel-release" | "architecture" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         if kind == "architecture" {
-                            RawProbe::Architecture
+                            Probe::Architecture
                         } else {
-                            RawProbe::KernelRelease
+                            Probe::KernelRelease
                         }
                     }
                     other => return Err(A::Error::unknown_variant(other, PROBE_KINDS)),
@@ -162,16 +148,16 @@ impl<'de> Deserialize<'de> for RawProbe {
                         "a probe has exactly one kind; `{extra}` is a second one"
                     )));
                 }
-                Ok(probe)
+                probe.validated().map_err(A::Error::custom)
             }
         }
         deserializer.deserialize_any(ProbeVisitor)
     }
 }
 
-impl TryFrom<RawProbe> for Probe {
-    type Error = String;
-    fn try_from(raw: RawProbe) -> Result<Probe, String> {
+impl Probe {
+    /// Checks a probe's argument: absolute paths without `..`, well-formed symbols and names.
+    fn validated(self) -> Result<Probe, String> {
         let absolute = |kind: &str, path: String| {
             if path.starts_with('/') && !path.split('/').any(|part| part == "..") {
                 Ok(path)
@@ -181,8 +167,8 @@ impl TryFrom<RawProbe> for Probe {
                 ))
             }
         };
-        Ok(match raw {
-            RawProbe::KernelConfig(symbol) => {
+        Ok(match self {
+            Probe::KernelConfig(symbol) => {
                 let symbol = symbol.strip_prefix("CONFIG_").unwrap_or(&symbol).to_owned();
                 let valid = !symbol.is_empty()
                     && symbol
@@ -195,9 +181,9 @@ impl TryFrom<RawProbe> for Probe {
                 }
                 Probe::KernelConfig(symbol)
             }
-            RawProbe::KernelRelease => Probe::KernelRelease,
-            RawProbe::Architecture => Probe::Architecture,
-            RawProbe::OsRelease(key) => {
+            Probe::KernelRelease => Probe::KernelRelease,
+            Probe::Architecture => Probe::Architecture,
+            Probe::OsRelease(key) => {
                 if key.is_empty()
                     || !key
                         .chars()
@@ -209,10 +195,10 @@ impl TryFrom<RawProbe> for Probe {
                 }
                 Probe::OsRelease(key)
             }
-            RawProbe::File(path) => Probe::File(absolute("file", path)?),
-            RawProbe::FileContent(path) => Probe::FileContent(absolute("file-content", path)?),
-            RawProbe::DirList(path) => Probe::DirList(absolute("dir-list", path)?),
-            RawProbe::Sysctl(name) => {
+            Probe::File(path) => Probe::File(absolute("file", path)?),
+            Probe::FileContent(path) => Probe::FileContent(absolute("file-content", path)?),
+            Probe::DirList(path) => Probe::DirList(absolute("dir-list", path)?),
+            Probe::Sysctl(name) => {
                 let valid = !name.is_empty()
                     && !name
                         .split(['.', '/'])
@@ -227,7 +213,7 @@ impl TryFrom<RawProbe> for Probe {
                 }
                 Probe::Sysctl(name)
             }
-            RawProbe::Command(argv) => {
+            Probe::Command(argv) => {
                 if argv.first().is_none_or(|program| program.is_empty()) {
                     return Err(
                         "a command probe needs a program: `command: [uname, -m]`".to_owned()
@@ -236,21 +222,5 @@ impl TryFrom<RawProbe> for Probe {
                 Probe::Command(argv)
             }
         })
-    }
-}
-
-impl From<Probe> for RawProbe {
-    fn from(probe: Probe) -> RawProbe {
-        match probe {
-            Probe::KernelConfig(s) => RawProbe::KernelConfig(s),
-            Probe::KernelRelease => RawProbe::KernelRelease,
-            Probe::Architecture => RawProbe::Architecture,
-            Probe::OsRelease(s) => RawProbe::OsRelease(s),
-            Probe::File(s) => RawProbe::File(s),
-            Probe::FileContent(s) => RawProbe::FileContent(s),
-            Probe::DirList(s) => RawProbe::DirList(s),
-            Probe::Sysctl(s) => RawProbe::Sysctl(s),
-            Probe::Command(argv) => RawProbe::Command(argv),
-        }
     }
 }
