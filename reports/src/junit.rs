@@ -4,7 +4,9 @@
 //! set to the target's host name (or its name when it has none); one `<testcase>` per check with
 //! `classname` `<suite>.<target>` and `name` the check id. A failure's message says expected
 //! versus observed; a waived result is a passing testcase whose `system-out` carries the waiver;
-//! a skip is `<skipped>` with the reason; an error is `<error>`. Every testcase's `system-out`
+//! a skip is `<skipped>` with the reason; an error is `<error>`. A failure or error of a check
+//! the profile does not gate on is `<skipped type="advisory">` with the reason, as libtest's
+//! output shows it, so that a certified run does not turn a dashboard red; the JSON keeps `fail`. Every testcase's `system-out`
 //! carries the evidence, the versions and the remediation, since JUnit has no field for them.
 //! The output validates against Jenkins' `junit-10.xsd`.
 
@@ -71,6 +73,16 @@ fn testcase(result: &CheckResult) -> TestCase {
     let message = clean(&result.message);
     let mut case = match result.outcome {
         Outcome::Pass | Outcome::Waived => TestCase::success(&name, duration),
+        Outcome::Fail | Outcome::Error if !result.gating => TestCase::skipped_with_cause(
+            &name,
+            "advisory",
+            &clean(&format!(
+                "advisory {} ({}): {}",
+                result.outcome.as_str(),
+                result.severity.as_str(),
+                result.message
+            )),
+        ),
         Outcome::Fail => TestCase::failure(&name, duration, result.severity.as_str(), &message),
         Outcome::Error => TestCase::error(&name, duration, "error", &message),
         Outcome::Skip => TestCase::skipped_with_cause(&name, "not-applicable", &message),

@@ -34,6 +34,14 @@ pub struct RunReport {
     pub results: Vec<CheckResult>,
     /// Counts of outcomes over `results`.
     pub summary: Summary,
+    /// How many (target, check) trials the run's filters left out (libtest's FILTER and
+    /// `--skip`); the verdict covers only the checks that ran. Absent when none were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub filtered_out: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// The tool that wrote a report.
@@ -54,7 +62,7 @@ pub struct ProfileInfo {
     pub name: String,
     /// The profile's version.
     pub version: String,
-    /// Where the profile was read from: a path, or `built-in`.
+    /// Where the profile was read from: a path, or `built-in:<path>`.
     pub source: String,
     /// The sha256 of the profile file's bytes, `sha256:<hex>`.
     pub digest: String,

@@ -13,11 +13,15 @@ use libtest_mimic::{Completion, Failed, FormatSetting, Trial};
 use super::args::RunArgs;
 use super::commands::{load_catalog, now, write_file};
 use super::{choose_profile, exit, CliError};
+use crate::catalog::Plan;
 use crate::engine::{self, GatheredTarget};
 use crate::facts::ProbeSet;
 use crate::target::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
+    // Suites and profile first: a bad one fails before any target is opened.
+    let started_at = now();
+    let plan = Arc::new(resolve_plan(&args)?);
     let mut targets: Vec<Box<dyn Target>> = Vec::new();
     // A target that cannot be opened stays in the run: its checks report the reason as errors
     // and every other target is still certified.
@@ -37,15 +41,22 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
             target::open(address).unwrap_or_else(|error| Box::new(UnreadableTarget::new(error))),
         );
     }
-    run_on(&args, targets)
+    run_on(&args, plan, targets, started_at)
+}
+
+fn resolve_plan(args: &RunArgs) -> Result<Plan, CliError> {
+    let mut catalog = load_catalog(&args.catalog)?;
+    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
+    Ok(catalog.resolve(&profile)?)
 }
 
 /// Runs the plan on targets that are open but not yet read.
-fn run_on(args: &RunArgs, targets: Vec<Box<dyn Target>>) -> Result<u8, CliError> {
-    let started_at = now();
-    let mut catalog = load_catalog(&args.catalog)?;
-    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    let plan = Arc::new(catalog.resolve(&profile)?);
+fn run_on(
+    args: &RunArgs,
+    plan: Arc<Plan>,
+    targets: Vec<Box<dyn Target>>,
+    started_at: String,
+) -> Result<u8, CliError> {
     let mut names = std::collections::BTreeSet::new();
     for target in &targets {
         if !names.insert(target.name().to_owned()) {
@@ -120,7 +131,8 @@ fn run_on(args: &RunArgs, targets: Vec<Box<dyn Target>>) -> Result<u8, CliError>
             .into_iter()
             .flatten()
             .collect();
-    let report = assemble(&plan, &gathered, results, started_at);
+    let mut report = assemble(&plan, &gathered, results, started_at);
+    report.filtered_out = gathered.len() * n_checks - report.results.len();
     let json_path = args
         .json
         .clone()
@@ -230,6 +242,7 @@ fn assemble(
         targets: gathered.iter().map(GatheredTarget::report).collect(),
         results,
         summary,
+        filtered_out: 0,
     }
 }
 
@@ -280,8 +293,15 @@ fn summary_text(
         .filter(|r| r.gating && r.outcome == Outcome::Fail)
     {
         text += &format!(
-            "  FAIL {}::{}: {}\n",
-            result.target, result.check, result.message
+            "  FAIL {}::{}::{}: {}\n",
+            result.target, result.suite, result.check, result.message
+        );
+    }
+    if report.filtered_out > 0 {
+        text += &format!(
+            "  note: {} of {} trials were filtered out; the verdict covers only the checks that ran\n",
+            report.filtered_out,
+            report.filtered_out + report.results.len()
         );
     }
     text += &format!("reports: {}, {}\n", json.display(), junit.display());
@@ -345,7 +365,8 @@ mod tests {
             gathers: Arc::clone(&gathers),
             probes_asked: Arc::clone(&probes_asked),
         };
-        let code = run_on(&args, vec![Box::new(target)]).unwrap();
+        let plan = Arc::new(resolve_plan(&args).unwrap());
+        let code = run_on(&args, plan, vec![Box::new(target)], now()).unwrap();
         (
             code,
             gathers.load(Ordering::SeqCst),
