@@ -682,3 +682,65 @@ fn list_shows_the_plan_without_contacting_a_target() {
     assert!(text.starts_with("profile container-host 1.0.0 (built-in:profiles/container-host.yaml)\ngating severities: critical, high\nsuite kernel-features 1.0.0 (built-in:suites/kernel-features/v1.yaml, sha256:"), "{text}");
     assert!(text.ends_with("28 checks\n"), "{text}");
 }
+
+#[test]
+fn gather_names_a_snapshot_so_it_can_run_beside_the_live_machine() {
+    let work = Work::new();
+    let gathered = work.hostcert(&["gather", "--name", "build-42", "--output", "facts.json"]);
+    assert_eq!(code(&gathered), 0, "{}", stderr(&gathered));
+    assert!(
+        stdout(&gathered).contains(" facts from build-42 "),
+        "{}",
+        stdout(&gathered)
+    );
+    let both = work.hostcert(&["run", "--facts", "facts.json", "--target", "local", "-q"]);
+    assert!(matches!(code(&both), 0 | 1), "{}", stderr(&both));
+    let report = work.json("hostcert-report/report.json");
+    let names: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["build-42", "local"]);
+
+    let unnamed = work.hostcert(&["gather", "--output", "local.json"]);
+    assert_eq!(code(&unnamed), 0);
+    let clash = work.hostcert(&["run", "--facts", "local.json", "--target", "local"]);
+    assert_eq!(code(&clash), 2);
+    assert_eq!(
+        stderr(&clash),
+        "error: two targets are named `local`; trial names must be unique\n"
+    );
+
+    let bad = work.hostcert(&["gather", "--name", "a::b", "--output", "x.json"]);
+    assert_eq!(code(&bad), 2);
+    assert!(!work.path("x.json").exists());
+}
+
+#[test]
+fn a_folder_suite_that_replaces_a_built_in_one_with_other_content_is_announced() {
+    let work = Work::new();
+    std::fs::create_dir(work.path("suites")).unwrap();
+    let builtin = std::fs::read_to_string(repo("suites/kernel-features/v1.yaml")).unwrap();
+    std::fs::write(
+        work.path("suites/edited.yaml"),
+        builtin.replace("Network namespaces (CONFIG_NET_NS)", "Edited"),
+    )
+    .unwrap();
+    let output = work.hostcert(
+        &["run", "--suites", "suites", "--facts"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([fixture("snapshots/healthy-host.json").display().to_string()])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(code(&output), 0);
+    let warning = stderr(&output);
+    assert!(warning.starts_with("warning: suites/edited.yaml replaces the built-in suite kernel-features 1.0.0 with other content (sha256:"), "{warning}");
+    let report = work.json("hostcert-report/report.json");
+    assert_eq!(
+        report["profile"]["suites"][0]["source"],
+        "suites/edited.yaml"
+    );
+}

@@ -44,6 +44,9 @@ pub struct Catalog {
     pub suites: Vec<Arc<LoadedSuite>>,
     /// Profiles; a folder's profile replaces a built-in one of the same name.
     pub profiles: Vec<Arc<LoadedProfile>>,
+    /// What the user should know but that does not stop a run: a folder's file that replaces a
+    /// built-in one with other content.
+    pub warnings: Vec<String>,
 }
 
 /// One YAML file, classified.
@@ -63,8 +66,8 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// Parses one data file, telling a suite from a profile by its keys.
 pub fn parse_data_file(source: &str, text: &str) -> Result<DataFile, Vec<YamlError>> {
-    let value = yaml::parse_value(source, text).map_err(|e| vec![e])?;
-    let has = |key: &str| value.as_mapping().is_some_and(|m| m.contains_key(key));
+    let keys = yaml::top_level_keys(source, text).map_err(|e| vec![e])?;
+    let has = |key: &str| keys.iter().any(|k| k == key);
     if has("checks") {
         let suite = Suite::parse(source, text)?;
         Ok(DataFile::Suite(LoadedSuite {
@@ -176,6 +179,10 @@ impl Catalog {
                 match same {
                     Some(index) if self.suites[index].digest == loaded.digest => {}
                     Some(index) if from_user && self.suites[index].source.starts_with("built-in:") => {
+                        self.warnings.push(format!(
+                            "{} replaces the built-in suite {} {} with other content ({})",
+                            loaded.source, loaded.suite.name, loaded.suite.version, loaded.digest
+                        ));
                         self.suites[index] = Arc::new(loaded);
                     }
                     Some(index) => errors.push(YamlError {
@@ -199,6 +206,10 @@ impl Catalog {
                     Some(index)
                         if from_user && self.profiles[index].source.starts_with("built-in:") =>
                     {
+                        self.warnings.push(format!(
+                            "{} replaces the built-in profile `{}`",
+                            loaded.source, loaded.profile.name
+                        ));
                         self.profiles[index] = Arc::new(loaded);
                     }
                     Some(index) => errors.push(YamlError {

@@ -87,9 +87,19 @@ pub fn semver_version<'de, D: serde::Deserializer<'de>>(
     deserializer.deserialize_str(VersionVisitor)
 }
 
-/// Parses `text` into a generic YAML value, to look at its shape before typing it.
-pub fn parse_value(file: &str, text: &str) -> Result<serde_yaml::Value, YamlError> {
-    parse(file, text)
+/// The keys of a YAML document's top-level mapping (empty when it is not a mapping), to tell a
+/// suite from a profile before typing it.
+pub fn top_level_keys(file: &str, text: &str) -> Result<Vec<String>, YamlError> {
+    let value: serde_yaml::Value = parse(file, text)?;
+    Ok(value
+        .as_mapping()
+        .map(|mapping| {
+            mapping
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Finds the line and column of the `nth` (0-based) line in `text` that holds `key:` followed by

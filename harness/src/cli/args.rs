@@ -20,6 +20,19 @@ pub enum Command {
     /// Certify targets against a profile (this machine with `container-host` by default).
     ///
     /// Takes libtest's options too: a FILTER, --exact, --skip, --list, --format, --test-threads.
+    // libtest-mimic's own usage line and the flags that mean nothing for checks are replaced and
+    // hidden; they are still accepted, so test-runner wrappers that pass them keep working.
+    #[command(
+        help_template = "{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}",
+        after_help = "Trials are named <target>::<suite>::<check-id>; FILTER, --skip and --exact match those names.",
+        mut_arg("include_ignored", |a| a.hide(true)),
+        mut_arg("ignored", |a| a.hide(true)),
+        mut_arg("test", |a| a.hide(true)),
+        mut_arg("bench", |a| a.hide(true)),
+        mut_arg("nocapture", |a| a.hide(true)),
+        mut_arg("show_output", |a| a.hide(true)),
+        mut_arg("logfile", |a| a.hide(true))
+    )]
     Run(RunArgs),
     /// List the checks a profile runs, without contacting any target.
     List(ListArgs),
@@ -54,7 +67,8 @@ pub struct RunArgs {
     /// Suites and profile.
     #[command(flatten)]
     pub catalog: CatalogArgs,
-    /// A target to certify (repeatable): `local`.
+    /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
+    /// is given).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Evaluate a fact snapshot written by `hostcert gather` instead of a live target
@@ -111,6 +125,10 @@ pub struct GatherArgs {
     /// The target to read.
     #[arg(long, value_name = "TARGET", default_value = "local")]
     pub target: String,
+    /// The name the target gets in the snapshot, and so in trial names and reports when the
+    /// snapshot is evaluated (default: the target's own name, e.g. `local`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// The snapshot file to write.
     #[arg(long, short, value_name = "FILE")]
     pub output: PathBuf,

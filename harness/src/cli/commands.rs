@@ -28,6 +28,9 @@ pub(super) fn load_catalog(args: &CatalogArgs) -> Result<Catalog, CliError> {
     for dir in args.suite_dirs.iter().chain(&args.profile_dirs) {
         catalog.add_path(dir)?;
     }
+    for warning in &catalog.warnings {
+        eprintln!("warning: {warning}");
+    }
     Ok(catalog)
 }
 
@@ -227,29 +230,16 @@ fn unused_selectors(loaded: &catalog::LoadedProfile, plan: &catalog::Plan) -> Ve
             .iter()
             .any(|c| selector.selects(c.id.as_str(), &c.tags))
     };
-    let raw: serde_yaml::Value =
-        crate::yaml::parse_value(&loaded.source, &loaded.text).unwrap_or_default();
-    let texts = |key: &str| -> Vec<String> {
-        raw.get(key)
-            .and_then(|v| v.as_sequence())
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let profile = &loaded.profile;
     let mut errors = Vec::new();
     for (key, selectors) in [("include", &profile.include), ("exclude", &profile.exclude)] {
-        for (index, (selector, text)) in selectors.iter().zip(texts(key)).enumerate() {
+        for (index, selector) in selectors.iter().enumerate() {
             if !matches_any(selector) {
                 errors.push(YamlError {
                     file: loaded.source.clone(),
                     position: yaml::locate(&loaded.text, key, None, 0),
                     message: format!(
-                        "{key}[{index}]: `{text}` selects no check of the profile's suites"
+                        "{key}[{index}]: `{selector}` selects no check of the profile's suites"
                     ),
                 });
             }
@@ -276,7 +266,7 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
         catalog.add_path(dir)?;
     }
     let versions = catalog.check_versions(&args.check);
-    let Some((newest_suite, newest)) = versions.last() else {
+    let Some((_, newest)) = versions.last() else {
         return Err(CliError::Usage(format!(
             "no check with id `{}` (see `hostcert list`)",
             args.check
@@ -287,10 +277,12 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
     if !newest.tags.is_empty() {
         println!("tags: {}", newest.tags.join(", "));
     }
-    println!(
-        "\nwhy:\n  {}",
-        newest.rationale.trim().replace('\n', "\n  ")
-    );
+    if !newest.rationale.trim().is_empty() {
+        println!(
+            "\nwhy:\n  {}",
+            newest.rationale.trim().replace('\n', "\n  ")
+        );
+    }
     println!("\nchecks: {}", engine::describe_expectation(newest));
     let facts: Vec<String> = newest.probes.values().map(ToString::to_string).collect();
     println!("reads: {}", facts.join(", "));
@@ -327,10 +319,12 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
             scope.join("; ")
         }
     );
-    println!(
-        "\nhow to fix:\n  {}",
-        newest.remediation.trim().replace('\n', "\n  ")
-    );
+    if !newest.remediation.trim().is_empty() {
+        println!(
+            "\nhow to fix:\n  {}",
+            newest.remediation.trim().replace('\n', "\n  ")
+        );
+    }
     if !newest.references.is_empty() {
         println!("\nreferences:");
         for reference in &newest.references {
@@ -344,7 +338,6 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
             check.version, suite.suite.name, suite.suite.version, suite.source
         );
     }
-    let _ = newest_suite;
     Ok(exit::CERTIFIED)
 }
 
@@ -353,6 +346,15 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve(&profile)?;
     let target = crate::target::open(&args.target)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| target.name().to_owned());
+    if name.is_empty() || name.contains("::") || name.chars().any(char::is_whitespace) {
+        return Err(CliError::Usage(format!(
+            "--name `{name}`: a target name needs at least one character, and no spaces or `::` (trial names are <target>::<suite>::<check-id>)"
+        )));
+    }
     let probes = engine::probes_for(&plan.checks);
     let gathered_at = now();
     let gathered = target.gather(&probes)?;
@@ -361,7 +363,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         gathered_at,
         target: SnapshotTarget {
-            name: target.name().to_owned(),
+            name,
             kind: target.kind().as_str().to_owned(),
             address: target.address().to_owned(),
             hostname: gathered.hostname,
@@ -376,7 +378,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     println!(
         "gathered {} facts from {} ({failed} could not be read) into {}",
         snapshot.facts.len(),
-        target.name(),
+        snapshot.target.name,
         args.output.display()
     );
     Ok(exit::CERTIFIED)

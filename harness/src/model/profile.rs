@@ -36,6 +36,16 @@ impl Selector {
     }
 }
 
+/// As written in the profile: `kernel.cgroups.*` or `tag:cgroups`.
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selector::Id(pattern) => f.write_str(pattern.as_str()),
+            Selector::Tag(tag) => write!(f, "tag:{tag}"),
+        }
+    }
+}
+
 /// An accepted failure: which check, why, who said so, until when.
 #[derive(Debug, Clone)]
 pub struct Waiver {
