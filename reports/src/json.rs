@@ -13,7 +13,8 @@
 //!   "started-at": "2026-11-29T16:00:00.000000000Z",
 //!   "finished-at": "2026-11-29T16:00:00.120000000Z",
 //!   "profile": {
-//!     "name": "container-host", "version": "1.0.0", "source": "built-in",
+//!     "name": "container-host", "version": "1.0.0",
+//!     "source": "built-in:profiles/container-host.yaml",
 //!     "digest": "sha256:…",
 //!     "suites": [ { "name": "kernel-features", "version": "1.0.0",
 //!                   "digest": "sha256:…", "source": "built-in:suites/kernel-features/v1.yaml" } ]
@@ -28,8 +29,8 @@
 //!     "suite-digest": "sha256:…", "check": "kernel.namespaces.net", "check-version": "1.0.0",
 //!     "title": "Network namespaces", "severity": "critical", "gating": true,
 //!     "outcome": "fail",
-//!     "message": "expected CONFIG_NET_NS to be one of y, m; observed not set",
-//!     "expected": "CONFIG_NET_NS is one of y, m",
+//!     "message": "expected CONFIG_NET_NS = y; observed CONFIG_NET_NS = not set",
+//!     "expected": "CONFIG_NET_NS = y",
 //!     "evidence": [ { "fact": "CONFIG_NET_NS", "source": "/proc/config.gz",
 //!                     "observed": "not set" } ],
 //!     "remediation": "Rebuild the kernel with CONFIG_NET_NS=y.",
