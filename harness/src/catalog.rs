@@ -262,6 +262,16 @@ impl Catalog {
     /// Resolves a profile: suites at the newest matching versions, the selected checks, and
     /// parameters filled in. Errors are placed in the profile file.
     pub fn resolve(&self, loaded: &Arc<LoadedProfile>) -> Result<Plan, Vec<YamlError>> {
+        self.resolve_with(loaded, &[])
+    }
+
+    /// Resolves a profile with parameter values given on the command line (`--param`), which
+    /// take precedence over the profile's and the suites' own.
+    pub fn resolve_with(
+        &self,
+        loaded: &Arc<LoadedProfile>,
+        overrides: &[(String, String)],
+    ) -> Result<Plan, Vec<YamlError>> {
         let profile = &loaded.profile;
         let error = |key: &str, value: Option<&str>, message: String| YamlError {
             file: loaded.source.clone(),
@@ -312,6 +322,27 @@ impl Catalog {
                         "parameters.{name}: no suite of this profile declares parameter `{name}`"
                     ),
                 ));
+            }
+        }
+        for (name, value) in overrides {
+            match parameters
+                .iter_mut()
+                .find(|(known, _)| known.as_str() == name)
+            {
+                Some((_, slot)) => *slot = value.clone(),
+                None => errors.push(YamlError {
+                    file: "--param".to_owned(),
+                    position: None,
+                    message: format!(
+                        "{name}: no suite of profile `{}` declares this parameter (known: {})",
+                        profile.name,
+                        parameters
+                            .keys()
+                            .map(Name::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
             }
         }
         let mut checks = Vec::new();

@@ -59,6 +59,44 @@ pub struct CatalogArgs {
     /// Also load profiles from this folder (repeatable).
     #[arg(long = "profiles", value_name = "DIR")]
     pub profile_dirs: Vec<PathBuf>,
+    /// Set a parameter (repeatable): a suite parameter such as `min-kernel=5.4`, overriding the
+    /// profile, or `kernel-version=X.Y.Z`, the kernel of a kernel config without a header or
+    /// the one kernel of an OS tree to judge.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+impl CatalogArgs {
+    /// The `--param` values meant for suites (all but the target parameters).
+    pub fn suite_params(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter(|(name, _)| name != KERNEL_VERSION)
+            .cloned()
+            .collect()
+    }
+
+    /// The options targets are opened with.
+    pub fn target_options(&self) -> crate::target::TargetOptions {
+        crate::target::TargetOptions {
+            kernel_version: self
+                .params
+                .iter()
+                .rev()
+                .find(|(name, _)| name == KERNEL_VERSION)
+                .map(|(_, value)| value.clone()),
+        }
+    }
+}
+
+/// The `--param` name that tells targets which kernel version to assume or choose.
+const KERNEL_VERSION: &str = "kernel-version";
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 /// `hostcert run`.
@@ -68,7 +106,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub catalog: CatalogArgs,
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
-    /// is given).
+    /// is given), `rootfs:DIR` (an OS build tree, one target per kernel in it) or
+    /// `kernel-config:FILE` (a kernel .config alone).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Evaluate a fact snapshot written by `hostcert gather` instead of a live target

@@ -66,7 +66,7 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 fn list(args: ListArgs) -> Result<u8, CliError> {
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    let plan = catalog.resolve(&profile)?;
+    let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
     let p = &plan.profile.profile;
     println!("profile {} {} ({})", p.name, p.version, plan.profile.source);
     let gate: Vec<&str> = p.gate.iter().map(|s| s.as_str()).collect();
@@ -344,8 +344,18 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
 fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    let plan = catalog.resolve(&profile)?;
-    let target = crate::target::open(&args.target)?;
+    let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
+    let mut opened = crate::target::open(&args.target, &args.catalog.target_options())?;
+    if opened.len() != 1 {
+        let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
+        return Err(CliError::Usage(format!(
+            "{} holds {} kernels ({}); gather one at a time with --param kernel-version=RELEASE",
+            args.target,
+            opened.len(),
+            names.join(", ")
+        )));
+    }
+    let target = opened.remove(0);
     let name = args
         .name
         .clone()

@@ -36,10 +36,12 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     } else {
         args.targets.clone()
     };
+    let options = args.catalog.target_options();
     for address in &addresses {
-        targets.push(
-            target::open(address).unwrap_or_else(|error| Box::new(UnreadableTarget::new(error))),
-        );
+        match target::open(address, &options) {
+            Ok(mut opened) => targets.append(&mut opened),
+            Err(error) => targets.push(Box::new(UnreadableTarget::new(error))),
+        }
     }
     run_on(&args, plan, targets, started_at)
 }
@@ -47,7 +49,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
 fn resolve_plan(args: &RunArgs) -> Result<Plan, CliError> {
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    Ok(catalog.resolve(&profile)?)
+    Ok(catalog.resolve_with(&profile, &args.catalog.suite_params())?)
 }
 
 /// Runs the plan on targets that are open but not yet read.
@@ -82,12 +84,15 @@ fn run_on(
         return Ok(exit::CERTIFIED);
     }
 
-    // Facts once: each target is asked for the probes of the checks the filters keep.
+    // Facts once: each target is asked for the probes of the checks the filters keep and that
+    // apply to its kind (an OS tree is not asked for /proc).
     let probes: Vec<ProbeSet> = targets
         .iter()
         .map(|t| {
             let kept = plan.checks.iter().filter(|c| {
-                !libtest.is_filtered_out(&Trial::test(c.trial_name(t.name()), || Ok(())))
+                let kinds = &c.check.applies_to.target_kinds;
+                (kinds.is_empty() || kinds.contains(&t.kind()))
+                    && !libtest.is_filtered_out(&Trial::test(c.trial_name(t.name()), || Ok(())))
             });
             engine::probes_for(kept)
         })

@@ -147,6 +147,16 @@ pub fn evaluate(
 fn not_applicable(planned: &PlannedCheck, target: &TargetInfo, facts: &FactSet) -> Option<String> {
     let applies = &planned.check.applies_to;
     if !applies.target_kinds.is_empty() && !applies.target_kinds.contains(&target.kind) {
+        if !target.kind.is_live() && applies.target_kinds.iter().all(|k| k.is_live()) {
+            return Some(format!(
+                "needs a live host, this is {} target",
+                match target.kind {
+                    TargetKind::OsTree => "an os-tree",
+                    TargetKind::Image => "an image",
+                    _ => "a kernel-config",
+                }
+            ));
+        }
         let kinds: Vec<&str> = applies.target_kinds.iter().map(|k| k.as_str()).collect();
         return Some(format!(
             "applies to {} targets, this is {}",
@@ -681,7 +691,7 @@ mod tests {
             (
                 TargetKind::KernelConfig,
                 facts("6.1.0", "x86_64", "debian"),
-                "not applicable: applies to local, ssh targets, this is kernel-config",
+                "not applicable: needs a live host, this is a kernel-config target",
             ),
             (
                 TargetKind::Local,

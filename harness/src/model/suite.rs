@@ -39,6 +39,11 @@ impl TargetKind {
         }
     }
 
+    /// Whether the target is a running system (as opposed to files read offline).
+    pub fn is_live(self) -> bool {
+        matches!(self, TargetKind::Local | TargetKind::Ssh)
+    }
+
     /// Parses the kebab-case name.
     pub fn parse(text: &str) -> Option<TargetKind> {
         [

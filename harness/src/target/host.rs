@@ -1,13 +1,16 @@
-//! Reading probes from a filesystem root and, for live hosts, commands. Shared by every target
-//! that can see a filesystem directly (the local machine now; OS trees later).
+//! Reading probes from a filesystem: the live machine's own (`/`, with `/proc`, `/sys` and
+//! commands), or an offline OS tree's, where every path is resolved inside the tree and nothing
+//! from the tree is ever run. Shared by the local and `rootfs:` targets.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::kconfig::KernelConfig;
 use super::Gathered;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
@@ -16,12 +19,33 @@ use crate::model::Probe;
 const MAX_FILE_BYTES: u64 = 4 << 20;
 /// How long a command probe may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Symbolic links followed while resolving one path, as the kernel's own limit.
+const MAX_SYMLINK_HOPS: usize = 40;
 
-/// A host seen through a filesystem root (`/` for the live machine).
+/// A host seen through a filesystem.
 #[derive(Debug, Clone)]
 pub(super) struct HostFs {
     root: PathBuf,
-    live: bool,
+    mode: Mode,
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    /// The running machine: `/`, its kernel, its commands.
+    Live,
+    /// An OS tree in a folder, and the kernel of it being judged (if it has one).
+    Tree { kernel: Option<TreeKernel> },
+}
+
+/// One kernel of an OS tree: its release and its config, as a path inside the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TreeKernel {
+    /// The release, e.g. `6.1.0-27-amd64`.
+    pub release: String,
+    /// Where it came from, e.g. `/boot/config-6.1.0-27-amd64`.
+    pub release_source: String,
+    /// The config's path inside the tree, when the kernel has one.
+    pub config: Option<String>,
 }
 
 impl Default for HostFs {
@@ -30,23 +54,35 @@ impl Default for HostFs {
     }
 }
 
-/// A kernel config read once per gather: symbol to value, and the file it came from.
-struct KernelConfig {
-    source: String,
-    symbols: BTreeMap<String, String>,
-}
-
 impl HostFs {
     /// The running machine.
     pub(super) fn live_root() -> HostFs {
         HostFs {
             root: PathBuf::from("/"),
-            live: true,
+            mode: Mode::Live,
         }
     }
 
-    fn path(&self, absolute: &str) -> PathBuf {
-        self.root.join(absolute.trim_start_matches('/'))
+    /// An OS tree rooted at `root`, judged with `kernel`.
+    pub(super) fn tree(root: PathBuf, kernel: Option<TreeKernel>) -> HostFs {
+        HostFs {
+            root,
+            mode: Mode::Tree { kernel },
+        }
+    }
+
+    fn live(&self) -> bool {
+        matches!(self.mode, Mode::Live)
+    }
+
+    /// The real path of an absolute path of the host, `None` when it does not exist. In a tree,
+    /// every symbolic link is resolved inside the tree, as if the tree were `/`: a link can never
+    /// lead a read outside it.
+    pub(super) fn resolve(&self, absolute: &str) -> Result<Option<PathBuf>, String> {
+        match self.mode {
+            Mode::Live => Ok(Some(PathBuf::from(absolute))),
+            Mode::Tree { .. } => resolve_in_tree(&self.root, absolute),
+        }
     }
 
     /// Reads every probe; facts that cannot be read carry the reason.
@@ -76,11 +112,31 @@ impl HostFs {
                         source.clone(),
                         FactValue::Text(value.clone()),
                     ),
-                    Err(reason) => {
-                        Fact::failed(probe.clone(), "/proc/sys/kernel/osrelease", reason.clone())
+                    Err((source, reason)) => {
+                        Fact::failed(probe.clone(), source.clone(), reason.clone())
                     }
                 },
-                Probe::Architecture => self.architecture(probe),
+                Probe::Architecture => {
+                    if self.live() {
+                        self.architecture(probe)
+                    } else {
+                        let config = kernel_config
+                            .get_or_insert_with(|| self.kernel_config(release.as_ref().ok()));
+                        match config.as_ref().map(|c| (c.architecture(), &c.source)) {
+                            Ok((Some(arch), source)) => {
+                                Fact::read(probe.clone(), source.clone(), FactValue::Text(arch))
+                            }
+                            Ok((None, source)) => Fact::failed(
+                                probe.clone(),
+                                source.clone(),
+                                "the kernel config names no known architecture",
+                            ),
+                            Err(reason) => {
+                                Fact::failed(probe.clone(), "kernel config", reason.clone())
+                            }
+                        }
+                    }
+                }
                 Probe::OsRelease(key) => self.os_release(probe, key),
                 Probe::File(path) => self.file(probe, path),
                 Probe::FileContent(path) => match self.read_text(path) {
@@ -97,55 +153,87 @@ impl HostFs {
                             name.replace('.', "/")
                         }
                     );
-                    match self.read_text(&path) {
-                        Ok(value) => Fact::read(probe.clone(), path, value),
-                        Err(reason) => Fact::failed(probe.clone(), path, reason),
+                    if !self.live() {
+                        Fact::failed(probe.clone(), path, "needs a live host; this is an OS tree")
+                    } else {
+                        match self.read_text(&path) {
+                            Ok(value) => Fact::read(probe.clone(), path, value),
+                            Err(reason) => Fact::failed(probe.clone(), path, reason),
+                        }
                     }
                 }
                 Probe::Command(argv) => self.command(probe, argv),
             };
             facts.insert(fact);
         }
-        let hostname = match self.read_text("/proc/sys/kernel/hostname") {
+        let hostname_file = if self.live() {
+            "/proc/sys/kernel/hostname"
+        } else {
+            "/etc/hostname"
+        };
+        let hostname = match self.read_text(hostname_file) {
             Ok(FactValue::Text(name)) if !name.is_empty() => Some(name),
             _ => None,
         };
         Gathered { hostname, facts }
     }
 
-    fn kernel_release(&self) -> Result<(String, String), String> {
-        let path = "/proc/sys/kernel/osrelease";
-        match self.read_text(path)? {
-            FactValue::Text(release) if !release.is_empty() => Ok((path.to_owned(), release)),
-            _ => Err(format!("{path} is missing or empty")),
+    /// The kernel release and where it was read, or where it was looked for and why it failed.
+    fn kernel_release(&self) -> Result<(String, String), (String, String)> {
+        match &self.mode {
+            Mode::Live => {
+                let path = "/proc/sys/kernel/osrelease";
+                match self.read_text(path) {
+                    Ok(FactValue::Text(release)) if !release.is_empty() => {
+                        Ok((path.to_owned(), release))
+                    }
+                    Ok(_) => Err((path.to_owned(), format!("{path} is missing or empty"))),
+                    Err(reason) => Err((path.to_owned(), reason)),
+                }
+            }
+            Mode::Tree {
+                kernel: Some(kernel),
+            } => Ok((kernel.release_source.clone(), kernel.release.clone())),
+            Mode::Tree { kernel: None } => Err((
+                self.root.display().to_string(),
+                NO_KERNEL_IN_TREE.to_owned(),
+            )),
         }
     }
 
-    /// Finds the running kernel's config the way moby's check-config.sh does, and records which
-    /// file it was.
+    /// Finds the kernel's config: on a live host the way moby's check-config.sh does; in a tree,
+    /// the config of the kernel being judged. Records which file it was.
     fn kernel_config(&self, release: Option<&(String, String)>) -> Result<KernelConfig, String> {
-        let mut candidates = vec!["/proc/config.gz".to_owned()];
-        if let Some((_, release)) = release {
-            candidates.push(format!("/boot/config-{release}"));
-            candidates.push(format!("/lib/modules/{release}/build/.config"));
-        }
+        let candidates = match &self.mode {
+            Mode::Live => {
+                let mut candidates = vec!["/proc/config.gz".to_owned()];
+                if let Some((_, release)) = release {
+                    candidates.push(format!("/boot/config-{release}"));
+                    candidates.push(format!("/lib/modules/{release}/build/.config"));
+                }
+                candidates
+            }
+            Mode::Tree {
+                kernel: Some(kernel),
+            } => match &kernel.config {
+                Some(config) => vec![config.clone()],
+                None => {
+                    return Err(format!(
+                        "kernel {} in this tree has no config (looked for /boot/config-{0}, /lib/modules/{0}/config)",
+                        kernel.release
+                    ))
+                }
+            },
+            Mode::Tree { kernel: None } => return Err(NO_KERNEL_IN_TREE.to_owned()),
+        };
         for candidate in &candidates {
-            let path = self.path(candidate);
-            let Ok(file) = std::fs::File::open(&path) else {
+            let Some(path) = self.resolve(candidate)? else {
                 continue;
             };
-            let mut text = String::new();
-            let limited = file.take(MAX_FILE_BYTES);
-            let read = if candidate.ends_with(".gz") {
-                flate2::read::GzDecoder::new(limited).read_to_string(&mut text)
-            } else {
-                { limited }.read_to_string(&mut text)
-            };
-            read.map_err(|e| format!("cannot read the kernel config {candidate}: {e}"))?;
-            return Ok(KernelConfig {
-                source: candidate.clone(),
-                symbols: parse_kernel_config(&text),
-            });
+            if !path.is_file() {
+                continue;
+            }
+            return KernelConfig::read(&path, candidate);
         }
         Err(format!(
             "no kernel config found (tried {}); enable CONFIG_IKCONFIG_PROC or install the kernel's config file",
@@ -154,9 +242,6 @@ impl HostFs {
     }
 
     fn architecture(&self, probe: &Probe) -> Fact {
-        if !self.live {
-            return Fact::failed(probe.clone(), "uname -m", "not a live host");
-        }
         match run_command(&["uname".to_owned(), "-m".to_owned()]) {
             Ok(Some(output)) if output.status == 0 => Fact::read(
                 probe.clone(),
@@ -185,7 +270,12 @@ impl HostFs {
     }
 
     fn file(&self, probe: &Probe, path: &str) -> Fact {
-        match std::fs::metadata(self.path(path)) {
+        let resolved = match self.resolve(path) {
+            Ok(Some(resolved)) => resolved,
+            Ok(None) => return Fact::read(probe.clone(), path, FactValue::Absent),
+            Err(reason) => return Fact::failed(probe.clone(), path, reason),
+        };
+        match std::fs::metadata(resolved) {
             Ok(metadata) => {
                 let kind = if metadata.is_dir() {
                     "directory"
@@ -215,7 +305,12 @@ impl HostFs {
     }
 
     fn dir_list(&self, probe: &Probe, path: &str) -> Fact {
-        match std::fs::read_dir(self.path(path)) {
+        let resolved = match self.resolve(path) {
+            Ok(Some(resolved)) => resolved,
+            Ok(None) => return Fact::read(probe.clone(), path, FactValue::Absent),
+            Err(reason) => return Fact::failed(probe.clone(), path, reason),
+        };
+        match std::fs::read_dir(resolved) {
             Ok(entries) => {
                 let mut names: Vec<String> = entries
                     .filter_map(Result::ok)
@@ -233,7 +328,18 @@ impl HostFs {
 
     /// A file's text with trailing whitespace trimmed; `Absent` when it does not exist.
     fn read_text(&self, path: &str) -> Result<FactValue, String> {
-        let file = match std::fs::File::open(self.path(path)) {
+        let Some(resolved) = self.resolve(path)? else {
+            return Ok(FactValue::Absent);
+        };
+        if !self.live() && !resolved.is_file() {
+            // In a tree only regular files are read: a device node or a FIFO could block.
+            return if resolved.is_dir() {
+                Err("is a directory".to_owned())
+            } else {
+                Err("not a regular file; not read in an OS tree".to_owned())
+            };
+        }
+        let file = match std::fs::File::open(resolved) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(FactValue::Absent)
@@ -257,8 +363,12 @@ impl HostFs {
 
     fn command(&self, probe: &Probe, argv: &[String]) -> Fact {
         let source = argv.join(" ");
-        if !self.live {
-            return Fact::failed(probe.clone(), source, "commands run only on live hosts");
+        if !self.live() {
+            return Fact::failed(
+                probe.clone(),
+                source,
+                "needs a live host; nothing from an OS tree is ever run",
+            );
         }
         match run_command(argv) {
             Ok(None) => Fact::read(probe.clone(), source, FactValue::Absent),
@@ -276,6 +386,71 @@ impl HostFs {
             Err(reason) => Fact::failed(probe.clone(), source, reason),
         }
     }
+}
+
+const NO_KERNEL_IN_TREE: &str = "no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/config, and a kernel build's .config with include/config/kernel.release)";
+
+/// Resolves an absolute path inside `root` as if `root` were `/`: `..` stops at the root and a
+/// symbolic link, absolute or relative, is followed within the tree. `None` when a component
+/// does not exist (or is not a directory where one is needed).
+pub(super) fn resolve_in_tree(root: &Path, absolute: &str) -> Result<Option<PathBuf>, String> {
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, Path::new(absolute));
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate: PathBuf = std::iter::once(root.as_os_str())
+            .chain(resolved.iter().map(OsString::as_os_str))
+            .chain(std::iter::once(part.as_os_str()))
+            .collect();
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Err(format!(
+                        "{absolute}: too many levels of symbolic links in the tree"
+                    ));
+                }
+                let target = std::fs::read_link(&candidate).map_err(|e| e.to_string())?;
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                push_components(&mut pending, &target);
+            }
+            Ok(_) => resolved.push(part),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(error) => return Err(format!("{absolute}: {error}")),
+        }
+    }
+    Ok(Some(
+        std::iter::once(root.as_os_str())
+            .chain(resolved.iter().map(OsString::as_os_str))
+            .collect(),
+    ))
+}
+
+/// Pushes a path's components onto a stack so that the first component is popped first.
+fn push_components(stack: &mut Vec<OsString>, path: &Path) {
+    let parts: Vec<OsString> = path
+        .components()
+        .filter_map(|component| match component {
+            Component::Normal(part) => Some(part.to_owned()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    stack.extend(parts.into_iter().rev());
 }
 
 struct CommandOutput {
@@ -344,26 +519,6 @@ fn run_command(argv: &[String]) -> Result<Option<CommandOutput>, String> {
     }))
 }
 
-/// `CONFIG_X=y` lines to `X -> y`; string values lose their quotes; `# CONFIG_X is not set`
-/// lines are left out (absent).
-pub(crate) fn parse_kernel_config(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix("CONFIG_"))
-        .filter_map(|line| line.split_once('='))
-        .map(|(symbol, value)| {
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .map_or_else(
-                    || value.to_owned(),
-                    |v| v.replace("\\\"", "\"").replace("\\\\", "\\"),
-                );
-            (symbol.to_owned(), value)
-        })
-        .collect()
-}
-
 /// os-release's `KEY=value` lines, with shell quoting removed.
 pub(crate) fn parse_os_release(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -395,20 +550,6 @@ pub(crate) fn parse_os_release(text: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kernel_config_values_and_unset_symbols() {
-        let text = "# Linux/x86 6.1.0 Kernel Configuration\nCONFIG_NET_NS=y\nCONFIG_VETH=m\n# CONFIG_AUFS_FS is not set\nCONFIG_LSM=\"landlock,lockdown\"\nCONFIG_NR_CPUS=64\n";
-        let symbols = parse_kernel_config(text);
-        assert_eq!(symbols.get("NET_NS").map(String::as_str), Some("y"));
-        assert_eq!(symbols.get("VETH").map(String::as_str), Some("m"));
-        assert_eq!(
-            symbols.get("LSM").map(String::as_str),
-            Some("landlock,lockdown")
-        );
-        assert_eq!(symbols.get("NR_CPUS").map(String::as_str), Some("64"));
-        assert_eq!(symbols.get("AUFS_FS"), None);
-    }
 
     #[test]
     fn os_release_unquotes_values() {

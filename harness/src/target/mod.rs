@@ -1,11 +1,15 @@
 //! Targets: the only code that touches a host. A target answers a whole set of probes in one
 //! pass ([`Target::gather`]); checks never reach a target themselves.
 //!
-//! Kinds today: [`local`] (this machine) and [`snapshot`] (facts saved by `hostcert gather`).
-//! SSH hosts, OS trees, kernel configs and images plug in behind the same trait.
+//! Kinds today: [`local`] (this machine), [`rootfs`] (an OS build tree), [`kernel_config`] (a
+//! bare kernel config) and [`snapshot`] (facts saved by `hostcert gather`). SSH hosts and images
+//! plug in behind the same trait.
 
 mod host;
+mod kconfig;
+pub mod kernel_config;
 pub mod local;
+pub mod rootfs;
 pub mod snapshot;
 
 use crate::facts::{FactSet, ProbeSet};
@@ -47,18 +51,40 @@ pub trait Target: Send + Sync {
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError>;
 }
 
-/// Opens a target from its address as given to `--target`.
-pub fn open(address: &str) -> Result<Box<dyn Target>, TargetError> {
+/// Options that shape how targets are opened (`--param` values meant for targets).
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    /// `--param kernel-version=`: the kernel release of a kernel config without a header, or the
+    /// one kernel of an OS tree to judge.
+    pub kernel_version: Option<String>,
+}
+
+/// Opens the targets an address names, as given to `--target`: `local`, `rootfs:DIR` (one target
+/// per kernel the tree holds), `kernel-config:FILE`. Opening reads no host facts.
+pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target>>, TargetError> {
     let unsupported = |what: &str| TargetError {
         target: address.to_owned(),
         reason: format!("{what} targets are not supported by this build yet"),
     };
+    if let Some(dir) = address.strip_prefix("rootfs:") {
+        let targets = rootfs::open(std::path::Path::new(dir), options.kernel_version.as_deref())?;
+        return Ok(targets
+            .into_iter()
+            .map(|t| Box::new(t) as Box<dyn Target>)
+            .collect());
+    }
+    if let Some(file) = address.strip_prefix("kernel-config:") {
+        return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(
+            file.into(),
+            options.kernel_version.clone(),
+        ))]);
+    }
     match address {
-        "local" | "localhost" => Ok(Box::new(local::LocalTarget::new())),
+        "local" | "localhost" => Ok(vec![Box::new(local::LocalTarget::new())]),
         _ if address.starts_with("ssh://") => Err(unsupported("SSH")),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `rootfs:DIR` or `kernel-config:FILE`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }

@@ -1,0 +1,115 @@
+//! `kernel-config:FILE`: a bare kernel `.config`, judged offline, as moby's check-config.sh
+//! judges one, but with the config's own kernel version.
+
+use std::path::PathBuf;
+
+use super::kconfig::KernelConfig;
+use super::{Gathered, Target, TargetError};
+use crate::facts::{Fact, FactValue, ProbeSet};
+use crate::model::{Probe, TargetKind};
+
+/// A kernel config file on its own. Its kernel version comes from the config's
+/// `# Linux/<arch> <version> Kernel Configuration` header, or from `--param kernel-version=`.
+#[derive(Debug)]
+pub struct KernelConfigTarget {
+    path: PathBuf,
+    name: String,
+    address: String,
+    kernel_version: Option<String>,
+}
+
+impl KernelConfigTarget {
+    /// A config file; `kernel_version` overrides (or stands in for) the header's version.
+    pub fn new(path: PathBuf, kernel_version: Option<String>) -> KernelConfigTarget {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let name = file_name
+            .strip_suffix(".config")
+            .filter(|stem| !stem.is_empty())
+            .unwrap_or(&file_name)
+            .to_owned();
+        KernelConfigTarget {
+            address: format!("kernel-config:{}", path.display()),
+            path,
+            name,
+            kernel_version,
+        }
+    }
+}
+
+impl Target for KernelConfigTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> TargetKind {
+        TargetKind::KernelConfig
+    }
+
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+        let source = self.path.display().to_string();
+        let unreadable = |reason: String| TargetError {
+            target: self.name.clone(),
+            reason,
+        };
+        let config = KernelConfig::read(&self.path, &source).map_err(unreadable)?;
+        config.ensure_full().map_err(unreadable)?;
+        let facts = probes
+            .iter()
+            .map(|probe| match probe {
+                Probe::KernelConfig(symbol) => {
+                    let value = config
+                        .symbols
+                        .get(symbol)
+                        .map_or(FactValue::Absent, |v| FactValue::Text(v.clone()));
+                    Fact::read(probe.clone(), source.clone(), value)
+                }
+                Probe::KernelRelease => match (&self.kernel_version, config.header_version()) {
+                    (Some(version), _) => Fact::read(
+                        probe.clone(),
+                        "--param kernel-version",
+                        FactValue::Text(version.clone()),
+                    ),
+                    (None, Some(version)) => Fact::read(
+                        probe.clone(),
+                        format!("{source} header"),
+                        FactValue::Text(version.to_owned()),
+                    ),
+                    (None, None) => Fact::failed(
+                        probe.clone(),
+                        source.clone(),
+                        "the config has no `# Linux/<arch> <version> Kernel Configuration` header; give its version with --param kernel-version=X.Y.Z",
+                    ),
+                },
+                Probe::Architecture => match config.architecture() {
+                    Some(arch) => Fact::read(probe.clone(), source.clone(), FactValue::Text(arch)),
+                    None => Fact::failed(
+                        probe.clone(),
+                        source.clone(),
+                        "the config names no known architecture",
+                    ),
+                },
+                Probe::OsRelease(_) => Fact::failed(
+                    probe.clone(),
+                    source.clone(),
+                    "a kernel config alone has no os-release",
+                ),
+                _ => Fact::failed(
+                    probe.clone(),
+                    source.clone(),
+                    "needs a live host or an OS tree; this target is a kernel config alone",
+                ),
+            })
+            .collect();
+        Ok(Gathered {
+            hostname: None,
+            facts,
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! `rootfs:DIR`: an unpacked OS build tree, read offline. Every path is resolved inside the tree
+//! (a symbolic link never leads outside it) and nothing from the tree is ever run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::host::{resolve_in_tree, HostFs, TreeKernel};
+use super::{Gathered, Target, TargetError};
+use crate::facts::ProbeSet;
+use crate::model::TargetKind;
+
+/// An OS tree judged with one of its kernels.
+#[derive(Debug)]
+pub struct RootfsTarget {
+    name: String,
+    address: String,
+    host: HostFs,
+}
+
+impl Target for RootfsTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> TargetKind {
+        TargetKind::OsTree
+    }
+
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+        Ok(self.host.gather(probes))
+    }
+}
+
+/// Opens an OS tree: one target per kernel it holds (named `<tree>@<release>` when there are
+/// several), or only the kernel `kernel_version` names. A tree without a kernel is one target
+/// whose kernel facts fail with the reason.
+pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget>, TargetError> {
+    let address = format!("rootfs:{}", dir.display());
+    let fail = |reason: String| TargetError {
+        target: address.clone(),
+        reason,
+    };
+    let metadata =
+        std::fs::metadata(dir).map_err(|e| fail(format!("cannot read the tree: {e}")))?;
+    if !metadata.is_dir() {
+        return Err(fail(
+            "not a folder (an OS tree is an unpacked root filesystem)".to_owned(),
+        ));
+    }
+    let base_name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
+    let mut kernels = find_kernels(dir).map_err(&fail)?;
+    if let Some(wanted) = kernel_version {
+        let available: Vec<String> = kernels.iter().map(|k| k.release.clone()).collect();
+        kernels.retain(|k| k.release == wanted);
+        if kernels.is_empty() {
+            return Err(fail(format!(
+                "no kernel {wanted} in the tree (it has: {})",
+                if available.is_empty() {
+                    "none".to_owned()
+                } else {
+                    available.join(", ")
+                }
+            )));
+        }
+    }
+    let several = kernels.len() > 1;
+    if kernels.is_empty() {
+        return Ok(vec![RootfsTarget {
+            name: base_name,
+            address,
+            host: HostFs::tree(dir.to_owned(), None),
+        }]);
+    }
+    Ok(kernels
+        .into_iter()
+        .map(|kernel| RootfsTarget {
+            name: if several {
+                format!("{base_name}@{}", kernel.release)
+            } else {
+                base_name.clone()
+            },
+            address: address.clone(),
+            host: HostFs::tree(dir.to_owned(), Some(kernel)),
+        })
+        .collect())
+}
+
+/// Every kernel the tree holds, by release: `/boot/config-<release>`, `/lib/modules/<release>/`
+/// (with `config` inside on some distributions), or the tree being a kernel build (`.config`
+/// and `include/config/kernel.release`).
+fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
+    let mut kernels: BTreeMap<String, TreeKernel> = BTreeMap::new();
+    for name in list(root, "/boot")? {
+        if let Some(release) = name.strip_prefix("config-").filter(|r| !r.is_empty()) {
+            let config = format!("/boot/{name}");
+            kernels.insert(
+                release.to_owned(),
+                TreeKernel {
+                    release: release.to_owned(),
+                    release_source: config.clone(),
+                    config: Some(config),
+                },
+            );
+        }
+    }
+    for release in list(root, "/lib/modules")? {
+        let config = format!("/lib/modules/{release}/config");
+        let has_config = resolve_in_tree(root, &config)?.is_some_and(|p| p.is_file());
+        let entry = kernels
+            .entry(release.clone())
+            .or_insert_with(|| TreeKernel {
+                release: release.clone(),
+                release_source: format!("/lib/modules/{release}"),
+                config: None,
+            });
+        if entry.config.is_none() && has_config {
+            entry.config = Some(config);
+        }
+    }
+    if let Some(release_file) = resolve_in_tree(root, "/include/config/kernel.release")? {
+        let release = std::fs::read_to_string(&release_file)
+            .map_err(|e| format!("cannot read include/config/kernel.release: {e}"))?;
+        let release = release.trim().to_owned();
+        if !release.is_empty() && resolve_in_tree(root, "/.config")?.is_some() {
+            kernels.entry(release.clone()).or_insert(TreeKernel {
+                release,
+                release_source: "/include/config/kernel.release".to_owned(),
+                config: Some("/.config".to_owned()),
+            });
+        }
+    }
+    Ok(kernels.into_values().collect())
+}
+
+/// The names in a folder of the tree (resolved inside it), sorted; empty when it is missing.
+fn list(root: &Path, dir: &str) -> Result<Vec<String>, String> {
+    let Some(path): Option<PathBuf> = resolve_in_tree(root, dir)? else {
+        return Ok(Vec::new());
+    };
+    let Ok(entries) = std::fs::read_dir(&path) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
