@@ -1,0 +1,454 @@
+//! Offline targets end to end: `kernel-config:FILE` on real distribution configs (from
+//! ../shared/fixtures/kernel-configs) and `rootfs:DIR` on OS trees each test builds, including
+//! hostile ones (symbolic links out of the tree, loops, FIFOs, damaged configs).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+
+/// A real kernel config from the shared fixtures. The folder sits beside the repository on
+/// developers' machines and in CI; without it the test fails and says where it looked.
+fn real_config(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kernel-configs");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: these tests read the real kernel configs of ../shared/fixtures/kernel-configs beside the repository",
+        path.display()
+    );
+    path
+}
+
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        Work {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file (creating its folders).
+    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn symlink(&self, target: &str, name: &str) {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    }
+
+    fn hostcert(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .args(["--report-dir", "report", "-q"])
+            .current_dir(self.dir.path())
+            .output()
+            .expect("hostcert runs")
+    }
+
+    fn report(&self) -> Value {
+        let text = std::fs::read_to_string(self.path("report/report.json")).expect("a report");
+        serde_json::from_str(&text).expect("valid JSON")
+    }
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn result(report: &Value, target: &str, check: &str) -> Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == target && r["check"] == check)
+        .unwrap_or_else(|| panic!("no result for {target} {check}"))
+        .clone()
+}
+
+fn outcome(report: &Value, target: &str, check: &str) -> String {
+    result(report, target, check)["outcome"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_real_debian_config_is_judged_with_its_own_kernel_version() {
+    let work = Work::new();
+    let config = real_config("debian13-6.12.63-amd64.config");
+    let address = format!("kernel-config:{}", config.display());
+    let output = work.hostcert(&["run", "--target", &address]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let report = work.report();
+    let target = "debian13-6.12.63-amd64";
+    assert_eq!(report["targets"][0]["kind"], "kernel-config");
+    assert_eq!(outcome(&report, target, "kernel.namespaces.net"), "pass");
+    let net = result(&report, target, "kernel.namespaces.net");
+    assert_eq!(net["evidence"][0]["fact"], "CONFIG_NET_NS");
+    assert_eq!(net["evidence"][0]["source"], config.display().to_string());
+    let minimum = result(&report, target, "kernel.version.minimum");
+    assert_eq!(minimum["evidence"][0]["observed"], "6.12.63");
+    assert_eq!(
+        minimum["evidence"][0]["source"],
+        format!("{} header", config.display())
+    );
+    assert_eq!(
+        result(&report, target, "host.sysctl.ip-forward")["message"],
+        "not applicable: needs a live host, this is a kernel-config target"
+    );
+    // A kernel config alone is never asked for facts it cannot have.
+    let sources = report["targets"][0]["fact-sources"].as_object().unwrap();
+    assert!(
+        !sources.keys().any(|k| k.starts_with("sysctl")),
+        "{sources:?}"
+    );
+}
+
+#[test]
+fn an_old_kernel_fails_the_minimum_and_a_headerless_config_needs_its_version() {
+    let work = Work::new();
+    let centos7 = format!(
+        "kernel-config:{}",
+        real_config("centos7-3.10.0-1160.119.1.el7-amd64.config").display()
+    );
+    let output = work.hostcert(&["run", "--target", &centos7]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(
+        outcome(
+            &work.report(),
+            "centos7-3.10.0-1160.119.1.el7-amd64",
+            "kernel.version.minimum"
+        ),
+        "fail"
+    );
+
+    // Photon strips the header line: the version must be given.
+    let photon = format!(
+        "kernel-config:{}",
+        real_config("photon5-6.1.138-amd64.config").display()
+    );
+    let output = work.hostcert(&["run", "--target", &photon]);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let minimum = result(
+        &work.report(),
+        "photon5-6.1.138-amd64",
+        "kernel.version.minimum",
+    );
+    assert_eq!(minimum["outcome"], "error");
+    assert!(
+        minimum["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the config has no `# Linux/<arch> <version> Kernel Configuration` header; give its version with --param kernel-version=X.Y.Z"),
+        "{minimum}"
+    );
+    let output = work.hostcert(&[
+        "run",
+        "--target",
+        &photon,
+        "--param",
+        "kernel-version=6.1.138",
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let minimum = result(
+        &work.report(),
+        "photon5-6.1.138-amd64",
+        "kernel.version.minimum",
+    );
+    assert_eq!(minimum["evidence"][0]["source"], "--param kernel-version");
+}
+
+#[test]
+fn fragments_garbage_and_damaged_files_are_refused_with_the_reason() {
+    let work = Work::new();
+    let fragment = format!(
+        "kernel-config:{}",
+        real_config("fragments/flatcar-6.12.103-amd64.config").display()
+    );
+    let garbage = work.write(
+        "garbage.config",
+        "# Linux/x86 6.1.0 Kernel Configuration\nCONFIG_NET_NS=y\nrm -rf /\n",
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        &std::fs::read(real_config("debian13-6.12.63-amd64.config")).unwrap(),
+    )
+    .unwrap();
+    let gz = gz.finish().unwrap();
+    let truncated = work.write("truncated.config.gz", &gz[..gz.len() / 3]);
+    let whole = work.write("whole.config.gz", &gz);
+    let output = work.hostcert(&[
+        "run",
+        "--target",
+        &fragment,
+        "--target",
+        &format!("kernel-config:{}", garbage.display()),
+        "--target",
+        &format!("kernel-config:{}", truncated.display()),
+        "--target",
+        &format!("kernel-config:{}", whole.display()),
+        "--target",
+        "kernel-config:missing.config",
+    ]);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let report = work.report();
+    let errors: Vec<(String, String)> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["error"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        errors[0]
+            .1
+            .contains("looks like a config fragment, not a full kernel config"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1],
+        (
+            "garbage".to_owned(),
+            format!(
+                "{}:3: not a kernel config line: `rm -rf /`",
+                garbage.display()
+            )
+        )
+    );
+    assert_eq!(errors[2].0, "truncated.config.gz");
+    assert!(
+        errors[2].1.contains("is not a readable gzip file"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[3],
+        ("whole.config.gz".to_owned(), String::new()),
+        "gzip is read"
+    );
+    assert_eq!(
+        errors[4],
+        (
+            "missing".to_owned(),
+            "cannot read missing.config: No such file or directory (os error 2)".to_owned()
+        )
+    );
+    assert_eq!(
+        outcome(&report, "whole.config.gz", "kernel.namespaces.net"),
+        "pass"
+    );
+    assert_eq!(
+        outcome(&report, "garbage", "kernel.namespaces.net"),
+        "error"
+    );
+}
+
+/// A small OS tree: os-release and one kernel with a real config.
+fn debian_tree(work: &Work, root: &str) {
+    work.write(
+        &format!("{root}/etc/os-release"),
+        "PRETTY_NAME=\"Debian GNU/Linux 13\"\nID=debian\nVERSION_ID=\"13\"\n",
+    );
+    work.write(&format!("{root}/etc/hostname"), "builder\n");
+    let config = std::fs::read(real_config("debian13-6.12.63-amd64.config")).unwrap();
+    work.write(&format!("{root}/boot/config-6.12.63-amd64"), config);
+    std::fs::create_dir_all(work.path(&format!("{root}/lib/modules/6.12.63-amd64/kernel")))
+        .unwrap();
+}
+
+#[test]
+fn an_os_tree_is_judged_by_its_own_kernel_and_files() {
+    let work = Work::new();
+    debian_tree(&work, "tree");
+    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let report = work.report();
+    assert_eq!(report["targets"][0]["name"], "tree");
+    assert_eq!(report["targets"][0]["kind"], "os-tree");
+    assert_eq!(report["targets"][0]["hostname"], "builder");
+    let net = result(&report, "tree", "kernel.namespaces.net");
+    assert_eq!(net["evidence"][0]["source"], "/boot/config-6.12.63-amd64");
+    assert_eq!(outcome(&report, "tree", "host.os.release"), "pass");
+    assert_eq!(
+        result(&report, "tree", "host.cgroups.mounted")["message"],
+        "not applicable: needs a live host, this is an os-tree target"
+    );
+    let release = result(&report, "tree", "kernel.version.minimum");
+    assert_eq!(release["evidence"][0]["observed"], "6.12.63-amd64");
+}
+
+#[test]
+fn a_tree_with_two_kernels_gives_two_named_targets_or_the_one_chosen() {
+    let work = Work::new();
+    debian_tree(&work, "tree");
+    let old = std::fs::read(real_config("centos7-3.10.0-1160.119.1.el7-amd64.config")).unwrap();
+    work.write("tree/lib/modules/3.10.0-1160.el7.x86_64/config", old);
+    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
+    assert_eq!(
+        code(&output),
+        1,
+        "the 3.10 kernel is below the minimum:\n{}",
+        text(&output)
+    );
+    let report = work.report();
+    let names: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tree@3.10.0-1160.el7.x86_64", "tree@6.12.63-amd64"]);
+    assert_eq!(
+        outcome(
+            &report,
+            "tree@3.10.0-1160.el7.x86_64",
+            "kernel.version.minimum"
+        ),
+        "fail"
+    );
+    assert_eq!(
+        result(
+            &report,
+            "tree@3.10.0-1160.el7.x86_64",
+            "kernel.namespaces.net"
+        )["evidence"][0]["source"],
+        "/lib/modules/3.10.0-1160.el7.x86_64/config"
+    );
+
+    let chosen = work.hostcert(&[
+        "run",
+        "--target",
+        "rootfs:tree",
+        "--param",
+        "kernel-version=6.12.63-amd64",
+    ]);
+    assert_eq!(code(&chosen), 0, "{}", text(&chosen));
+    assert_eq!(work.report()["targets"].as_array().unwrap().len(), 1);
+
+    let absent = work.hostcert(&[
+        "run",
+        "--target",
+        "rootfs:tree",
+        "--param",
+        "kernel-version=9.9",
+    ]);
+    assert_eq!(code(&absent), 2);
+    assert_eq!(
+        work.report()["targets"][0]["error"],
+        "no kernel 9.9 in the tree (it has: 3.10.0-1160.el7.x86_64, 6.12.63-amd64)"
+    );
+}
+
+#[test]
+fn a_tree_without_a_kernel_says_so_for_every_kernel_check() {
+    let work = Work::new();
+    work.write("image/etc/os-release", "ID=alpine\n");
+    let output = work.hostcert(&["run", "--target", "rootfs:image"]);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let report = work.report();
+    let net = result(&report, "image", "kernel.namespaces.net");
+    assert_eq!(net["outcome"], "error");
+    assert!(
+        net["message"].as_str().unwrap().contains("no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/config, and a kernel build's .config with include/config/kernel.release)"),
+        "{net}"
+    );
+    assert_eq!(outcome(&report, "image", "host.os.release"), "pass");
+}
+
+/// Guards that nothing outside the tree is read: links out of it, absolute or relative, resolve
+/// inside it, as they would for a process chrooted into the tree.
+#[test]
+fn symbolic_links_never_lead_out_of_the_tree() {
+    let work = Work::new();
+    debian_tree(&work, "tree");
+    work.write("outside/os-release", "ID=outside-the-tree\n");
+    std::fs::remove_file(work.path("tree/etc/os-release")).unwrap();
+    let escape = format!(
+        "../../../../../../../../{}/outside/os-release",
+        work.dir.path().display()
+    );
+    work.symlink(&escape, "tree/etc/os-release");
+    work.symlink(
+        &format!("{}/outside/os-release", work.dir.path().display()),
+        "tree/usr/lib/os-release",
+    );
+    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
+    assert!(matches!(code(&output), 0 | 1), "{}", text(&output));
+    let os = result(&work.report(), "tree", "host.os.release");
+    assert_eq!(os["outcome"], "fail", "{os}");
+    assert_eq!(os["evidence"][0]["observed"], "absent");
+
+    // Inside the tree, links work as on the installed system.
+    std::fs::remove_file(work.path("tree/etc/os-release")).unwrap();
+    work.write("tree/usr/lib/real-os-release", "ID=debian\n");
+    work.symlink("../usr/lib/real-os-release", "tree/etc/os-release");
+    work.hostcert(&["run", "--target", "rootfs:tree"]);
+    assert_eq!(outcome(&work.report(), "tree", "host.os.release"), "pass");
+}
+
+#[test]
+fn link_loops_and_fifos_in_a_tree_are_errors_not_hangs() {
+    let work = Work::new();
+    debian_tree(&work, "tree");
+    std::fs::remove_file(work.path("tree/etc/os-release")).unwrap();
+    work.symlink("os-release-b", "tree/etc/os-release");
+    work.symlink("os-release", "tree/etc/os-release-b");
+    // host.os.release is low severity: its error does not decide the verdict.
+    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let os = result(&work.report(), "tree", "host.os.release");
+    assert_eq!(os["outcome"], "error", "{os}");
+    assert!(
+        os["message"]
+            .as_str()
+            .unwrap()
+            .contains("/etc/os-release: too many levels of symbolic links in the tree"),
+        "{os}"
+    );
+
+    std::fs::remove_file(work.path("tree/etc/os-release")).unwrap();
+    let status = Command::new("mkfifo")
+        .arg(work.path("tree/etc/os-release"))
+        .status()
+        .expect("mkfifo (coreutils) runs");
+    assert!(status.success());
+    // host.os.release is low severity: its error does not decide the verdict.
+    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let os = result(&work.report(), "tree", "host.os.release");
+    assert_eq!(os["outcome"], "error", "{os}");
+    assert!(
+        os["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file; not read in an OS tree"),
+        "{os}"
+    );
+}
