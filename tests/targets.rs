@@ -452,3 +452,59 @@ fn link_loops_and_fifos_in_a_tree_are_errors_not_hangs() {
         "{os}"
     );
 }
+
+#[test]
+fn several_configs_print_and_record_a_matrix_of_targets_by_check_groups() {
+    let work = Work::new();
+    let mut args = vec!["run".to_owned()];
+    for name in ["debian13-6.12.63-amd64", "android16-gki-6.12.58-arm64"] {
+        args.push("--target".to_owned());
+        args.push(format!(
+            "kernel-config:{}",
+            real_config(&format!("{name}.config")).display()
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = work.hostcert(&args);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let printed = text(&output);
+    let header = printed
+        .lines()
+        .find(|l| l.starts_with("target "))
+        .expect("a matrix header");
+    assert!(
+        header.contains(" namespaces ") && header.ends_with(" verdict"),
+        "{header}"
+    );
+    assert!(
+        !header.contains("sysctl"),
+        "groups where nothing applied are left out: {header}"
+    );
+    let android = printed
+        .lines()
+        .find(|l| l.starts_with("android16-gki-6.12.58-arm64 "))
+        .unwrap();
+    assert!(
+        android.contains("!2/3/1") && android.ends_with("not certified"),
+        "{android}"
+    );
+    let debian = printed
+        .lines()
+        .find(|l| l.starts_with("debian13-6.12.63-amd64 "))
+        .unwrap();
+    assert!(
+        debian.ends_with(" certified") && !debian.contains('!'),
+        "{debian}"
+    );
+    let report = work.report();
+    let groups = &report["targets"][1]["groups"]["namespaces"];
+    assert_eq!(
+        (
+            groups["pass"].as_u64(),
+            groups["fail"].as_u64(),
+            groups["gating-fail"].as_u64()
+        ),
+        (Some(2), Some(3), Some(2)),
+        "user namespaces are not gating"
+    );
+}

@@ -23,7 +23,10 @@
 //!   "gating-severities": ["critical", "high"],
 //!   "targets": [ { "name": "local", "kind": "local", "address": "local",
 //!                  "hostname": "build-7", "facts-from": "live",
-//!                  "fact-sources": { "CONFIG_NET_NS": "/proc/config.gz" } } ],
+//!                  "fact-sources": { "CONFIG_NET_NS": "/proc/config.gz" },
+//!                  "groups": { "namespaces": { "total": 5, "pass": 4, "fail": 1, "skip": 0,
+//!                                              "waived": 0, "error": 0, "gating-fail": 1,
+//!                                              "gating-error": 0 } } } ],
 //!   "results": [ {
 //!     "target": "local", "suite": "kernel-features", "suite-version": "1.0.0",
 //!     "suite-digest": "sha256:…", "check": "kernel.namespaces.net", "check-version": "1.0.0",

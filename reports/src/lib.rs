@@ -12,6 +12,7 @@
 
 pub mod json;
 pub mod junit;
+pub mod matrix;
 mod model;
 
 pub use model::*;

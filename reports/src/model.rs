@@ -167,6 +167,10 @@ pub struct TargetReport {
     pub error: Option<String>,
     /// Where each fact was read from, keyed by the fact's name (e.g. `CONFIG_NET_NS`).
     pub fact_sources: BTreeMap<String, String>,
+    /// Outcome counts of this target's results by check group (the feature area a check id
+    /// names: `kernel.namespaces.net` is in `namespaces`); see [`crate::matrix`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Summary>,
 }
 
 /// The outcome of one check on one target.

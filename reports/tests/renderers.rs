@@ -1,7 +1,7 @@
 //! The renderers against the documented example report: JSON round-trips byte for byte, and the
 //! JUnit XML is pinned by a snapshot (review changes with `cargo insta review`).
 
-use hostcert_reports::{json, junit, Outcome, RunReport, Summary, Verdict};
+use hostcert_reports::{json, junit, matrix, Outcome, RunReport, Summary, Verdict};
 
 const EXAMPLE: &str = include_str!("../example-report.json");
 
@@ -81,4 +81,22 @@ fn junit_survives_hostile_text() {
         "{xml}"
     );
     assert_eq!(xml.matches("]]>").count(), xml.matches("<![CDATA[").count());
+}
+
+#[test]
+fn matrix_snapshot() {
+    let report = example();
+    for target in &report.targets {
+        let groups = matrix::groups(&report.results, &target.name);
+        let counted: usize = groups.values().map(|g| g.total).sum();
+        assert_eq!(
+            counted,
+            report
+                .results
+                .iter()
+                .filter(|r| r.target == target.name)
+                .count()
+        );
+    }
+    insta::assert_snapshot!(matrix::render_text(&report));
 }

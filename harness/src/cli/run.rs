@@ -138,6 +138,9 @@ fn run_on(
             .collect();
     let mut report = assemble(&plan, &gathered, results, started_at);
     report.filtered_out = gathered.len() * n_checks - report.results.len();
+    for target in &mut report.targets {
+        target.groups = hostcert_reports::matrix::groups(&report.results, &target.name);
+    }
     let json_path = args
         .json
         .clone()
@@ -301,6 +304,11 @@ fn summary_text(
             "  FAIL {}::{}::{}: {}\n",
             result.target, result.suite, result.check, result.message
         );
+    }
+    if report.targets.len() > 1 {
+        text += "\n";
+        text += &hostcert_reports::matrix::render_text(report);
+        text += "\n";
     }
     if report.filtered_out > 0 {
         text += &format!(

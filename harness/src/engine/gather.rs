@@ -40,6 +40,7 @@ impl GatheredTarget {
                 .iter()
                 .map(|f| (f.probe.to_string(), f.source.clone()))
                 .collect(),
+            groups: Default::default(),
         }
     }
 }
