@@ -508,3 +508,60 @@ fn several_configs_print_and_record_a_matrix_of_targets_by_check_groups() {
         "user namespaces are not gating"
     );
 }
+
+/// On an OS tree a feature built as a module (`=m`) is only there if the module is installed.
+#[test]
+fn a_module_built_feature_needs_its_module_in_the_tree() {
+    let work = Work::new();
+    debian_tree(&work, "tree");
+    work.write(
+        "tree/lib/modules/6.12.63-amd64/kernel/fs/overlayfs/overlay.ko.xz",
+        b"",
+    );
+    let suites = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/suites-modules");
+    let suites = suites.to_str().unwrap();
+    let run = |work: &Work| {
+        work.hostcert(&[
+            "run",
+            "--suites",
+            suites,
+            "--profile",
+            "modules-demo",
+            "--target",
+            "rootfs:tree",
+        ])
+    };
+    let output = run(&work);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let report = work.report();
+    assert_eq!(outcome(&report, "tree", "modules-demo.overlay"), "pass");
+    let bridge = result(&report, "tree", "modules-demo.br-netfilter");
+    assert_eq!(bridge["outcome"], "fail");
+    let evidence: Vec<(&str, &str)> = bridge["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["fact"].as_str().unwrap(), e["observed"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            ("CONFIG_BRIDGE_NETFILTER", "m"),
+            ("kernel-module br_netfilter", "no such module")
+        ]
+    );
+
+    // modules.dep, as depmod writes it, is read when present.
+    work.write(
+        "tree/lib/modules/6.12.63-amd64/modules.dep",
+        "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\n",
+    );
+    let output = run(&work);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let bridge = result(&work.report(), "tree", "modules-demo.br-netfilter");
+    assert_eq!(bridge["evidence"][1]["observed"], "not-loaded");
+    assert_eq!(
+        bridge["evidence"][1]["source"],
+        "/lib/modules/6.12.63-amd64"
+    );
+}

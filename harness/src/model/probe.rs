@@ -34,6 +34,11 @@ pub enum Probe {
     /// A command run on the target: a record with `exit-status`, `stdout` and `stderr`, or absent
     /// when the program does not exist. Live targets only.
     Command(Vec<String>),
+    /// A kernel module by name (`overlay`, `br_netfilter`): `loaded`, `builtin`, or `not-loaded`
+    /// (its file is installed but it is not loaded; in an OS tree, where nothing is loaded,
+    /// every installed module is `not-loaded`), or absent when the kernel has no such module.
+    /// Read from `/proc/modules`, `modules.builtin` and `modules.dep` of the target's kernel.
+    KernelModule(String),
 }
 
 impl Probe {
@@ -58,6 +63,7 @@ impl Probe {
             Probe::DirList(_) => "dir-list",
             Probe::Sysctl(_) => "sysctl",
             Probe::Command(_) => "command",
+            Probe::KernelModule(_) => "kernel-module",
         }
     }
 
@@ -66,6 +72,7 @@ impl Probe {
         match self {
             Probe::KernelConfig(_) => "not set",
             Probe::Command(_) => "command not found",
+            Probe::KernelModule(_) => "no such module",
             _ => "absent",
         }
     }
@@ -81,7 +88,8 @@ impl fmt::Display for Probe {
             | Probe::File(key)
             | Probe::FileContent(key)
             | Probe::DirList(key)
-            | Probe::Sysctl(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::Sysctl(key)
+            | Probe::KernelModule(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -97,6 +105,7 @@ const PROBE_KINDS: &[&str] = &[
     "dir-list",
     "sysctl",
     "command",
+    "kernel-module",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -133,6 +142,7 @@ impl<'de> Deserialize<'de> for Probe {
                     "dir-list" => Probe::DirList(map.next_value()?),
                     "sysctl" => Probe::Sysctl(map.next_value()?),
                     "command" => Probe::Command(map.next_value()?),
+                    "kernel-module" => Probe::KernelModule(map.next_value()?),
                     "kernel-release" | "architecture" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         if kind == "architecture" {
@@ -212,6 +222,18 @@ impl Probe {
                     ));
                 }
                 Probe::Sysctl(name)
+            }
+            Probe::KernelModule(name) => {
+                let valid = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !valid {
+                    return Err(format!(
+                        "invalid kernel module name `{name}` (expected such as br_netfilter)"
+                    ));
+                }
+                Probe::KernelModule(name.replace('-', "_"))
             }
             Probe::Command(argv) => {
                 if argv.first().is_none_or(|program| program.is_empty()) {

@@ -89,6 +89,7 @@ impl HostFs {
     pub(super) fn gather(&self, probes: &ProbeSet) -> Gathered {
         let release = self.kernel_release();
         let mut kernel_config: Option<Result<KernelConfig, String>> = None;
+        let mut modules: Option<Result<ModuleIndex, String>> = None;
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
@@ -163,6 +164,16 @@ impl HostFs {
                     }
                 }
                 Probe::Command(argv) => self.command(probe, argv),
+                Probe::KernelModule(name) => {
+                    let index =
+                        modules.get_or_insert_with(|| self.module_index(release.as_ref().ok()));
+                    match index {
+                        Ok(index) => index.fact(probe, name),
+                        Err(reason) => {
+                            Fact::failed(probe.clone(), "kernel modules", reason.clone())
+                        }
+                    }
+                }
             };
             facts.insert(fact);
         }
@@ -239,6 +250,99 @@ impl HostFs {
             "no kernel config found (tried {}); enable CONFIG_IKCONFIG_PROC or install the kernel's config file",
             candidates.join(", ")
         ))
+    }
+
+    /// Which modules the kernel has built in, installed and (on a live host) loaded.
+    fn module_index(&self, release: Option<&(String, String)>) -> Result<ModuleIndex, String> {
+        let release = match (&self.mode, release) {
+            (_, Some((_, release))) => release.clone(),
+            (Mode::Tree { .. }, None) => return Err(NO_KERNEL_IN_TREE.to_owned()),
+            (Mode::Live, None) => return Err("the kernel release is unknown".to_owned()),
+        };
+        let dir = format!("/lib/modules/{release}");
+        let loaded = if self.live() {
+            match self.read_text("/proc/modules")? {
+                FactValue::Text(text) => Some(
+                    text.lines()
+                        .filter_map(|line| line.split_whitespace().next())
+                        .map(module_name)
+                        .collect(),
+                ),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let names_in = |file: &str| -> Result<Option<std::collections::BTreeSet<String>>, String> {
+            Ok(match self.read_text(&format!("{dir}/{file}"))? {
+                FactValue::Text(text) => Some(
+                    text.lines()
+                        .filter_map(|line| line.split(':').next())
+                        .filter(|path| !path.trim().is_empty())
+                        .map(module_name)
+                        .collect(),
+                ),
+                _ => None,
+            })
+        };
+        let builtin = names_in("modules.builtin")?;
+        let installed = match names_in("modules.dep")? {
+            Some(names) => Some(names),
+            None => self.module_files(&dir)?,
+        };
+        if self.live() && loaded.is_none() && builtin.is_none() && installed.is_none() {
+            return Err(format!(
+                "this kernel has no loadable module support (no /proc/modules, no {dir}): its features are judged by its config"
+            ));
+        }
+        Ok(ModuleIndex {
+            source: if self.live() {
+                format!("/proc/modules, {dir}")
+            } else {
+                dir
+            },
+            loaded: loaded.unwrap_or_default(),
+            builtin: builtin.unwrap_or_default(),
+            installed: installed.unwrap_or_default(),
+        })
+    }
+
+    /// The module files (`*.ko`, compressed or not) under a modules folder, when it exists and has
+    /// no `modules.dep`. Links inside it are not followed.
+    fn module_files(
+        &self,
+        dir: &str,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, String> {
+        let Some(root) = self.resolve(dir)? else {
+            return Ok(None);
+        };
+        if !root.is_dir() {
+            return Ok(None);
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut stack = vec![root];
+        let mut visited = 0usize;
+        while let Some(folder) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                visited += 1;
+                if visited > 200_000 {
+                    return Err(format!("{dir} holds too many files to list"));
+                }
+                let Ok(file_type) = entry.file_type() else {
+                    continue;
+                };
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                if file_type.is_dir() {
+                    stack.push(entry.path());
+                } else if file_type.is_file() && is_module_file(&file_name) {
+                    names.insert(module_name(&file_name));
+                }
+            }
+        }
+        Ok(Some(names))
     }
 
     fn architecture(&self, probe: &Probe) -> Fact {
@@ -386,6 +490,46 @@ impl HostFs {
             Err(reason) => Fact::failed(probe.clone(), source, reason),
         }
     }
+}
+
+/// The modules of one kernel, by name (dashes as underscores, as the kernel names them).
+struct ModuleIndex {
+    source: String,
+    loaded: std::collections::BTreeSet<String>,
+    builtin: std::collections::BTreeSet<String>,
+    installed: std::collections::BTreeSet<String>,
+}
+
+impl ModuleIndex {
+    fn fact(&self, probe: &Probe, name: &str) -> Fact {
+        let state = if self.loaded.contains(name) {
+            Some("loaded")
+        } else if self.builtin.contains(name) {
+            Some("builtin")
+        } else if self.installed.contains(name) {
+            Some("not-loaded")
+        } else {
+            None
+        };
+        let value = state.map_or(FactValue::Absent, |s| FactValue::Text(s.to_owned()));
+        Fact::read(probe.clone(), self.source.clone(), value)
+    }
+}
+
+fn is_module_file(file_name: &str) -> bool {
+    [".ko", ".ko.xz", ".ko.gz", ".ko.zst"]
+        .iter()
+        .any(|suffix| file_name.ends_with(suffix))
+}
+
+/// `kernel/fs/overlayfs/overlay.ko.xz` and `overlay` both to `overlay`; dashes to underscores.
+fn module_name(path: &str) -> String {
+    let file_name = path.trim().rsplit('/').next().unwrap_or(path);
+    let stem = [".ko.xz", ".ko.gz", ".ko.zst", ".ko"]
+        .iter()
+        .find_map(|suffix| file_name.strip_suffix(suffix))
+        .unwrap_or(file_name);
+    stem.replace('-', "_")
 }
 
 const NO_KERNEL_IN_TREE: &str = "no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/config, and a kernel build's .config with include/config/kernel.release)";
@@ -550,6 +694,41 @@ pub(crate) fn parse_os_release(text: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_names_from_paths_and_files() {
+        assert_eq!(module_name("kernel/fs/overlayfs/overlay.ko.xz"), "overlay");
+        assert_eq!(
+            module_name("kernel/net/bridge/br_netfilter.ko"),
+            "br_netfilter"
+        );
+        assert_eq!(module_name("nf-nat.ko.zst"), "nf_nat");
+        assert_eq!(module_name("overlay"), "overlay");
+        assert!(is_module_file("veth.ko.gz") && !is_module_file("modules.dep"));
+    }
+
+    #[test]
+    fn tree_paths_resolve_inside_the_tree() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path();
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("usr/lib/os-release"), "ID=x\n").unwrap();
+        std::os::unix::fs::symlink("/usr/lib/os-release", root.join("etc/abs")).unwrap();
+        std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/rel")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../../etc/passwd", root.join("etc/out"))
+            .unwrap();
+        let inside = Some(root.join("usr/lib/os-release"));
+        assert_eq!(resolve_in_tree(root, "/etc/abs").unwrap(), inside);
+        assert_eq!(resolve_in_tree(root, "/etc/rel").unwrap(), inside);
+        assert_eq!(resolve_in_tree(root, "/../../etc/abs").unwrap(), inside);
+        assert_eq!(
+            resolve_in_tree(root, "/etc/out").unwrap(),
+            None,
+            "clamped at the tree's root"
+        );
+        assert_eq!(resolve_in_tree(root, "/etc/abs/below").unwrap(), None);
+    }
 
     #[test]
     fn os_release_unquotes_values() {
