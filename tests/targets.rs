@@ -51,13 +51,22 @@ impl Work {
         std::os::unix::fs::symlink(target, path).unwrap();
     }
 
+    /// Runs `hostcert ARGS --report-dir report -q`, pinned to `container-host-1-0`
+    /// (kernel-features 1.0.0), the level these expectations were made for, unless the test
+    /// names a profile.
     fn hostcert(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(args)
             .args(["--report-dir", "report", "-q"])
-            .current_dir(self.dir.path())
-            .output()
-            .expect("hostcert runs")
+            .current_dir(self.dir.path());
+        if !args.contains(&"--profile") {
+            command.arg("--profile").arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../tests/fixtures/profiles/container-host-1.0.yaml"),
+            );
+        }
+        command.output().expect("hostcert runs")
     }
 
     fn report(&self) -> Value {

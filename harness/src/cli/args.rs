@@ -77,7 +77,7 @@ impl CatalogArgs {
     }
 
     /// The options targets are opened with.
-    pub fn target_options(&self) -> crate::target::TargetOptions {
+    pub fn target_options(&self, ssh: &SshArgs) -> crate::target::TargetOptions {
         crate::target::TargetOptions {
             kernel_version: self
                 .params
@@ -85,6 +85,49 @@ impl CatalogArgs {
                 .rev()
                 .find(|(name, _)| name == KERNEL_VERSION)
                 .map(|(_, value)| value.clone()),
+            ssh: ssh.options(),
+        }
+    }
+}
+
+/// How SSH targets (`ssh://[user@]host[:port]`) connect and authenticate.
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// The private key to log in with (otherwise ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa,
+    /// id_rsa; a password is read only from the HOSTCERT_SSH_PASSWORD environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// The known_hosts file host keys are checked against (default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Record the keys of hosts not yet in known_hosts (trust on first use); a changed key is
+    /// still refused.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Gather under one `sudo -n` per host (never one sudo per check).
+    #[arg(long)]
+    pub sudo: bool,
+    /// Seconds to wait for a TCP connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds to wait for the SSH handshake and authentication.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub auth_timeout: u64,
+    /// Seconds to wait for a host's facts once logged in.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub gather_timeout: u64,
+}
+
+impl SshArgs {
+    fn options(&self) -> crate::target::ssh::SshOptions {
+        crate::target::ssh::SshOptions {
+            identity: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            sudo: self.sudo,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
+            auth_timeout: std::time::Duration::from_secs(self.auth_timeout),
+            gather_timeout: std::time::Duration::from_secs(self.gather_timeout),
         }
     }
 }
@@ -106,10 +149,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub catalog: CatalogArgs,
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
-    /// is given), `rootfs:DIR` (an OS build tree, one target per kernel in it) or
-    /// `kernel-config:FILE` (a kernel .config alone).
+    /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
+    /// kernel in it) or `kernel-config:FILE` (a kernel .config alone).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// SSH options.
+    #[command(flatten)]
+    pub ssh: SshArgs,
     /// Evaluate a fact snapshot written by `hostcert gather` instead of a live target
     /// (repeatable).
     #[arg(long = "facts", value_name = "FILE")]
@@ -164,6 +210,9 @@ pub struct GatherArgs {
     /// The target to read.
     #[arg(long, value_name = "TARGET", default_value = "local")]
     pub target: String,
+    /// SSH options.
+    #[command(flatten)]
+    pub ssh: SshArgs,
     /// The name the target gets in the snapshot, and so in trial names and reports when the
     /// snapshot is evaluated (default: the target's own name, e.g. `local`).
     #[arg(long, value_name = "NAME")]

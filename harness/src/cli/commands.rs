@@ -345,7 +345,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
-    let mut opened = crate::target::open(&args.target, &args.catalog.target_options())?;
+    let mut opened = crate::target::open(&args.target, &args.catalog.target_options(&args.ssh))?;
     if opened.len() != 1 {
         let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
         return Err(CliError::Usage(format!(

@@ -36,7 +36,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     } else {
         args.targets.clone()
     };
-    let options = args.catalog.target_options();
+    let options = args.catalog.target_options(&args.ssh);
     for address in &addresses {
         match target::open(address, &options) {
             Ok(mut opened) => targets.append(&mut opened),

@@ -16,9 +16,9 @@ use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
 
 /// The largest file a probe reads, so a huge or endless file cannot exhaust memory.
-const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(super) const MAX_FILE_BYTES: u64 = 4 << 20;
 /// How long a command probe may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Symbolic links followed while resolving one path, as the kernel's own limit.
 const MAX_SYMLINK_HOPS: usize = 40;
 
@@ -260,51 +260,30 @@ impl HostFs {
             (Mode::Live, None) => return Err("the kernel release is unknown".to_owned()),
         };
         let dir = format!("/lib/modules/{release}");
+        let text = |value: FactValue| match value {
+            FactValue::Text(text) => Some(text),
+            _ => None,
+        };
         let loaded = if self.live() {
-            match self.read_text("/proc/modules")? {
-                FactValue::Text(text) => Some(
-                    text.lines()
-                        .filter_map(|line| line.split_whitespace().next())
-                        .map(module_name)
-                        .collect(),
-                ),
-                _ => None,
-            }
+            text(self.read_text("/proc/modules")?)
         } else {
             None
         };
-        let names_in = |file: &str| -> Result<Option<std::collections::BTreeSet<String>>, String> {
-            Ok(match self.read_text(&format!("{dir}/{file}"))? {
-                FactValue::Text(text) => Some(
-                    text.lines()
-                        .filter_map(|line| line.split(':').next())
-                        .filter(|path| !path.trim().is_empty())
-                        .map(module_name)
-                        .collect(),
-                ),
-                _ => None,
-            })
+        let builtin = text(self.read_text(&format!("{dir}/modules.builtin"))?);
+        let dep = text(self.read_text(&format!("{dir}/modules.dep"))?);
+        let files = if dep.is_none() {
+            self.module_files(&dir)?
+        } else {
+            None
         };
-        let builtin = names_in("modules.builtin")?;
-        let installed = match names_in("modules.dep")? {
-            Some(names) => Some(names),
-            None => self.module_files(&dir)?,
-        };
-        if self.live() && loaded.is_none() && builtin.is_none() && installed.is_none() {
-            return Err(format!(
-                "this kernel has no loadable module support (no /proc/modules, no {dir}): its features are judged by its config"
-            ));
-        }
-        Ok(ModuleIndex {
-            source: if self.live() {
-                format!("/proc/modules, {dir}")
-            } else {
-                dir
-            },
-            loaded: loaded.unwrap_or_default(),
-            builtin: builtin.unwrap_or_default(),
-            installed: installed.unwrap_or_default(),
-        })
+        ModuleIndex::new(
+            self.live(),
+            &dir,
+            loaded.as_deref(),
+            builtin.as_deref(),
+            dep.as_deref(),
+            files,
+        )
     }
 
     /// The module files (`*.ko`, compressed or not) under a modules folder, when it exists and has
@@ -380,27 +359,16 @@ impl HostFs {
             Err(reason) => return Fact::failed(probe.clone(), path, reason),
         };
         match std::fs::metadata(resolved) {
-            Ok(metadata) => {
-                let kind = if metadata.is_dir() {
-                    "directory"
-                } else if metadata.is_file() {
-                    "file"
-                } else {
-                    "other"
-                };
-                let fields = [
-                    ("kind", kind.to_owned()),
-                    ("mode", format!("{:04o}", metadata.mode() & 0o7777)),
-                    ("uid", metadata.uid().to_string()),
-                    ("gid", metadata.gid().to_string()),
-                    ("size", metadata.len().to_string()),
-                ];
-                let record = fields
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), FactValue::Text(v)))
-                    .collect();
-                Fact::read(probe.clone(), path, FactValue::Record(record))
-            }
+            Ok(metadata) => Fact::read(
+                probe.clone(),
+                path,
+                file_record(
+                    metadata.mode(),
+                    metadata.uid(),
+                    metadata.gid(),
+                    metadata.len(),
+                ),
+            ),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 Fact::read(probe.clone(), path, FactValue::Absent)
             }
@@ -476,24 +444,18 @@ impl HostFs {
         }
         match run_command(argv) {
             Ok(None) => Fact::read(probe.clone(), source, FactValue::Absent),
-            Ok(Some(output)) => {
-                let record = [
-                    ("exit-status", output.status.to_string()),
-                    ("stdout", output.stdout.trim_end().to_owned()),
-                    ("stderr", output.stderr.trim_end().to_owned()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), FactValue::Text(v)))
-                .collect();
-                Fact::read(probe.clone(), source, FactValue::Record(record))
-            }
+            Ok(Some(output)) => Fact::read(
+                probe.clone(),
+                source,
+                command_record(output.status, &output.stdout, &output.stderr),
+            ),
             Err(reason) => Fact::failed(probe.clone(), source, reason),
         }
     }
 }
 
 /// The modules of one kernel, by name (dashes as underscores, as the kernel names them).
-struct ModuleIndex {
+pub(super) struct ModuleIndex {
     source: String,
     loaded: std::collections::BTreeSet<String>,
     builtin: std::collections::BTreeSet<String>,
@@ -501,7 +463,47 @@ struct ModuleIndex {
 }
 
 impl ModuleIndex {
-    fn fact(&self, probe: &Probe, name: &str) -> Fact {
+    /// Builds the index from what the host holds: `/proc/modules` (live hosts), the kernel's
+    /// `modules.builtin` and `modules.dep`, or else the module files found in its folder.
+    pub(super) fn new(
+        live: bool,
+        dir: &str,
+        proc_modules: Option<&str>,
+        builtin: Option<&str>,
+        dep: Option<&str>,
+        files: Option<std::collections::BTreeSet<String>>,
+    ) -> Result<ModuleIndex, String> {
+        let first_fields = |text: &str, separator: char| -> std::collections::BTreeSet<String> {
+            text.lines()
+                .filter_map(|line| line.split(separator).next())
+                .filter(|field| !field.trim().is_empty())
+                .map(module_name)
+                .collect()
+        };
+        if live && proc_modules.is_none() && builtin.is_none() && dep.is_none() && files.is_none() {
+            return Err(format!(
+                "this kernel has no loadable module support (no /proc/modules, no {dir}): its features are judged by its config"
+            ));
+        }
+        Ok(ModuleIndex {
+            source: if live {
+                format!("/proc/modules, {dir}")
+            } else {
+                dir.to_owned()
+            },
+            loaded: proc_modules
+                .map(|t| first_fields(t, ' '))
+                .unwrap_or_default(),
+            builtin: builtin.map(|t| first_fields(t, ':')).unwrap_or_default(),
+            installed: dep
+                .map(|t| first_fields(t, ':'))
+                .or(files)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The fact for one module.
+    pub(super) fn fact(&self, probe: &Probe, name: &str) -> Fact {
         let state = if self.loaded.contains(name) {
             Some("loaded")
         } else if self.builtin.contains(name) {
@@ -516,14 +518,53 @@ impl ModuleIndex {
     }
 }
 
-fn is_module_file(file_name: &str) -> bool {
+/// The record of a `command` fact: `exit-status`, `stdout` and `stderr` (trailing whitespace
+/// trimmed).
+pub(super) fn command_record(status: i32, stdout: &str, stderr: &str) -> FactValue {
+    FactValue::Record(
+        [
+            ("exit-status", status.to_string()),
+            ("stdout", stdout.trim_end().to_owned()),
+            ("stderr", stderr.trim_end().to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), FactValue::Text(v)))
+        .collect(),
+    )
+}
+
+/// The record of a `file` fact: `kind` (`file`, `directory` or `other`, from the mode's type
+/// bits), `mode` (permission bits, four octal digits), `uid`, `gid` and `size`.
+pub(super) fn file_record(mode: u32, uid: u32, gid: u32, size: u64) -> FactValue {
+    const TYPE_BITS: u32 = 0o170_000;
+    let kind = match mode & TYPE_BITS {
+        0o040_000 => "directory",
+        0o100_000 => "file",
+        _ => "other",
+    };
+    let fields = [
+        ("kind", kind.to_owned()),
+        ("mode", format!("{:04o}", mode & 0o7777)),
+        ("uid", uid.to_string()),
+        ("gid", gid.to_string()),
+        ("size", size.to_string()),
+    ];
+    FactValue::Record(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), FactValue::Text(v)))
+            .collect(),
+    )
+}
+
+pub(super) fn is_module_file(file_name: &str) -> bool {
     [".ko", ".ko.xz", ".ko.gz", ".ko.zst"]
         .iter()
         .any(|suffix| file_name.ends_with(suffix))
 }
 
 /// `kernel/fs/overlayfs/overlay.ko.xz` and `overlay` both to `overlay`; dashes to underscores.
-fn module_name(path: &str) -> String {
+pub(super) fn module_name(path: &str) -> String {
     let file_name = path.trim().rsplit('/').next().unwrap_or(path);
     let stem = [".ko.xz", ".ko.gz", ".ko.zst", ".ko"]
         .iter()
@@ -664,7 +705,7 @@ fn run_command(argv: &[String]) -> Result<Option<CommandOutput>, String> {
 }
 
 /// os-release's `KEY=value` lines, with shell quoting removed.
-pub(crate) fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+pub(super) fn parse_os_release(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
         .filter(|line| !line.starts_with('#'))

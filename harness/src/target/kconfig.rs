@@ -34,15 +34,20 @@ impl KernelConfig {
         file.take(MAX_CONFIG_BYTES + 1)
             .read_to_end(&mut raw)
             .map_err(|e| format!("cannot read {source}: {e}"))?;
+        KernelConfig::from_bytes(&raw, source)
+    }
+
+    /// Parses a config's bytes as read from a file (gzip when they start with gzip's magic).
+    pub fn from_bytes(raw: &[u8], source: &str) -> Result<KernelConfig, String> {
         let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
             let mut text = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_slice())
+            flate2::read::GzDecoder::new(raw)
                 .take(MAX_CONFIG_BYTES + 1)
                 .read_to_end(&mut text)
                 .map_err(|e| format!("{source} is not a readable gzip file: {e}"))?;
             text
         } else {
-            raw
+            raw.to_vec()
         };
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
             return Err(format!(

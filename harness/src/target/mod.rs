@@ -11,6 +11,7 @@ pub mod kernel_config;
 pub mod local;
 pub mod rootfs;
 pub mod snapshot;
+pub mod ssh;
 
 use crate::facts::{FactSet, ProbeSet};
 use crate::model::TargetKind;
@@ -57,15 +58,13 @@ pub struct TargetOptions {
     /// `--param kernel-version=`: the kernel release of a kernel config without a header, or the
     /// one kernel of an OS tree to judge.
     pub kernel_version: Option<String>,
+    /// How SSH targets connect and authenticate.
+    pub ssh: ssh::SshOptions,
 }
 
 /// Opens the targets an address names, as given to `--target`: `local`, `rootfs:DIR` (one target
 /// per kernel the tree holds), `kernel-config:FILE`. Opening reads no host facts.
 pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target>>, TargetError> {
-    let unsupported = |what: &str| TargetError {
-        target: address.to_owned(),
-        reason: format!("{what} targets are not supported by this build yet"),
-    };
     if let Some(dir) = address.strip_prefix("rootfs:") {
         let targets = rootfs::open(std::path::Path::new(dir), options.kernel_version.as_deref())?;
         return Ok(targets
@@ -81,7 +80,10 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
     }
     match address {
         "local" | "localhost" => Ok(vec![Box::new(local::LocalTarget::new())]),
-        _ if address.starts_with("ssh://") => Err(unsupported("SSH")),
+        _ if address.starts_with("ssh://") => Ok(vec![Box::new(ssh::SshTarget::parse(
+            address,
+            options.ssh.clone(),
+        )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
             reason: "unknown target (expected `local`, `rootfs:DIR` or `kernel-config:FILE`; saved facts are read with `--facts FILE`)"

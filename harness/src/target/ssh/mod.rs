@@ -1,0 +1,512 @@
+//! `ssh://[user@]host[:port]`: a host reached over SSH (ssh2), read in one round-trip.
+//!
+//! One TCP connection, one authenticated session, one exec channel running one generated
+//! script ([`batch`]) that prints every fact the host's checks need; the facts are then
+//! evaluated locally. Host keys are checked against known_hosts strictly: an unknown or changed
+//! key is an error for that host, naming the key's fingerprint.
+
+mod batch;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sha2::Digest;
+
+use super::{Gathered, Target, TargetError};
+use crate::facts::ProbeSet;
+use crate::model::TargetKind;
+
+/// The environment variable a password is read from, for hosts that take only passwords. It is
+/// never taken from the command line and never written anywhere.
+pub const PASSWORD_ENV: &str = "HOSTCERT_SSH_PASSWORD";
+
+/// How SSH targets connect, authenticate and gather.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// A private key file (`--identity`); otherwise ssh-agent, then the default key files.
+    pub identity: Option<PathBuf>,
+    /// The known_hosts file (`--known-hosts`); default `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// Record unknown host keys (trust on first use); changed keys are still refused.
+    pub accept_new_host_keys: bool,
+    /// Run the batch under one `sudo -n`.
+    pub sudo: bool,
+    /// Bound on opening the TCP connection.
+    pub connect_timeout: Duration,
+    /// Bound on the SSH handshake and authentication.
+    pub auth_timeout: Duration,
+    /// Bound on running the batch and reading its output.
+    pub gather_timeout: Duration,
+}
+
+impl Default for SshOptions {
+    fn default() -> Self {
+        SshOptions {
+            identity: None,
+            known_hosts: None,
+            accept_new_host_keys: false,
+            sudo: false,
+            connect_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(15),
+            gather_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A host reached over SSH.
+#[derive(Debug)]
+pub struct SshTarget {
+    name: String,
+    address: String,
+    user: String,
+    host: String,
+    port: u16,
+    options: SshOptions,
+}
+
+impl SshTarget {
+    /// Parses `ssh://[user@]host[:port]` (IPv6 as `[::1]`). The user defaults to `$USER`, the
+    /// port to 22.
+    pub fn parse(address: &str, options: SshOptions) -> Result<SshTarget, TargetError> {
+        let fail = |reason: &str| TargetError {
+            target: address.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = address
+            .strip_prefix("ssh://")
+            .ok_or_else(|| fail("not an ssh:// address"))?
+            .trim_end_matches('/');
+        let (user, host_port) = match rest.rsplit_once('@') {
+            Some((user, host_port)) if !user.is_empty() => (Some(user.to_owned()), host_port),
+            Some(_) => return Err(fail("empty user name before `@`")),
+            None => (None, rest),
+        };
+        let (host, port) = if let Some(inner) = host_port.strip_prefix('[') {
+            let (host, after) = inner
+                .split_once(']')
+                .ok_or_else(|| fail("unclosed `[` in the address"))?;
+            (host.to_owned(), after.strip_prefix(':'))
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((host, port)) => (host.to_owned(), Some(port)),
+                None => (host_port.to_owned(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(fail("no host name"));
+        }
+        let port = match port {
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| fail(&format!("`{port}` is not a port number")))?,
+            None => 22,
+        };
+        let user = user
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".to_owned());
+        Ok(SshTarget {
+            name: rest.to_owned(),
+            address: address.to_owned(),
+            user,
+            host,
+            port,
+            options,
+        })
+    }
+
+    /// Renames the target (an inventory's host name).
+    pub fn named(mut self, name: &str) -> SshTarget {
+        self.name = name.to_owned();
+        self
+    }
+
+    fn error(&self, reason: impl Into<String>) -> TargetError {
+        TargetError {
+            target: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// `host:port` as known_hosts and messages spell it.
+    fn host_port(&self) -> String {
+        if self.port == 22 {
+            self.host.clone()
+        } else {
+            format!("[{}]:{}", self.host, self.port)
+        }
+    }
+
+    fn connect(&self) -> Result<ssh2::Session, TargetError> {
+        let addresses: Vec<_> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| self.error(format!("cannot resolve {}: {e}", self.host)))?
+            .collect();
+        let mut last_error = None;
+        let mut stream = None;
+        for address in &addresses {
+            match TcpStream::connect_timeout(address, self.options.connect_timeout) {
+                Ok(tcp) => {
+                    stream = Some(tcp);
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let stream = stream.ok_or_else(|| {
+            let reason = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+            self.error(format!(
+                "cannot connect to {}:{}: {reason}",
+                self.host, self.port
+            ))
+        })?;
+        let _ = stream.set_nodelay(true);
+        let mut session = ssh2::Session::new()
+            .map_err(|e| self.error(format!("cannot start an SSH session: {e}")))?;
+        session.set_tcp_stream(stream);
+        session.set_timeout(millis(self.options.auth_timeout));
+        session.handshake().map_err(|e| {
+            self.error(if is_timeout(&e) {
+                format!(
+                    "no SSH handshake within {} s: the port accepts connections but does not speak SSH",
+                    self.options.auth_timeout.as_secs()
+                )
+            } else {
+                format!("SSH handshake failed: {}", e.message())
+            })
+        })?;
+        self.verify_host_key(&session)?;
+        self.authenticate(&session)?;
+        Ok(session)
+    }
+
+    fn verify_host_key(&self, session: &ssh2::Session) -> Result<(), TargetError> {
+        let (key, key_type) = session
+            .host_key()
+            .ok_or_else(|| self.error("the host offered no host key"))?;
+        let fingerprint = format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(key))
+        );
+        let kind = key_type_name(key_type);
+        let path = match &self.options.known_hosts {
+            Some(path) => path.clone(),
+            None => default_known_hosts().ok_or_else(|| {
+                self.error("no known_hosts file: HOME is not set; give one with --known-hosts FILE")
+            })?,
+        };
+        // Reading, checking and (with --accept-new-host-keys) writing known_hosts is one step
+        // for all hosts of a run, so that parallel hosts do not overwrite each other's keys.
+        static KNOWN_HOSTS: Mutex<()> = Mutex::new(());
+        let _guard = KNOWN_HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = session
+            .known_hosts()
+            .map_err(|e| self.error(format!("cannot check host keys: {}", e.message())))?;
+        if path.exists() {
+            known
+                .read_file(&path, ssh2::KnownHostFileKind::OpenSSH)
+                .map_err(|e| {
+                    self.error(format!(
+                        "cannot read known_hosts {}: {}",
+                        path.display(),
+                        e.message()
+                    ))
+                })?;
+        }
+        match known.check_port(&self.host, self.port, key) {
+            ssh2::CheckResult::Match => Ok(()),
+            ssh2::CheckResult::Mismatch => Err(self.error(format!(
+                "the host key of {} has CHANGED: it offered {kind} {fingerprint}, which does not match {}; this may be an attack (fix known_hosts only if the key changed on purpose)",
+                self.host_port(),
+                path.display()
+            ))),
+            ssh2::CheckResult::NotFound if self.options.accept_new_host_keys => {
+                known
+                    .add(&self.host_port(), key, "added by hostcert", key_type.into())
+                    .and_then(|()| known.write_file(&path, ssh2::KnownHostFileKind::OpenSSH))
+                    .map_err(|e| {
+                        self.error(format!(
+                            "cannot record the host key in {}: {}",
+                            path.display(),
+                            e.message()
+                        ))
+                    })
+            }
+            ssh2::CheckResult::NotFound => Err(self.error(format!(
+                "the host key of {} is not in {}: it offered {kind} {fingerprint}; add it (ssh-keyscan), or run with --accept-new-host-keys",
+                self.host_port(),
+                path.display()
+            ))),
+            ssh2::CheckResult::Failure => Err(self.error(format!(
+                "cannot check the host key of {} against {}",
+                self.host_port(),
+                path.display()
+            ))),
+        }
+    }
+
+    fn authenticate(&self, session: &ssh2::Session) -> Result<(), TargetError> {
+        let user = &self.user;
+        let mut tried = Vec::new();
+        if let Some(identity) = &self.options.identity {
+            if !identity.is_file() {
+                return Err(self.error(format!(
+                    "identity file {} does not exist",
+                    identity.display()
+                )));
+            }
+            match session.userauth_pubkey_file(user, None, identity, None) {
+                Ok(()) => return Ok(()),
+                Err(e) => tried.push(format!("key {} ({})", identity.display(), e.message())),
+            }
+        } else {
+            if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+                match session.userauth_agent(user) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
+                }
+            }
+            for key in default_identities() {
+                match session.userauth_pubkey_file(user, None, &key, None) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => tried.push(format!("key {} ({})", key.display(), e.message())),
+                }
+            }
+        }
+        if let Ok(password) = std::env::var(PASSWORD_ENV) {
+            match session.userauth_password(user, &password) {
+                Ok(()) => return Ok(()),
+                Err(e) => tried.push(format!("password from ${PASSWORD_ENV} ({})", e.message())),
+            }
+        }
+        if tried.is_empty() {
+            tried.push("nothing: no --identity, no ssh-agent, no key in ~/.ssh".to_owned());
+        }
+        Err(self.error(format!(
+            "authentication as {user} failed; tried {}",
+            tried.join(", ")
+        )))
+    }
+
+    /// Runs the batch over one exec channel.
+    fn run_batch(&self, session: &ssh2::Session, script: &str) -> Result<BatchRun, TargetError> {
+        let deadline = Instant::now() + self.options.gather_timeout;
+        session.set_timeout(millis(self.options.gather_timeout));
+        let mut channel = session
+            .channel_session()
+            .map_err(|e| self.error(format!("cannot open a session channel: {}", e.message())))?;
+        let command = if self.options.sudo {
+            "sudo -n sh -s"
+        } else {
+            "sh -s"
+        };
+        channel
+            .exec(command)
+            .map_err(|e| self.error(format!("cannot run `{command}`: {}", e.message())))?;
+        channel
+            .write_all(script.as_bytes())
+            .and_then(|()| channel.send_eof().map_err(std::io::Error::from))
+            .map_err(|e| self.error(format!("cannot send the batch: {e}")))?;
+        let mut stdout = Vec::new();
+        let mut buffer = [0u8; 32 * 1024];
+        let mut ended = None;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                ended = Some(format!(
+                    "no complete answer within {} s (--gather-timeout)",
+                    self.options.gather_timeout.as_secs()
+                ));
+                break;
+            }
+            session.set_timeout(millis(remaining).max(1));
+            match channel.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => stdout.extend_from_slice(&buffer[..n]),
+                Err(error) => {
+                    ended = Some(if error.kind() == std::io::ErrorKind::TimedOut {
+                        format!(
+                            "no complete answer within {} s (--gather-timeout)",
+                            self.options.gather_timeout.as_secs()
+                        )
+                    } else {
+                        format!("the connection was lost: {error}")
+                    });
+                    break;
+                }
+            }
+        }
+        let mut stderr = String::new();
+        let mut status = None;
+        if ended.is_none() {
+            let _ = channel.stderr().take(64 * 1024).read_to_string(&mut stderr);
+            let _ = channel.wait_close();
+            status = channel.exit_status().ok();
+        }
+        let _ = session.disconnect(None, "hostcert done", None);
+        Ok(BatchRun {
+            stdout,
+            stderr,
+            status,
+            ended,
+        })
+    }
+}
+
+impl Target for SshTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> TargetKind {
+        TargetKind::Ssh
+    }
+
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+        let session = self.connect()?;
+        let nonce = nonce(&self.address);
+        let batch = batch::Batch::new(probes, &nonce);
+        let BatchRun {
+            stdout,
+            stderr,
+            status,
+            ended,
+        } = self.run_batch(&session, &batch.script)?;
+        let (facts, hostname, reached) = batch.facts(probes, &stdout, ended.as_deref());
+        if !reached {
+            // Not one frame came back: the batch never ran (sudo refused, no sh).
+            let why = ended.unwrap_or_else(|| {
+                let stderr = stderr.trim();
+                format!(
+                    "the batch did not run (exit status {}){}",
+                    status.map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+                    if stderr.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {stderr}")
+                    }
+                )
+            });
+            return Err(self.error(why));
+        }
+        Ok(Gathered { hostname, facts })
+    }
+}
+
+/// What one batch gave back.
+struct BatchRun {
+    stdout: Vec<u8>,
+    stderr: String,
+    /// The batch's exit status, when it finished.
+    status: Option<i32>,
+    /// Why it stopped early (a timeout, a lost connection), when it did.
+    ended: Option<String>,
+}
+
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}
+
+fn is_timeout(error: &ssh2::Error) -> bool {
+    matches!(
+        error.code(),
+        ssh2::ErrorCode::Session(-9) | ssh2::ErrorCode::Session(-37)
+    ) || error.message().to_lowercase().contains("timed out")
+}
+
+fn key_type_name(key_type: ssh2::HostKeyType) -> &'static str {
+    match key_type {
+        ssh2::HostKeyType::Rsa => "ssh-rsa",
+        ssh2::HostKeyType::Dss => "ssh-dss",
+        ssh2::HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        ssh2::HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        ssh2::HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        ssh2::HostKeyType::Ed25519 => "ssh-ed25519",
+        ssh2::HostKeyType::Unknown => "unknown key type",
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+fn default_known_hosts() -> Option<PathBuf> {
+    home().map(|h| h.join(".ssh/known_hosts"))
+}
+
+fn default_identities() -> Vec<PathBuf> {
+    let Some(home) = home() else {
+        return Vec::new();
+    };
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|name| home.join(".ssh").join(name))
+        .filter(|path| Path::new(path).is_file())
+        .collect()
+}
+
+/// A value the host's output cannot guess, so that no text a fact contains can pose as a frame
+/// marker.
+fn nonce(address: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(address.as_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.update(now.as_nanos().to_le_bytes());
+    hasher.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(address: &str) -> Result<(String, String, u16, String), String> {
+        SshTarget::parse(address, SshOptions::default())
+            .map(|t| (t.user, t.host, t.port, t.name))
+            .map_err(|e| e.reason)
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse("ssh://root@127.0.0.1:2222"),
+            Ok((
+                "root".into(),
+                "127.0.0.1".into(),
+                2222,
+                "root@127.0.0.1:2222".into()
+            ))
+        );
+        assert_eq!(
+            parse("ssh://admin@[::1]:22"),
+            Ok(("admin".into(), "::1".into(), 22, "admin@[::1]:22".into()))
+        );
+        assert_eq!(parse("ssh://me@db-1").map(|t| t.2), Ok(22));
+        assert_eq!(parse("ssh://@h"), Err("empty user name before `@`".into()));
+        assert_eq!(
+            parse("ssh://h:99999"),
+            Err("`99999` is not a port number".into())
+        );
+        assert_eq!(parse("ssh://"), Err("no host name".into()));
+    }
+}

@@ -1,0 +1,489 @@
+//! SSH targets against real OpenSSH sshd processes on 127.0.0.1: the same verdicts as the local
+//! target, one connection and one session per host, strict host keys, and every way a host can
+//! fail, each an error for that host only.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::{Client, SshHost};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+
+fn hostcert(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("-q")
+        .current_dir(dir)
+        .env_remove("SSH_AUTH_SOCK")
+        .env("HOME", dir)
+        .output()
+        .expect("hostcert runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn report(dir: &Path, folder: &str) -> Value {
+    let path = dir.join(folder).join("report.json");
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("valid JSON")
+}
+
+/// (check, outcome) of one target's results, sorted.
+fn outcomes(report: &Value, target: &str) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"] == target)
+        .map(|r| {
+            (
+                r["check"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn target_error(report: &Value, target: &str) -> String {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == target)
+        .unwrap_or_else(|| panic!("no target {target} in {report}"))["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The exit code of `hostcert run` on this machine: the SSH hosts are this machine too, so they
+/// must give the same.
+fn local_code(dir: &Path) -> i32 {
+    hostcert(dir, &["run", "--report-dir", "local-code"])
+        .status
+        .code()
+        .expect("exited")
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn an_sshd_host_gives_the_local_verdicts_in_one_connection_and_one_session() {
+    let client = Client::new();
+    let host = client.host("h1");
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let dir = client.dir.path();
+    let local = hostcert(dir, &["run", "--report-dir", "local"]);
+    // The fixture's readiness probe was one TCP connection already.
+    let connections_before = count(&host.log(), "Connection from 127.0.0.1");
+    let address = host.address();
+    let remote = hostcert(
+        dir,
+        &[
+            "run",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--report-dir",
+            "ssh",
+        ],
+    );
+    assert_eq!(
+        remote.status.code(),
+        local.status.code(),
+        "{}",
+        text(&remote)
+    );
+    let name = address.trim_start_matches("ssh://");
+    let ssh = report(dir, "ssh");
+    assert_eq!(
+        outcomes(&ssh, name),
+        outcomes(&report(dir, "local"), "local")
+    );
+    assert_eq!(ssh["targets"][0]["kind"], "ssh");
+    assert_eq!(
+        ssh["targets"][0]["fact-sources"]["kernel-release"],
+        "/proc/sys/kernel/osrelease"
+    );
+    let log = host.log();
+    assert_eq!(
+        count(&log, "Connection from 127.0.0.1") - connections_before,
+        1,
+        "{log}"
+    );
+    assert_eq!(count(&log, "Accepted publickey for root"), 1, "{log}");
+    assert_eq!(
+        count(&log, "Starting session: command"),
+        1,
+        "one exec channel: {log}"
+    );
+}
+
+#[test]
+fn twenty_hosts_in_one_run_each_in_one_session() {
+    let client = Client::new();
+    let hosts: Vec<SshHost> = (0..20).map(|i| client.host(&format!("h{i}"))).collect();
+    let known = client.known_hosts("known_hosts", &hosts.iter().collect::<Vec<_>>());
+    let dir = client.dir.path();
+    let mut args = vec![
+        "run".to_owned(),
+        "--identity".to_owned(),
+        client.key.display().to_string(),
+        "--known-hosts".to_owned(),
+        known.display().to_string(),
+    ];
+    for host in &hosts {
+        args.push("--target".to_owned());
+        args.push(host.address());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = hostcert(dir, &args);
+    hostcert(dir, &["run", "--report-dir", "local"]);
+    let local = outcomes(&report(dir, "local"), "local");
+    let fleet = report(dir, "hostcert-report");
+    assert_eq!(
+        fleet["targets"].as_array().unwrap().len(),
+        20,
+        "{}",
+        text(&output)
+    );
+    for host in &hosts {
+        let name = host.address().trim_start_matches("ssh://").to_owned();
+        assert_eq!(outcomes(&fleet, &name), local, "{name}");
+        assert_eq!(count(&host.log(), "Starting session: command"), 1);
+    }
+}
+
+/// Every way a host can fail is an error for that host, with the reason, and the run goes on.
+#[test]
+fn each_failure_mode_is_an_error_for_that_host_only() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let good = client.host("good");
+    let unknown = client.host("unknown-key");
+    let changed = client.host("changed-key");
+    let impostor_key = client.path("impostor");
+    support::keygen(&impostor_key);
+    // A host that accepts only another client's key.
+    let other = Client::new();
+    let bad_key = SshHost::start(&other, "bad-key", &[]);
+    std::fs::copy(
+        bad_key.dir.join("host_ed25519.pub"),
+        client.path("bad-key.pub"),
+    )
+    .unwrap();
+    let closed_port = support::free_port();
+    // A port that accepts TCP and never speaks.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let mut known = client.known_hosts("known_hosts", &[&good, &changed, &bad_key]);
+    let changed_line = format!(
+        "[127.0.0.1]:{} {}\n",
+        changed.port,
+        std::fs::read_to_string(impostor_key.with_extension("pub"))
+            .unwrap()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let text_known = std::fs::read_to_string(&known)
+        .unwrap()
+        .replace(&changed.known_hosts_line(), &changed_line);
+    known = client.path("known_hosts");
+    std::fs::write(&known, text_known).unwrap();
+
+    let targets = [
+        good.address(),
+        format!("ssh://root@127.0.0.1:{closed_port}"),
+        format!("ssh://root@127.0.0.1:{silent_port}"),
+        unknown.address(),
+        changed.address(),
+        bad_key.address(),
+        format!("ssh://no-such-user@127.0.0.1:{}", good.port),
+    ];
+    let mut args = vec![
+        "run".to_owned(),
+        "--identity".to_owned(),
+        client.key.display().to_string(),
+        "--known-hosts".to_owned(),
+        known.display().to_string(),
+        "--connect-timeout".to_owned(),
+        "2".to_owned(),
+        "--auth-timeout".to_owned(),
+        "2".to_owned(),
+    ];
+    for target in &targets {
+        args.push("--target".to_owned());
+        args.push(target.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let output = hostcert(dir, &args);
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "timeouts bound every host"
+    );
+    // Unreadable hosts make the run incomplete, unless the good host (this machine) fails.
+    let expected = if local_code(dir) == 1 { 1 } else { 2 };
+    assert_eq!(output.status.code(), Some(expected), "{}", text(&output));
+    let run = report(dir, "hostcert-report");
+    let name = |address: &str| address.trim_start_matches("ssh://").to_owned();
+    assert_eq!(
+        target_error(&run, &name(&targets[0])),
+        "",
+        "the good host is read"
+    );
+    assert!(outcomes(&run, &name(&targets[0]))
+        .iter()
+        .all(|(_, o)| o != "error"));
+    let expectations = [
+        (
+            1,
+            format!("cannot connect to 127.0.0.1:{closed_port}: Connection refused"),
+        ),
+        (
+            2,
+            "no SSH handshake within 2 s: the port accepts connections but does not speak SSH"
+                .to_owned(),
+        ),
+        (
+            3,
+            format!(
+                "the host key of [127.0.0.1]:{} is not in {}: it offered ssh-ed25519 SHA256:",
+                unknown.port,
+                known.display()
+            ),
+        ),
+        (
+            4,
+            format!(
+                "the host key of [127.0.0.1]:{} has CHANGED: it offered ssh-ed25519 SHA256:",
+                changed.port
+            ),
+        ),
+        (5, "authentication as root failed; tried key ".to_owned()),
+        (
+            6,
+            "authentication as no-such-user failed; tried key ".to_owned(),
+        ),
+    ];
+    for (index, expected) in expectations {
+        let error = target_error(&run, &name(&targets[index]));
+        assert!(
+            error.starts_with(&expected),
+            "{}: {error}\nexpected: {expected}",
+            targets[index]
+        );
+        assert!(outcomes(&run, &name(&targets[index]))
+            .iter()
+            .all(|(_, o)| o == "error"));
+    }
+    assert!(target_error(&run, &name(&targets[3]))
+        .ends_with("; add it (ssh-keyscan), or run with --accept-new-host-keys"));
+}
+
+#[test]
+fn accept_new_host_keys_records_a_new_key_and_still_refuses_a_changed_one() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = client.host("tofu");
+    let known = client.path("known_hosts");
+    let address = host.address();
+    let key = client.key.display().to_string();
+    let known_text = known.display().to_string();
+    let base = [
+        "run",
+        "--target",
+        &address,
+        "--identity",
+        &key,
+        "--known-hosts",
+        &known_text,
+    ];
+    let strict = hostcert(dir, &base);
+    assert_eq!(
+        strict.status.code(),
+        Some(2),
+        "unknown keys are refused by default"
+    );
+    let mut tofu = base.to_vec();
+    tofu.push("--accept-new-host-keys");
+    let first = hostcert(dir, &tofu);
+    let local = local_code(dir);
+    assert_eq!(first.status.code(), Some(local), "{}", text(&first));
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        recorded.contains(&format!("[127.0.0.1]:{} ssh-ed25519 ", host.port)),
+        "{recorded}"
+    );
+    let again = hostcert(dir, &base);
+    assert_eq!(
+        again.status.code(),
+        Some(local),
+        "the recorded key is trusted: {}",
+        text(&again)
+    );
+    // The host's key changes: refused even with --accept-new-host-keys.
+    let port = host.port;
+    drop(host);
+    let other = Client::new();
+    let mut moved = SshHost::start(
+        &other,
+        "tofu-moved",
+        &[&format!("ListenAddress=127.0.0.1:{port}")],
+    );
+    std::fs::copy(
+        client.key.with_extension("pub"),
+        moved.dir.join("authorized_keys"),
+    )
+    .unwrap();
+    let changed = hostcert(dir, &tofu);
+    assert_eq!(changed.status.code(), Some(2), "{}", text(&changed));
+    let run = report(dir, "hostcert-report");
+    assert!(target_error(&run, &format!("root@127.0.0.1:{port}")).contains("has CHANGED"));
+    moved.stop();
+}
+
+/// A host that dies in the middle of the batch keeps the facts it sent; the rest are errors.
+#[test]
+fn a_host_that_dies_mid_batch_keeps_what_it_sent() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = client.host("dies");
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let suites = dir.join("suites");
+    std::fs::create_dir(&suites).unwrap();
+    std::fs::write(
+        suites.join("dies.yaml"),
+        r#"name: dies
+version: 1.0.0
+checks:
+  - id: dies.before
+    version: 1.0.0
+    title: A fact read before the host dies
+    severity: high
+    probes:
+      v: {file-content: /proc/version}
+    expect: {exists: true}
+  - id: dies.killer
+    version: 1.0.0
+    title: This command kills the host's SSH session
+    severity: high
+    probes:
+      k: {command: [sh, -c, 'kill -9 $(cut -d" " -f4 /proc/$PPID/stat)']}
+    expect: {exists: true}
+  - id: dies.after
+    version: 1.0.0
+    title: A fact the host never sends
+    severity: high
+    probes:
+      t: {command: ["true"]}
+    expect: {fact: t.exit-status, equals: 0}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        suites.join("profile.yaml"),
+        "name: dies\nversion: 1.0.0\nsuites: {dies: ^1}\n",
+    )
+    .unwrap();
+    let address = host.address();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--suites",
+            "suites",
+            "--profile",
+            "dies",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let run = report(dir, "hostcert-report");
+    let name = address.trim_start_matches("ssh://");
+    assert_eq!(
+        outcomes(&run, name),
+        [
+            ("dies.after".to_owned(), "error".to_owned()),
+            ("dies.before".to_owned(), "pass".to_owned()),
+            ("dies.killer".to_owned(), "error".to_owned())
+        ]
+    );
+    let after = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "dies.after")
+        .unwrap();
+    assert!(
+        after["message"]
+            .as_str()
+            .unwrap()
+            .contains("the host's batch stopped before this fact"),
+        "{after}"
+    );
+}
+
+#[test]
+fn sudo_runs_the_whole_batch_under_one_sudo() {
+    support::require("sudo", "sudo");
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = client.host("sudo");
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let address = host.address();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--sudo",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(local_code(dir)),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(count(&host.log(), "Starting session: command"), 1);
+    let run = report(dir, "hostcert-report");
+    assert_eq!(target_error(&run, address.trim_start_matches("ssh://")), "");
+}
