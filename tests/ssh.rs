@@ -487,3 +487,163 @@ fn sudo_runs_the_whole_batch_under_one_sudo() {
     let run = report(dir, "hostcert-report");
     assert_eq!(target_error(&run, address.trim_start_matches("ssh://")), "");
 }
+
+/// Both Ansible inventory formats and hostcert's own, with `--limit`.
+#[test]
+fn inventories_in_every_format_with_limit() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let hosts: Vec<SshHost> = (0..3).map(|i| client.host(&format!("inv{i}"))).collect();
+    let known = client.known_hosts("known_hosts", &hosts.iter().collect::<Vec<_>>());
+    let key = client.key.display();
+    let ini = format!(
+        "[web]\nweb-a ansible_host=127.0.0.1 ansible_port={}\nweb-b ansible_host=127.0.0.1 ansible_port={}\n\n[db]\ndb-a ansible_host=127.0.0.1 ansible_port={}\n\n[all:vars]\nansible_user=root\nansible_ssh_private_key_file={key}\n",
+        hosts[0].port, hosts[1].port, hosts[2].port
+    );
+    let yaml = format!(
+        "all:\n  vars: {{ansible_user: root, ansible_ssh_private_key_file: {key}}}\n  children:\n    web:\n      hosts:\n        web-a: {{ansible_host: 127.0.0.1, ansible_port: {}}}\n        web-b: {{ansible_host: 127.0.0.1, ansible_port: {}}}\n    db:\n      hosts:\n        db-a: {{ansible_host: 127.0.0.1, ansible_port: {}}}\n",
+        hosts[0].port, hosts[1].port, hosts[2].port
+    );
+    let own = format!(
+        "defaults: {{user: root, identity: {key}}}\nhosts:\n  - {{name: web-a, address: 127.0.0.1, port: {}, tags: [web]}}\n  - {{name: web-b, address: 127.0.0.1, port: {}, tags: [web]}}\n  - {{name: db-a, address: 127.0.0.1, port: {}, tags: [db]}}\n",
+        hosts[0].port, hosts[1].port, hosts[2].port
+    );
+    let local = local_code(dir);
+    for (file, content) in [
+        ("hosts.ini", ini),
+        ("inventory.yml", yaml),
+        ("fleet.yaml", own),
+    ] {
+        std::fs::write(dir.join(file), content).unwrap();
+        let folder = format!("report-{file}");
+        let output = hostcert(
+            dir,
+            &[
+                "run",
+                "--inventory",
+                file,
+                "--limit",
+                "web,!web-b",
+                "--known-hosts",
+                known.to_str().unwrap(),
+                "--report-dir",
+                &folder,
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(local),
+            "{file}: {}",
+            text(&output)
+        );
+        let run = report(dir, &folder);
+        let names: Vec<&str> = run["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["web-a"], "{file}");
+        assert_eq!(target_error(&run, "web-a"), "", "{file}");
+        assert_eq!(
+            run["targets"][0]["address"],
+            format!("ssh://root@127.0.0.1:{}", hosts[0].port),
+            "{file}"
+        );
+    }
+}
+
+/// A fleet split across jobs and joined again gives the report the whole run gives.
+#[test]
+fn sharded_runs_merged_equal_the_unsharded_run() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let hosts: Vec<SshHost> = (0..6).map(|i| client.host(&format!("s{i}"))).collect();
+    let known = client.known_hosts("known_hosts", &hosts.iter().collect::<Vec<_>>());
+    let mut inventory = String::from("hosts:\n");
+    for (i, host) in hosts.iter().enumerate() {
+        inventory += &format!(
+            "  - {{name: host-{i}, address: 127.0.0.1, port: {}, user: root}}\n",
+            host.port
+        );
+    }
+    std::fs::write(dir.join("fleet.yaml"), inventory).unwrap();
+    let key = client.key.display().to_string();
+    let common = [
+        "--inventory",
+        "fleet.yaml",
+        "--identity",
+        key.as_str(),
+        "--known-hosts",
+        known.to_str().unwrap(),
+    ];
+    let mut whole = vec!["run", "--report-dir", "whole"];
+    whole.extend(common);
+    hostcert(dir, &whole);
+    let mut shard_reports = Vec::new();
+    for k in 1..=3 {
+        let folder = format!("shard-{k}");
+        let share = format!("{k}/3");
+        let mut args = vec![
+            "run",
+            "--shard",
+            share.as_str(),
+            "--report-dir",
+            folder.as_str(),
+        ];
+        args.extend(common);
+        hostcert(dir, &args);
+        shard_reports.push(format!("{folder}/report.json"));
+    }
+    let mut merge = vec!["report", "merge"];
+    merge.extend(shard_reports.iter().map(String::as_str));
+    merge.extend(["--json", "merged.json", "--junit", "merged.xml"]);
+    let merged = Command::new(BIN)
+        .args(&merge)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
+    assert!(String::from_utf8_lossy(&merged.stdout).starts_with("merged 3 reports: 6 targets, "));
+    let whole = report(dir, "whole");
+    let joined: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("merged.json")).unwrap()).unwrap();
+    let all = |r: &Value| {
+        let mut rows: Vec<(String, String, String)> = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["target"].as_str().unwrap().to_owned(),
+                    x["check"].as_str().unwrap().to_owned(),
+                    x["outcome"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(all(&joined), all(&whole));
+    assert_eq!(joined["verdict"], whole["verdict"]);
+    assert_eq!(joined["summary"], whole["summary"]);
+    // Two overlapping reports are refused.
+    let twice = Command::new(BIN)
+        .args([
+            "report",
+            "merge",
+            "whole/report.json",
+            "whole/report.json",
+            "--json",
+            "x.json",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        text(&twice).contains("is in more than one report: shards must not overlap"),
+        "{}",
+        text(&twice)
+    );
+}

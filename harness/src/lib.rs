@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod facts;
+pub mod inventory;
 pub mod model;
 pub mod target;
 pub mod yaml;

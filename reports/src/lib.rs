@@ -13,6 +13,7 @@
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod merge;
 mod model;
 
 pub use model::*;

@@ -33,7 +33,7 @@ pub enum Command {
         mut_arg("show_output", |a| a.hide(true)),
         mut_arg("logfile", |a| a.hide(true))
     )]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the checks a profile runs, without contacting any target.
     List(ListArgs),
     /// Validate suites and profiles (the built-in ones when no path is given).
@@ -160,6 +160,21 @@ pub struct RunArgs {
     /// (repeatable).
     #[arg(long = "facts", value_name = "FILE")]
     pub facts: Vec<PathBuf>,
+    /// Hosts to certify from an inventory: hostcert's YAML, or Ansible's INI or YAML.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Only these hosts or groups of the inventory: names or globs, comma- or colon-separated,
+    /// `!` to exclude (`web,db*,!web-3`).
+    #[arg(long, value_name = "PATTERN", requires = "inventory")]
+    pub limit: Option<String>,
+    /// How many targets are read at once.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Certify only share K of N of the targets (`--shard 2/4`), chosen by a hash of their
+    /// names, so that N jobs cover a fleet exactly once; join their reports with
+    /// `hostcert report merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::inventory::parse_shard)]
+    pub shard: Option<(u32, u32)>,
     /// The folder for report.json and junit.xml.
     #[arg(long, value_name = "DIR", default_value = "hostcert-report")]
     pub report_dir: PathBuf,
@@ -224,14 +239,39 @@ pub struct GatherArgs {
 
 /// `hostcert report`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ReportArgs {
+    /// Join reports instead of rendering one.
+    #[command(subcommand)]
+    pub action: Option<ReportAction>,
     /// The JSON report written by `hostcert run`.
     #[arg(long, value_name = "FILE")]
-    pub from: PathBuf,
+    pub from: Option<PathBuf>,
     /// Write JUnit XML here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Write the JSON report here (after checking it reads as a report).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// `hostcert report merge`.
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Join the JSON reports of the shards of one run (`run --shard K/N`) into one report.
+    Merge(MergeArgs),
+}
+
+/// `hostcert report merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The JSON reports to join.
+    #[arg(value_name = "REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Write the joined JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the joined JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }

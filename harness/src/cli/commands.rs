@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::args::{CatalogArgs, Command, ExplainArgs, GatherArgs, LintArgs, ListArgs, ReportArgs};
+use super::args::{
+    CatalogArgs, Command, ExplainArgs, GatherArgs, LintArgs, ListArgs, ReportAction, ReportArgs,
+};
 use super::{choose_profile, exit, CliError};
 use crate::catalog::{self, Catalog, DataFile};
 use crate::engine;
@@ -13,7 +15,7 @@ use crate::yaml::{self, YamlError};
 /// Runs one subcommand.
 pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
     match cli.command {
-        Command::Run(args) => super::run::run(args),
+        Command::Run(args) => super::run::run(*args),
         Command::List(args) => list(args),
         Command::Lint(args) => lint(args),
         Command::Explain(args) => explain(args),
@@ -395,27 +397,53 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
 }
 
 fn report(args: ReportArgs) -> Result<u8, CliError> {
-    if args.junit.is_none() && args.json.is_none() {
+    let (report, json, junit) = match args.action {
+        Some(ReportAction::Merge(merge)) => {
+            let reports = merge
+                .reports
+                .iter()
+                .map(|path| read_report(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let merged = hostcert_reports::merge::merge(reports)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            println!(
+                "merged {} reports: {} targets, {} results, verdict {}",
+                merge.reports.len(),
+                merged.targets.len(),
+                merged.results.len(),
+                merged.verdict.label()
+            );
+            (merged, merge.json, merge.junit)
+        }
+        None => {
+            let from = args.from.ok_or_else(|| {
+                CliError::Usage("give --from REPORT.json, or `report merge REPORT...`".to_owned())
+            })?;
+            (read_report(&from)?, args.json, args.junit)
+        }
+    };
+    if junit.is_none() && json.is_none() {
         return Err(CliError::Usage(
             "nothing to write: give --junit FILE and/or --json FILE".to_owned(),
         ));
     }
-    let path = args.from.display().to_string();
-    let file = std::fs::File::open(&args.from).map_err(|e| CliError::File {
-        path: path.clone(),
-        reason: format!("cannot read: {e}"),
-    })?;
-    let report = hostcert_reports::json::read(std::io::BufReader::new(file)).map_err(|e| {
-        CliError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    if let Some(junit) = &args.junit {
+    if let Some(junit) = &junit {
         write_file(junit, hostcert_reports::junit::render(&report).as_bytes())?;
     }
-    if let Some(json) = &args.json {
+    if let Some(json) = &json {
         write_file(json, hostcert_reports::json::to_string(&report).as_bytes())?;
     }
     Ok(exit::CERTIFIED)
+}
+
+fn read_report(path: &Path) -> Result<hostcert_reports::RunReport, CliError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| CliError::File {
+        path: name.clone(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    hostcert_reports::json::read(std::io::BufReader::new(file)).map_err(|e| CliError::File {
+        path: name,
+        reason: e.to_string(),
+    })
 }

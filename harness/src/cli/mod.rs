@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 pub mod exit;
+mod progress;
 mod run;
 
 use std::process::ExitCode;

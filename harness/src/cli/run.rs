@@ -16,6 +16,7 @@ use super::{choose_profile, exit, CliError};
 use crate::catalog::Plan;
 use crate::engine::{self, GatheredTarget};
 use crate::facts::ProbeSet;
+use crate::target::ssh::SshTarget;
 use crate::target::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
@@ -31,7 +32,8 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
             Err(error) => Box::new(UnreadableTarget::new(error)),
         });
     }
-    let addresses = if args.targets.is_empty() && args.facts.is_empty() {
+    let addresses = if args.targets.is_empty() && args.facts.is_empty() && args.inventory.is_none()
+    {
         vec!["local".to_owned()]
     } else {
         args.targets.clone()
@@ -42,6 +44,25 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
             Ok(mut opened) => targets.append(&mut opened),
             Err(error) => targets.push(Box::new(UnreadableTarget::new(error))),
         }
+    }
+    if let Some(path) = &args.inventory {
+        let mut hosts = crate::inventory::read(path).map_err(|e| CliError::Invalid(vec![e]))?;
+        if let Some(pattern) = &args.limit {
+            hosts = crate::inventory::limit(hosts, pattern).map_err(CliError::Usage)?;
+        }
+        for host in hosts {
+            let mut ssh = options.ssh.clone();
+            if host.identity.is_some() {
+                ssh.identity = host.identity.clone();
+            }
+            targets.push(match SshTarget::parse(&host.ssh_address(), ssh) {
+                Ok(target) => Box::new(target.named(&host.name)),
+                Err(error) => Box::new(UnreadableTarget::new(error)),
+            });
+        }
+    }
+    if let Some(share) = args.shard {
+        targets = crate::inventory::shard(targets, |t| t.name(), share);
     }
     run_on(&args, plan, targets, started_at)
 }
@@ -97,7 +118,14 @@ fn run_on(
             engine::probes_for(kept)
         })
         .collect();
-    let gathered = Arc::new(engine::gather(&targets, &probes));
+    let progress = super::progress::Progress::new(targets.len(), libtest.format);
+    let gathered = Arc::new(engine::gather(
+        &targets,
+        &probes,
+        usize::from(args.jobs),
+        &|done| progress.done(done),
+    ));
+    progress.finish();
 
     // Checks many: every trial evaluates in memory.
     let today = time::OffsetDateTime::now_utc().date();
@@ -306,6 +334,15 @@ fn summary_text(
         );
     }
     if report.targets.len() > 1 {
+        let mut by_verdict: BTreeMap<&str, usize> = BTreeMap::new();
+        for target in gathered {
+            let s = per_target[target.info.name.as_str()];
+            *by_verdict
+                .entry(s.verdict(target.info.unreadable.is_none()).label())
+                .or_default() += 1;
+        }
+        let counts: Vec<String> = by_verdict.iter().map(|(v, n)| format!("{n} {v}")).collect();
+        text += &format!("targets by verdict: {}\n", counts.join(", "));
         text += "\n";
         text += &hostcert_reports::matrix::render_text(report);
         text += "\n";

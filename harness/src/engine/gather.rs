@@ -54,28 +54,46 @@ pub fn probes_for<'a>(checks: impl IntoIterator<Item = &'a PlannedCheck>) -> Pro
     probes
 }
 
-/// Gathers from every target in parallel; `probes[i]` is what `targets[i]` is asked for.
-/// A target that cannot be read is returned with the reason, never dropped.
-pub fn gather(targets: &[Box<dyn Target>], probes: &[ProbeSet]) -> Vec<GatheredTarget> {
-    targets
-        .par_iter()
-        .zip(probes.par_iter())
-        .map(|(target, probes)| {
-            let (hostname, facts, unreadable) = match target.gather(probes) {
-                Ok(gathered) => (gathered.hostname, gathered.facts, None),
-                Err(error) => (None, FactSet::default(), Some(error.reason)),
-            };
-            GatheredTarget {
-                info: TargetInfo {
-                    name: target.name().to_owned(),
-                    kind: target.kind(),
-                    unreadable,
-                },
-                address: target.address().to_owned(),
-                facts_from: target.facts_from(),
-                hostname,
-                facts,
-            }
-        })
-        .collect()
+/// Gathers from every target, at most `jobs` at once; `probes[i]` is what `targets[i]` is asked
+/// for. A target that cannot be read is returned with the reason, never dropped. `on_done` is
+/// called as each target finishes (for progress), from the worker threads.
+pub fn gather(
+    targets: &[Box<dyn Target>],
+    probes: &[ProbeSet],
+    jobs: usize,
+    on_done: &(dyn Fn(&GatheredTarget) + Sync),
+) -> Vec<GatheredTarget> {
+    let gather_all = || {
+        targets
+            .par_iter()
+            .zip(probes.par_iter())
+            .map(|(target, probes)| {
+                let (hostname, facts, unreadable) = match target.gather(probes) {
+                    Ok(gathered) => (gathered.hostname, gathered.facts, None),
+                    Err(error) => (None, FactSet::default(), Some(error.reason)),
+                };
+                let gathered = GatheredTarget {
+                    info: TargetInfo {
+                        name: target.name().to_owned(),
+                        kind: target.kind(),
+                        unreadable,
+                    },
+                    address: target.address().to_owned(),
+                    facts_from: target.facts_from(),
+                    hostname,
+                    facts,
+                };
+                on_done(&gathered);
+                gathered
+            })
+            .collect()
+    };
+    // Remote targets wait on the network, not the CPU: the pool is sized by `jobs`, not cores.
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(gather_all),
+        Err(_) => gather_all(),
+    }
 }
