@@ -647,3 +647,68 @@ fn sharded_runs_merged_equal_the_unsharded_run() {
         text(&twice)
     );
 }
+
+/// ssh_config aliases (HostName, User, Port, IdentityFile) and ProxyJump through one bastion.
+#[test]
+fn ssh_config_aliases_and_proxyjump_through_a_bastion() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let bastion = SshHost::start(&client, "bastion", &["LogLevel=DEBUG1"]);
+    let inner = client.host("inner");
+    let known = client.known_hosts("known_hosts", &[&bastion, &inner]);
+    let config = format!(
+        "Host inner\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  ProxyJump bastion\n\nHost bastion\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  ForwardAgent no\n",
+        inner.port,
+        client.key.display(),
+        bastion.port,
+        client.key.display()
+    );
+    std::fs::write(dir.join("ssh_config"), config).unwrap();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--target",
+            "ssh://inner",
+            "--ssh-config",
+            "ssh_config",
+            "--known-hosts",
+            known.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(local_code(dir)),
+        "{}",
+        text(&output)
+    );
+    let run = report(dir, "hostcert-report");
+    assert_eq!(target_error(&run, "inner"), "");
+    assert_eq!(run["targets"][0]["name"], "inner");
+    let forwarded = bastion.log();
+    assert!(
+        forwarded.contains(&format!("target 127.0.0.1 port {}", inner.port)),
+        "the bastion forwarded the connection: {forwarded}"
+    );
+    assert_eq!(count(&inner.log(), "Starting session: command"), 1);
+    // Without the bastion the alias cannot be reached: the error says which hop failed.
+    let port = bastion.port;
+    drop(bastion);
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--target",
+            "ssh://inner",
+            "--ssh-config",
+            "ssh_config",
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--report-dir",
+            "down",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let error = target_error(&report(dir, "down"), "inner");
+    assert_eq!(error, format!("through the bastion bastion: cannot connect to 127.0.0.1:{port}: Connection refused (os error 111)"));
+}

@@ -94,7 +94,8 @@ impl SshHost {
             let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
             let mut command = Command::new(SSHD);
             command.args(["-D", "-e", "-f", "/dev/null"]);
-            for option in [
+            // sshd keeps the first value of an option: the caller's come first.
+            for option in options.iter().map(|o| (*o).to_owned()).chain([
                 format!("ListenAddress=127.0.0.1:{port}"),
                 format!("HostKey={}", host_key.display()),
                 format!("AuthorizedKeysFile={}", authorized.display()),
@@ -106,12 +107,8 @@ impl SshHost {
                 "StrictModes=no".to_owned(),
                 format!("PidFile={}", dir.join("sshd.pid").display()),
                 "LogLevel=VERBOSE".to_owned(),
-            ]
-            .iter()
-            .map(String::as_str)
-            .chain(options.iter().copied())
-            {
-                command.args(["-o", option]);
+            ]) {
+                command.arg("-o").arg(option);
             }
             let child = command
                 .stdin(Stdio::null())

@@ -107,6 +107,10 @@ pub struct SshArgs {
     /// Gather under one `sudo -n` per host (never one sudo per check).
     #[arg(long)]
     pub sudo: bool,
+    /// The ssh_config file whose Host entries (HostName, User, Port, IdentityFile, ProxyJump
+    /// through one bastion) apply (default ~/.ssh/config when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
     /// Seconds to wait for a TCP connection.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
@@ -128,6 +132,7 @@ impl SshArgs {
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
             auth_timeout: std::time::Duration::from_secs(self.auth_timeout),
             gather_timeout: std::time::Duration::from_secs(self.gather_timeout),
+            ssh_config: self.ssh_config.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod batch;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,6 +42,8 @@ pub struct SshOptions {
     pub auth_timeout: Duration,
     /// Bound on running the batch and reading its output.
     pub gather_timeout: Duration,
+    /// The ssh_config file (`--ssh-config`); default `~/.ssh/config` when it exists.
+    pub ssh_config: Option<PathBuf>,
 }
 
 impl Default for SshOptions {
@@ -53,6 +56,7 @@ impl Default for SshOptions {
             connect_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(15),
             gather_timeout: Duration::from_secs(60),
+            ssh_config: None,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct SshTarget {
     host: String,
     port: u16,
     options: SshOptions,
+    /// The bastion reached first (ssh_config's ProxyJump), when there is one.
+    jump: Option<Box<SshTarget>>,
 }
 
 impl SshTarget {
@@ -100,23 +106,64 @@ impl SshTarget {
             return Err(fail("no host name"));
         }
         let port = match port {
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| fail(&format!("`{port}` is not a port number")))?,
-            None => 22,
+            Some(port) => Some(
+                port.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| fail(&format!("`{port}` is not a port number")))?,
+            ),
+            None => None,
         };
+        let mut options = options;
+        let config = load_ssh_config(&options).map_err(|reason| fail(&reason))?;
+        let params = config.as_ref().map(|c| c.query(&host));
         let user = user
+            .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".to_owned());
+        let port = port
+            .or_else(|| params.as_ref().and_then(|p| p.port))
+            .unwrap_or(22);
+        if options.identity.is_none() {
+            options.identity = params
+                .as_ref()
+                .and_then(|p| p.identity_file.as_ref())
+                .and_then(|files| files.first().cloned());
+        }
+        let jump = match params
+            .as_ref()
+            .and_then(|p| p.proxy_jump.as_ref())
+            .and_then(|j| j.first())
+        {
+            Some(jump) if jump != "none" => {
+                // The bastion is reached directly, with its own ssh_config entry.
+                let bastion = SshTarget::parse(
+                    &format!("ssh://{jump}"),
+                    SshOptions {
+                        identity: None,
+                        ..options.clone()
+                    },
+                )
+                .map_err(|e| fail(&format!("ProxyJump {jump}: {}", e.reason)))?;
+                Some(Box::new(SshTarget {
+                    jump: None,
+                    ..bastion
+                }))
+            }
+            _ => None,
+        };
+        let real_host = params
+            .as_ref()
+            .and_then(|p| p.host_name.clone())
+            .unwrap_or_else(|| host.clone());
         Ok(SshTarget {
             name: rest.to_owned(),
             address: address.to_owned(),
             user,
-            host,
+            host: real_host,
             port,
             options,
+            jump,
         })
     }
 
@@ -143,32 +190,12 @@ impl SshTarget {
     }
 
     fn connect(&self) -> Result<ssh2::Session, TargetError> {
-        let addresses: Vec<_> = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| self.error(format!("cannot resolve {}: {e}", self.host)))?
-            .collect();
-        let mut last_error = None;
-        let mut stream = None;
-        for address in &addresses {
-            match TcpStream::connect_timeout(address, self.options.connect_timeout) {
-                Ok(tcp) => {
-                    stream = Some(tcp);
-                    break;
-                }
-                Err(error) => last_error = Some(error),
-            }
-        }
-        let stream = stream.ok_or_else(|| {
-            let reason = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-            self.error(format!(
-                "cannot connect to {}:{}: {reason}",
-                self.host, self.port
-            ))
-        })?;
-        let _ = stream.set_nodelay(true);
         let mut session = ssh2::Session::new()
             .map_err(|e| self.error(format!("cannot start an SSH session: {e}")))?;
-        session.set_tcp_stream(stream);
+        match &self.jump {
+            None => session.set_tcp_stream(self.tcp_connect()?),
+            Some(bastion) => session.set_tcp_stream(self.tunnel_through(bastion)?),
+        }
         session.set_timeout(millis(self.options.auth_timeout));
         session.handshake().map_err(|e| {
             self.error(if is_timeout(&e) {
@@ -183,6 +210,56 @@ impl SshTarget {
         self.verify_host_key(&session)?;
         self.authenticate(&session)?;
         Ok(session)
+    }
+
+    fn tcp_connect(&self) -> Result<TcpStream, TargetError> {
+        let addresses: Vec<_> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| self.error(format!("cannot resolve {}: {e}", self.host)))?
+            .collect();
+        let mut last_error = None;
+        for address in &addresses {
+            match TcpStream::connect_timeout(address, self.options.connect_timeout) {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let reason = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        Err(self.error(format!(
+            "cannot connect to {}:{}: {reason}",
+            self.host, self.port
+        )))
+    }
+
+    /// Logs in to the bastion and opens a `direct-tcpip` channel from it to this host; the
+    /// channel is carried to this host's session over a socket pair by a pump thread, which
+    /// ends when either side closes.
+    fn tunnel_through(&self, bastion: &SshTarget) -> Result<UnixStream, TargetError> {
+        let through = |e: TargetError| {
+            self.error(format!(
+                "through the bastion {}: {}",
+                bastion.name, e.reason
+            ))
+        };
+        let bastion_session = bastion.connect().map_err(through)?;
+        let channel = bastion_session
+            .channel_direct_tcpip(&self.host, self.port, None)
+            .map_err(|e| {
+                self.error(format!(
+                    "the bastion {} cannot reach {}:{}: {}",
+                    bastion.name,
+                    self.host,
+                    self.port,
+                    e.message()
+                ))
+            })?;
+        let (ours, theirs) = UnixStream::pair()
+            .map_err(|e| self.error(format!("cannot make a socket pair: {e}")))?;
+        std::thread::spawn(move || pump(bastion_session, channel, theirs));
+        Ok(ours)
     }
 
     fn verify_host_key(&self, session: &ssh2::Session) -> Result<(), TargetError> {
@@ -410,6 +487,87 @@ struct BatchRun {
     status: Option<i32>,
     /// Why it stopped early (a timeout, a lost connection), when it did.
     ended: Option<String>,
+}
+
+/// Copies bytes both ways between a bastion's channel and a local socket until either side
+/// closes. The bastion's session is non-blocking, so one thread serves both directions.
+fn pump(session: ssh2::Session, mut channel: ssh2::Channel, mut socket: UnixStream) {
+    session.set_blocking(false);
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut buffer = [0u8; 32 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let mut progressed = false;
+        match channel.read(&mut buffer) {
+            Ok(0) if channel.eof() => break,
+            Ok(0) => {}
+            Ok(n) => {
+                progressed = true;
+                if write_fully(&mut socket, &buffer[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        if pending.is_empty() {
+            match socket.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => pending.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !pending.is_empty() {
+            match channel.write(&pending) {
+                Ok(n) => {
+                    progressed = progressed || n > 0;
+                    pending.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    let _ = channel.close();
+}
+
+fn write_fully(socket: &mut UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match socket.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The ssh_config in force: `--ssh-config`, else `~/.ssh/config` when it exists, else none.
+fn load_ssh_config(options: &SshOptions) -> Result<Option<ssh2_config::SshConfig>, String> {
+    let path = match &options.ssh_config {
+        Some(path) => path.clone(),
+        None => match home().map(|h| h.join(".ssh/config")) {
+            Some(path) if path.is_file() => path,
+            _ => return Ok(None),
+        },
+    };
+    let file = std::fs::File::open(&path)
+        .map_err(|e| format!("cannot read ssh_config {}: {e}", path.display()))?;
+    let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
+        | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
+    ssh2_config::SshConfig::default()
+        .parse(&mut std::io::BufReader::new(file), rules)
+        .map(Some)
+        .map_err(|e| format!("ssh_config {}: {e}", path.display()))
 }
 
 fn millis(duration: Duration) -> u32 {
