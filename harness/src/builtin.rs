@@ -11,10 +11,16 @@ pub struct BuiltinFile {
 }
 
 /// The built-in suites.
-pub const SUITES: &[BuiltinFile] = &[BuiltinFile {
-    path: "suites/kernel-features/v1.yaml",
-    text: include_str!("../../suites/kernel-features/v1.yaml"),
-}];
+pub const SUITES: &[BuiltinFile] = &[
+    BuiltinFile {
+        path: "suites/kernel-features/v1.yaml",
+        text: include_str!("../../suites/kernel-features/v1.yaml"),
+    },
+    BuiltinFile {
+        path: "suites/kernel-features/v1.1.yaml",
+        text: include_str!("../../suites/kernel-features/v1.1.yaml"),
+    },
+];
 
 /// The built-in profiles.
 pub const PROFILES: &[BuiltinFile] = &[BuiltinFile {
