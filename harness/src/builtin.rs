@@ -23,10 +23,28 @@ pub const SUITES: &[BuiltinFile] = &[
 ];
 
 /// The built-in profiles.
-pub const PROFILES: &[BuiltinFile] = &[BuiltinFile {
-    path: "profiles/container-host.yaml",
-    text: include_str!("../../profiles/container-host.yaml"),
-}];
+pub const PROFILES: &[BuiltinFile] = &[
+    BuiltinFile {
+        path: "profiles/container-host.yaml",
+        text: include_str!("../../profiles/container-host.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/container-host-strict.yaml",
+        text: include_str!("../../profiles/container-host-strict.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/docker.yaml",
+        text: include_str!("../../profiles/docker.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/podman.yaml",
+        text: include_str!("../../profiles/podman.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/kubernetes-node.yaml",
+        text: include_str!("../../profiles/kubernetes-node.yaml"),
+    },
+];
 
 /// The profile `hostcert run` uses when none is named.
 pub const DEFAULT_PROFILE: &str = "container-host";
