@@ -1,0 +1,515 @@
+//! hostcert against moby's check-config.sh on real kernel configs.
+//!
+//! For every full config in `../shared/fixtures/kernel-configs`, runs `hostcert run --target
+//! kernel-config:FILE` with the default profile and compares each (config, symbol) row of
+//! `check-config/config-kernel-version/summary.tsv` (check-config run with the config's own kernel
+//! version) with hostcert's result:
+//!
+//! - evidence: `CONFIG_<symbol>` is `y`, `m` or `not set` where check-config says `enabled`,
+//!   `module` or `missing`, in every result that read it;
+//! - verdict: the check reading the symbol (the one reading the fewest facts when several do)
+//!   passes exactly where check-config did not flag the line.
+//!
+//! A row whose symbol only checks gated off for that kernel read is not compared. Every
+//! disagreement and every gated-off row must have its symbol in [`EXPLAINED`], which must list
+//! the same symbols as the disagreement table of `suites/kernel-features/README.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+
+/// The least share of compared rows on which hostcert and check-config must agree.
+const MIN_AGREEMENT: f64 = 0.99;
+
+/// Symbols check-config checks that hostcert deliberately gates off or judges differently on some
+/// configs of the dataset, with the reason. Keep in step with the table "Disagreements with
+/// check-config" in suites/kernel-features/README.md; the test compares the two.
+const EXPLAINED: &[(&str, &str)] = &[
+    ("IP_NF_FILTER", "kernels without legacy xtables (6.17+) serve the filter table through iptables-nft: NF_TABLES_IPV4 + NFT_COMPAT"),
+    ("IP_NF_NAT", "iptables-nft NAT: NFT_NAT + NETFILTER_XT_NAT through NFT_COMPAT"),
+    ("IP_NF_TARGET_MASQUERADE", "iptables-nft runs MASQUERADE as NETFILTER_XT_TARGET_MASQUERADE in an NFT_NAT chain"),
+    ("IP_NF_TARGET_REDIRECT", "iptables-nft runs REDIRECT as NETFILTER_XT_TARGET_REDIRECT in an NFT_NAT chain"),
+    ("NF_NAT_IPV4", "RHEL 8.3+ carries 5.1's merge of IPv4 NAT into NF_NAT; IP_NF_NAT shows it is there"),
+    ("INET_XFRM_MODE_TRANSPORT", "RHEL 8 carries 5.2's built-in xfrm modes: ESP with no INET_XFRM_MODE_* symbol"),
+    ("IOSCHED_CFQ", "RHEL 8's 4.18 is blk-mq only (CFQ gone as in 5.0); IOSCHED_BFQ is the scheduler"),
+    ("CFQ_GROUP_IOSCHED", "RHEL 8's 4.18 is blk-mq only; BFQ_GROUP_IOSCHED is group scheduling"),
+    ("MEMCG_SWAP", "removed in 6.1 (gated off from 6.1); RHEL 9's 5.14 carries the removal: MEMCG + SWAP"),
+    ("RESOURCE_COUNTERS", "RHEL 7 carries 3.19's page_counter: MEMCG + PAGE_COUNTER"),
+    ("EXT3_FS", "ext3 driver removed in 4.3 (gated off from 4.3); CentOS 7 mounts ext3 with ext4 (EXT4_USE_FOR_EXT23)"),
+    ("EXT3_FS_XATTR", "as EXT3_FS"),
+    ("EXT3_FS_POSIX_ACL", "as EXT3_FS, with EXT4_FS_POSIX_ACL"),
+    ("EXT3_FS_SECURITY", "as EXT3_FS, with EXT4_FS_SECURITY"),
+];
+
+/// Every CONFIG_ symbol moby's check-config.sh checks, in Debian's docker.io 20.10.24 copy and in
+/// moby master (../shared/reference/DOMAIN.md 1.2). The suite must read each of them.
+const CHECK_CONFIG_SYMBOLS: &[&str] = &[
+    // Generally Necessary
+    "NAMESPACES",
+    "NET_NS",
+    "PID_NS",
+    "IPC_NS",
+    "UTS_NS",
+    "CGROUPS",
+    "CGROUP_CPUACCT",
+    "CGROUP_DEVICE",
+    "CGROUP_FREEZER",
+    "CGROUP_SCHED",
+    "CPUSETS",
+    "MEMCG",
+    "KEYS",
+    "VETH",
+    "BRIDGE",
+    "BRIDGE_NETFILTER",
+    "IP_NF_FILTER",
+    "IP_NF_MANGLE",
+    "IP_NF_TARGET_MASQUERADE",
+    "IP6_NF_FILTER",
+    "IP6_NF_MANGLE",
+    "IP6_NF_TARGET_MASQUERADE",
+    "NETFILTER_XT_MATCH_ADDRTYPE",
+    "NETFILTER_XT_MATCH_CONNTRACK",
+    "NETFILTER_XT_MATCH_IPVS",
+    "NETFILTER_XT_MARK",
+    "IP_NF_RAW",
+    "IP_NF_NAT",
+    "NF_NAT",
+    "IP6_NF_RAW",
+    "IP6_NF_NAT",
+    "POSIX_MQUEUE",
+    "DEVPTS_MULTIPLE_INSTANCES",
+    "NF_NAT_IPV4",
+    "NF_NAT_NEEDED",
+    "CGROUP_BPF",
+    // Optional Features
+    "USER_NS",
+    "SECCOMP",
+    "SECCOMP_FILTER",
+    "CGROUP_PIDS",
+    "CGROUP_HUGETLB",
+    "MEMCG_SWAP",
+    "MEMCG_SWAP_ENABLED",
+    "LEGACY_VSYSCALL_NATIVE",
+    "LEGACY_VSYSCALL_EMULATE",
+    "LEGACY_VSYSCALL_NONE",
+    "MEMCG_KMEM",
+    "RESOURCE_COUNTERS",
+    "NETPRIO_CGROUP",
+    "CGROUP_NET_PRIO",
+    "IOSCHED_CFQ",
+    "CFQ_GROUP_IOSCHED",
+    "BLK_CGROUP",
+    "BLK_DEV_THROTTLING",
+    "CGROUP_PERF",
+    "NET_CLS_CGROUP",
+    "CFS_BANDWIDTH",
+    "FAIR_GROUP_SCHED",
+    "RT_GROUP_SCHED",
+    "IP_NF_TARGET_REDIRECT",
+    "IP_VS",
+    "IP_VS_NFCT",
+    "IP_VS_PROTO_TCP",
+    "IP_VS_PROTO_UDP",
+    "IP_VS_RR",
+    "IP_SCTP",
+    "SECURITY_SELINUX",
+    "SECURITY_APPARMOR",
+    "NFT_CT",
+    "NFT_FIB_IPV4",
+    "NFT_FIB_IPV6",
+    "NFT_FIB",
+    "NFT_MASQ",
+    "NFT_NAT",
+    "NF_TABLES",
+    "EXT3_FS",
+    "EXT3_FS_XATTR",
+    "EXT3_FS_POSIX_ACL",
+    "EXT3_FS_SECURITY",
+    "EXT4_FS",
+    "EXT4_FS_POSIX_ACL",
+    "EXT4_FS_SECURITY",
+    // Network drivers
+    "VXLAN",
+    "BRIDGE_VLAN_FILTERING",
+    "CRYPTO",
+    "CRYPTO_AEAD",
+    "CRYPTO_GCM",
+    "CRYPTO_SEQIV",
+    "CRYPTO_GHASH",
+    "XFRM",
+    "XFRM_USER",
+    "XFRM_ALGO",
+    "INET_ESP",
+    "NETFILTER_XT_MATCH_BPF",
+    "INET_XFRM_MODE_TRANSPORT",
+    "IPVLAN",
+    "MACVLAN",
+    "DUMMY",
+    "NF_NAT_FTP",
+    "NF_CONNTRACK_FTP",
+    "NF_NAT_TFTP",
+    "NF_CONNTRACK_TFTP",
+    // Storage drivers
+    "AUFS_FS",
+    "BTRFS_FS",
+    "BTRFS_FS_POSIX_ACL",
+    "BLK_DEV_DM",
+    "DM_THIN_PROVISIONING",
+    "OVERLAY_FS",
+];
+
+/// The shared fixtures sit beside the repository; without them the test fails and says where it
+/// looked, never passes.
+fn fixtures() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kernel-configs");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: this test compares hostcert with check-config.sh on the real kernel configs of ../shared/fixtures/kernel-configs beside the repository",
+        dir.display()
+    );
+    dir
+}
+
+/// One row of check-config's summary.tsv.
+struct Row {
+    config: String,
+    kernel_version: String,
+    symbol: String,
+    verdict: String,
+    flagged: bool,
+}
+
+fn read_rows(dir: &Path) -> Vec<Row> {
+    let path = dir.join("check-config/config-kernel-version/summary.tsv");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header line").split('\t').collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{} has no column `{name}`", path.display()))
+    };
+    let (config, kind, version, symbol, verdict, flagged) = (
+        column("config"),
+        column("kind"),
+        column("kernel_version"),
+        column("symbol"),
+        column("verdict"),
+        column("flagged_by_check_config"),
+    );
+    lines
+        .filter(|line| !line.is_empty())
+        .map(|line| line.split('\t').collect::<Vec<_>>())
+        .filter(|fields| fields[kind] == "full")
+        .map(|fields| Row {
+            config: fields[config].to_owned(),
+            kernel_version: fields[version].to_owned(),
+            symbol: fields[symbol].to_owned(),
+            verdict: fields[verdict].to_owned(),
+            flagged: match fields[flagged] {
+                "yes" => true,
+                "no" => false,
+                other => panic!("unexpected flagged_by_check_config `{other}`"),
+            },
+        })
+        .collect()
+}
+
+/// A JSON string's text (or the JSON itself for anything else).
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Whether a config carries the `# Linux/<arch> <version> Kernel Configuration` header.
+fn has_header(path: &Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .take(20)
+        .any(|l| l.starts_with("# Linux/") && l.ends_with("Kernel Configuration"))
+}
+
+/// Runs hostcert on every config at once and returns each config's JSON report.
+fn run_all(dir: &Path, configs: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
+    let work = tempfile::tempdir().unwrap();
+    let children: Vec<(String, PathBuf, Child)> = configs
+        .iter()
+        .map(|(file, version)| {
+            let path = dir.join(file);
+            let stem = file.trim_end_matches(".config");
+            let json = work.path().join(format!("{stem}.json"));
+            let mut command = Command::new(BIN);
+            command
+                .arg("run")
+                .arg("--target")
+                .arg(format!("kernel-config:{}", path.display()))
+                .arg("--json")
+                .arg(&json)
+                .arg("--report-dir")
+                .arg(work.path().join(format!("{stem}-report")))
+                .arg("-q")
+                .current_dir(work.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            if !has_header(&path) {
+                command
+                    .arg("--param")
+                    .arg(format!("kernel-version={version}"));
+            }
+            let child = command.spawn().expect("hostcert runs");
+            (file.clone(), json, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(file, json, child)| {
+            let output = child.wait_with_output().unwrap();
+            let code = output.status.code();
+            assert!(
+                matches!(code, Some(0 | 1)),
+                "hostcert on {file} exited with {code:?} (0 or 1 expected: the config must be read and every check evaluated):\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let text = std::fs::read_to_string(&json)
+                .unwrap_or_else(|e| panic!("{file}: no JSON report ({e})"));
+            (file, serde_json::from_str(&text).expect("valid JSON"))
+        })
+        .collect()
+}
+
+/// The symbols of the README's disagreement table: backticked names in its first column.
+fn readme_symbols() -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/kernel-features/README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let section = text
+        .split("\n## Disagreements with check-config\n")
+        .nth(1)
+        .unwrap_or_else(|| {
+            panic!(
+                "{} has no section `## Disagreements with check-config`",
+                path.display()
+            )
+        });
+    let section = section.split("\n## ").next().unwrap();
+    let mut symbols = BTreeSet::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap();
+        for (i, part) in first.split('`').enumerate() {
+            if i % 2 == 1 {
+                symbols.insert(part.to_owned());
+            }
+        }
+    }
+    symbols
+}
+
+/// The kernel config symbols each check of the default profile reads.
+fn symbols_read_by_the_default_profile() -> BTreeSet<String> {
+    let catalog = hostcert::catalog::Catalog::builtin().expect("the built-in suites load");
+    let profile = catalog
+        .profile(hostcert::builtin::DEFAULT_PROFILE)
+        .expect("the default profile is built in")
+        .clone();
+    let plan = catalog
+        .resolve(&profile)
+        .expect("the default profile resolves");
+    plan.checks
+        .iter()
+        .flat_map(|planned| planned.check.probes.values())
+        .filter_map(|probe| match probe {
+            hostcert::model::Probe::KernelConfig(symbol) => Some(symbol.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn hostcert_agrees_with_check_config_on_real_configs_except_where_explained() {
+    let dir = fixtures();
+    let rows = read_rows(&dir);
+
+    // The rows cover every full config in the folder, and nothing else.
+    let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".config"))
+        .collect();
+    let configs: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| (r.config.clone(), r.kernel_version.clone()))
+        .collect();
+    assert_eq!(
+        configs.keys().cloned().collect::<BTreeSet<_>>(),
+        on_disk,
+        "summary.tsv and the full configs in {} differ",
+        dir.display()
+    );
+    assert!(configs.len() >= 40, "only {} full configs", configs.len());
+
+    // The suite reads every symbol check-config checks, and the list above knows every symbol of
+    // the dataset.
+    let read = symbols_read_by_the_default_profile();
+    let unread: Vec<&&str> = CHECK_CONFIG_SYMBOLS
+        .iter()
+        .filter(|s| !read.contains(**s))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "no check of the default profile reads {unread:?}"
+    );
+    let unknown: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r.symbol.as_str())
+        .filter(|s| !CHECK_CONFIG_SYMBOLS.contains(s))
+        .collect();
+    assert!(unknown.is_empty(), "CHECK_CONFIG_SYMBOLS lacks {unknown:?}");
+
+    let reports = run_all(&dir, &configs);
+
+    let explained: BTreeMap<&str, &str> = EXPLAINED.iter().copied().collect();
+    let mut compared = 0usize;
+    let mut agreed = 0usize;
+    let mut gated_off = 0usize;
+    let mut evidence_mismatches = Vec::new();
+    let mut unexplained = Vec::new();
+    let mut differences: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for row in &rows {
+        let report = &reports[&row.config];
+        let fact = format!("CONFIG_{}", row.symbol);
+        let readers: Vec<&Value> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["fact"] == fact.as_str())
+            })
+            .collect();
+        let Some(primary) = readers
+            .iter()
+            .min_by_key(|r| r["evidence"].as_array().unwrap().len())
+        else {
+            // Only checks that do not apply to this kernel read the symbol.
+            gated_off += 1;
+            differences
+                .entry(row.symbol.as_str())
+                .or_default()
+                .push(format!(
+                    "{} (gated off)",
+                    row.config.trim_end_matches(".config")
+                ));
+            if !explained.contains_key(row.symbol.as_str()) {
+                unexplained.push(format!(
+                    "{} {}: check-config says {}, hostcert gates it off",
+                    row.config, row.symbol, row.verdict
+                ));
+            }
+            continue;
+        };
+        let expected = match row.verdict.as_str() {
+            "enabled" => "y",
+            "module" => "m",
+            "missing" => "not set",
+            other => panic!("unexpected verdict `{other}`"),
+        };
+        for reader in &readers {
+            for evidence in reader["evidence"].as_array().unwrap() {
+                if evidence["fact"] == fact.as_str() && evidence["observed"] != expected {
+                    evidence_mismatches.push(format!(
+                        "{} {}: check-config says {}, {} observed {}",
+                        row.config,
+                        fact,
+                        row.verdict,
+                        text(&reader["check"]),
+                        text(&evidence["observed"])
+                    ));
+                }
+            }
+        }
+        compared += 1;
+        let hostcert_ok = primary["outcome"] == "pass";
+        let check_config_ok = !row.flagged;
+        if hostcert_ok == check_config_ok {
+            agreed += 1;
+            continue;
+        }
+        differences
+            .entry(row.symbol.as_str())
+            .or_default()
+            .push(format!(
+                "{} ({} {})",
+                row.config.trim_end_matches(".config"),
+                text(&primary["check"]),
+                text(&primary["outcome"])
+            ));
+        if !explained.contains_key(row.symbol.as_str()) {
+            unexplained.push(format!(
+                "{} {}: check-config says {}{}, {} is {}: {}",
+                row.config,
+                row.symbol,
+                row.verdict,
+                if row.flagged { " (flagged)" } else { "" },
+                text(&primary["check"]),
+                text(&primary["outcome"]),
+                text(&primary["message"])
+            ));
+        }
+    }
+
+    let agreement = agreed as f64 / compared as f64;
+    println!(
+        "{} configs, {} rows: {} gated off, {} compared, {} agree ({:.2} %)",
+        configs.len(),
+        rows.len(),
+        gated_off,
+        compared,
+        agreed,
+        agreement * 100.0
+    );
+    for (symbol, rows) in &differences {
+        println!("  {symbol}: {} rows: {}", rows.len(), rows.join(", "));
+    }
+
+    assert!(
+        evidence_mismatches.is_empty(),
+        "hostcert's evidence differs from the config as check-config read it:\n{}",
+        evidence_mismatches.join("\n")
+    );
+    assert!(
+        unexplained.is_empty(),
+        "differences from check-config that EXPLAINED (and the README) do not explain:\n{}",
+        unexplained.join("\n")
+    );
+    let stale: Vec<&str> = EXPLAINED
+        .iter()
+        .map(|(symbol, _)| *symbol)
+        .filter(|symbol| !differences.contains_key(symbol))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "EXPLAINED lists symbols on which hostcert now agrees with check-config everywhere: {stale:?}"
+    );
+    assert!(
+        agreement >= MIN_AGREEMENT,
+        "hostcert agrees with check-config on {agreed} of {compared} rows ({:.2} %), below {:.0} %",
+        agreement * 100.0,
+        MIN_AGREEMENT * 100.0
+    );
+    let documented = readme_symbols();
+    let listed: BTreeSet<String> = EXPLAINED.iter().map(|(s, _)| (*s).to_owned()).collect();
+    assert_eq!(
+        documented, listed,
+        "the disagreement table of suites/kernel-features/README.md and EXPLAINED list different symbols"
+    );
+}
