@@ -3,17 +3,19 @@
 //!
 //! The script reads what the local target would read (the same kernel config candidates, the
 //! same os-release fallback, the same module lists) and sends the raw bytes; the meaning is
-//! decided here, with the same code the local target uses. Every payload is base64 (or hex
-//! where `base64` is missing), so no byte a fact contains can break the framing, and every
-//! probe argument is shell-quoted. Nothing the host sends is ever executed locally.
+//! decided here, with the same code the local target uses. Every probe argument is
+//! shell-quoted, and nothing the host sends is ever executed locally.
 //!
-//! A frame:
+//! The whole output after its first line goes through one `base64` (or `od` where `base64` is
+//! missing), so that a host's terminal settings and line endings cannot alter it, and the
+//! script spawns about one process per fact: a file is one `head`. Decoded, a frame is
 //!
 //! ```text
-//! @@HC <nonce> BEGIN <id> <status> <encoding> <source, encoded>
-//! <payload, encoded, any number of lines>
-//! @@HC <nonce> END <id>
+//! \n@@HC <nonce> BEGIN <id> <source>\n<raw payload>\n@@HC <nonce> END <id> <status>\n
 //! ```
+//!
+//! where the nonce is 96 random bits chosen for this batch: a payload cannot end its frame early
+//! unless it contains the nonce, which nothing on the host has seen.
 
 use std::collections::BTreeMap;
 
@@ -46,15 +48,23 @@ T=$(mktemp -d 2>/dev/null) || T="/tmp/hostcert.$$"
 mkdir -p "$T" 2>/dev/null
 trap 'rm -rf "$T"' EXIT
 if command -v base64 >/dev/null 2>&1; then ENC=b; else ENC=x; fi
-enc() { if [ "$ENC" = b ]; then base64; else od -An -v -tx1 | tr -d ' \n'; echo; fi; }
-emit() { printf '\n@@HC %s BEGIN %s %s %s ' "$N" "$1" "$2" "$ENC"; printf '%s' "$3" | enc | tr -d '\n'; printf '\n'; enc; printf '\n@@HC %s END %s\n' "$N" "$1"; }
-rd() { if [ ! -e "$2" ]; then : | emit "$1" absent "$2"; elif [ -d "$2" ]; then printf 'Is a directory' | emit "$1" error "$2"; elif head -c MAXPLUS "$2" > "$T/d" 2> "$T/e"; then emit "$1" ok "$2" < "$T/d"; else emit "$1" error "$2" < "$T/e"; fi; }
+printf 'HC-ENC %s\n' "$ENC"
+b() { printf '\n@@HC %s BEGIN %s %s\n' "$N" "$1" "$2"; }
+e() { printf '\n@@HC %s END %s %s\n' "$N" "$1" "$2"; }
+fail() { e "$1" error; b "$1.err" "$2"; cat "$T/e"; e "$1.err" ok; }
+rd() { b "$1" "$2"; if [ ! -e "$2" ]; then e "$1" absent; elif [ -d "$2" ]; then printf 'Is a directory' > "$T/e"; fail "$1" "$2"; elif head -c MAXPLUS "$2" 2> "$T/e"; then e "$1" ok; else fail "$1" "$2"; fi; }
 TO=''
 command -v timeout >/dev/null 2>&1 && TO="timeout TIMEOUT"
+{
 r=$(cat /proc/sys/kernel/osrelease 2>/dev/null)
-printf '%s' "$r" | emit release ok /proc/sys/kernel/osrelease
-uname -m | emit arch ok 'uname -m'
+b release /proc/sys/kernel/osrelease; printf '%s' "$r"; e release ok
+b arch 'uname -m'; uname -m; e arch ok
 rd hostname /proc/sys/kernel/hostname
+"#;
+
+/// Closes the script: everything inside the braces is encoded by one process.
+const EPILOGUE: &str = r#"printf '\n@@HC %s DONE\n' "$N"
+} | if [ "$ENC" = b ]; then base64; else od -An -v -tx1; fi
 "#;
 
 impl Batch {
@@ -71,9 +81,9 @@ for f in /proc/config.gz "/boot/config-$r" "/lib/modules/$r/build/.config"; do
   if [ -e "$f" ]; then kc=$f; break; fi
 done
 if [ -n "$kc" ]; then
-  if head -c 16777217 "$kc" > "$T/d" 2> "$T/e"; then emit kconfig ok "$kc" < "$T/d"; else emit kconfig error "$kc" < "$T/e"; fi
+  b kconfig "$kc"; if head -c 16777217 "$kc" 2> "$T/e"; then e kconfig ok; else fail kconfig "$kc"; fi
 else
-  : | emit kconfig absent "/proc/config.gz, /boot/config-$r, /lib/modules/$r/build/.config"
+  b kconfig "/proc/config.gz, /boot/config-$r, /lib/modules/$r/build/.config"; e kconfig absent
 fi
 "#;
         }
@@ -99,12 +109,12 @@ fi
                 .map(|a| format!("-name {}", shell_quote(&format!("{a}.ko*"))))
                 .collect();
             script += &format!(
-                r#"if [ -e /proc/modules ]; then cut -d' ' -f1 /proc/modules | emit modules.loaded ok /proc/modules; else : | emit modules.loaded absent /proc/modules; fi
+                r#"if [ -e /proc/modules ]; then b modules.loaded /proc/modules; cut -d' ' -f1 /proc/modules; e modules.loaded ok; else b modules.loaded /proc/modules; e modules.loaded absent; fi
 for f in modules.builtin modules.dep; do
   p="/lib/modules/$r/$f"
-  if [ -e "$p" ]; then grep -E {pattern} "$p" | cut -d: -f1 | emit "modules.$f" ok "$p"; else : | emit "modules.$f" absent "$p"; fi
+  b "modules.$f" "$p"; if [ -e "$p" ]; then grep -E {pattern} "$p" | cut -d: -f1; e "modules.$f" ok; else e "modules.$f" absent; fi
 done
-if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find "/lib/modules/$r" -type f \( {} \) 2>/dev/null | emit modules.files ok "/lib/modules/$r"; fi
+if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b modules.files "/lib/modules/$r"; find "/lib/modules/$r" -type f \( {} \) 2>/dev/null; e modules.files ok; fi
 "#,
                 find_names.join(" -o ")
             );
@@ -115,7 +125,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
                 Probe::File(path) => {
                     let path = shell_quote(path);
                     format!(
-                        "if [ -e {path} ]; then if stat -L -c '%f|%u|%g|%s' {path} > \"$T/d\" 2> \"$T/e\"; then emit {id} ok {path} < \"$T/d\"; else emit {id} error {path} < \"$T/e\"; fi; else : | emit {id} absent {path}; fi\n"
+                        "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; elif stat -L -c '%f|%u|%g|%s' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi\n"
                     )
                 }
                 Probe::FileContent(path) => format!("rd {id} {}\n", shell_quote(path)),
@@ -123,7 +133,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
                 Probe::DirList(path) => {
                     let path = shell_quote(path);
                     format!(
-                        "if [ -d {path} ]; then (cd {path} && for f in * .*; do if [ \"$f\" != . ] && [ \"$f\" != .. ] && {{ [ -e \"$f\" ] || [ -L \"$f\" ]; }}; then printf '%s\\0' \"$f\"; fi; done) > \"$T/d\" 2> \"$T/e\" && emit {id} ok {path} < \"$T/d\" || emit {id} error {path} < \"$T/e\"; elif [ -e {path} ]; then printf 'Not a directory' | emit {id} error {path}; else : | emit {id} absent {path}; fi\n"
+                        "b {id} {path}; if [ -d {path} ]; then if (cd {path} && for f in * .*; do if [ \"$f\" != . ] && [ \"$f\" != .. ] && {{ [ -e \"$f\" ] || [ -L \"$f\" ]; }}; then printf '%s\\0' \"$f\"; fi; done) 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; elif [ -e {path} ]; then printf 'Not a directory' > \"$T/e\"; fail {id} {path}; else e {id} absent; fi\n"
                     )
                 }
                 Probe::Command(argv) => {
@@ -132,7 +142,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
                     let command = command.join(" ");
                     let source = shell_quote(&argv.join(" "));
                     format!(
-                        "if command -v {program} >/dev/null 2>&1; then $TO {command} > \"$T/o\" 2> \"$T/e\" < /dev/null; s=$?; if [ -n \"$TO\" ] && [ $s = 124 ]; then : | emit {id} timeout {source}; else head -c {max} \"$T/o\" | emit {id} \"exit:$s\" {source}; head -c {max} \"$T/e\" | emit {id}.err ok {source}; fi; else : | emit {id} absent {source}; fi\n",
+                        "b {id} {source}; if command -v {program} >/dev/null 2>&1; then $TO {command} > \"$T/o\" 2> \"$T/c\" < /dev/null; s=$?; if [ -n \"$TO\" ] && [ $s = 124 ]; then e {id} timeout; else head -c {max} \"$T/o\"; e {id} \"exit:$s\"; b {id}.err {source}; head -c {max} \"$T/c\"; e {id}.err ok; fi; else e {id} absent; fi\n",
                         max = MAX_FILE_BYTES
                     )
                 }
@@ -141,7 +151,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
             ids.insert(probe.clone(), id);
             script += &snippet;
         }
-        script += "printf '\\n@@HC %s DONE\\n' \"$N\"\n";
+        script += EPILOGUE;
         Batch {
             script,
             nonce: nonce.to_owned(),
@@ -202,7 +212,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
                             "no kernel config found (tried {}); enable CONFIG_IKCONFIG_PROC or install the kernel's config file",
                             frame.source
                         )),
-                        Some(frame) => Err(format!("cannot read the kernel config {}: {}", frame.source, frame.text())),
+                        Some(frame) => Err(format!("cannot read the kernel config {}: {}", frame.source, error_text(&frames, "kconfig"))),
                         None => Err(missing.clone()),
                     });
                     match config {
@@ -226,7 +236,11 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
                     Some(frame) if frame.status == "absent" => {
                         Fact::read(probe.clone(), "/etc/os-release", FactValue::Absent)
                     }
-                    Some(frame) => Fact::failed(probe.clone(), frame.source.clone(), frame.text()),
+                    Some(frame) => Fact::failed(
+                        probe.clone(),
+                        frame.source.clone(),
+                        error_text(&frames, "osr"),
+                    ),
                     None => Fact::failed(probe.clone(), "/etc/os-release", missing.clone()),
                 },
                 Probe::KernelModule(name) => {
@@ -289,7 +303,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
             return Fact::read(probe.clone(), source, FactValue::Absent);
         }
         if frame.status == "error" {
-            return Fact::failed(probe.clone(), source, frame.text());
+            return Fact::failed(probe.clone(), source, error_text(frames, &self.ids[probe]));
         }
         match probe {
             Probe::File(_) => {
@@ -368,6 +382,15 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then find
     }
 }
 
+/// The error text the host gave for frame `id` (its `id.err` frame).
+fn error_text(frames: &BTreeMap<String, Frame>, id: &str) -> String {
+    frames
+        .get(&format!("{id}.err"))
+        .map(Frame::text)
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| "the host could not read it".to_owned())
+}
+
 /// Where a probe reads, for facts the batch never reached.
 fn probe_source(probe: &Probe) -> String {
     match probe {
@@ -405,79 +428,76 @@ impl Frame {
     }
 }
 
-/// Decodes the frames in a batch's output; `true` when the batch reached its end. Anything
-/// outside frames (a login banner, shell noise) is ignored, and a frame that is cut off or
-/// badly encoded is left out.
+/// Decodes a batch's output and splits it into frames; `true` when the batch reached its end.
+/// Anything outside frames (a login banner, shell noise) is ignored; a frame that is cut off is
+/// left out. The error text of a failed frame `X` is in frame `X.err`.
 fn parse_frames(output: &[u8], nonce: &str) -> (BTreeMap<String, Frame>, bool) {
-    let begin = format!("@@HC {nonce} BEGIN ");
-    let end_prefix = format!("@@HC {nonce} END ");
-    let done = format!("@@HC {nonce} DONE");
+    let decoded = decode_output(output);
+    let begin = format!("\n@@HC {nonce} BEGIN ");
+    let done = format!("\n@@HC {nonce} DONE\n");
+    let finished = find(&decoded, done.as_bytes(), 0).is_some();
     let mut frames = BTreeMap::new();
-    let mut finished = false;
-    let mut open: Option<(String, String, String, String, String)> = None;
-    for raw_line in output.split(|b| *b == b'\n') {
-        let line = String::from_utf8_lossy(raw_line);
-        let line = line.trim_end_matches('\r');
-        if line == done {
-            finished = true;
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix(&begin) {
-            let fields: Vec<&str> = rest.splitn(4, ' ').collect();
-            if let [id, status, encoding, source] = fields.as_slice() {
-                open = Some((
-                    id.to_string(),
-                    status.to_string(),
-                    encoding.to_string(),
-                    source.to_string(),
-                    String::new(),
-                ));
-            } else if let [id, status, encoding] = fields.as_slice() {
-                open = Some((
-                    id.to_string(),
-                    status.to_string(),
-                    encoding.to_string(),
-                    String::new(),
-                    String::new(),
-                ));
-            }
-            continue;
-        }
-        if let Some(id) = line.strip_prefix(&end_prefix) {
-            if let Some((open_id, status, encoding, source, body)) = open.take() {
-                if open_id == id {
-                    if let (Some(source), Some(payload)) =
-                        (decode(&encoding, &source), decode(&encoding, &body))
-                    {
-                        let frame = Frame {
-                            status,
-                            source: String::from_utf8_lossy(&source).into_owned(),
-                            payload,
-                        };
-                        frames.insert(open_id, frame);
-                    }
-                }
-            }
-            continue;
-        }
-        if let Some((_, _, _, _, body)) = open.as_mut() {
-            body.push_str(line.trim());
-        }
+    let mut at = 0;
+    while let Some(start) = find(&decoded, begin.as_bytes(), at) {
+        let header_start = start + begin.len();
+        let Some(header_end) = find(&decoded, b"\n", header_start) else {
+            break;
+        };
+        let header = String::from_utf8_lossy(&decoded[header_start..header_end]).into_owned();
+        let (id, source) = header.split_once(' ').unwrap_or((header.as_str(), ""));
+        let end_marker = format!("\n@@HC {nonce} END {id} ");
+        let Some(end) = find(&decoded, end_marker.as_bytes(), header_end) else {
+            break;
+        };
+        let status_start = end + end_marker.len();
+        let status_end = find(&decoded, b"\n", status_start).unwrap_or(decoded.len());
+        let status = String::from_utf8_lossy(&decoded[status_start..status_end]).into_owned();
+        let frame = Frame {
+            status,
+            source: source.to_owned(),
+            payload: decoded[(header_end + 1).min(end)..end].to_vec(),
+        };
+        frames.insert(id.to_owned(), frame);
+        at = status_end;
     }
     (frames, finished)
 }
 
-fn decode(encoding: &str, text: &str) -> Option<Vec<u8>> {
-    match encoding {
-        "b" => base64::engine::general_purpose::STANDARD.decode(text).ok(),
-        "x" => (0..text.len())
-            .step_by(2)
-            .map(|i| {
-                text.get(i..i + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            })
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if from >= haystack.len() {
+        return None;
+    }
+    haystack[from..]
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|position| position + from)
+}
+
+/// The bytes the batch produced: its first line names the encoding (`HC-ENC b` for base64,
+/// `HC-ENC x` for hex), the rest is encoded. A cut-off tail decodes as far as it is whole.
+fn decode_output(output: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(output);
+    let Some(start) = text.find("HC-ENC ") else {
+        return Vec::new();
+    };
+    let rest = &text[start + "HC-ENC ".len()..];
+    let (encoding, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    match encoding.trim() {
+        "b" => {
+            let whole = compact.len() / 4 * 4;
+            let engine = &base64::engine::general_purpose::STANDARD;
+            engine
+                .decode(&compact)
+                .or_else(|_| engine.decode(&compact[..whole]))
+                .unwrap_or_default()
+        }
+        "x" => compact
+            .as_bytes()
+            .chunks_exact(2)
+            .map_while(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
             .collect(),
-        _ => None,
+        _ => Vec::new(),
     }
 }
 
@@ -485,45 +505,60 @@ fn decode(encoding: &str, text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn frame(id: &str, status: &str, source: &str, payload: &[u8]) -> String {
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        format!(
-            "\n@@HC n1 BEGIN {id} {status} b {}\n{}\n@@HC n1 END {id}\n",
-            b64(source.as_bytes()),
-            b64(payload)
-        )
+    fn frame(id: &str, status: &str, source: &str, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = format!("\n@@HC n1 BEGIN {id} {source}\n").into_bytes();
+        bytes.extend_from_slice(payload);
+        bytes.extend_from_slice(format!("\n@@HC n1 END {id} {status}\n").as_bytes());
+        bytes
+    }
+
+    fn encoded(parts: &[Vec<u8>]) -> Vec<u8> {
+        let raw: Vec<u8> = parts.concat();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!("Welcome banner\nHC-ENC b\n{}\n", lines.join("\n")).into_bytes()
     }
 
     #[test]
     fn frames_survive_any_bytes_and_noise_around_them() {
-        let hostile = b"@@HC n1 END x\n\0\xff\nBEGIN";
-        let output = format!(
-            "Welcome banner\n{}garbage{}\n@@HC n1 DONE\n",
-            frame("p0", "ok", "/etc/x", hostile),
-            frame("p1", "absent", "/etc/y", b"")
-        );
-        let (frames, done) = parse_frames(output.as_bytes(), "n1");
+        let hostile = b"@@HC n2 END p0 ok\n\0\xff\nBEGIN \n@@HC n1 ENDING".to_vec();
+        let output = encoded(&[
+            frame("p0", "ok", "/etc/x y", &hostile),
+            b"garbage".to_vec(),
+            frame("p1", "absent", "/etc/y", b""),
+            b"\n@@HC n1 DONE\n".to_vec(),
+        ]);
+        let (frames, done) = parse_frames(&output, "n1");
         assert!(done);
         assert_eq!(frames["p0"].payload, hostile);
-        assert_eq!(frames["p0"].source, "/etc/x");
+        assert_eq!(frames["p0"].source, "/etc/x y");
+        assert_eq!(frames["p0"].status, "ok");
         assert_eq!(frames["p1"].status, "absent");
     }
 
     #[test]
     fn a_cut_off_batch_keeps_what_it_reached() {
-        let output = format!(
-            "{}\n@@HC n1 BEGIN p1 ok b AAAA\nAAA",
-            frame("p0", "ok", "/a", b"1")
-        );
-        let (frames, done) = parse_frames(output.as_bytes(), "n1");
+        let mut output = encoded(&[
+            frame("p0", "ok", "/a", b"1"),
+            frame("p1", "ok", "/b", b"22222222222222222222"),
+        ]);
+        output.truncate(output.len() - 20);
+        let (frames, done) = parse_frames(&output, "n1");
         assert!(!done);
         assert!(frames.contains_key("p0") && !frames.contains_key("p1"));
     }
 
     #[test]
     fn hex_encoding_decodes_too() {
-        assert_eq!(decode("x", "41420a00"), Some(vec![0x41, 0x42, 0x0a, 0x00]));
-        assert_eq!(decode("x", "4"), None);
+        assert_eq!(
+            decode_output(b"HC-ENC x\n 41 42 0a\n 00\n"),
+            vec![0x41, 0x42, 0x0a, 0x00]
+        );
+        assert_eq!(decode_output(b"no marker"), Vec::<u8>::new());
     }
 
     #[test]
