@@ -53,12 +53,10 @@ b() { printf '\n@@HC %s BEGIN %s %s\n' "$N" "$1" "$2"; }
 e() { printf '\n@@HC %s END %s %s\n' "$N" "$1" "$2"; }
 fail() { e "$1" error; b "$1.err" "$2"; cat "$T/e"; e "$1.err" ok; }
 rd() { b "$1" "$2"; if [ ! -e "$2" ]; then e "$1" absent; elif [ -d "$2" ]; then printf 'Is a directory' > "$T/e"; fail "$1" "$2"; elif head -c MAXPLUS "$2" 2> "$T/e"; then e "$1" ok; else fail "$1" "$2"; fi; }
-rs() { b "$1" "$2"; if [ ! -e "$2" ]; then e "$1" absent; elif { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$2"; } 2> "$T/e"; then e "$1" ok; else fail "$1" "$2"; fi; }
 TO=''
 command -v timeout >/dev/null 2>&1 && TO="timeout TIMEOUT"
 {
-r=''
-read -r r 2>/dev/null < /proc/sys/kernel/osrelease
+r=$(cat /proc/sys/kernel/osrelease 2>/dev/null)
 b release /proc/sys/kernel/osrelease; printf '%s' "$r"; e release ok
 b arch 'uname -m'; uname -m; e arch ok
 rd hostname /proc/sys/kernel/hostname
@@ -131,8 +129,9 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     )
                 }
                 Probe::FileContent(path) => format!("rd {id} {}\n", shell_quote(path)),
-                // A sysctl is a line or two of text: read by the shell itself, no process.
-                Probe::Sysctl(_) => format!("rs {id} {}\n", shell_quote(&sysctl_path(probe))),
+                // Not the shell's `read`: it reads a byte at a time, and many /proc/sys files
+                // answer only a read at offset 0.
+                Probe::Sysctl(_) => format!("rd {id} {}\n", shell_quote(&sysctl_path(probe))),
                 Probe::DirList(path) => {
                     let path = shell_quote(path);
                     format!(
@@ -588,6 +587,9 @@ mod tests {
             Probe::DirList("/proc/self/ns".to_owned()),
             Probe::DirList("/no/such/dir".to_owned()),
             Probe::Sysctl("kernel.ostype".to_owned()),
+            // More than one byte, from a handler that answers only reads at offset 0: guards
+            // against reading sysctls with the shell's byte-wise `read`.
+            Probe::Sysctl("kernel.pid_max".to_owned()),
             Probe::Command(vec![
                 "sh".to_owned(),
                 "-c".to_owned(),
