@@ -166,6 +166,14 @@ fn twenty_hosts_in_one_run_each_in_one_session() {
         "{}",
         text(&output)
     );
+    // Not a terminal: one plain progress line per host on stderr.
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        progress.lines().filter(|l| l.starts_with("read ")).count(),
+        20,
+        "{progress}"
+    );
+    assert!(progress.contains("read 20/20: "), "{progress}");
     for host in &hosts {
         let name = host.address().trim_start_matches("ssh://").to_owned();
         assert_eq!(outcomes(&fleet, &name), local, "{name}");
@@ -711,4 +719,24 @@ fn ssh_config_aliases_and_proxyjump_through_a_bastion() {
     assert_eq!(output.status.code(), Some(2));
     let error = target_error(&report(dir, "down"), "inner");
     assert_eq!(error, format!("through the bastion bastion: cannot connect to 127.0.0.1:{port}: Connection refused (os error 111)"));
+}
+
+/// The CI examples shipped in ci/examples are valid YAML and shard and merge as documented.
+#[test]
+fn ci_examples_shard_and_merge() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/examples");
+    for name in [
+        "github-actions-fleet.yml",
+        "gitlab-ci-fleet.yml",
+        "kubernetes-indexed-job.yaml",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_yaml::from_str::<serde_yaml::Value>(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.contains("--shard"), "{name} shards the fleet");
+        assert!(
+            text.contains("hostcert report merge"),
+            "{name} says how to merge"
+        );
+    }
 }
