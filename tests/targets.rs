@@ -574,3 +574,56 @@ fn a_module_built_feature_needs_its_module_in_the_tree() {
         "/lib/modules/6.12.63-amd64"
     );
 }
+
+/// The built-in suite asks an OS tree for the modules of the features its config builds as
+/// modules (issue 3: on an OS tree a module must also exist under lib/modules/<version>/).
+#[test]
+fn the_built_in_suite_fails_a_tree_that_lacks_a_module_its_config_needs() {
+    let work = Work::new();
+    debian_tree(&work, "tree");
+    let modules = "tree/lib/modules/6.12.63-amd64/kernel";
+    for module in [
+        "fs/overlayfs/overlay",
+        "net/bridge/bridge",
+        "drivers/net/veth",
+        "net/netfilter/nf_nat",
+        "net/netfilter/xt_conntrack",
+        "net/netfilter/xt_addrtype",
+    ] {
+        work.write(&format!("{modules}/{module}.ko.xz"), b"");
+    }
+    let output = work.hostcert(&[
+        "run",
+        "--profile",
+        "container-host",
+        "--target",
+        "rootfs:tree",
+        "kernel.modules",
+    ]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let report = work.report();
+    assert_eq!(outcome(&report, "tree", "kernel.modules.overlay"), "pass");
+    let bridge = result(&report, "tree", "kernel.modules.br-netfilter");
+    assert_eq!(bridge["outcome"], "fail");
+    assert_eq!(bridge["evidence"][0]["observed"], "m");
+    assert_eq!(bridge["evidence"][1]["observed"], "no such module");
+    // A kernel config alone cannot say which modules are installed: the checks do not apply.
+    let config = format!(
+        "kernel-config:{}",
+        real_config("debian13-6.12.63-amd64.config").display()
+    );
+    work.hostcert(&[
+        "run",
+        "--profile",
+        "container-host",
+        "--target",
+        &config,
+        "kernel.modules",
+    ]);
+    let skipped = result(
+        &work.report(),
+        "debian13-6.12.63-amd64",
+        "kernel.modules.overlay",
+    );
+    assert_eq!(skipped["outcome"], "skip");
+}
