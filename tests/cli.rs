@@ -267,6 +267,10 @@ fn the_json_report_round_trips_and_renders_junit_again() {
         "r.json".as_ref(),
         "--junit".as_ref(),
         "j.xml".as_ref(),
+        "--html".as_ref(),
+        "h.html".as_ref(),
+        "--markdown".as_ref(),
+        "m.md".as_ref(),
     ]);
     assert_eq!(code(&run), 1);
     let again = work.hostcert(&[
@@ -277,19 +281,34 @@ fn the_json_report_round_trips_and_renders_junit_again() {
         "again.json",
         "--junit",
         "again.xml",
+        "--html",
+        "again.html",
+        "--markdown",
+        "again.md",
     ]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
-    assert_eq!(
-        std::fs::read(work.path("r.json")).unwrap(),
-        std::fs::read(work.path("again.json")).unwrap()
-    );
-    assert_eq!(
-        std::fs::read(work.path("j.xml")).unwrap(),
-        std::fs::read(work.path("again.xml")).unwrap()
-    );
+    // Every renderer is a pure function of the JSON report.
+    for (live, rendered) in [
+        ("r.json", "again.json"),
+        ("j.xml", "again.xml"),
+        ("h.html", "again.html"),
+        ("m.md", "again.md"),
+    ] {
+        assert_eq!(
+            std::fs::read(work.path(live)).unwrap(),
+            std::fs::read(work.path(rendered)).unwrap(),
+            "{live} and {rendered} differ"
+        );
+    }
     assert!(
         !work.path("hostcert-report").exists(),
-        "--json and --junit replace the report folder's files"
+        "--json, --junit, --html and --markdown replace the report folder's files"
+    );
+    let nothing = work.hostcert(&["report", "--from", "r.json"]);
+    assert_eq!(code(&nothing), 2);
+    assert_eq!(
+        stderr(&nothing),
+        "error: nothing to write: give --junit FILE, --json FILE, --html FILE and/or --markdown FILE\n"
     );
 }
 

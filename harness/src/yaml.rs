@@ -102,6 +102,13 @@ pub fn top_level_keys(file: &str, text: &str) -> Result<Vec<String>, YamlError> 
         .unwrap_or_default())
 }
 
+/// Whether a YAML document is a list at its top level (a waivers file is; suites and
+/// profiles are mappings).
+pub fn is_list(file: &str, text: &str) -> Result<bool, YamlError> {
+    let value: serde_yaml::Value = parse(file, text)?;
+    Ok(value.is_sequence())
+}
+
 /// Finds the line and column of the `nth` (0-based) line in `text` that holds `key:` followed by
 /// `value` (or any value when `value` is `None`), in block-style YAML. Used to place errors that
 /// are found only after parsing.
