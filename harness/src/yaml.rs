@@ -38,6 +38,11 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError
         let message = position_words()
             .replace_all(&error.to_string(), "")
             .into_owned();
+        // A list at the top level (a waivers file) has paths like `.[0]`; say `[0]`.
+        let message = match message.strip_prefix(".[") {
+            Some(rest) => format!("[{rest}"),
+            None => message,
+        };
         YamlError {
             file: file.to_owned(),
             position,

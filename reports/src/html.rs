@@ -9,7 +9,8 @@
 //! collapsible section, failures first: title, severity, outcome, expected versus observed,
 //! each fact with where it was read, remediation, waiver, check and suite versions.
 //!
-//! Filters by outcome, severity, target name and gating run in the page's own script, which
+//! Filters by outcome, severity, target name and gating run in the page's own script (a link
+//! can preset them: `report.html#o=fail,error&s=critical,high&q=db-&g=1`), which
 //! only toggles the `hidden` attribute of rows the page already holds: the DOM grows linearly
 //! with the results (one row per result, plus one per failure), targets start collapsed when
 //! there are more than [`OPEN_TARGETS_UP_TO`], and a filter change is one pass over the rows.
@@ -47,10 +48,13 @@ header p{margin:4px 0 0;opacity:.95}
 table{border-collapse:collapse;width:100%;margin:6px 0}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 thead th{background:var(--bg)}
-.scroll{overflow-x:auto}
+.scroll{overflow:auto;max-height:55vh;border:1px solid var(--line)}
+.scroll table{margin:0}
+.scroll thead th{position:sticky;top:0;z-index:1}
 .matrix th,td.tg{white-space:nowrap}
+.matrix tbody th{max-width:28em;overflow:hidden;text-overflow:ellipsis}
 code,.mono{font-family:ui-monospace,"DejaVu Sans Mono","Liberation Mono",monospace;font-size:12.5px}
-.b{display:inline-block;min-width:54px;text-align:center;padding:1px 7px;border-radius:10px;color:#fff;font-weight:600;font-size:12px}
+.b{display:inline-block;white-space:nowrap;min-width:54px;text-align:center;padding:1px 7px;border-radius:10px;color:#fff;font-weight:600;font-size:12px}
 .o-fail{background:var(--fail)}.o-error{background:var(--error)}.o-waived{background:var(--waived)}
 .o-skip{background:var(--skip)}.o-pass{background:var(--pass)}
 .b.v-certified{background:var(--pass)}.b.v-not-certified{background:var(--fail)}.b.v-incomplete{background:var(--error)}
@@ -130,13 +134,33 @@ const SCRIPT: &str = r##"
   document.getElementById("collapse").addEventListener("click", function () {
     sections.forEach(function (s) { s.open = false; });
   });
-  function openHash() {
-    var target = location.hash && document.getElementById(location.hash.slice(1));
-    if (target && target.tagName === "DETAILS") { target.open = true; }
+  // A hash of the form #o=fail,error&s=critical&q=name&g=1 sets the filters (a link to a
+  // filtered view); any other hash names a target's section (#t12) and opens it.
+  function fromHash() {
+    var hash = decodeURIComponent(location.hash.slice(1));
+    if (hash.indexOf("=") < 0) {
+      var target = hash && document.getElementById(hash);
+      if (target && target.tagName === "DETAILS") { target.open = true; }
+      return;
+    }
+    hash.split("&").forEach(function (pair) {
+      var key = pair.slice(0, pair.indexOf("=")), value = pair.slice(pair.indexOf("=") + 1);
+      if (key === "o" || key === "s") {
+        var wanted = value.split(",");
+        Array.prototype.forEach.call(form.querySelectorAll("input[name=" + key + "]"), function (i) {
+          i.checked = wanted.indexOf(i.value) >= 0;
+        });
+      } else if (key === "q") {
+        form.elements.q.value = value;
+      } else if (key === "g") {
+        form.elements.g.checked = value === "1";
+      }
+    });
+    apply();
   }
-  window.addEventListener("hashchange", openHash);
-  openHash();
+  window.addEventListener("hashchange", fromHash);
   apply();
+  fromHash();
 })();
 "##;
 
