@@ -4,65 +4,15 @@
 //! Each test runs the binary in a fresh temporary folder, so nothing is written into the
 //! repository. Tools the tests need (xmllint) fail the test with the install hint when missing.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(path)
-}
+use support::{code, fixture, stderr, stdout, xmllint_validates, Work};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// A temporary working folder for one test.
-struct Work {
-    dir: tempfile::TempDir,
-}
-
-impl Work {
-    fn new() -> Work {
-        Work {
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `hostcert ARGS` in the folder.
-    fn hostcert<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("hostcert runs")
-    }
-
-    fn json(&self, name: &str) -> Value {
-        let text =
-            std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        serde_json::from_str(&text).expect("valid JSON")
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited, not killed")
 }
 
 /// The result of one check on one target in a JSON report.
@@ -91,24 +41,6 @@ fn outcomes(report: &Value) -> Vec<(String, String, String)> {
         .collect();
     all.sort();
     all
-}
-
-fn xmllint_validates(junit: &Path) {
-    // Jenkins' xunit-plugin schema (MIT), kept beside the fixtures so a clone validates alone.
-    let xsd = fixture("junit-10.xsd");
-    let output = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(junit)
-        .output()
-        .unwrap_or_else(|e| panic!("xmllint is needed to validate JUnit ({e}); install it: apt-get install libxml2-utils"));
-    assert!(
-        output.status.success(),
-        "JUnit does not validate against {}:\n{}",
-        xsd.display(),
-        stderr(&output)
-    );
 }
 
 #[test]

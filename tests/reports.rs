@@ -409,6 +409,18 @@ fn signed_bundles_verify_interoperate_with_openssl_and_fail_on_one_changed_byte(
         ),
         facts_digest
     );
+    // Anyone can recompute it from the snapshot: the sha256 of the compact JSON of its facts.
+    let snapshot: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("snapshots/healthy-host.json")).unwrap(),
+    )
+    .unwrap();
+    let compact = serde_json::to_vec(&snapshot["facts"]).unwrap();
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(&compact)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(facts_digest, format!("sha256:{hex}"));
     assert_eq!(statement["predicate"]["result"], "PASSED");
     assert_eq!(
         statement["predicate"]["configuration"][0]["name"],
@@ -545,8 +557,12 @@ fn signed_bundles_verify_interoperate_with_openssl_and_fail_on_one_changed_byte(
                 .collect::<String>()
         })
         .collect();
-    for entry in std::fs::read_dir(work.path("hostcert-report")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let printed = stdout(&run) + &stderr(&run);
+    for text in std::fs::read_dir(work.path("hostcert-report"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .chain([printed])
+    {
         assert!(!text.contains("PRIVATE KEY"));
         for key in &keys {
             assert!(!text.contains(&key[..40]));
