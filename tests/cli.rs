@@ -4,76 +4,15 @@
 //! Each test runs the binary in a fresh temporary folder, so nothing is written into the
 //! repository. Tools the tests need (xmllint) fail the test with the install hint when missing.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(path)
-}
+use support::{code, fixture, stderr, stdout, xmllint_validates, Work};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// A temporary working folder for one test.
-struct Work {
-    dir: tempfile::TempDir,
-}
-
-impl Work {
-    fn new() -> Work {
-        Work {
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `hostcert ARGS` in the folder. `run`, `gather` and `list` are pinned to the profile
-    /// `container-host-1-0` (kernel-features 1.0.0), the level the fixture snapshots and these
-    /// expectations were made for, unless the test names a profile: the built-in suites can
-    /// grow without changing what these tests mean.
-    fn hostcert<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        let words: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
-        let pinned = words
-            .first()
-            .is_some_and(|w| *w == "run" || *w == "gather" || *w == "list")
-            && !words.iter().any(|w| *w == "--profile");
-        let mut command = Command::new(BIN);
-        command.args(args).current_dir(self.dir.path());
-        if pinned {
-            command
-                .arg("--profile")
-                .arg(fixture("profiles/container-host-1.0.yaml"));
-        }
-        command.output().expect("hostcert runs")
-    }
-
-    fn json(&self, name: &str) -> Value {
-        let text =
-            std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        serde_json::from_str(&text).expect("valid JSON")
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited, not killed")
 }
 
 /// The result of one check on one target in a JSON report.
@@ -102,24 +41,6 @@ fn outcomes(report: &Value) -> Vec<(String, String, String)> {
         .collect();
     all.sort();
     all
-}
-
-fn xmllint_validates(junit: &Path) {
-    // Jenkins' xunit-plugin schema (MIT), kept beside the fixtures so a clone validates alone.
-    let xsd = fixture("junit-10.xsd");
-    let output = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(junit)
-        .output()
-        .unwrap_or_else(|e| panic!("xmllint is needed to validate JUnit ({e}); install it: apt-get install libxml2-utils"));
-    assert!(
-        output.status.success(),
-        "JUnit does not validate against {}:\n{}",
-        xsd.display(),
-        stderr(&output)
-    );
 }
 
 #[test]
@@ -280,6 +201,10 @@ fn the_json_report_round_trips_and_renders_junit_again() {
         "r.json".as_ref(),
         "--junit".as_ref(),
         "j.xml".as_ref(),
+        "--html".as_ref(),
+        "h.html".as_ref(),
+        "--markdown".as_ref(),
+        "m.md".as_ref(),
     ]);
     assert_eq!(code(&run), 1);
     let again = work.hostcert(&[
@@ -290,19 +215,34 @@ fn the_json_report_round_trips_and_renders_junit_again() {
         "again.json",
         "--junit",
         "again.xml",
+        "--html",
+        "again.html",
+        "--markdown",
+        "again.md",
     ]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
-    assert_eq!(
-        std::fs::read(work.path("r.json")).unwrap(),
-        std::fs::read(work.path("again.json")).unwrap()
-    );
-    assert_eq!(
-        std::fs::read(work.path("j.xml")).unwrap(),
-        std::fs::read(work.path("again.xml")).unwrap()
-    );
+    // Every renderer is a pure function of the JSON report.
+    for (live, rendered) in [
+        ("r.json", "again.json"),
+        ("j.xml", "again.xml"),
+        ("h.html", "again.html"),
+        ("m.md", "again.md"),
+    ] {
+        assert_eq!(
+            std::fs::read(work.path(live)).unwrap(),
+            std::fs::read(work.path(rendered)).unwrap(),
+            "{live} and {rendered} differ"
+        );
+    }
     assert!(
         !work.path("hostcert-report").exists(),
-        "--json and --junit replace the report folder's files"
+        "--json, --junit, --html and --markdown replace the report folder's files"
+    );
+    let nothing = work.hostcert(&["report", "--from", "r.json"]);
+    assert_eq!(code(&nothing), 2);
+    assert_eq!(
+        stderr(&nothing),
+        "error: nothing to write: give --junit FILE, --json FILE, --html FILE and/or --markdown FILE\n"
     );
 }
 

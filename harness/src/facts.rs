@@ -118,6 +118,16 @@ impl FactSet {
         self.facts.values()
     }
 
+    /// The canonical digest of these facts, `sha256:<hex>`: the sha256 of the compact JSON
+    /// array of the facts sorted by probe, each as a snapshot's `facts` field writes it
+    /// (`probe`, `source`, then `value` or `error`). Reports record it per target, and signed
+    /// attestations name it as their subject.
+    pub fn digest(&self) -> String {
+        let facts: Vec<&Fact> = self.iter().collect();
+        let bytes = serde_json::to_vec(&facts).expect("facts always serialize");
+        crate::catalog::digest(&bytes)
+    }
+
     /// The text of a fact that was read as text.
     pub fn text(&self, probe: &Probe) -> Option<&str> {
         match self.get(probe)?.value.as_ref()? {

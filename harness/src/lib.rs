@@ -11,6 +11,7 @@
 pub mod builtin;
 pub mod catalog;
 pub mod cli;
+pub mod dsse;
 pub mod engine;
 pub mod facts;
 pub mod inventory;

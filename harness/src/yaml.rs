@@ -38,6 +38,11 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError
         let message = position_words()
             .replace_all(&error.to_string(), "")
             .into_owned();
+        // A list at the top level (a waivers file) has paths like `.[0]`; say `[0]`.
+        let message = match message.strip_prefix(".[") {
+            Some(rest) => format!("[{rest}"),
+            None => message,
+        };
         YamlError {
             file: file.to_owned(),
             position,
@@ -100,6 +105,13 @@ pub fn top_level_keys(file: &str, text: &str) -> Result<Vec<String>, YamlError> 
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// Whether a YAML document is a list at its top level (a waivers file is; suites and
+/// profiles are mappings).
+pub fn is_list(file: &str, text: &str) -> Result<bool, YamlError> {
+    let value: serde_yaml::Value = parse(file, text)?;
+    Ok(value.is_sequence())
 }
 
 /// Finds the line and column of the `nth` (0-based) line in `text` that holds `key:` followed by

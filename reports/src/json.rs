@@ -24,6 +24,7 @@
 //!   "targets": [ { "name": "local", "kind": "local", "address": "local",
 //!                  "hostname": "build-7", "facts-from": "live",
 //!                  "fact-sources": { "CONFIG_NET_NS": "/proc/config.gz" },
+//!                  "facts-digest": "sha256:…",
 //!                  "groups": { "namespaces": { "total": 5, "pass": 4, "fail": 1, "skip": 0,
 //!                                              "waived": 0, "error": 0, "gating-fail": 1,
 //!                                              "gating-error": 0 } } } ],
@@ -36,11 +37,19 @@
 //!     "expected": "CONFIG_NET_NS = y",
 //!     "evidence": [ { "fact": "CONFIG_NET_NS", "source": "/proc/config.gz",
 //!                     "observed": "not set" } ],
+//!     "known-failure": true,
 //!     "remediation": "Rebuild the kernel with CONFIG_NET_NS=y.",
 //!     "duration-secs": 0.000004
 //!   } ],
 //!   "summary": { "total": 1, "pass": 0, "fail": 1, "skip": 0, "waived": 0, "error": 0,
-//!                "gating-fail": 1, "gating-error": 0 }
+//!                "gating-fail": 1, "gating-error": 0 },
+//!   "waivers": [ { "check": "kernel.storage.*", "reason": "devicemapper on this fleet",
+//!                  "approver": "storage@example.com", "expires": "2027-03-31",
+//!                  "expired": false, "targets": ["db-*"], "source": "waivers.yaml" } ],
+//!   "baseline": { "source": "baseline/report.json", "digest": "sha256:…",
+//!                 "started-at": "2026-11-22T12:00:00Z", "baseline-verdict": "not-certified",
+//!                 "verdict": "certified", "known-failures": 1, "new-failures": 0,
+//!                 "new-gating-failures": 0 }
 //! }
 //! ```
 //!
@@ -49,6 +58,22 @@
 //!
 //! Outcomes are `pass`, `fail`, `skip`, `waived` and `error`; verdicts are `certified`,
 //! `not-certified` and `incomplete`. A result's `waiver` is present only when a waiver matched.
+//!
+//! Fields added after version 1 was first written, all optional, so that every earlier report
+//! still reads (none changed the meaning of a field, so `format-version` is still 1):
+//!
+//! - `filtered-out`: trials left out by libtest's filters (absent when none).
+//! - a target's `groups`: outcome counts by check group, and `facts-digest`: the sha256 of the
+//!   facts the target gave (see `FactSet::digest` in the harness), the subject of a signed
+//!   attestation.
+//! - `waivers`: every waiver in force for the run, from the profile and from `--waivers` files;
+//!   a waiver's `targets` (globs; absent for every target) and `source` (the waivers file;
+//!   absent for the profile's own).
+//! - `baseline` (`run --baseline OLD.json`): the baseline file, its digest and start, its own
+//!   verdict, and the gate's `verdict`, in which only failures new against the baseline count;
+//!   the exit code follows it. `verdict` at the top keeps its meaning: the verdict over every
+//!   result. A result's `known-failure` is `true` on a failure that also failed on the same
+//!   target in the baseline.
 
 use std::io::{Read, Write};
 

@@ -27,6 +27,7 @@ pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
     let timestamp =
         OffsetDateTime::parse(&report.started_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let mut builder = ReportBuilder::new();
+    let run_text = run_system_out(report);
     for target in &report.targets {
         let hostname = target
             .hostname
@@ -48,6 +49,9 @@ pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
             suite.add_testcases(results.map(testcase));
             if let Some(error) = &target.error {
                 suite.set_system_err(&clean(&format!("target could not be read: {error}")));
+            }
+            if let Some(run_text) = &run_text {
+                suite.set_system_out(&clean(run_text));
             }
             let mut suite = suite.build();
             suite.hostname = clean(&hostname);
@@ -92,6 +96,40 @@ fn testcase(result: &CheckResult) -> TestCase {
     case
 }
 
+/// What each testsuite's `system-out` says about the whole run: the baseline's gate and every
+/// waiver; `None` when there is neither.
+fn run_system_out(report: &RunReport) -> Option<String> {
+    let mut text = String::new();
+    if let Some(baseline) = &report.baseline {
+        text += &format!(
+            "baseline: {} ({}); gate: {}; new failures: {} ({} gating); known failures: {}; only failures new against the baseline decide the gate\n",
+            baseline.source,
+            baseline.digest,
+            baseline.verdict.label(),
+            baseline.new_failures,
+            baseline.new_gating_failures,
+            baseline.known_failures
+        );
+    }
+    for waiver in &report.waivers {
+        text += &format!(
+            "waiver: {} for {} approved by {} until {}{} (from {}): {}\n",
+            waiver.check,
+            if waiver.targets.is_empty() {
+                "every target".to_owned()
+            } else {
+                waiver.targets.join(", ")
+            },
+            waiver.approver,
+            waiver.expires,
+            if waiver.expired { " (EXPIRED)" } else { "" },
+            waiver.origin(),
+            waiver.reason
+        );
+    }
+    (!text.is_empty()).then_some(text)
+}
+
 /// The text JUnit has no field for: outcome, versions, evidence, waiver, remediation.
 fn system_out(result: &CheckResult) -> String {
     let mut text = format!(
@@ -124,6 +162,9 @@ fn system_out(result: &CheckResult) -> String {
             if waiver.expired { " (EXPIRED)" } else { "" },
             waiver.reason
         );
+    }
+    if result.known_failure {
+        text += "baseline: known failure, it also failed on this target in the baseline\n";
     }
     if !result.remediation.is_empty() && result.outcome != Outcome::Pass {
         text += &format!("remediation: {}\n", result.remediation.trim());

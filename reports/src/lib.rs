@@ -2,16 +2,24 @@
 //! and the renderers that turn it into files for people and dashboards.
 //!
 //! The main type is [`RunReport`]. It is written as JSON by [`json::write`] and read back by
-//! [`json::read`]; [`junit::render`] turns it into JUnit XML. Every renderer is a pure function of
-//! a `RunReport`, so `hostcert report --from report.json` reproduces what the live run wrote.
+//! [`json::read`]; [`junit::render`] turns it into JUnit XML, [`html::render`] into one
+//! self-contained HTML page, [`markdown::render`] into a summary for a CI job or a merge
+//! request, and [`attestation::statement`] into an in-toto Statement. Every renderer is a pure
+//! function of a `RunReport` (and its options), so `hostcert report --from report.json`
+//! reproduces what the live run wrote. [`diff`] compares two reports and gates a run against a
+//! baseline.
 //!
-//! This crate knows nothing about targets, probes, suites on disk or YAML: its only input is a
-//! `RunReport` value.
+//! This crate knows nothing about targets, probes, suites on disk, YAML or keys: its only input
+//! is a `RunReport` value.
 
 #![deny(missing_docs)]
 
+pub mod attestation;
+pub mod diff;
+pub mod html;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod matrix;
 pub mod merge;
 mod model;

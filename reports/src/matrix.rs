@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{CheckResult, Outcome, RunReport, Summary};
+use crate::{CheckResult, Outcome, RunReport, Summary, TargetReport};
 
 /// The group of a check id: its second dotted segment (the id itself when it has one segment).
 pub fn group_of(check: &str) -> &str {
@@ -45,17 +45,30 @@ fn cell(summary: &Summary) -> String {
     text
 }
 
-/// The matrix as plain text: one row per target, one column per group (groups where nothing
-/// applied to any target are left out), and the target's verdict.
-pub fn render_text(report: &RunReport) -> String {
-    // A group in which nothing applied to any target (runtime checks on offline targets) is
-    // left out: a column of skips says nothing.
-    let group_names: BTreeSet<&str> = report
+/// The matrix's columns: every group in which something applied to some target, sorted.
+/// A group in which nothing applied to any target (runtime checks on offline targets) is left
+/// out: a column of skips says nothing.
+pub fn columns(report: &RunReport) -> Vec<&str> {
+    report
         .results
         .iter()
         .filter(|r| r.outcome != Outcome::Skip)
         .map(|r| group_of(&r.check))
-        .collect();
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .collect()
+}
+
+/// One target's own verdict: [`Summary::verdict`] over its results alone.
+pub fn target_verdict(report: &RunReport, target: &TargetReport) -> crate::Verdict {
+    let results: Vec<CheckResult> = report.results_of(&target.name).cloned().collect();
+    Summary::of(&results).verdict(target.error.is_none())
+}
+
+/// The matrix as plain text: one row per target, one column per group (groups where nothing
+/// applied to any target are left out), and the target's verdict.
+pub fn render_text(report: &RunReport) -> String {
+    let group_names = columns(report);
     let mut header = vec!["target".to_owned()];
     header.extend(group_names.iter().map(|g| (*g).to_owned()));
     header.push("verdict".to_owned());
@@ -66,14 +79,7 @@ pub fn render_text(report: &RunReport) -> String {
         for group in &group_names {
             row.push(groups.get(*group).map_or_else(|| "-".to_owned(), cell));
         }
-        let results: Vec<CheckResult> = report
-            .results
-            .iter()
-            .filter(|r| r.target == target.name)
-            .cloned()
-            .collect();
-        let verdict = Summary::of(&results).verdict(target.error.is_none());
-        row.push(verdict.label().to_owned());
+        row.push(target_verdict(report, target).label().to_owned());
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())

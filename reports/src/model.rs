@@ -38,10 +38,123 @@ pub struct RunReport {
     /// `--skip`); the verdict covers only the checks that ran. Absent when none were.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub filtered_out: usize,
+    /// Every waiver in force for the run, from the profile and from `--waivers` files, whether
+    /// or not it matched a failure. Absent when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<WaiverInfo>,
+    /// The baseline the run was gated against (`hostcert run --baseline OLD.json`): only
+    /// failures new against it decide [`BaselineInfo::verdict`], which the exit code follows.
+    /// Absent when the run had no baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineInfo>,
+}
+
+/// The baseline a run was gated against, and what the gate decided.
+///
+/// A failure is *known* when the same check also failed on the same target (same target name,
+/// same check id) in the baseline; every other failure is *new*. Errors are never known: a
+/// check that could not be evaluated is not the same failure as one that was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BaselineInfo {
+    /// The baseline report as the user named it.
+    pub source: String,
+    /// The sha256 of the baseline file's bytes, `sha256:<hex>`.
+    pub digest: String,
+    /// When the baseline run started, RFC 3339.
+    pub started_at: String,
+    /// The baseline run's own verdict.
+    pub baseline_verdict: Verdict,
+    /// The verdict when only failures new against the baseline count: `not-certified` when a
+    /// gating check failed and did not fail in the baseline, else as [`Summary::verdict`].
+    pub verdict: Verdict,
+    /// Failures (of any severity) that also failed in the baseline.
+    pub known_failures: usize,
+    /// Failures (of any severity) that did not fail in the baseline.
+    pub new_failures: usize,
+    /// Failures of gating checks that did not fail in the baseline.
+    pub new_gating_failures: usize,
+}
+
+impl RunReport {
+    /// The verdict the exit code follows: the baseline's gate when the run had a baseline,
+    /// else [`RunReport::verdict`].
+    pub fn gate_verdict(&self) -> Verdict {
+        self.baseline.as_ref().map_or(self.verdict, |b| b.verdict)
+    }
+
+    /// The day the run started (UTC), the reference for "expires within N days"; `None` when
+    /// `started-at` is not RFC 3339.
+    pub fn run_date(&self) -> Option<time::Date> {
+        time::OffsetDateTime::parse(
+            &self.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+    }
+
+    /// Every waiver of the run: [`RunReport::waivers`], or, for a report written before that
+    /// field existed, the distinct waivers its results name.
+    pub fn all_waivers(&self) -> Vec<WaiverInfo> {
+        if !self.waivers.is_empty() {
+            return self.waivers.clone();
+        }
+        let mut waivers: Vec<WaiverInfo> = Vec::new();
+        for waiver in self.results.iter().filter_map(|r| r.waiver.as_ref()) {
+            if !waivers.contains(waiver) {
+                waivers.push(waiver.clone());
+            }
+        }
+        waivers
+    }
+
+    /// The run's waivers that had not expired when it started but expire within `days` days of
+    /// that day, with the number of days left (0: the run's day is the last valid one),
+    /// soonest first.
+    pub fn expiring_waivers(&self, days: u32) -> Vec<(WaiverInfo, i64)> {
+        let Some(today) = self.run_date() else {
+            return Vec::new();
+        };
+        let mut expiring: Vec<(WaiverInfo, i64)> = self
+            .all_waivers()
+            .into_iter()
+            .filter(|w| !w.expired)
+            .filter_map(|w| w.days_left(today).map(|left| (w, left)))
+            .filter(|(_, left)| (0..=i64::from(days)).contains(left))
+            .collect();
+        expiring.sort_by(|(a, left_a), (b, left_b)| (left_a, &a.check).cmp(&(left_b, &b.check)));
+        expiring
+    }
+
+    /// The results of one target, in report order.
+    pub fn results_of<'a>(&'a self, target: &'a str) -> impl Iterator<Item = &'a CheckResult> {
+        self.results.iter().filter(move |r| r.target == target)
+    }
+}
+
+/// Options of the renderers for people ([`crate::html`], [`crate::markdown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// A waiver that expires within this many days of the run is shown as a warning.
+    pub waiver_warning_days: u32,
+}
+
+impl Default for RenderOptions {
+    /// Warn about waivers expiring within 30 days.
+    fn default() -> RenderOptions {
+        RenderOptions {
+            waiver_warning_days: 30,
+        }
+    }
 }
 
 fn is_zero(count: &usize) -> bool {
     *count == 0
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// The tool that wrote a report.
@@ -167,6 +280,11 @@ pub struct TargetReport {
     pub error: Option<String>,
     /// Where each fact was read from, keyed by the fact's name (e.g. `CONFIG_NET_NS`).
     pub fact_sources: BTreeMap<String, String>,
+    /// The sha256 of the facts the target gave, `sha256:<hex>`: the compact JSON array of its
+    /// facts sorted by probe, as a fact snapshot's `facts` field holds them. The subject of a
+    /// signed attestation. Absent when the target could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts_digest: Option<String>,
     /// Outcome counts of this target's results by check group (the feature area a check id
     /// names: `kernel.namespaces.net` is in `namespaces`); see [`crate::matrix`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -191,6 +309,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order reports for people list them: failures first.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Fail,
+        Outcome::Error,
+        Outcome::Waived,
+        Outcome::Skip,
+        Outcome::Pass,
+    ];
+
     /// The kebab-case name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -229,6 +356,27 @@ pub struct WaiverInfo {
     pub expires: String,
     /// Whether the waiver had expired at the time of the run.
     pub expired: bool,
+    /// The target names (globs) it covers; absent means every target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// Where the waiver was read: a `--waivers` file; absent for the profile's own waivers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl WaiverInfo {
+    /// Days from `today` to the waiver's last valid day (0 on that day, negative after it);
+    /// `None` when `expires` is not `YYYY-MM-DD`.
+    pub fn days_left(&self, today: time::Date) -> Option<i64> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let expires = time::Date::parse(&self.expires, &format).ok()?;
+        Some((expires - today).whole_days())
+    }
+
+    /// Where the waiver came from, as a user reads it: the file, or `the profile`.
+    pub fn origin(&self) -> &str {
+        self.source.as_deref().unwrap_or("the profile")
+    }
 }
 
 /// The result of one check on one target.
@@ -265,10 +413,35 @@ pub struct CheckResult {
     /// The waiver that applied, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<WaiverInfo>,
+    /// Present and `true` on a failure that also failed on the same target in the run's
+    /// baseline (see [`BaselineInfo`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub known_failure: bool,
     /// How to fix a failure.
     pub remediation: String,
     /// How long evaluating the check took, in seconds.
     pub duration_secs: f64,
+}
+
+impl CheckResult {
+    /// Where the result sorts in reports for people, failures first: gating failures, gating
+    /// errors, advisory failures, advisory errors, waived, skipped, passed.
+    pub fn rank(&self) -> u8 {
+        match (self.outcome, self.gating) {
+            (Outcome::Fail, true) => 0,
+            (Outcome::Error, true) => 1,
+            (Outcome::Fail, false) => 2,
+            (Outcome::Error, false) => 3,
+            (Outcome::Waived, _) => 4,
+            (Outcome::Skip, _) => 5,
+            (Outcome::Pass, _) => 6,
+        }
+    }
+
+    /// The trial name, `<target>::<suite>::<check-id>`.
+    pub fn trial_name(&self) -> String {
+        format!("{}::{}::{}", self.target, self.suite, self.check)
+    }
 }
 
 /// Counts of outcomes.

@@ -42,8 +42,19 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Gather a target's facts into a snapshot file, to evaluate later with `run --facts`.
     Gather(GatherArgs),
-    /// Render a saved JSON report again, as JUnit XML or JSON.
+    /// Render a saved JSON report again, as JUnit XML, JSON, HTML or Markdown.
     Report(ReportArgs),
+    /// Compare two JSON reports: new failures, fixed checks, changed evidence and versions.
+    ///
+    /// Exits 0 when no gating check newly fails, 1 when one does, 2 when a report cannot be read.
+    Diff(DiffArgs),
+    /// Sign a saved JSON report: an in-toto Statement in a DSSE envelope.
+    Attest(AttestArgs),
+    /// Verify a signed bundle against a public key and the report it names, and print the verdict.
+    ///
+    /// Exits 0 when the signature and the report's digest hold, 1 when they do not, 2 when a file
+    /// cannot be read.
+    Verify(VerifyArgs),
 }
 
 /// Where suites and profiles come from, and which profile to use.
@@ -180,7 +191,7 @@ pub struct RunArgs {
     /// `hostcert report merge`.
     #[arg(long, value_name = "K/N", value_parser = crate::inventory::parse_shard)]
     pub shard: Option<(u32, u32)>,
-    /// The folder for report.json and junit.xml.
+    /// The folder for report.json, junit.xml, report.html and report.md.
     #[arg(long, value_name = "DIR", default_value = "hostcert-report")]
     pub report_dir: PathBuf,
     /// Write the JSON report here instead of <report-dir>/report.json.
@@ -189,6 +200,27 @@ pub struct RunArgs {
     /// Write the JUnit XML report here instead of <report-dir>/junit.xml.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the HTML report here instead of <report-dir>/report.html.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write the Markdown summary here instead of <report-dir>/report.md.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Gate on regressions only: exit as not certified only for gating failures that did not
+    /// also fail on the same target in this earlier JSON report.
+    #[arg(long, value_name = "OLD.json")]
+    pub baseline: Option<PathBuf>,
+    /// Also read waivers from this YAML file: a list with the keys of a profile's waivers
+    /// (repeatable; they are consulted before the profile's).
+    #[arg(long = "waivers", value_name = "FILE")]
+    pub waivers: Vec<PathBuf>,
+    /// Warn about waivers that expire within this many days.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub waiver_warning_days: u32,
+    /// Sign the result with this PKCS#8 PEM private key (Ed25519 or ECDSA P-256): an in-toto
+    /// Statement in a DSSE envelope, written beside the JSON report as <name>.intoto.jsonl.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
     /// libtest's options.
     #[command(flatten)]
     pub libtest: libtest_mimic::Arguments,
@@ -258,6 +290,57 @@ pub struct ReportArgs {
     /// Write the JSON report here (after checking it reads as a report).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write the Markdown summary here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Warn about waivers that expire within this many days of the run.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub waiver_warning_days: u32,
+}
+
+/// `hostcert diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older JSON report.
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+    /// The newer JSON report.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Also write the differences as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// `hostcert attest`.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The JSON report written by `hostcert run`.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// The PKCS#8 PEM private key (Ed25519 or ECDSA P-256).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// The bundle to write: one DSSE envelope, as a line of JSON.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `hostcert verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle written by `hostcert attest` or `hostcert run --sign`.
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// The SubjectPublicKeyInfo PEM public key (`openssl pkey -in KEY -pubout`).
+    #[arg(long, value_name = "PUB")]
+    pub key: PathBuf,
+    /// The JSON report the bundle names (default: the file of that name beside the bundle).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// `hostcert report merge`.

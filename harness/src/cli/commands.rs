@@ -3,13 +3,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use hostcert_reports::attestation::{self, PAYLOAD_TYPE};
+use hostcert_reports::{RenderOptions, RunReport};
+
 use super::args::{
-    CatalogArgs, Command, ExplainArgs, GatherArgs, LintArgs, ListArgs, ReportAction, ReportArgs,
+    AttestArgs, CatalogArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs, ListArgs,
+    ReportAction, ReportArgs, VerifyArgs,
 };
 use super::{choose_profile, exit, CliError};
 use crate::catalog::{self, Catalog, DataFile};
+use crate::dsse::{Envelope, SigningKey, VerifyingKey};
 use crate::engine;
 use crate::facts::{Snapshot, SnapshotTarget, SNAPSHOT_FORMAT_VERSION};
+use crate::model::Waiver;
 use crate::yaml::{self, YamlError};
 
 /// Runs one subcommand.
@@ -21,6 +27,9 @@ pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
         Command::Explain(args) => explain(args),
         Command::Gather(args) => gather(args),
         Command::Report(args) => report(args),
+        Command::Diff(args) => diff(args),
+        Command::Attest(args) => attest(args),
+        Command::Verify(args) => verify(args),
     }
 }
 
@@ -104,6 +113,7 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
             Err(e) => errors.push(e),
         }
     }
+    let mut waiver_files = Vec::new();
     for file in &files {
         let source = file.display().to_string();
         let text = match yaml::read_file(file) {
@@ -113,6 +123,14 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
                 continue;
             }
         };
+        // A list at the top level is a waivers file (`run --waivers`).
+        if let Ok(true) = yaml::is_list(&source, &text) {
+            match Waiver::parse_file(&source, &text) {
+                Ok(waivers) => waiver_files.push((source, text, waivers)),
+                Err(mut e) => errors.append(&mut e),
+            }
+            continue;
+        }
         match catalog::parse_data_file(&source, &text) {
             Ok(DataFile::Suite(suite)) => user_suites.push((Arc::new(suite), text)),
             Ok(DataFile::Profile(profile)) => user_profiles.push(Arc::new(profile)),
@@ -171,36 +189,34 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
             Ok(plan) => errors.extend(unused_selectors(profile, &plan)),
             Err(mut e) => errors.append(&mut e),
         }
-        for (index, waiver) in profile.profile.waivers.iter().enumerate() {
-            if waiver.expired_on(today) {
-                let anchor = yaml::locate(&profile.text, "check", Some(waiver.check.as_str()), 0);
-                let position = anchor
-                    .and_then(|(line, _)| {
-                        profile
-                            .text
-                            .lines()
-                            .enumerate()
-                            .skip(line - 1)
-                            .take(8)
-                            .find_map(|(i, l)| {
-                                let body = l.trim_start().trim_start_matches("- ");
-                                body.starts_with("expires:")
-                                    .then(|| (i + 1, l.len() - body.len() + 1))
-                            })
-                    })
-                    .or(anchor);
+        errors.extend(expired_waivers(
+            &profile.source,
+            &profile.text,
+            "waivers",
+            &profile.profile.waivers,
+            today,
+        ));
+    }
+    for (source, text, waivers) in &waiver_files {
+        for (index, waiver) in waivers.iter().enumerate() {
+            let names_a_check = catalog.suites.iter().any(|s| {
+                s.suite
+                    .checks
+                    .iter()
+                    .any(|c| waiver.check.matches(c.id.as_str()))
+            });
+            if !names_a_check {
                 errors.push(YamlError {
-                    file: profile.source.clone(),
-                    position,
+                    file: source.clone(),
+                    position: yaml::locate(text, "check", Some(waiver.check.as_str()), 0),
                     message: format!(
-                        "waivers[{index}].expires: the waiver for `{}` approved by {} expired on {}",
-                        waiver.check.as_str(),
-                        waiver.approver,
-                        waiver.expires_text()
+                        "[{index}].check: `{}` names no check of the known suites",
+                        waiver.check.as_str()
                     ),
                 });
             }
         }
+        errors.extend(expired_waivers(source, text, "", waivers, today));
     }
     if !errors.is_empty() {
         for error in &errors {
@@ -218,8 +234,57 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
     } else {
         (user_suites.len(), profiles.len())
     };
-    println!("lint: ok ({n_suites} suites, {n_profiles} profiles)");
+    if waiver_files.is_empty() {
+        println!("lint: ok ({n_suites} suites, {n_profiles} profiles)");
+    } else {
+        println!(
+            "lint: ok ({n_suites} suites, {n_profiles} profiles, {} waivers files)",
+            waiver_files.len()
+        );
+    }
     Ok(exit::CERTIFIED)
+}
+
+/// Every expired waiver of a profile (`prefix` `waivers`) or a waivers file (`prefix` empty),
+/// placed at its `expires:` line.
+fn expired_waivers(
+    source: &str,
+    text: &str,
+    prefix: &str,
+    waivers: &[Waiver],
+    today: time::Date,
+) -> Vec<YamlError> {
+    let mut errors = Vec::new();
+    for (index, waiver) in waivers.iter().enumerate() {
+        if !waiver.expired_on(today) {
+            continue;
+        }
+        let anchor = yaml::locate(text, "check", Some(waiver.check.as_str()), 0);
+        let position = anchor
+            .and_then(|(line, _)| {
+                text.lines()
+                    .enumerate()
+                    .skip(line - 1)
+                    .take(8)
+                    .find_map(|(i, l)| {
+                        let body = l.trim_start().trim_start_matches("- ");
+                        body.starts_with("expires:")
+                            .then(|| (i + 1, l.len() - body.len() + 1))
+                    })
+            })
+            .or(anchor);
+        errors.push(YamlError {
+            file: source.to_owned(),
+            position,
+            message: format!(
+                "{prefix}[{index}].expires: the waiver for `{}` approved by {} expired on {}",
+                waiver.check.as_str(),
+                waiver.approver,
+                waiver.expires_text()
+            ),
+        });
+    }
+    errors
 }
 
 /// Selectors and waivers that name no check of the profile's suites: almost always a typo, and
@@ -402,7 +467,7 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
             let reports = merge
                 .reports
                 .iter()
-                .map(|path| read_report(path))
+                .map(|path| read_report(path).map(|(report, _)| report))
                 .collect::<Result<Vec<_>, _>>()?;
             let merged = hostcert_reports::merge::merge(reports)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -416,34 +481,216 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
             (merged, merge.json, merge.junit)
         }
         None => {
-            let from = args.from.ok_or_else(|| {
+            let from = args.from.as_ref().ok_or_else(|| {
                 CliError::Usage("give --from REPORT.json, or `report merge REPORT...`".to_owned())
             })?;
-            (read_report(&from)?, args.json, args.junit)
+            (read_report(from)?.0, args.json.clone(), args.junit.clone())
         }
     };
-    if junit.is_none() && json.is_none() {
+    if junit.is_none() && json.is_none() && args.html.is_none() && args.markdown.is_none() {
         return Err(CliError::Usage(
-            "nothing to write: give --junit FILE and/or --json FILE".to_owned(),
+            "nothing to write: give --junit FILE, --json FILE, --html FILE and/or --markdown FILE"
+                .to_owned(),
         ));
     }
+    let options = RenderOptions {
+        waiver_warning_days: args.waiver_warning_days,
+    };
     if let Some(junit) = &junit {
         write_file(junit, hostcert_reports::junit::render(&report).as_bytes())?;
     }
     if let Some(json) = &json {
         write_file(json, hostcert_reports::json::to_string(&report).as_bytes())?;
     }
+    if let Some(html) = &args.html {
+        write_file(
+            html,
+            hostcert_reports::html::render(&report, &options).as_bytes(),
+        )?;
+    }
+    if let Some(markdown) = &args.markdown {
+        write_file(
+            markdown,
+            hostcert_reports::markdown::render(&report, &options).as_bytes(),
+        )?;
+    }
     Ok(exit::CERTIFIED)
 }
 
-fn read_report(path: &Path) -> Result<hostcert_reports::RunReport, CliError> {
+/// Reads a JSON report and its bytes, naming the file in every error.
+fn read_report(path: &Path) -> Result<(RunReport, Vec<u8>), CliError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| CliError::File {
+    let fail = |reason: String| CliError::File {
         path: name.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| fail("not a hostcert report: not UTF-8".to_owned()))?;
+    let report = hostcert_reports::json::from_str(text).map_err(|e| fail(e.to_string()))?;
+    Ok((report, bytes))
+}
+
+fn diff(args: DiffArgs) -> Result<u8, CliError> {
+    let (old, _) = read_report(&args.old)?;
+    let (new, _) = read_report(&args.new)?;
+    let diff = hostcert_reports::diff::compare(
+        &old,
+        &args.old.display().to_string(),
+        &new,
+        &args.new.display().to_string(),
+    );
+    print!("{}", hostcert_reports::diff::render_text(&diff));
+    if let Some(json) = &args.json {
+        let mut text = serde_json::to_string_pretty(&diff)
+            .map_err(|e| CliError::Usage(format!("cannot serialize the diff: {e}")))?;
+        text.push('\n');
+        write_file(json, text.as_bytes())?;
+    }
+    Ok(if diff.counts.new_gating_failures > 0 {
+        exit::NOT_CERTIFIED
+    } else {
+        exit::CERTIFIED
+    })
+}
+
+/// The signed bundle line for a report whose JSON file is `name` with bytes `json`.
+pub(super) fn sign_report(report: &RunReport, name: &str, json: &[u8], key: &SigningKey) -> String {
+    let statement = attestation::statement(report, name, &catalog::digest(json));
+    Envelope::sign(PAYLOAD_TYPE, &attestation::to_payload(&statement), key).to_json_line()
+}
+
+fn key_error(error: crate::dsse::KeyError) -> CliError {
+    CliError::File {
+        path: error.path,
+        reason: error.reason,
+    }
+}
+
+fn attest(args: AttestArgs) -> Result<u8, CliError> {
+    let key = SigningKey::read(&args.key).map_err(key_error)?;
+    let (report, bytes) = read_report(&args.from)?;
+    let name = super::run::file_name(&args.from);
+    write_file(
+        &args.output,
+        sign_report(&report, &name, &bytes, &key).as_bytes(),
+    )?;
+    let subjects: Vec<String> = attestation::subjects(&report, &name, &catalog::digest(&bytes))
+        .iter()
+        .map(|s| s.name.clone().unwrap_or_default())
+        .collect();
+    println!(
+        "signed {} ({}) with an {} key (keyid {}) into {}; subjects: {}",
+        args.from.display(),
+        catalog::digest(&bytes),
+        key.algorithm().as_str(),
+        key.verifying_key().key_id(),
+        args.output.display(),
+        subjects.join(", ")
+    );
+    Ok(exit::CERTIFIED)
+}
+
+fn verify(args: VerifyArgs) -> Result<u8, CliError> {
+    let key = VerifyingKey::read(&args.key).map_err(key_error)?;
+    let bundle = args.bundle.display().to_string();
+    let text = std::fs::read_to_string(&args.bundle).map_err(|e| CliError::File {
+        path: bundle.clone(),
         reason: format!("cannot read: {e}"),
     })?;
-    hostcert_reports::json::read(std::io::BufReader::new(file)).map_err(|e| CliError::File {
-        path: name,
-        reason: e.to_string(),
-    })
+    let failed = |reason: String| {
+        eprintln!("verify: FAILED: {bundle}: {reason}");
+        Ok(exit::NOT_VERIFIED)
+    };
+    let envelope = match Envelope::from_json(text.trim()) {
+        Ok(envelope) => envelope,
+        Err(e) => return failed(e.to_string()),
+    };
+    let payload = match envelope.verify(PAYLOAD_TYPE, &key) {
+        Ok(payload) => payload,
+        Err(e) => return failed(e.to_string()),
+    };
+    let statement = match attestation::from_payload(&payload) {
+        Ok(statement) => statement,
+        Err(e) => return failed(e.to_string()),
+    };
+    let named = &statement.predicate.hostcert.report;
+    let report_path = match (&args.report, &named.name) {
+        (Some(path), _) => path.clone(),
+        (None, Some(name)) if !name.contains('/') && !name.is_empty() => args
+            .bundle
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join(name),
+        (None, _) => {
+            return Err(CliError::Usage(
+                "the statement names no report file beside the bundle; give --report FILE"
+                    .to_owned(),
+            ))
+        }
+    };
+    let bytes = std::fs::read(&report_path).map_err(|e| CliError::File {
+        path: report_path.display().to_string(),
+        reason: format!("cannot read the report the bundle names: {e} (give --report FILE)"),
+    })?;
+    let digest = catalog::digest(&bytes);
+    if named.sha256().as_deref() != Some(digest.as_str()) {
+        return failed(format!(
+            "{} has digest {digest}, the signed statement names {}",
+            report_path.display(),
+            named.sha256().unwrap_or_else(|| "no sha256".to_owned())
+        ));
+    }
+    let report = match std::str::from_utf8(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|t| hostcert_reports::json::from_str(t).map_err(|e| e.to_string()))
+    {
+        Ok(report) => report,
+        Err(e) => return failed(format!("{}: {e}", report_path.display())),
+    };
+    let name = named.name.clone().unwrap_or_default();
+    let expected = attestation::subjects(&report, &name, &digest);
+    if statement.subject != expected || statement.predicate.hostcert.verdict != report.verdict {
+        return failed(format!(
+            "the statement's subjects or verdict do not match {}",
+            report_path.display()
+        ));
+    }
+    println!(
+        "verified: signed by an {} key (keyid {}); {} matches ({digest})",
+        key.algorithm().as_str(),
+        key.key_id(),
+        report_path.display()
+    );
+    for subject in &statement.subject {
+        println!(
+            "subject: {} {}",
+            subject.name.as_deref().unwrap_or("(unnamed)"),
+            subject.sha256().unwrap_or_default()
+        );
+    }
+    for configuration in &statement.predicate.configuration {
+        println!(
+            "configuration: {} {} {}",
+            configuration.name.as_deref().unwrap_or("(unnamed)"),
+            configuration
+                .annotations
+                .get("version")
+                .map_or("", String::as_str),
+            configuration.sha256().unwrap_or_default()
+        );
+    }
+    let c = statement.predicate.hostcert.counts;
+    println!(
+        "verdict: {} (result {}; {} pass, {} fail ({} gating), {} waived, {} skip, {} error)",
+        report.verdict.label().to_uppercase(),
+        statement.predicate.result,
+        c.pass,
+        c.fail,
+        c.gating_fail,
+        c.waived,
+        c.skip,
+        c.error
+    );
+    Ok(exit::CERTIFIED)
 }

@@ -1,16 +1,31 @@
 //! Exit codes, the contract with CI.
 //!
-//! | code | meaning |
-//! | ---: | --- |
-//! | 0 | certified: every gating check passed, was waived or did not apply (for `lint`: no problems) |
-//! | 1 | not certified: at least one gating check failed, or a waiver for it expired |
-//! | 2 | could not run: bad input (suite, profile, arguments, snapshot), a target that could not be read, a gating check that could not be evaluated, or a report that could not be written |
+//! | code | `run` (and `lint`) | `run --baseline OLD.json` | `diff OLD.json NEW.json` | `verify BUNDLE` |
+//! | ---: | --- | --- | --- | --- |
+//! | 0 | certified: every gating check passed, was waived or did not apply (for `lint`: no problems) | no gating check fails that did not also fail in the baseline, and nothing gating was left unevaluated | no gating check newly fails | the signature verifies and the report matches its digest |
+//! | 1 | not certified: at least one gating check failed, or a waiver for it expired | a gating check fails that did not fail on the same target in the baseline | a gating check fails in NEW that did not fail in OLD | the signature or a digest does not hold |
+//! | 2 | could not run: bad input (suite, profile, waivers, arguments, snapshot, baseline), a target that could not be read, a gating check that could not be evaluated, or a report that could not be written | the same | a report cannot be read | a file or the key cannot be read |
 //!
-//! A panic exits with 101, Rust's default; it is always a bug.
+//! `list`, `explain`, `gather`, `report` and `attest` exit with 0 when they did their job and 2
+//! when they could not. A panic exits with 101, Rust's default; it is always a bug.
 
-/// Certified (or, for `lint`, no problems found).
+use hostcert_reports::Verdict;
+
+/// Certified (or, for `lint`, no problems found; for `diff`, no new gating failure; for
+/// `verify`, the bundle verifies).
 pub const CERTIFIED: u8 = 0;
-/// At least one gating check failed.
+/// At least one gating check failed (with a baseline or for `diff`: newly failed).
 pub const NOT_CERTIFIED: u8 = 1;
+/// `verify`: the signature or a digest does not hold.
+pub const NOT_VERIFIED: u8 = 1;
 /// Bad input, an unreadable target, an unevaluated gating check, or an unwritable report.
 pub const COULD_NOT_RUN: u8 = 2;
+
+/// The exit code of a verdict: certified 0, not certified 1, incomplete 2.
+pub fn of_verdict(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Certified => CERTIFIED,
+        Verdict::NotCertified => NOT_CERTIFIED,
+        _ => COULD_NOT_RUN,
+    }
+}

@@ -1,28 +1,32 @@
 //! `hostcert run`: resolve the plan, gather facts once per target, run one libtest-mimic trial
 //! per (target, check), and write the reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hostcert_reports::{
-    CheckResult, Outcome, ProfileInfo, RunReport, SuiteInfo, Summary, ToolInfo, Verdict,
+    CheckResult, Outcome, ProfileInfo, RenderOptions, RunReport, SuiteInfo, Summary, ToolInfo,
 };
 use libtest_mimic::{Completion, Failed, FormatSetting, Trial};
 
 use super::args::RunArgs;
 use super::commands::{load_catalog, now, write_file};
 use super::{choose_profile, exit, CliError};
-use crate::catalog::Plan;
+use crate::catalog::{LoadedProfile, Plan};
+use crate::dsse::SigningKey;
 use crate::engine::{self, GatheredTarget};
 use crate::facts::ProbeSet;
+use crate::model::Waiver;
 use crate::target::ssh::SshTarget;
 use crate::target::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
-    // Suites and profile first: a bad one fails before any target is opened.
+    // Suites, profile, waivers, baseline and key first: a bad one fails before any target is
+    // opened.
     let started_at = now();
-    let plan = Arc::new(resolve_plan(&args)?);
+    let prepared = prepare(&args)?;
     let mut targets: Vec<Box<dyn Target>> = Vec::new();
     // A target that cannot be opened stays in the run: its checks report the reason as errors
     // and every other target is still certified.
@@ -64,7 +68,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     if let Some(share) = args.shard {
         targets = crate::inventory::shard(targets, |t| t.name(), share);
     }
-    run_on(&args, plan, targets, started_at)
+    run_on(&args, prepared, targets, started_at)
 }
 
 fn resolve_plan(args: &RunArgs) -> Result<Plan, CliError> {
@@ -73,13 +77,134 @@ fn resolve_plan(args: &RunArgs) -> Result<Plan, CliError> {
     Ok(catalog.resolve_with(&profile, &args.catalog.suite_params())?)
 }
 
+/// A baseline report, read before any target is.
+struct Baseline {
+    report: RunReport,
+    source: String,
+    digest: String,
+}
+
+/// Everything a run reads before it opens a target.
+struct Prepared {
+    plan: Arc<Plan>,
+    baseline: Option<Baseline>,
+    key: Option<SigningKey>,
+}
+
+fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
+    let mut plan = resolve_plan(args)?;
+    // Waivers files come first, in the order given, then the profile's: the first that covers
+    // a check applies.
+    let mut waivers = Vec::new();
+    let mut errors = Vec::new();
+    for path in &args.waivers {
+        let parsed = crate::yaml::read_file(path)
+            .map_err(|e| vec![e])
+            .and_then(|text| Waiver::parse_file(&path.display().to_string(), &text));
+        match parsed {
+            Ok(mut parsed) => waivers.append(&mut parsed),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(CliError::Invalid(errors));
+    }
+    if !waivers.is_empty() {
+        let loaded = &plan.profile;
+        let mut profile = loaded.profile.clone();
+        waivers.append(&mut profile.waivers);
+        profile.waivers = waivers;
+        plan.profile = Arc::new(LoadedProfile {
+            profile,
+            source: loaded.source.clone(),
+            digest: loaded.digest.clone(),
+            text: loaded.text.clone(),
+        });
+    }
+    let baseline = match &args.baseline {
+        Some(path) => Some(read_baseline(path)?),
+        None => None,
+    };
+    let key = match &args.sign {
+        Some(path) => Some(SigningKey::read(path).map_err(|e| CliError::File {
+            path: e.path.clone(),
+            reason: e.reason.clone(),
+        })?),
+        None => None,
+    };
+    Ok(Prepared {
+        plan: Arc::new(plan),
+        baseline,
+        key,
+    })
+}
+
+fn read_baseline(path: &Path) -> Result<Baseline, CliError> {
+    let source = path.display().to_string();
+    let fail = |reason: String| CliError::File {
+        path: source.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the baseline: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| fail("the baseline is not a hostcert report: not UTF-8".to_owned()))?;
+    let report = hostcert_reports::json::from_str(&text)
+        .map_err(|e| fail(format!("the baseline is not usable: {e}")))?;
+    Ok(Baseline {
+        report,
+        digest: crate::catalog::digest(text.as_bytes()),
+        source,
+    })
+}
+
+/// Where `run` writes its files.
+struct Outputs {
+    json: PathBuf,
+    junit: PathBuf,
+    html: PathBuf,
+    markdown: PathBuf,
+    bundle: Option<PathBuf>,
+}
+
+impl Outputs {
+    fn of(args: &RunArgs) -> Outputs {
+        let pick = |chosen: &Option<PathBuf>, name: &str| {
+            chosen.clone().unwrap_or_else(|| args.report_dir.join(name))
+        };
+        let json = pick(&args.json, "report.json");
+        let bundle = args.sign.as_ref().map(|_| bundle_beside(&json));
+        Outputs {
+            junit: pick(&args.junit, "junit.xml"),
+            html: pick(&args.html, "report.html"),
+            markdown: pick(&args.markdown, "report.md"),
+            json,
+            bundle,
+        }
+    }
+}
+
+/// The signed bundle's path beside a JSON report: `report.json` gives `report.intoto.jsonl`.
+fn bundle_beside(json: &Path) -> PathBuf {
+    let name = json
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report.json".to_owned());
+    let stem = name.strip_suffix(".json").unwrap_or(&name);
+    json.with_file_name(format!("{stem}.intoto.jsonl"))
+}
+
 /// Runs the plan on targets that are open but not yet read.
 fn run_on(
     args: &RunArgs,
-    plan: Arc<Plan>,
+    prepared: Prepared,
     targets: Vec<Box<dyn Target>>,
     started_at: String,
 ) -> Result<u8, CliError> {
+    let Prepared {
+        plan,
+        baseline,
+        key,
+    } = prepared;
     let mut names = std::collections::BTreeSet::new();
     for target in &targets {
         if !names.insert(target.name().to_owned()) {
@@ -129,6 +254,17 @@ fn run_on(
 
     // Checks many: every trial evaluates in memory.
     let today = time::OffsetDateTime::now_utc().date();
+    let known: Arc<HashSet<(String, String)>> = Arc::new(
+        baseline
+            .as_ref()
+            .map(|b| {
+                hostcert_reports::diff::failures(&b.report)
+                    .into_iter()
+                    .map(|(t, c)| (t.to_owned(), c.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
     let n_checks = plan.checks.len();
     let slots: Arc<Mutex<Vec<Option<CheckResult>>>> =
         Arc::new(Mutex::new(vec![None; gathered.len() * n_checks]));
@@ -136,8 +272,12 @@ fn run_on(
     for (target_index, target) in gathered.iter().enumerate() {
         for (check_index, planned) in plan.checks.iter().enumerate() {
             let name = planned.trial_name(&target.info.name);
-            let (plan, gathered, slots) =
-                (Arc::clone(&plan), Arc::clone(&gathered), Arc::clone(&slots));
+            let (plan, gathered, slots, known) = (
+                Arc::clone(&plan),
+                Arc::clone(&gathered),
+                Arc::clone(&slots),
+                Arc::clone(&known),
+            );
             trials.push(Trial::ignorable_test(name, move || {
                 let target = &gathered[target_index];
                 let planned = &plan.checks[check_index];
@@ -148,7 +288,9 @@ fn run_on(
                     &plan.profile.profile,
                     today,
                 );
-                let verdict = trial_verdict(&result);
+                let is_known = result.outcome == Outcome::Fail
+                    && known.contains(&(result.target.clone(), result.check.clone()));
+                let verdict = trial_verdict(&result, is_known);
                 slots.lock().unwrap_or_else(|e| e.into_inner())
                     [target_index * n_checks + check_index] = Some(result);
                 verdict
@@ -164,31 +306,26 @@ fn run_on(
             .into_iter()
             .flatten()
             .collect();
-    let mut report = assemble(&plan, &gathered, results, started_at);
+    let mut report = assemble(&plan, &gathered, results, started_at, today);
     report.filtered_out = gathered.len() * n_checks - report.results.len();
     for target in &mut report.targets {
         target.groups = hostcert_reports::matrix::groups(&report.results, &target.name);
     }
-    let json_path = args
-        .json
-        .clone()
-        .unwrap_or_else(|| args.report_dir.join("report.json"));
-    let junit_path = args
-        .junit
-        .clone()
-        .unwrap_or_else(|| args.report_dir.join("junit.xml"));
-    let written = write_file(
-        &json_path,
-        hostcert_reports::json::to_string(&report).as_bytes(),
-    )
-    .and_then(|()| {
-        write_file(
-            &junit_path,
-            hostcert_reports::junit::render(&report).as_bytes(),
-        )
-    });
+    if let Some(baseline) = &baseline {
+        hostcert_reports::diff::apply_baseline(
+            &mut report,
+            &baseline.report,
+            &baseline.source,
+            &baseline.digest,
+        );
+    }
+    let outputs = Outputs::of(args);
+    let options = RenderOptions {
+        waiver_warning_days: args.waiver_warning_days,
+    };
+    let written = write_reports(&report, &outputs, &options, key.as_ref());
 
-    let summary = summary_text(&report, &gathered, &json_path, &junit_path);
+    let summary = summary_text(&report, &gathered, &outputs, &options, baseline.as_ref());
     if json_format {
         eprint!("{summary}");
     } else {
@@ -196,15 +333,51 @@ fn run_on(
         let _ = std::io::stdout().flush();
     }
     written?;
-    Ok(match report.verdict {
-        Verdict::Certified => exit::CERTIFIED,
-        Verdict::NotCertified => exit::NOT_CERTIFIED,
-        _ => exit::COULD_NOT_RUN,
-    })
+    Ok(exit::of_verdict(report.gate_verdict()))
 }
 
-/// How a result shows in libtest's output: waived passes, skip is ignored, fail and error fail.
-fn trial_verdict(result: &CheckResult) -> Result<Completion, Failed> {
+/// Writes every report file, and the signed bundle when there is a key. Each file is written
+/// whole; the first failure is returned after the others were tried.
+fn write_reports(
+    report: &RunReport,
+    outputs: &Outputs,
+    options: &RenderOptions,
+    key: Option<&SigningKey>,
+) -> Result<(), CliError> {
+    let json = hostcert_reports::json::to_string(report);
+    let mut results = vec![
+        write_file(&outputs.json, json.as_bytes()),
+        write_file(
+            &outputs.junit,
+            hostcert_reports::junit::render(report).as_bytes(),
+        ),
+        write_file(
+            &outputs.html,
+            hostcert_reports::html::render(report, options).as_bytes(),
+        ),
+        write_file(
+            &outputs.markdown,
+            hostcert_reports::markdown::render(report, options).as_bytes(),
+        ),
+    ];
+    if let (Some(key), Some(bundle)) = (key, &outputs.bundle) {
+        let name = file_name(&outputs.json);
+        let line = super::commands::sign_report(report, &name, json.as_bytes(), key);
+        results.push(write_file(bundle, line.as_bytes()));
+    }
+    results.into_iter().collect()
+}
+
+/// The file name of a path, for naming a report inside a statement.
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// How a result shows in libtest's output: waived passes, skip is ignored, fail and error fail;
+/// a failure also failing in the baseline (`known`) is ignored with that reason.
+fn trial_verdict(result: &CheckResult, known: bool) -> Result<Completion, Failed> {
     let details = || {
         let mut text = format!(
             "{} [{}{}]: {}",
@@ -235,6 +408,11 @@ fn trial_verdict(result: &CheckResult) -> Result<Completion, Failed> {
             result.severity.as_str(),
             result.message
         ))),
+        Outcome::Fail if known => Ok(Completion::ignored_with(format!(
+            "known failure, also in the baseline ({}): {}",
+            result.severity.as_str(),
+            result.message
+        ))),
         Outcome::Error => Err(Failed::from(format!("error: {}", details()))),
         _ => Err(Failed::from(details())),
     }
@@ -245,6 +423,7 @@ fn assemble(
     gathered: &[GatheredTarget],
     results: Vec<CheckResult>,
     started_at: String,
+    today: time::Date,
 ) -> RunReport {
     let profile = &plan.profile.profile;
     let summary = Summary::of(&results);
@@ -279,14 +458,17 @@ fn assemble(
         results,
         summary,
         filtered_out: 0,
+        waivers: profile.waivers.iter().map(|w| w.info(today)).collect(),
+        baseline: None,
     }
 }
 
 fn summary_text(
     report: &RunReport,
     gathered: &[GatheredTarget],
-    json: &std::path::Path,
-    junit: &std::path::Path,
+    outputs: &Outputs,
+    options: &RenderOptions,
+    baseline: Option<&Baseline>,
 ) -> String {
     let mut text = String::new();
     let suites: Vec<String> = report
@@ -304,12 +486,7 @@ fn summary_text(
     );
     let mut per_target: BTreeMap<&str, Summary> = BTreeMap::new();
     for target in gathered {
-        let results: Vec<CheckResult> = report
-            .results
-            .iter()
-            .filter(|r| r.target == target.info.name)
-            .cloned()
-            .collect();
+        let results: Vec<CheckResult> = report.results_of(&target.info.name).cloned().collect();
         per_target.insert(&target.info.name, Summary::of(&results));
     }
     for target in gathered {
@@ -329,8 +506,16 @@ fn summary_text(
         .filter(|r| r.gating && r.outcome == Outcome::Fail)
     {
         text += &format!(
-            "  FAIL {}::{}::{}: {}\n",
-            result.target, result.suite, result.check, result.message
+            "  FAIL {}::{}::{}: {}{}\n",
+            result.target,
+            result.suite,
+            result.check,
+            result.message,
+            if result.known_failure {
+                " (known: also failed in the baseline)"
+            } else {
+                ""
+            }
         );
     }
     if report.targets.len() > 1 {
@@ -354,7 +539,65 @@ fn summary_text(
             report.filtered_out + report.results.len()
         );
     }
-    text += &format!("reports: {}, {}\n", json.display(), junit.display());
+    for waiver in report.waivers.iter().filter(|w| w.expired) {
+        text += &format!(
+            "  warning: the waiver for `{}` approved by {} (from {}) expired on {}; its failures count again\n",
+            waiver.check,
+            waiver.approver,
+            waiver.origin(),
+            waiver.expires
+        );
+    }
+    for (waiver, left) in report.expiring_waivers(options.waiver_warning_days) {
+        text += &format!(
+            "  warning: the waiver for `{}` approved by {} (from {}) expires on {} ({})\n",
+            waiver.check,
+            waiver.approver,
+            waiver.origin(),
+            waiver.expires,
+            match left {
+                0 => "today is its last day".to_owned(),
+                1 => "in 1 day".to_owned(),
+                n => format!("in {n} days"),
+            }
+        );
+    }
+    if let (Some(gate), Some(baseline)) = (&report.baseline, baseline) {
+        if !baseline
+            .report
+            .targets
+            .iter()
+            .any(|old| report.targets.iter().any(|t| t.name == old.name))
+        {
+            text += "  warning: the baseline has no target of this run; every failure is new\n";
+        }
+        if baseline.report.profile.name != report.profile.name {
+            text += &format!(
+                "  warning: the baseline was certified against profile {}, this run against {}\n",
+                baseline.report.profile.name, report.profile.name
+            );
+        }
+        text += &format!(
+            "baseline: {} ({}): {} known failure{}, {} new ({} gating)\ngate: {} against the baseline (only failures new against it count)\n",
+            gate.source,
+            baseline.report.verdict.label(),
+            gate.known_failures,
+            if gate.known_failures == 1 { "" } else { "s" },
+            gate.new_failures,
+            gate.new_gating_failures,
+            gate.verdict.label().to_uppercase()
+        );
+    }
+    let mut files = vec![
+        outputs.json.display().to_string(),
+        outputs.junit.display().to_string(),
+        outputs.html.display().to_string(),
+        outputs.markdown.display().to_string(),
+    ];
+    if let Some(bundle) = &outputs.bundle {
+        files.push(bundle.display().to_string());
+    }
+    text += &format!("reports: {}\n", files.join(", "));
     text
 }
 
@@ -415,8 +658,8 @@ mod tests {
             gathers: Arc::clone(&gathers),
             probes_asked: Arc::clone(&probes_asked),
         };
-        let plan = Arc::new(resolve_plan(&args).unwrap());
-        let code = run_on(&args, plan, vec![Box::new(target)], now()).unwrap();
+        let prepared = prepare(&args).unwrap();
+        let code = run_on(&args, prepared, vec![Box::new(target)], now()).unwrap();
         (
             code,
             gathers.load(Ordering::SeqCst),

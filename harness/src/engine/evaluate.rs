@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::time::Instant;
 
-use hostcert_reports::{CheckResult, Evidence, Outcome, WaiverInfo};
+use hostcert_reports::{CheckResult, Evidence, Outcome};
 
 use crate::catalog::PlannedCheck;
 use crate::facts::{FactSet, FactValue};
@@ -99,13 +99,7 @@ pub fn evaluate(
     if outcome == Outcome::Fail {
         if let Some(waiver) = profile.waiver_for(check.id.as_str(), &target.name) {
             let expired = waiver.expired_on(today);
-            waiver_info = Some(WaiverInfo {
-                check: waiver.check.as_str().to_owned(),
-                reason: waiver.reason.clone(),
-                approver: waiver.approver.clone(),
-                expires: waiver.expires_text(),
-                expired,
-            });
+            waiver_info = Some(waiver.info(today));
             if expired {
                 message = format!(
                     "{message}; the waiver approved by {} expired on {}",
@@ -138,6 +132,7 @@ pub fn evaluate(
         expected,
         evidence,
         waiver: waiver_info,
+        known_failure: false,
         remediation: check.remediation.trim().to_owned(),
         duration_secs: started.elapsed().as_secs_f64(),
     }

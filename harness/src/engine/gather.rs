@@ -40,6 +40,7 @@ impl GatheredTarget {
                 .iter()
                 .map(|f| (f.probe.to_string(), f.source.clone()))
                 .collect(),
+            facts_digest: self.info.unreadable.is_none().then(|| self.facts.digest()),
             groups: Default::default(),
         }
     }

@@ -59,6 +59,8 @@ pub struct Waiver {
     pub approver: String,
     /// The last day it is valid.
     pub expires: time::Date,
+    /// The `--waivers` file it was read from; `None` for a profile's own waivers.
+    pub source: Option<String>,
 }
 
 impl Waiver {
@@ -77,6 +79,38 @@ impl Waiver {
     pub fn expires_text(&self) -> String {
         let (year, month, day) = self.expires.to_calendar_date();
         format!("{year:04}-{:02}-{day:02}", month as u8)
+    }
+
+    /// The waiver as reports record it, given the run's day.
+    pub fn info(&self, today: time::Date) -> hostcert_reports::WaiverInfo {
+        hostcert_reports::WaiverInfo {
+            check: self.check.as_str().to_owned(),
+            reason: self.reason.clone(),
+            approver: self.approver.clone(),
+            expires: self.expires_text(),
+            expired: self.expired_on(today),
+            targets: self.targets.iter().map(|t| t.as_str().to_owned()).collect(),
+            source: self.source.clone(),
+        }
+    }
+
+    /// Parses a waivers file (`hostcert run --waivers FILE`): a YAML list of waivers with the
+    /// keys a profile's `waivers` have. Every error names the file, line and key.
+    pub fn parse_file(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<YamlError>> {
+        let raw: Vec<RawWaiver> = yaml::parse(file, text).map_err(|e| vec![e])?;
+        let mut errors = Vec::new();
+        let waivers = validate_waivers(file, text, "", raw, &mut errors);
+        if errors.is_empty() {
+            Ok(waivers
+                .into_iter()
+                .map(|w| Waiver {
+                    source: Some(file.to_owned()),
+                    ..w
+                })
+                .collect())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -173,65 +207,7 @@ impl Profile {
         };
         let include = selectors("include", raw.include);
         let exclude = selectors("exclude", raw.exclude);
-        let mut waivers = Vec::new();
-        for (index, raw_waiver) in raw.waivers.into_iter().enumerate() {
-            let place = |key: &str, message: String| {
-                let anchor = yaml::locate(text, "check", Some(&raw_waiver.check), 0);
-                let position = anchor
-                    .and_then(|(line, _)| locate_near(text, line, key))
-                    .or(anchor);
-                YamlError {
-                    file: file.to_owned(),
-                    position,
-                    message: format!("waivers[{index}].{key}: {message}"),
-                }
-            };
-            let check = match glob::Pattern::new(&raw_waiver.check) {
-                Ok(pattern) => pattern,
-                Err(e) => {
-                    errors.push(place("check", format!("invalid check id glob: {e}")));
-                    continue;
-                }
-            };
-            let targets: Result<Vec<_>, _> = raw_waiver
-                .targets
-                .iter()
-                .map(|t| glob::Pattern::new(t))
-                .collect();
-            let Ok(targets) = targets else {
-                errors.push(place("targets", "invalid target glob".to_owned()));
-                continue;
-            };
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            let expires = match time::Date::parse(&raw_waiver.expires.0, &format) {
-                Ok(date) => date,
-                Err(_) => {
-                    errors.push(place(
-                        "expires",
-                        format!(
-                            "`{}` is not a date of the form YYYY-MM-DD",
-                            raw_waiver.expires.0
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            for (key, value) in [
-                ("reason", &raw_waiver.reason),
-                ("approver", &raw_waiver.approver),
-            ] {
-                if value.trim().is_empty() {
-                    errors.push(place(key, format!("a waiver needs a {key}")));
-                }
-            }
-            waivers.push(Waiver {
-                check,
-                targets,
-                reason: raw_waiver.reason,
-                approver: raw_waiver.approver,
-                expires,
-            });
-        }
+        let waivers = validate_waivers(file, text, "waivers", raw.waivers, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -258,6 +234,78 @@ impl Profile {
     pub fn waiver_for(&self, check_id: &str, target: &str) -> Option<&Waiver> {
         self.waivers.iter().find(|w| w.covers(check_id, target))
     }
+}
+
+/// Validates raw waivers (a profile's `waivers`, or a waivers file when `prefix` is empty),
+/// pushing every problem, placed at its line, onto `errors`.
+fn validate_waivers(
+    file: &str,
+    text: &str,
+    prefix: &str,
+    raw: Vec<RawWaiver>,
+    errors: &mut Vec<YamlError>,
+) -> Vec<Waiver> {
+    let mut waivers = Vec::new();
+    for (index, raw_waiver) in raw.into_iter().enumerate() {
+        let place = |key: &str, message: String| {
+            let anchor = yaml::locate(text, "check", Some(&raw_waiver.check), 0);
+            let position = anchor
+                .and_then(|(line, _)| locate_near(text, line, key))
+                .or(anchor);
+            YamlError {
+                file: file.to_owned(),
+                position,
+                message: format!("{prefix}[{index}].{key}: {message}"),
+            }
+        };
+        let check = match glob::Pattern::new(&raw_waiver.check) {
+            Ok(pattern) => pattern,
+            Err(e) => {
+                errors.push(place("check", format!("invalid check id glob: {e}")));
+                continue;
+            }
+        };
+        let targets: Result<Vec<_>, _> = raw_waiver
+            .targets
+            .iter()
+            .map(|t| glob::Pattern::new(t))
+            .collect();
+        let Ok(targets) = targets else {
+            errors.push(place("targets", "invalid target glob".to_owned()));
+            continue;
+        };
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let expires = match time::Date::parse(&raw_waiver.expires.0, &format) {
+            Ok(date) => date,
+            Err(_) => {
+                errors.push(place(
+                    "expires",
+                    format!(
+                        "`{}` is not a date of the form YYYY-MM-DD",
+                        raw_waiver.expires.0
+                    ),
+                ));
+                continue;
+            }
+        };
+        for (key, value) in [
+            ("reason", &raw_waiver.reason),
+            ("approver", &raw_waiver.approver),
+        ] {
+            if value.trim().is_empty() {
+                errors.push(place(key, format!("a waiver needs a {key}")));
+            }
+        }
+        waivers.push(Waiver {
+            check,
+            targets,
+            reason: raw_waiver.reason,
+            approver: raw_waiver.approver,
+            expires,
+            source: None,
+        });
+    }
+    waivers
 }
 
 /// The line holding `key:` within the few lines around a waiver's `check:` line.

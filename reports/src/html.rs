@@ -1,0 +1,704 @@
+//! One self-contained HTML page for people: it opens from a CI artifact or an e-mail, with no
+//! network and no file beside it.
+//!
+//! The page shows the verdict, the profile and its suites (versions and digests), the baseline's
+//! gate, warnings (expired waivers, waivers expiring within
+//! [`RenderOptions::waiver_warning_days`], targets that could not be read), the matrix of
+//! targets by check groups ([`crate::matrix`]) with pass/fail/waived/skip/error counts, every
+//! waiver, every failure and error first, and then every result of every target in a
+//! collapsible section, failures first: title, severity, outcome, expected versus observed,
+//! each fact with where it was read, remediation, waiver, check and suite versions.
+//!
+//! Filters by outcome, severity, target name and gating run in the page's own script (a link
+//! can preset them: `report.html#o=fail,error&s=critical,high&q=db-&g=1`), which
+//! only toggles the `hidden` attribute of rows the page already holds: the DOM grows linearly
+//! with the results (one row per result, plus one per failure), targets start collapsed when
+//! there are more than [`OPEN_TARGETS_UP_TO`], and a filter change is one pass over the rows.
+//! Without JavaScript everything is shown.
+//!
+//! Every text from the report is escaped. A Content-Security-Policy allows only the page's own
+//! style and script, by their sha256, and no network at all, so even text that slipped through
+//! escaping could neither run script nor load anything.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::{matrix, CheckResult, Outcome, RenderOptions, RunReport, Severity, Summary};
+
+/// Targets start expanded when a report has at most this many (and then only those that are
+/// not certified, or every one when there is a single target).
+pub const OPEN_TARGETS_UP_TO: usize = 20;
+
+const STYLE: &str = r##"
+:root{--fail:#b3261e;--error:#8a4b00;--waived:#6b4fa0;--skip:#5f6368;--pass:#1e7d32;--line:#d9dce1;--bg:#f6f7f9}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;color:#1f2328;background:#fff}
+main{padding:0 20px 40px}
+h1{margin:0;font-size:26px;letter-spacing:.02em}
+h2{font-size:18px;margin:26px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
+header.verdict{padding:18px 20px;color:#fff}
+header.v-certified{background:var(--pass)}
+header.v-not-certified{background:var(--fail)}
+header.v-incomplete{background:var(--error)}
+header p{margin:4px 0 0;opacity:.95}
+.counts span{display:inline-block;margin:6px 6px 0 0;padding:3px 9px;border-radius:12px;background:var(--bg);border:1px solid var(--line)}
+table{border-collapse:collapse;width:100%;margin:6px 0}
+th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
+thead th{background:var(--bg)}
+.scroll{overflow:auto;max-height:55vh;border:1px solid var(--line)}
+.scroll table{margin:0}
+.scroll thead th{position:sticky;top:0;z-index:1}
+.matrix th,td.tg{white-space:nowrap}
+.matrix tbody th{max-width:28em;overflow:hidden;text-overflow:ellipsis}
+code,.mono{font-family:ui-monospace,"DejaVu Sans Mono","Liberation Mono",monospace;font-size:12.5px}
+.b{display:inline-block;white-space:nowrap;min-width:54px;text-align:center;padding:1px 7px;border-radius:10px;color:#fff;font-weight:600;font-size:12px}
+.o-fail{background:var(--fail)}.o-error{background:var(--error)}.o-waived{background:var(--waived)}
+.o-skip{background:var(--skip)}.o-pass{background:var(--pass)}
+.b.v-certified{background:var(--pass)}.b.v-not-certified{background:var(--fail)}.b.v-incomplete{background:var(--error)}
+.k{display:inline-block;margin-top:3px;font-size:11px;color:var(--skip)}
+tr.r td{background:#fff}
+tr.g1.o-fail td:first-child{box-shadow:inset 4px 0 var(--fail)}
+tr.r.o-fail,tr.r.o-error,tr.r.o-waived,tr.r.o-skip,tr.r.o-pass{background:none}
+.ck{font-weight:600}.ck small,.meta,.src,.ex{color:#57606a;font-weight:400}
+.msg{margin-bottom:2px}
+ul.ev{margin:2px 0;padding-left:18px}
+.fix{margin-top:3px}.fix summary{cursor:pointer;color:#57606a}
+.wv{margin-top:3px;color:var(--waived)}
+.warn{border-left:4px solid var(--error);background:#fff8e6;padding:6px 10px;margin:6px 0}
+.warn.bad{border-color:var(--fail);background:#fdecea}
+form#filters{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid var(--line);padding:8px 0;margin:16px 0 0;display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center}
+form#filters fieldset{border:0;margin:0;padding:0}
+form#filters legend{float:left;margin-right:6px;font-weight:600}
+form#filters input[type=search]{width:220px}
+body.nojs form#filters{display:none}
+#shown{color:#57606a}
+details.target{border:1px solid var(--line);border-radius:6px;margin:8px 0}
+details.target>summary{padding:8px 10px;cursor:pointer;background:var(--bg)}
+details.target>summary .tn{font-size:15px}
+details.target>.body{padding:0 10px 8px}
+.matrix td.c{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px;white-space:nowrap}
+.matrix td.bad{background:#fdecea;color:var(--fail);font-weight:600}
+.matrix td.warn2{background:#fff8e6}
+.matrix td.good{background:#edf7ee}
+.matrix td.na{color:#8c959f}
+.matrix th a{color:inherit}
+footer{margin-top:30px;color:#57606a;font-size:12px}
+"##;
+
+const SCRIPT: &str = r##"
+(function () {
+  "use strict";
+  document.body.classList.remove("nojs");
+  var form = document.getElementById("filters");
+  var rows = Array.prototype.slice.call(document.querySelectorAll("tr.r"));
+  var sections = Array.prototype.slice.call(document.querySelectorAll("details.target"));
+  var matrixRows = Array.prototype.slice.call(document.querySelectorAll("#matrix tbody tr"));
+  var names = sections.map(function (s) { return s.getAttribute("data-name").toLowerCase(); });
+  var failureCount = document.getElementById("failure-count");
+  var total = rows.filter(function (r) { return r.hasAttribute("data-u"); }).length;
+  function checked(name) {
+    var set = {};
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=" + name + "]"), function (i) {
+      if (i.checked) { set[i.value] = true; }
+    });
+    return set;
+  }
+  function apply() {
+    var outcomes = checked("o"), severities = checked("s");
+    var query = form.elements.q.value.trim().toLowerCase();
+    var gatingOnly = form.elements.g.checked;
+    var targetShown = names.map(function (n) { return !query || n.indexOf(query) >= 0; });
+    var perTarget = names.map(function () { return 0; });
+    var shown = 0, failuresShown = 0;
+    rows.forEach(function (row) {
+      var t = +row.getAttribute("data-t");
+      var visible = outcomes[row.getAttribute("data-o")] && severities[row.getAttribute("data-s")] &&
+        targetShown[t] && (!gatingOnly || row.getAttribute("data-g") === "1");
+      row.hidden = !visible;
+      if (!visible) { return; }
+      if (row.hasAttribute("data-u")) { perTarget[t] += 1; shown += 1; } else { failuresShown += 1; }
+    });
+    sections.forEach(function (section, i) { section.hidden = perTarget[i] === 0; });
+    matrixRows.forEach(function (row, i) { row.hidden = !targetShown[i]; });
+    document.getElementById("shown").textContent = shown + " of " + total + " results shown";
+    if (failureCount) { failureCount.textContent = String(failuresShown); }
+  }
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  document.getElementById("expand").addEventListener("click", function () {
+    sections.forEach(function (s) { if (!s.hidden) { s.open = true; } });
+  });
+  document.getElementById("collapse").addEventListener("click", function () {
+    sections.forEach(function (s) { s.open = false; });
+  });
+  // A hash of the form #o=fail,error&s=critical&q=name&g=1 sets the filters (a link to a
+  // filtered view); any other hash names a target's section (#t12) and opens it.
+  function fromHash() {
+    var hash = decodeURIComponent(location.hash.slice(1));
+    if (hash.indexOf("=") < 0) {
+      var target = hash && document.getElementById(hash);
+      if (target && target.tagName === "DETAILS") { target.open = true; }
+      return;
+    }
+    hash.split("&").forEach(function (pair) {
+      var key = pair.slice(0, pair.indexOf("=")), value = pair.slice(pair.indexOf("=") + 1);
+      if (key === "o" || key === "s") {
+        var wanted = value.split(",");
+        Array.prototype.forEach.call(form.querySelectorAll("input[name=" + key + "]"), function (i) {
+          i.checked = wanted.indexOf(i.value) >= 0;
+        });
+      } else if (key === "q") {
+        form.elements.q.value = value;
+      } else if (key === "g") {
+        form.elements.g.checked = value === "1";
+      }
+    });
+    apply();
+  }
+  window.addEventListener("hashchange", fromHash);
+  apply();
+  fromHash();
+})();
+"##;
+
+/// Renders `report` as one self-contained HTML page.
+pub fn render(report: &RunReport, options: &RenderOptions) -> String {
+    let mut page = String::with_capacity(4096 + report.results.len() * 900);
+    let verdict = report.verdict.label();
+    let verdict_class = verdict.replace(' ', "-");
+    let profile = format!("{} {}", report.profile.name, report.profile.version);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src '{}'; script-src '{}'; img-src data:; base-uri 'none'; form-action 'none'\">\n\
+         <title>hostcert: {} ({})</title>\n<style>{STYLE}</style>\n</head>\n<body class=\"nojs\">\n",
+        csp_hash(STYLE),
+        csp_hash(SCRIPT),
+        esc(verdict),
+        esc(&profile),
+    );
+
+    // The verdict and what it was decided against.
+    let suites: Vec<String> = report
+        .profile
+        .suites
+        .iter()
+        .map(|s| format!("{} {}", esc(&s.name), esc(&s.version)))
+        .collect();
+    let _ = write!(
+        page,
+        "<header class=\"verdict v-{verdict_class}\">\n<h1 id=\"verdict\">{}</h1>\n\
+         <p>profile <b id=\"profile\">{}</b>; suites {}; {} target{}, {} results</p>\n",
+        esc(&verdict.to_uppercase()),
+        esc(&profile),
+        suites.join(", "),
+        report.targets.len(),
+        if report.targets.len() == 1 { "" } else { "s" },
+        report.results.len()
+    );
+    if let Some(baseline) = &report.baseline {
+        let _ = writeln!(
+            page,
+            "<p id=\"baseline\">gate against the baseline {}: <b>{}</b>, {} new failure{} ({} gating), {} known; only failures new against the baseline decide the gate</p>",
+            esc(&baseline.source),
+            esc(&baseline.verdict.label().to_uppercase()),
+            baseline.new_failures,
+            if baseline.new_failures == 1 { "" } else { "s" },
+            baseline.new_gating_failures,
+            baseline.known_failures
+        );
+    }
+    page += "</header>\n<main>\n";
+
+    let s = &report.summary;
+    let _ = writeln!(
+        page,
+        "<div class=\"counts\" id=\"counts\"><span>{} results</span><span data-count=\"pass\">{} pass</span><span data-count=\"fail\">{} fail ({} gating)</span><span data-count=\"waived\">{} waived</span><span data-count=\"skip\">{} skip</span><span data-count=\"error\">{} error ({} gating)</span></div>",
+        s.total, s.pass, s.fail, s.gating_fail, s.waived, s.skip, s.error, s.gating_error
+    );
+
+    warnings(&mut page, report, options);
+    matrix_table(&mut page, report);
+    waivers_table(&mut page, report, options);
+
+    // Filters: every outcome and severity that occurs, a target name, gating only.
+    page += "<form id=\"filters\" autocomplete=\"off\">\n<fieldset><legend>outcome</legend>";
+    for outcome in Outcome::ALL {
+        let count = report
+            .results
+            .iter()
+            .filter(|r| r.outcome == outcome)
+            .count();
+        let _ = write!(
+            page,
+            "<label><input type=\"checkbox\" name=\"o\" value=\"{0}\" checked> {0} ({count})</label> ",
+            outcome.as_str()
+        );
+    }
+    page += "</fieldset>\n<fieldset><legend>severity</legend>";
+    for severity in Severity::ALL {
+        let _ = write!(
+            page,
+            "<label><input type=\"checkbox\" name=\"s\" value=\"{0}\" checked> {0}</label> ",
+            severity.as_str()
+        );
+    }
+    let _ = write!(
+        page,
+        "</fieldset>\n<label>target <input type=\"search\" name=\"q\" placeholder=\"name contains…\"></label>\n\
+         <label><input type=\"checkbox\" name=\"g\"> gating only</label>\n\
+         <button type=\"button\" id=\"expand\">expand all</button> <button type=\"button\" id=\"collapse\">collapse all</button>\n\
+         <span id=\"shown\">{0} of {0} results shown</span>\n</form>\n\
+         <noscript><p>Filters need JavaScript; every result is shown.</p></noscript>\n",
+        report.results.len()
+    );
+
+    // Failures and errors first, over every target.
+    let target_index: HashMap<&str, usize> = report
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut by_target: Vec<Vec<&CheckResult>> = vec![Vec::new(); report.targets.len()];
+    for result in &report.results {
+        if let Some(&index) = target_index.get(result.target.as_str()) {
+            by_target[index].push(result);
+        }
+    }
+    let mut failing: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
+        .collect();
+    failing.sort_by_key(|r| r.rank());
+    let _ = write!(
+        page,
+        "<section id=\"failures\">\n<h2>Failures and errors (<span id=\"failure-count\">{}</span>)</h2>\n",
+        failing.len()
+    );
+    if failing.is_empty() {
+        page += "<p>No check failed and none was left unevaluated.</p>\n";
+    } else {
+        page += "<table class=\"results\"><thead><tr><th>target</th><th>outcome</th><th>severity</th><th>check</th><th>what was found</th></tr></thead><tbody>\n";
+        for result in &failing {
+            let index = target_index.get(result.target.as_str()).copied();
+            row(&mut page, result, index, true, false);
+        }
+        page += "</tbody></table>\n";
+    }
+    page += "</section>\n";
+
+    // Every result of every target, failures first.
+    page += "<section id=\"targets\">\n<h2>Targets</h2>\n";
+    for (index, target) in report.targets.iter().enumerate() {
+        let mut results = by_target[index].clone();
+        results.sort_by_key(|r| r.rank());
+        let owned: Vec<CheckResult> = results.iter().map(|r| (*r).clone()).collect();
+        let summary = Summary::of(&owned);
+        let target_verdict = summary.verdict(target.error.is_none());
+        let open = report.targets.len() == 1
+            || (report.targets.len() <= OPEN_TARGETS_UP_TO
+                && target_verdict != crate::Verdict::Certified);
+        let _ = write!(
+            page,
+            "<details class=\"target\" id=\"t{index}\" data-name=\"{}\"{}>\n<summary><span class=\"b v-{}\">{}</span> <b class=\"tn\">{}</b> <span class=\"meta\">{} · {}{}</span> — {}</summary>\n<div class=\"body\">\n",
+            esc(&target.name),
+            if open { " open" } else { "" },
+            target_verdict.label().replace(' ', "-"),
+            esc(target_verdict.label()),
+            esc(&target.name),
+            esc(&target.kind),
+            esc(&target.address),
+            target
+                .hostname
+                .as_deref()
+                .filter(|h| *h != target.name)
+                .map(|h| format!(" · host {}", esc(h)))
+                .unwrap_or_default(),
+            counts_text(&summary),
+        );
+        let _ = writeln!(
+            page,
+            "<p class=\"meta\">facts from <span class=\"mono\">{}</span>{}</p>",
+            esc(&target.facts_from),
+            target
+                .facts_digest
+                .as_deref()
+                .map(|d| format!("; facts digest <span class=\"mono\">{}</span>", esc(d)))
+                .unwrap_or_default()
+        );
+        if let Some(error) = &target.error {
+            let _ = writeln!(
+                page,
+                "<p class=\"warn bad\">could not be read: {}</p>",
+                esc(error)
+            );
+        }
+        page += "<table class=\"results\"><thead><tr><th>outcome</th><th>severity</th><th>check</th><th>what was found</th></tr></thead><tbody>\n";
+        for result in results {
+            row(&mut page, result, Some(index), false, true);
+        }
+        page += "</tbody></table>\n</div>\n</details>\n";
+    }
+    page += "</section>\n";
+
+    // Where everything came from.
+    let _ = write!(
+        page,
+        "<footer id=\"provenance\">\n<p>profile {} from <span class=\"mono\">{}</span> ({})</p>\n",
+        esc(&profile),
+        esc(&report.profile.source),
+        esc(&report.profile.digest)
+    );
+    for suite in &report.profile.suites {
+        let _ = writeln!(
+            page,
+            "<p>suite {} {} from <span class=\"mono\">{}</span> ({})</p>",
+            esc(&suite.name),
+            esc(&suite.version),
+            esc(&suite.source),
+            esc(&suite.digest)
+        );
+    }
+    let gate: Vec<&str> = report
+        .gating_severities
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let _ = write!(
+        page,
+        "<p>gating severities: {}; written by {} {}; run from {} to {}</p>\n</footer>\n</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
+        gate.join(", "),
+        esc(&report.tool.name),
+        esc(&report.tool.version),
+        esc(&report.started_at),
+        esc(&report.finished_at)
+    );
+    page
+}
+
+fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
+    let mut lines: Vec<(bool, String)> = Vec::new();
+    for waiver in report.all_waivers().iter().filter(|w| w.expired) {
+        lines.push((
+            true,
+            format!(
+                "the waiver for <code>{}</code> approved by {} expired on {}; its failures count again",
+                esc(&waiver.check),
+                esc(&waiver.approver),
+                esc(&waiver.expires)
+            ),
+        ));
+    }
+    for (waiver, left) in report.expiring_waivers(options.waiver_warning_days) {
+        lines.push((
+            false,
+            format!(
+                "the waiver for <code>{}</code> approved by {} expires on {} ({})",
+                esc(&waiver.check),
+                esc(&waiver.approver),
+                esc(&waiver.expires),
+                esc(&crate::markdown::in_days(left))
+            ),
+        ));
+    }
+    for target in &report.targets {
+        if let Some(error) = &target.error {
+            lines.push((
+                true,
+                format!(
+                    "target <b>{}</b> could not be read: {}",
+                    esc(&target.name),
+                    esc(error)
+                ),
+            ));
+        }
+    }
+    if report.filtered_out > 0 {
+        lines.push((
+            false,
+            format!(
+                "{} of {} trials were filtered out; the verdict covers only the checks that ran",
+                report.filtered_out,
+                report.filtered_out + report.results.len()
+            ),
+        ));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    page.push_str("<section id=\"warnings\">\n");
+    for (bad, line) in lines {
+        let _ = writeln!(
+            page,
+            "<p class=\"warn{}\">{line}</p>",
+            if bad { " bad" } else { "" }
+        );
+    }
+    page.push_str("</section>\n");
+}
+
+fn matrix_table(page: &mut String, report: &RunReport) {
+    let columns = matrix::columns(report);
+    page.push_str("<section id=\"matrix\">\n<h2>Targets by check group</h2>\n<div class=\"scroll\"><table class=\"matrix\"><thead><tr><th>target</th>");
+    for column in &columns {
+        let _ = write!(page, "<th>{}</th>", esc(column));
+    }
+    page.push_str("<th>verdict</th></tr></thead><tbody>\n");
+    let mut by_target: HashMap<&str, Vec<CheckResult>> = HashMap::new();
+    for result in &report.results {
+        by_target
+            .entry(result.target.as_str())
+            .or_default()
+            .push(result.clone());
+    }
+    for (index, target) in report.targets.iter().enumerate() {
+        let results = by_target
+            .get(target.name.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let groups = matrix::groups(results, &target.name);
+        let _ = write!(
+            page,
+            "<tr data-t=\"{index}\"><th><a href=\"#t{index}\">{}</a></th>",
+            esc(&target.name)
+        );
+        for column in &columns {
+            match groups.get(*column) {
+                Some(g) => {
+                    let class = if g.gating_fail + g.gating_error > 0 {
+                        "bad"
+                    } else if g.fail + g.error > 0 {
+                        "warn2"
+                    } else if g.pass + g.waived > 0 {
+                        "good"
+                    } else {
+                        "na"
+                    };
+                    let _ = write!(
+                        page,
+                        "<td class=\"c {class}\" title=\"pass {}, fail {} ({} gating), waived {}, skip {}, error {}\">{}/{}/{}/{}/{}</td>",
+                        g.pass, g.fail, g.gating_fail, g.waived, g.skip, g.error,
+                        g.pass, g.fail, g.waived, g.skip, g.error
+                    );
+                }
+                None => page.push_str("<td class=\"c na\">-</td>"),
+            }
+        }
+        let verdict = Summary::of(results).verdict(target.error.is_none());
+        let _ = writeln!(
+            page,
+            "<td><span class=\"b v-{}\">{}</span></td></tr>",
+            verdict.label().replace(' ', "-"),
+            verdict.label()
+        );
+    }
+    page.push_str("</tbody></table></div>\n<p class=\"meta\">cells: pass/fail/waived/skip/error; red: a gating check failed or could not be evaluated</p>\n</section>\n");
+}
+
+fn waivers_table(page: &mut String, report: &RunReport, options: &RenderOptions) {
+    let waivers = report.all_waivers();
+    if waivers.is_empty() {
+        return;
+    }
+    let today = report.run_date();
+    page.push_str("<section id=\"waivers\">\n<h2>Waivers</h2>\n<table><thead><tr><th>check</th><th>targets</th><th>expires</th><th>approver</th><th>reason</th><th>from</th></tr></thead><tbody>\n");
+    for waiver in &waivers {
+        let left = today.and_then(|t| waiver.days_left(t));
+        let status = if waiver.expired {
+            " <b class=\"b o-fail\">expired</b>".to_owned()
+        } else {
+            match left {
+                Some(left) if left <= i64::from(options.waiver_warning_days) => format!(
+                    " <b class=\"b o-error\">{}</b>",
+                    esc(&crate::markdown::in_days(left))
+                ),
+                _ => String::new(),
+            }
+        };
+        let targets = if waiver.targets.is_empty() {
+            "every target".to_owned()
+        } else {
+            waiver
+                .targets
+                .iter()
+                .map(|t| esc(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            page,
+            "<tr><td><code>{}</code></td><td>{targets}</td><td>{}{status}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
+            esc(&waiver.check),
+            esc(&waiver.expires),
+            esc(&waiver.approver),
+            esc(&waiver.reason),
+            esc(waiver.origin())
+        );
+    }
+    page.push_str("</tbody></table>\n</section>\n");
+}
+
+/// One result as a table row. `data-*` attributes carry what the filters read; `data-u` marks
+/// the one row per result in the targets' sections (the failures table repeats some).
+fn row(
+    page: &mut String,
+    result: &CheckResult,
+    target: Option<usize>,
+    with_target: bool,
+    unique: bool,
+) {
+    let outcome = result.outcome.as_str();
+    let _ = write!(
+        page,
+        "<tr class=\"r o-{outcome} g{}\" data-o=\"{outcome}\" data-s=\"{}\" data-t=\"{}\" data-g=\"{}\"{}>",
+        u8::from(result.gating),
+        result.severity.as_str(),
+        target.map_or(usize::MAX, |t| t),
+        u8::from(result.gating),
+        if unique { " data-u" } else { "" }
+    );
+    if with_target {
+        let _ = write!(page, "<td class=\"tg\">{}</td>", esc(&result.target));
+    }
+    let _ = write!(
+        page,
+        "<td><span class=\"b o-{outcome}\">{outcome}</span>{}</td><td>{}<br><span class=\"k\">{}</span></td>",
+        if result.known_failure {
+            "<br><span class=\"k\">known, also in the baseline</span>"
+        } else {
+            ""
+        },
+        result.severity.as_str(),
+        if result.gating { "gating" } else { "advisory" }
+    );
+    let _ = write!(
+        page,
+        "<td><div class=\"ck\"><code>{}</code> <small>{} · {} {}</small></div><div class=\"ti\">{}</div></td>",
+        esc(&result.check),
+        esc(&result.check_version),
+        esc(&result.suite),
+        esc(&result.suite_version),
+        esc(&result.title)
+    );
+    let _ = write!(
+        page,
+        "<td><div class=\"msg\">{}</div>",
+        esc(&result.message)
+    );
+    if !result.expected.is_empty() {
+        let _ = write!(
+            page,
+            "<div class=\"ex\">expected: {}</div>",
+            esc(&result.expected)
+        );
+    }
+    if !result.evidence.is_empty() {
+        page.push_str("<ul class=\"ev\">");
+        for evidence in &result.evidence {
+            let _ = write!(
+                page,
+                "<li><code>{}</code> = {} <span class=\"src\">from {}</span></li>",
+                esc(&evidence.fact),
+                esc(&evidence.observed),
+                if evidence.source.is_empty() {
+                    "nowhere".to_owned()
+                } else {
+                    esc(&evidence.source)
+                }
+            );
+        }
+        page.push_str("</ul>");
+    }
+    if let Some(waiver) = &result.waiver {
+        let _ = write!(
+            page,
+            "<div class=\"wv\">waiver <code>{}</code> approved by {} until {}{} ({}): {}</div>",
+            esc(&waiver.check),
+            esc(&waiver.approver),
+            esc(&waiver.expires),
+            if waiver.expired { ", expired" } else { "" },
+            esc(waiver.origin()),
+            esc(&waiver.reason)
+        );
+    }
+    if !result.remediation.is_empty() {
+        if result.outcome == Outcome::Pass {
+            let _ = write!(
+                page,
+                "<details class=\"fix\"><summary>fix</summary>{}</details>",
+                esc(&result.remediation)
+            );
+        } else {
+            let _ = write!(
+                page,
+                "<div class=\"fix\"><b>fix:</b> {}</div>",
+                esc(&result.remediation)
+            );
+        }
+    }
+    page.push_str("</td></tr>\n");
+}
+
+fn counts_text(s: &Summary) -> String {
+    format!(
+        "{} pass · {} fail ({} gating) · {} waived · {} skip · {} error",
+        s.pass, s.fail, s.gating_fail, s.waived, s.skip, s.error
+    )
+}
+
+/// `'sha256-<base64>'` for a Content-Security-Policy source list.
+fn csp_hash(text: &str) -> String {
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+    )
+}
+
+/// Escapes text for HTML element content and quoted attribute values, and drops control
+/// characters other than tab and newline, which HTML cannot carry.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup() {
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"q\"\u{0}"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+
+    #[test]
+    fn the_policy_names_the_page_s_own_style_and_script() {
+        let report: RunReport =
+            crate::json::from_str(include_str!("../example-report.json")).unwrap();
+        let page = render(&report, &RenderOptions::default());
+        assert!(page.contains(&format!("script-src '{}'", csp_hash(SCRIPT))));
+        assert!(page.contains(&format!("<script>{SCRIPT}</script>")));
+        assert!(page.contains(&format!("<style>{STYLE}</style>")));
+        assert_eq!(page.matches("<script").count(), 1);
+        assert!(!page.contains("http://") && !page.contains("https://"));
+    }
+}
