@@ -344,22 +344,22 @@ fn write_reports(
     options: &RenderOptions,
     key: Option<&SigningKey>,
 ) -> Result<(), CliError> {
+    // One rendering alive at a time (besides the JSON, which a signature needs): for a large
+    // fleet each is tens of megabytes.
     let json = hostcert_reports::json::to_string(report);
-    let mut results = vec![
-        write_file(&outputs.json, json.as_bytes()),
-        write_file(
-            &outputs.junit,
-            hostcert_reports::junit::render(report).as_bytes(),
-        ),
-        write_file(
-            &outputs.html,
-            hostcert_reports::html::render(report, options).as_bytes(),
-        ),
-        write_file(
-            &outputs.markdown,
-            hostcert_reports::markdown::render(report, options).as_bytes(),
-        ),
-    ];
+    let mut results = vec![write_file(&outputs.json, json.as_bytes())];
+    results.push(write_file(
+        &outputs.junit,
+        hostcert_reports::junit::render(report).as_bytes(),
+    ));
+    results.push(write_file(
+        &outputs.html,
+        hostcert_reports::html::render(report, options).as_bytes(),
+    ));
+    results.push(write_file(
+        &outputs.markdown,
+        hostcert_reports::markdown::render(report, options).as_bytes(),
+    ));
     if let (Some(key), Some(bundle)) = (key, &outputs.bundle) {
         let name = file_name(&outputs.json);
         let line = super::commands::sign_report(report, &name, json.as_bytes(), key);
