@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::kconfig::KernelConfig;
+use super::kconfig::{symbol_fact, KernelConfig};
 use super::Gathered;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
@@ -96,16 +96,7 @@ impl HostFs {
                 Probe::KernelConfig(symbol) => {
                     let config = kernel_config
                         .get_or_insert_with(|| self.kernel_config(release.as_ref().ok()));
-                    match config {
-                        Ok(config) => {
-                            let value = config
-                                .symbols
-                                .get(symbol)
-                                .map_or(FactValue::Absent, |v| FactValue::Text(v.clone()));
-                            Fact::read(probe.clone(), config.source.clone(), value)
-                        }
-                        Err(reason) => Fact::failed(probe.clone(), "kernel config", reason.clone()),
-                    }
+                    symbol_fact(config, probe, symbol)
                 }
                 Probe::KernelRelease => match &release {
                     Ok((source, value)) => Fact::read(

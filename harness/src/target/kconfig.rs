@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::facts::{Fact, FactValue};
+use crate::model::Probe;
+
 /// The largest kernel config read, decompressed (real ones are 100 to 300 KiB).
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
@@ -149,6 +152,25 @@ impl KernelConfig {
             return self.header.as_ref().map(|(arch, _)| arch.clone());
         };
         Some(arch.to_owned())
+    }
+}
+
+/// The fact a `kernel-config` probe gives from a config that was read (or why none could be):
+/// the symbol's value, absent when it is not set, the config's path as the source.
+pub(crate) fn symbol_fact(
+    config: &Result<KernelConfig, String>,
+    probe: &Probe,
+    symbol: &str,
+) -> Fact {
+    match config {
+        Ok(config) => {
+            let value = config
+                .symbols
+                .get(symbol)
+                .map_or(FactValue::Absent, |v| FactValue::Text(v.clone()));
+            Fact::read(probe.clone(), config.source.clone(), value)
+        }
+        Err(reason) => Fact::failed(probe.clone(), "kernel config", reason.clone()),
     }
 }
 

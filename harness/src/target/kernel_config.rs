@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::kconfig::KernelConfig;
+use super::kconfig::{symbol_fact, KernelConfig};
 use super::{Gathered, Target, TargetError};
 use crate::facts::{Fact, FactValue, ProbeSet};
 use crate::model::{Probe, TargetKind};
@@ -58,18 +58,15 @@ impl Target for KernelConfigTarget {
             target: self.name.clone(),
             reason,
         };
-        let config = KernelConfig::read(&self.path, &source).map_err(unreadable)?;
-        config.ensure_full().map_err(unreadable)?;
+        let read = KernelConfig::read(&self.path, &source).and_then(|config| {
+            config.ensure_full()?;
+            Ok(config)
+        });
+        let config = read.as_ref().map_err(|reason| unreadable(reason.clone()))?;
         let facts = probes
             .iter()
             .map(|probe| match probe {
-                Probe::KernelConfig(symbol) => {
-                    let value = config
-                        .symbols
-                        .get(symbol)
-                        .map_or(FactValue::Absent, |v| FactValue::Text(v.clone()));
-                    Fact::read(probe.clone(), source.clone(), value)
-                }
+                Probe::KernelConfig(symbol) => symbol_fact(&read, probe, symbol),
                 Probe::KernelRelease => match (&self.kernel_version, config.header_version()) {
                     (Some(version), _) => Fact::read(
                         probe.clone(),

@@ -26,7 +26,7 @@ use crate::model::Probe;
 use crate::target::host::{
     command_record, file_record, parse_os_release, ModuleIndex, COMMAND_TIMEOUT, MAX_FILE_BYTES,
 };
-use crate::target::kconfig::KernelConfig;
+use crate::target::kconfig::{symbol_fact, KernelConfig};
 
 /// The script for a set of probes, and what is needed to read its output.
 pub(super) struct Batch {
@@ -217,16 +217,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         Some(frame) => Err(format!("cannot read the kernel config {}: {}", frame.source, error_text(&frames, "kconfig"))),
                         None => Err(missing.clone()),
                     });
-                    match config {
-                        Ok(config) => {
-                            let value = config
-                                .symbols
-                                .get(symbol)
-                                .map_or(FactValue::Absent, |v| FactValue::Text(v.clone()));
-                            Fact::read(probe.clone(), config.source.clone(), value)
-                        }
-                        Err(reason) => Fact::failed(probe.clone(), "kernel config", reason.clone()),
-                    }
+                    symbol_fact(config, probe, symbol)
                 }
                 Probe::OsRelease(key) => match frames.get("osr") {
                     Some(frame) if frame.status == "ok" => {
