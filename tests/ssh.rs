@@ -740,3 +740,56 @@ fn ci_examples_shard_and_merge() {
         );
     }
 }
+
+/// Without --identity, ssh-agent's keys are tried (and no key file of the user's is needed).
+#[test]
+fn ssh_agent_keys_log_in_without_an_identity_file() {
+    support::require("ssh-agent", "openssh-client");
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = client.host("agent");
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let socket = dir.join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !socket.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(&client.key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .expect("ssh-add runs");
+    assert!(added.status.success(), "{}", text(&added));
+    let address = host.address();
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "-q",
+            "--target",
+            &address,
+            "--known-hosts",
+            known.to_str().unwrap(),
+        ])
+        .current_dir(dir)
+        .env("HOME", dir.join("no-home"))
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .expect("hostcert runs");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let run = report(dir, "hostcert-report");
+    assert_eq!(
+        target_error(&run, address.trim_start_matches("ssh://")),
+        "",
+        "{}",
+        text(&output)
+    );
+    assert_eq!(count(&host.log(), "Accepted publickey for root"), 1);
+}
