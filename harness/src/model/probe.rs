@@ -39,6 +39,34 @@ pub enum Probe {
     /// every installed module is `not-loaded`), or absent when the kernel has no such module.
     /// Read from `/proc/modules`, `modules.builtin` and `modules.dep` of the target's kernel.
     KernelModule(String),
+    /// ELF facts of a file, read and never run: a record with `class` (`32`, `64`), `machine`
+    /// (as `uname -m` spells it), `interpreter` (PT_INTERP or `none`), `interpreter-present`
+    /// (`yes`, `no`, or `none` without one; resolved in the same filesystem), `abi-min-kernel`
+    /// (from the NT_GNU_ABI_TAG note, `0` without one), `glibc-needed` (the highest `GLIBC_x.y`
+    /// version it needs, `0` for none), `static` (`yes`, `no`) and `libc` (`glibc`, `musl`,
+    /// `none`), and `glibc-provided` (the highest `GLIBC_x.y` version of the `libc.so.6` beside
+    /// its interpreter or in the usual folders, `none` when there is none). Absent when the file
+    /// does not exist.
+    Elf(String),
+    /// The `GLIBC_x.y` version definitions of a C library: a record with `max` (the highest) and
+    /// `versions` (all, space-separated, ascending). Absent when the file does not exist.
+    LibcVersions(String),
+    /// The OpenSSH version a binary carries (`9.2p1`), found by scanning it for `OpenSSH_`; never
+    /// run. Absent when the file or the string is not there.
+    OpensshVersion(String),
+    /// A probe read from the run's `--image` rather than from the target itself: pair checks
+    /// compare an image's facts with its host's. Without `--image` the fact is "not given" and
+    /// checks that read it are skipped.
+    Image(Box<Probe>),
+    /// What the runtime seccomp profile given by `--param seccomp-profile=FILE` (a Docker or
+    /// OCI seccomp JSON, read on the machine hostcert runs on) answers for one system call:
+    /// `allow`, `errno EPERM`, `errno ENOSYS`, `kill`, `trap`, `log`... Without the parameter the
+    /// fact is "not given" and checks that read it are skipped.
+    SeccompProfile(String),
+    /// The facts of hostcert's probe program (`hostcert-probe`), run on live targets: a record
+    /// of `NAME` = `ok` or `errno NAME (N)` for each kernel interface it exercises (see
+    /// `probe/src/main.rs`).
+    ProbeProgram,
 }
 
 impl Probe {
@@ -64,6 +92,12 @@ impl Probe {
             Probe::Sysctl(_) => "sysctl",
             Probe::Command(_) => "command",
             Probe::KernelModule(_) => "kernel-module",
+            Probe::Elf(_) => "elf",
+            Probe::LibcVersions(_) => "libc-versions",
+            Probe::OpensshVersion(_) => "openssh-version",
+            Probe::Image(_) => "image",
+            Probe::SeccompProfile(_) => "seccomp-profile",
+            Probe::ProbeProgram => "probe-program",
         }
     }
 
@@ -73,6 +107,7 @@ impl Probe {
             Probe::KernelConfig(_) => "not set",
             Probe::Command(_) => "command not found",
             Probe::KernelModule(_) => "no such module",
+            Probe::Image(inner) => inner.absent_word(),
             _ => "absent",
         }
     }
@@ -83,13 +118,20 @@ impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Probe::KernelConfig(symbol) => write!(f, "CONFIG_{symbol}"),
-            Probe::KernelRelease | Probe::Architecture => f.write_str(self.kind()),
+            Probe::KernelRelease | Probe::Architecture | Probe::ProbeProgram => {
+                f.write_str(self.kind())
+            }
+            Probe::Image(inner) => write!(f, "image {inner}"),
             Probe::OsRelease(key)
             | Probe::File(key)
             | Probe::FileContent(key)
             | Probe::DirList(key)
             | Probe::Sysctl(key)
-            | Probe::KernelModule(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::KernelModule(key)
+            | Probe::Elf(key)
+            | Probe::LibcVersions(key)
+            | Probe::OpensshVersion(key)
+            | Probe::SeccompProfile(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -106,6 +148,12 @@ const PROBE_KINDS: &[&str] = &[
     "sysctl",
     "command",
     "kernel-module",
+    "elf",
+    "libc-versions",
+    "openssh-version",
+    "image",
+    "seccomp-profile",
+    "probe-program",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -124,6 +172,7 @@ impl<'de> Deserialize<'de> for Probe {
                 match kind {
                     "kernel-release" => Ok(Probe::KernelRelease),
                     "architecture" => Ok(Probe::Architecture),
+                    "probe-program" => Ok(Probe::ProbeProgram),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -143,12 +192,29 @@ impl<'de> Deserialize<'de> for Probe {
                     "sysctl" => Probe::Sysctl(map.next_value()?),
                     "command" => Probe::Command(map.next_value()?),
                     "kernel-module" => Probe::KernelModule(map.next_value()?),
-                    "kernel-release" | "architecture" => {
+                    "elf" => Probe::Elf(map.next_value()?),
+                    "libc-versions" => Probe::LibcVersions(map.next_value()?),
+                    "openssh-version" => Probe::OpensshVersion(map.next_value()?),
+                    "seccomp-profile" => Probe::SeccompProfile(map.next_value()?),
+                    "image" => {
+                        let inner: Probe = map.next_value()?;
+                        if matches!(
+                            inner,
+                            Probe::Image(_) | Probe::SeccompProfile(_) | Probe::ProbeProgram
+                        ) {
+                            return Err(A::Error::custom(format!(
+                                "`{}` cannot be read from an image",
+                                inner.kind()
+                            )));
+                        }
+                        Probe::Image(Box::new(inner))
+                    }
+                    "kernel-release" | "architecture" | "probe-program" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
-                        if kind == "architecture" {
-                            Probe::Architecture
-                        } else {
-                            Probe::KernelRelease
+                        match kind.as_str() {
+                            "architecture" => Probe::Architecture,
+                            "probe-program" => Probe::ProbeProgram,
+                            _ => Probe::KernelRelease,
                         }
                     }
                     other => return Err(A::Error::unknown_variant(other, PROBE_KINDS)),
@@ -208,6 +274,25 @@ impl Probe {
             Probe::File(path) => Probe::File(absolute("file", path)?),
             Probe::FileContent(path) => Probe::FileContent(absolute("file-content", path)?),
             Probe::DirList(path) => Probe::DirList(absolute("dir-list", path)?),
+            Probe::Elf(path) => Probe::Elf(absolute("elf", path)?),
+            Probe::LibcVersions(path) => Probe::LibcVersions(absolute("libc-versions", path)?),
+            Probe::OpensshVersion(path) => {
+                Probe::OpensshVersion(absolute("openssh-version", path)?)
+            }
+            Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
+            Probe::ProbeProgram => Probe::ProbeProgram,
+            Probe::SeccompProfile(syscall) => {
+                if syscall.is_empty()
+                    || !syscall
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(format!(
+                        "invalid system call name `{syscall}` (expected such as clone3)"
+                    ));
+                }
+                Probe::SeccompProfile(syscall)
+            }
             Probe::Sysctl(name) => {
                 let valid = !name.is_empty()
                     && !name

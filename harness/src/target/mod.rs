@@ -5,10 +5,13 @@
 //! bare kernel config) and [`snapshot`] (facts saved by `hostcert gather`). SSH hosts and images
 //! plug in behind the same trait.
 
+mod elf;
 mod host;
 mod kconfig;
 pub mod kernel_config;
 pub mod local;
+pub mod pair;
+pub mod probe_program;
 pub mod rootfs;
 pub mod snapshot;
 pub mod ssh;
@@ -58,6 +61,8 @@ pub struct TargetOptions {
     /// `--param kernel-version=`: the kernel release of a kernel config without a header, or the
     /// one kernel of an OS tree to judge.
     pub kernel_version: Option<String>,
+    /// `--param seccomp-profile=`: the runtime seccomp profile that `seccomp-profile` probes read.
+    pub seccomp_profile: Option<std::path::PathBuf>,
     /// How SSH targets connect and authenticate.
     pub ssh: ssh::SshOptions,
 }
