@@ -67,6 +67,11 @@ pub enum Probe {
     /// of `NAME` = `ok` or `errno NAME (N)` for each kernel interface it exercises (see
     /// `probe/src/main.rs`).
     ProbeProgram,
+    /// The real run of the pair's image on a local host: its DHCP client gets a lease from a
+    /// real dnsmasq and its sshd accepts an ssh2 login with a PTY, in namespaces torn down
+    /// afterwards (see `harness/src/target/live_run.rs`). A record; "not given" (the check is
+    /// skipped) without `--image`, on SSH hosts, and when not root.
+    LiveRun,
 }
 
 impl Probe {
@@ -98,6 +103,7 @@ impl Probe {
             Probe::Image(_) => "image",
             Probe::SeccompProfile(_) => "seccomp-profile",
             Probe::ProbeProgram => "probe-program",
+            Probe::LiveRun => "live-run",
         }
     }
 
@@ -118,7 +124,7 @@ impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Probe::KernelConfig(symbol) => write!(f, "CONFIG_{symbol}"),
-            Probe::KernelRelease | Probe::Architecture | Probe::ProbeProgram => {
+            Probe::KernelRelease | Probe::Architecture | Probe::ProbeProgram | Probe::LiveRun => {
                 f.write_str(self.kind())
             }
             Probe::Image(inner) => write!(f, "image {inner}"),
@@ -154,6 +160,7 @@ const PROBE_KINDS: &[&str] = &[
     "image",
     "seccomp-profile",
     "probe-program",
+    "live-run",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -173,6 +180,7 @@ impl<'de> Deserialize<'de> for Probe {
                     "kernel-release" => Ok(Probe::KernelRelease),
                     "architecture" => Ok(Probe::Architecture),
                     "probe-program" => Ok(Probe::ProbeProgram),
+                    "live-run" => Ok(Probe::LiveRun),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -200,7 +208,10 @@ impl<'de> Deserialize<'de> for Probe {
                         let inner: Probe = map.next_value()?;
                         if matches!(
                             inner,
-                            Probe::Image(_) | Probe::SeccompProfile(_) | Probe::ProbeProgram
+                            Probe::Image(_)
+                                | Probe::SeccompProfile(_)
+                                | Probe::ProbeProgram
+                                | Probe::LiveRun
                         ) {
                             return Err(A::Error::custom(format!(
                                 "`{}` cannot be read from an image",
@@ -209,11 +220,12 @@ impl<'de> Deserialize<'de> for Probe {
                         }
                         Probe::Image(Box::new(inner))
                     }
-                    "kernel-release" | "architecture" | "probe-program" => {
+                    "kernel-release" | "architecture" | "probe-program" | "live-run" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         match kind.as_str() {
                             "architecture" => Probe::Architecture,
                             "probe-program" => Probe::ProbeProgram,
+                            "live-run" => Probe::LiveRun,
                             _ => Probe::KernelRelease,
                         }
                     }
@@ -281,6 +293,7 @@ impl Probe {
             }
             Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
             Probe::ProbeProgram => Probe::ProbeProgram,
+            Probe::LiveRun => Probe::LiveRun,
             Probe::SeccompProfile(syscall) => {
                 if syscall.is_empty()
                     || !syscall

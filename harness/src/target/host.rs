@@ -184,7 +184,9 @@ impl HostFs {
                     ),
                     Err(reason) => Fact::failed(probe.clone(), path.clone(), reason),
                 },
-                Probe::Image(_) => Fact::not_given(probe.clone(), "--image", NO_IMAGE),
+                Probe::Image(_) | Probe::LiveRun => {
+                    Fact::not_given(probe.clone(), "--image", NO_IMAGE)
+                }
                 Probe::SeccompProfile(_) => {
                     Fact::not_given(probe.clone(), "--param seccomp-profile", NO_SECCOMP_PROFILE)
                 }

@@ -100,7 +100,7 @@ impl Target for KernelConfigTarget {
                     source.clone(),
                     "a kernel config alone has no os-release",
                 ),
-                Probe::Image(_) => {
+                Probe::Image(_) | Probe::LiveRun => {
                     Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE)
                 }
                 Probe::SeccompProfile(_) => Fact::not_given(

@@ -9,6 +9,7 @@ mod elf;
 mod host;
 mod kconfig;
 pub mod kernel_config;
+mod live_run;
 pub mod local;
 pub mod pair;
 pub mod probe_program;
@@ -53,6 +54,11 @@ pub trait Target: Send + Sync {
     /// Reads every probe in one pass. A probe that cannot be read is a failed [`crate::facts::Fact`]
     /// inside the set; `Err` means the target could not be read at all.
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError>;
+    /// The folder holding the target's files, when it is a tree on this machine (an OS tree, an
+    /// unpacked image): what a real run mounts.
+    fn tree(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// Options that shape how targets are opened (`--param` values meant for targets).

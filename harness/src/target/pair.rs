@@ -77,6 +77,34 @@ pub fn open_image(
     Ok(Arc::from(image))
 }
 
+impl PairTarget {
+    /// The real run of the image on this machine, or why it is skipped.
+    fn live_run(&self) -> Fact {
+        let probe = Probe::LiveRun;
+        let Some(image) = &self.image else {
+            return Fact::not_given(probe, "--image", NO_IMAGE);
+        };
+        let source = format!("real run of {} on {}", image.address(), self.host.address());
+        if self.host.kind() != TargetKind::Local {
+            return Fact::not_given(
+                probe,
+                source,
+                "a real run needs the local machine as the host; SSH hosts get the static checks and the probe program",
+            );
+        }
+        let Some(tree) = image.tree() else {
+            return Fact::not_given(probe, source, "the image is not a tree on this machine");
+        };
+        if let Some(reason) = super::live_run::cannot_run_here() {
+            return Fact::not_given(probe, source, &reason);
+        }
+        match super::live_run::run(tree) {
+            Ok(value) => Fact::read(probe, source, value),
+            Err(reason) => Fact::failed(probe, source, reason),
+        }
+    }
+}
+
 impl Target for PairTarget {
     fn name(&self) -> &str {
         &self.name
@@ -103,7 +131,7 @@ impl Target for PairTarget {
                 Probe::Image(inner) => {
                     image_probes.insert((**inner).clone());
                 }
-                Probe::SeccompProfile(_) => own.push(probe.clone()),
+                Probe::SeccompProfile(_) | Probe::LiveRun => own.push(probe.clone()),
                 other => {
                     host_probes.insert(other.clone());
                 }
@@ -140,6 +168,10 @@ impl Target for PairTarget {
         if !own.is_empty() {
             let profile = self.seccomp_profile.as_deref().map(SeccompProfile::read);
             for probe in own {
+                if probe == Probe::LiveRun {
+                    gathered.facts.insert(self.live_run());
+                    continue;
+                }
                 let Probe::SeccompProfile(syscall) = &probe else {
                     continue;
                 };

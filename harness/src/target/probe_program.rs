@@ -15,6 +15,13 @@ pub const PROGRAM: &str = "hostcert-probe";
 /// Where the probe program is: `$HOSTCERT_PROBE`, else beside the running `hostcert` (or one
 /// folder up, for test binaries under `target/*/deps`).
 pub fn locate() -> Result<PathBuf, String> {
+    if std::env::var_os("HOSTCERT_PROBE").is_some() {
+        return locate_override();
+    }
+    locate_beside_hostcert()
+}
+
+fn locate_override() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("HOSTCERT_PROBE") {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -26,6 +33,11 @@ pub fn locate() -> Result<PathBuf, String> {
             ))
         };
     }
+    locate_beside_hostcert()
+}
+
+/// The probe program built with hostcert, beside its binary, whatever `$HOSTCERT_PROBE` says.
+pub fn locate_beside_hostcert() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find hostcert itself: {e}"))?;
     let mut tried = Vec::new();
     for dir in exe.ancestors().skip(1).take(2) {

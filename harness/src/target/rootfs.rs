@@ -14,6 +14,7 @@ use crate::model::TargetKind;
 pub struct RootfsTarget {
     name: String,
     address: String,
+    tree: PathBuf,
     host: HostFs,
 }
 
@@ -32,6 +33,10 @@ impl Target for RootfsTarget {
 
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
         Ok(self.host.gather(probes))
+    }
+
+    fn tree(&self) -> Option<&Path> {
+        Some(&self.tree)
     }
 }
 
@@ -76,6 +81,7 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
         return Ok(vec![RootfsTarget {
             name: base_name,
             address,
+            tree: dir.to_owned(),
             host: HostFs::tree(dir.to_owned(), None),
         }]);
     }
@@ -88,6 +94,7 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
                 base_name.clone()
             },
             address: address.clone(),
+            tree: dir.to_owned(),
             host: HostFs::tree(dir.to_owned(), Some(kernel)),
         })
         .collect())

@@ -274,7 +274,9 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 Probe::Elf(path) | Probe::LibcVersions(path) | Probe::OpensshVersion(path) => {
                     Fact::failed(probe.clone(), path.clone(), NOT_OVER_SSH)
                 }
-                Probe::Image(_) => Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE),
+                Probe::Image(_) | Probe::LiveRun => {
+                    Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE)
+                }
                 Probe::SeccompProfile(_) => Fact::not_given(
                     probe.clone(),
                     "--param seccomp-profile",
