@@ -73,7 +73,9 @@ fn tree(name: &str) -> String {
 #[test]
 fn the_debian_tree_on_this_machine_passes_every_static_and_probe_check() {
     let work = Work::new();
+    let before = host_state();
     let (_, report, text) = run(&work, &["--image", &tree("rootfs"), "--target", "local"]);
+    assert_eq!(host_state(), before, "the real run left something behind");
     let results = outcomes(&report, "rootfs@local");
     assert!(results.len() >= 30, "{text}");
     for (check, (outcome, message)) in &results {
@@ -120,6 +122,70 @@ fn the_debian_tree_on_this_machine_passes_every_static_and_probe_check() {
         message.contains("openssh-version /usr/sbin/sshd = 9.2"),
         "{message}"
     );
+    // The real run: the tree's dhclient got a lease from dnsmasq, its sshd let hostcert in.
+    let (_, message) = &results["abi.live.dhcp-lease"];
+    assert!(message.contains("live-run lease = 10.213."), "{message}");
+    let (_, message) = &results["abi.live.sshd-sandbox"];
+    assert!(message.contains("seccomp-sandbox = engaged"), "{message}");
+    let run = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "abi.live.sshd-login")
+        .unwrap();
+    assert_eq!(
+        run["evidence"][0]["source"],
+        format!("real run of {} on local", tree("rootfs"))
+    );
+}
+
+/// What a real run could leave behind: network namespaces, veth interfaces, its folders in
+/// /tmp, mounts and processes that name them.
+fn host_state() -> Vec<String> {
+    let mut state = Vec::new();
+    let netns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip runs");
+    state.extend(
+        stdout(&netns)
+            .lines()
+            .filter(|l| l.starts_with("hc"))
+            .map(|l| format!("netns {l}")),
+    );
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .expect("ip runs");
+    state.extend(
+        stdout(&links)
+            .lines()
+            .filter(|l| l.contains(": vhc"))
+            .map(|l| format!("link {l}")),
+    );
+    for entry in std::fs::read_dir("/tmp").unwrap().filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("hostcert-live.") {
+            state.push(format!("folder /tmp/{name}"));
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    state.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains("hostcert-live.") || l.contains("hostcert-fixtures"))
+            .map(|l| format!("mount {l}")),
+    );
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains("hostcert-live.") {
+                state.push(format!("process {cmdline}"));
+            }
+        }
+    }
+    state.sort();
+    state
 }
 
 #[test]
@@ -155,7 +221,15 @@ fn each_broken_tree_fails_exactly_its_check_with_evidence() {
         let work = Work::new();
         let (exit, report, text) = run(
             &work,
-            &["--image", &tree(fixture), "--target", "local", "abi."],
+            &[
+                "--image",
+                &tree(fixture),
+                "--target",
+                "local",
+                "abi.",
+                "--skip",
+                "abi.live.",
+            ],
         );
         assert_eq!(exit, 1, "{fixture}: not certified\n{text}");
         let results = outcomes(&report, &format!("{fixture}@local"));
@@ -261,6 +335,7 @@ fn a_host_refusing_seccomp_filters_fails_the_sandbox_checks() {
             "abi.",
         ])
         .env("HOSTCERT_PROBE", &wrapper)
+        .env("HOSTCERT_LIVE_RUN_DENY_SECCOMP", "1")
         .current_dir(work.dir.path())
         .output()
         .unwrap();
@@ -277,6 +352,7 @@ fn a_host_refusing_seccomp_filters_fails_the_sandbox_checks() {
         [
             "abi.host.sandbox-sequence",
             "abi.host.seccomp-action-errno",
+            "abi.live.sshd-sandbox",
             "abi.openssh.seccomp-sandbox",
         ],
         "{}",
@@ -288,8 +364,16 @@ fn a_host_refusing_seccomp_filters_fails_the_sandbox_checks() {
             .contains("sandbox-sequence = unsupported: prctl(PR_SET_SECCOMP): errno EINVAL (22)"),
         "{message}"
     );
-    // OpenSSH 9.2 only logs the failure: the fatal check holds.
+    // OpenSSH 9.2 only logs the failure: the fatal check holds, and the real login works.
     assert_eq!(results["abi.openssh.seccomp-fatal"].0, "pass");
+    assert_eq!(results["abi.live.sshd-login"].0, "pass");
+    let (_, message) = &results["abi.live.sshd-sandbox"];
+    assert!(
+        message.contains(
+            "not engaged: debug1: ssh_sandbox_child: prctl(PR_SET_SECCOMP): Invalid argument"
+        ),
+        "{message}"
+    );
 }
 
 #[test]
@@ -318,7 +402,7 @@ fn over_ssh_the_probe_program_is_copied_run_and_removed() {
     let results = outcomes(&report, &name);
     assert!(!results.is_empty(), "{text}");
     for (check, (outcome, message)) in &results {
-        let expected = if check == "abi.glibc.clone3-seccomp" {
+        let expected = if check == "abi.glibc.clone3-seccomp" || check.starts_with("abi.live.") {
             "skip"
         } else {
             "pass"
@@ -349,4 +433,42 @@ fn leftovers() -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[test]
+fn without_root_the_real_run_is_skipped_with_the_reason() {
+    support::require("setpriv", "util-linux");
+    probe_program();
+    let work = Work::new();
+    std::fs::set_permissions(
+        work.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(support::BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--report-dir",
+            "out",
+            "--image",
+            &tree("rootfs"),
+            "abi.live.",
+        ])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    let report = work.json("out/report.json");
+    let results = outcomes(&report, "rootfs@local");
+    assert_eq!(results.len(), 4, "{}", stdout(&output));
+    for (check, (outcome, message)) in &results {
+        assert_eq!(outcome, "skip", "{check}: {message}");
+        assert!(
+            message.contains("a real run needs root on the host"),
+            "{message}"
+        );
+    }
 }
