@@ -276,6 +276,9 @@ pub struct GatherArgs {
     /// The target to read.
     #[arg(long, value_name = "TARGET", default_value = "local")]
     pub target: String,
+    /// An image (or OS tree) on the target: gathers the pair `<image>@<target>` (see `run`).
+    #[arg(long, value_name = "TARGET")]
+    pub image: Option<String>,
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,

@@ -344,3 +344,40 @@ impl Probe {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Probe, String> {
+        crate::yaml::parse::<Probe>("t.yaml", yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn image_and_abi_probes_parse_and_validate() {
+        assert_eq!(
+            parse("{image: {elf: /usr/sbin/sshd}}").unwrap(),
+            Probe::Image(Box::new(Probe::Elf("/usr/sbin/sshd".to_owned())))
+        );
+        assert_eq!(parse("probe-program").unwrap(), Probe::ProbeProgram);
+        assert_eq!(parse("live-run").unwrap(), Probe::LiveRun);
+        assert_eq!(
+            parse("{seccomp-profile: clone3}").unwrap(),
+            Probe::SeccompProfile("clone3".to_owned())
+        );
+        assert!(parse("{elf: usr/sbin/sshd}")
+            .unwrap_err()
+            .contains("must be absolute"));
+        assert!(parse("{image: {elf: /a/../b}}").is_err());
+        assert!(parse("{image: live-run}")
+            .unwrap_err()
+            .contains("cannot be read from an image"));
+        assert!(parse("{image: {image: {elf: /x}}}").is_err());
+        assert!(parse("{seccomp-profile: 'clone3; rm'}").is_err());
+        let probe = Probe::Image(Box::new(Probe::OpensshVersion("/usr/sbin/sshd".to_owned())));
+        assert_eq!(probe.to_string(), "image openssh-version /usr/sbin/sshd");
+        let json = serde_json::to_string(&probe).unwrap();
+        assert_eq!(json, r#"{"image":{"openssh-version":"/usr/sbin/sshd"}}"#);
+        assert_eq!(serde_json::from_str::<Probe>(&json).unwrap(), probe);
+    }
+}
