@@ -472,3 +472,42 @@ fn without_root_the_real_run_is_skipped_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn a_pair_gathered_into_a_snapshot_is_judged_the_same_later() {
+    probe_program();
+    let work = Work::new();
+    let output = work.hostcert(&[
+        "gather",
+        "--profile",
+        "isv-container",
+        "--image",
+        &tree("broken-arch"),
+        "--output",
+        "pair.json",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let snapshot = work.json("pair.json");
+    assert_eq!(snapshot["target"]["name"], "broken-arch@local");
+    let facts = snapshot["facts"].as_array().unwrap();
+    let program = facts
+        .iter()
+        .find(|f| f["probe"] == "probe-program")
+        .expect("the probe program's facts are in the snapshot");
+    assert_eq!(program["value"]["record"]["openpty"]["text"], "ok");
+    assert!(facts
+        .iter()
+        .any(|f| f["probe"] == serde_json::json!({"image": {"elf": "/bin/busybox"}})));
+    let (exit, report, text) = run(
+        &work,
+        &["--facts", "pair.json", "abi.", "--skip", "abi.live."],
+    );
+    assert_eq!(exit, 1, "{text}");
+    let results = outcomes(&report, "broken-arch@local");
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, (outcome, _))| outcome == "fail")
+        .map(|(check, _)| check.as_str())
+        .collect();
+    assert_eq!(failed, ["abi.busybox.architecture"], "{text}");
+}
