@@ -511,3 +511,35 @@ fn a_pair_gathered_into_a_snapshot_is_judged_the_same_later() {
         .collect();
     assert_eq!(failed, ["abi.busybox.architecture"], "{text}");
 }
+
+#[test]
+fn without_dhclient_the_real_run_uses_busybox_udhcpc() {
+    let work = Work::new();
+    let before = host_state();
+    let (exit, report, text) = run(
+        &work,
+        &[
+            "--image",
+            &tree("udhcpc-only"),
+            "--target",
+            "local",
+            "abi.live.",
+        ],
+    );
+    assert_eq!(host_state(), before, "the real run left something behind");
+    assert_eq!(exit, 0, "{text}");
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "abi.live.dhcp-lease")
+        .unwrap();
+    let observed = result["evidence"][0]["observed"].as_str().unwrap();
+    assert!(observed.contains("dhcp-client=udhcpc"), "{observed}");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("live-run dhcp-log = dnsmasq: DHCPDISCOVER"),
+        "dnsmasq's log is evidence: {message}"
+    );
+    assert!(message.contains("DHCPACK"), "{message}");
+}

@@ -309,6 +309,8 @@ elif [ -x "$TREE/bin/busybox" ] || [ -x "$TREE/usr/bin/busybox" ]; then CLIENT=u
 elif [ -x "$TREE/usr/sbin/dhcpcd" ] || [ -x "$TREE/sbin/dhcpcd" ]; then CLIENT=dhcpcd
 else fail "the image has no DHCP client (dhclient, busybox udhcpc, dhcpcd)"; fi
 echo "dhcp-client=$CLIENT"
+# Both ends up before the first DISCOVER, or it is lost and costs the client a retransmit.
+ip -n "$NS_I" link set "$IF_C" up
 for i in $(seq 1 50); do
   ip -n "$NS_S" link show "$IF_S" | grep -q LOWER_UP && ip netns exec "$NS_S" ss -lun | grep -q ':67 ' && break
   sleep 0.1
@@ -390,7 +392,7 @@ done
 [ -n "$lease" ] || { echo "dhcp-log=$(tail -c 600 "$WORK/dhcp.log" 2>/dev/null | tr '\n' '|')"; fail "no lease from dnsmasq within 30 s"; }
 echo "lease=$lease"; echo "$lease" > "$WORK/lease"
 echo "dhcp-secs=$(secs "$td" "$(now)")"
-echo "dhcp-log=$(grep -hE 'DHCP(DISCOVER|OFFER|REQUEST|ACK)' "$WORK/dnsmasq.log" "$WORK/dhcp.log" 2>/dev/null | sed 's/^.*dnsmasq-dhcp/dnsmasq-dhcp/' | head -8 | tr '\n' '|')"
+echo "dhcp-log=$(grep -hE 'DHCP(DISCOVER|OFFER|REQUEST|ACK)' "$WORK/dnsmasq.log" "$WORK/dhcp.log" 2>/dev/null | sed -E 's/^.*dnsmasq-dhcp\[[0-9]+\]: [0-9]+ /dnsmasq: /' | head -8 | tr '\n' '|')"
 ts=$(now)
 addr="${lease%/*}"
 for i in $(seq 1 100); do
@@ -411,5 +413,5 @@ elif grep -q 'prctl(PR_SET_SECCOMP)' "$WORK/sshd.log"; then
 else
   echo "seccomp-sandbox=unknown"
 fi
-echo "sandbox-log=$(grep -E 'ssh_sandbox|Accepted publickey|session opened|pty' "$WORK/sshd.log" | head -8 | tr -d '\r' | tr '\n' '|')"
+echo "sandbox-log=$(grep -E 'ssh_sandbox|Accepted publickey|Allocating pty' "$WORK/sshd.log" | head -8 | tr -d '\r' | tr '\n' '|')"
 "#;
