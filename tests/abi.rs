@@ -543,3 +543,21 @@ fn without_dhclient_the_real_run_uses_busybox_udhcpc() {
     );
     assert!(message.contains("DHCPACK"), "{message}");
 }
+
+#[test]
+fn a_host_s_own_userspace_is_judged_against_its_own_kernel() {
+    support::require("/usr/sbin/sshd", "openssh-server");
+    let work = Work::new();
+    let (exit, report, text) = run(
+        &work,
+        &["--image", "rootfs:/", "--target", "local", "abi.ss"],
+    );
+    assert_eq!(exit, 0, "{text}");
+    let results = outcomes(&report, "host-root@local");
+    assert_eq!(results.len(), 8, "{text}");
+    assert!(
+        results.values().all(|(outcome, _)| outcome == "pass"),
+        "{text}"
+    );
+    assert_eq!(report["targets"][0]["address"], "rootfs:/ on local");
+}

@@ -56,11 +56,16 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
             "not a folder (an OS tree is an unpacked root filesystem)".to_owned(),
         ));
     }
-    let base_name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string());
+    let canonical = dir.canonicalize().ok();
+    let base_name = match canonical.as_deref() {
+        // `rootfs:/`: this machine's own userspace, read as a tree.
+        Some(path) if path == Path::new("/") => "host-root".to_owned(),
+        Some(path) => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string()),
+        None => dir.display().to_string(),
+    };
     let mut kernels = find_kernels(dir).map_err(&fail)?;
     if let Some(wanted) = kernel_version {
         let available: Vec<String> = kernels.iter().map(|k| k.release.clone()).collect();
