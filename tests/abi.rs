@@ -203,9 +203,13 @@ fn each_broken_tree_fails_exactly_its_check_with_evidence() {
         ),
         (
             "broken-interp",
+            // The real run fails as the static check predicts: the loader is not there.
             vec![
                 "abi.dhclient.interpreter",
                 "abi.ip.interpreter",
+                "abi.live.dhcp-lease",
+                "abi.live.sshd-login",
+                "abi.live.sshd-sandbox",
                 "abi.ssh.interpreter",
                 "abi.sshd.interpreter",
             ],
@@ -213,23 +217,26 @@ fn each_broken_tree_fails_exactly_its_check_with_evidence() {
         ),
         (
             "broken-glibc",
-            vec!["abi.sshd.glibc-versions"],
-            "glibc-needed = 9.",
+            // The real sshd fails as the static check predicts.
+            vec![
+                "abi.live.sshd-login",
+                "abi.live.sshd-sandbox",
+                "abi.sshd.glibc-versions",
+            ],
+            "version `GLIBC_9.",
         ),
     ];
     for (fixture, failing, evidence) in cases {
         let work = Work::new();
+        let before = host_state();
         let (exit, report, text) = run(
             &work,
-            &[
-                "--image",
-                &tree(fixture),
-                "--target",
-                "local",
-                "abi.",
-                "--skip",
-                "abi.live.",
-            ],
+            &["--image", &tree(fixture), "--target", "local", "abi."],
+        );
+        assert_eq!(
+            host_state(),
+            before,
+            "{fixture}: the real run left something"
         );
         assert_eq!(exit, 1, "{fixture}: not certified\n{text}");
         let results = outcomes(&report, &format!("{fixture}@local"));
@@ -241,6 +248,19 @@ fn each_broken_tree_fails_exactly_its_check_with_evidence() {
         assert_eq!(failed, failing, "{fixture}\n{text}");
         let (_, message) = &results[failing[0]];
         assert!(message.contains(evidence), "{fixture}: {message}");
+        if fixture == "broken-glibc" {
+            let (_, message) = &results["abi.sshd.glibc-versions"];
+            assert!(message.contains("glibc-needed = 9."), "{message}");
+        }
+        if fixture == "broken-interp" {
+            let (_, message) = &results["abi.live.dhcp-lease"];
+            assert!(
+                message.contains(
+                    "chroot: failed to run command ‘dhclient’: No such file or directory"
+                ),
+                "{message}"
+            );
+        }
     }
 }
 

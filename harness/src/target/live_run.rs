@@ -153,14 +153,30 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
             errors.trim()
         ));
     }
-    if !ready && !fields.contains_key("error") {
-        fields.insert("error".to_owned(), errors.trim().to_owned());
+    if !ready {
+        let error = fields
+            .entry("error".to_owned())
+            .or_insert_with(|| errors.trim().to_owned())
+            .clone();
+        fields
+            .entry("login".to_owned())
+            .or_insert_with(|| format!("not attempted: {error}"));
     }
     fields.insert(
         "total-secs".to_owned(),
         format!("{:.2}", started.elapsed().as_secs_f64()),
     );
-    for key in ["lease", "login", "pty", "seccomp-sandbox", "dhcp-client"] {
+    for key in [
+        "lease",
+        "login",
+        "pty",
+        "command",
+        "seccomp-sandbox",
+        "sandbox-log",
+        "dhcp-client",
+        "dhcp-log",
+        "dhcp-secs",
+    ] {
         fields
             .entry(key.to_owned())
             .or_insert_with(|| "none".to_owned());
@@ -350,12 +366,15 @@ exit 0
 SCRIPT
 chmod 755 "$R/run/hostcert/dhcp-script"
 PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH
-case "$CLIENT" in
-  dhclient) chroot "$R" dhclient -d -1 -v -sf /run/hostcert/dhcp-script -pf /run/hostcert/dhclient.pid -lf /run/hostcert/dhclient.leases "$IF_C" > "$WORK/dhcp.log" 2>&1 & ;;
-  udhcpc) chroot "$R" busybox udhcpc -i "$IF_C" -f -n -t 5 -T 2 -s /run/hostcert/dhcp-script > "$WORK/dhcp.log" 2>&1 & ;;
-  dhcpcd) chroot "$R" dhcpcd -B -1 -4 --script /run/hostcert/dhcp-script "$IF_C" > "$WORK/dhcp.log" 2>&1 & ;;
-esac
-echo $! > "$WORK/dhcp.pid"
+dhcp() {
+  case "$CLIENT" in
+    dhclient) exec chroot "$R" dhclient -d -1 -v -sf /run/hostcert/dhcp-script -pf /run/hostcert/dhclient.pid -lf /run/hostcert/dhclient.leases "$IF_C" ;;
+    udhcpc) exec chroot "$R" busybox udhcpc -i "$IF_C" -f -n -t 5 -T 2 -s /run/hostcert/dhcp-script ;;
+    dhcpcd) exec chroot "$R" dhcpcd -B -1 -4 --script /run/hostcert/dhcp-script "$IF_C" ;;
+  esac
+}
+# The client's exit status tells the other side to stop waiting for a lease that cannot come.
+( dhcp > "$WORK/dhcp.log" 2>&1 & echo $! > "$WORK/dhcp.pid"; wait $!; echo $? > "$WORK/dhcp.status" ) &
 for i in $(seq 1 300); do
   [ -s "$WORK/lease" ] && break
   [ -e "$WORK/stop" ] && break
@@ -367,12 +386,14 @@ if [ -n "$DENY_SECCOMP" ]; then
   WRAP="/run/hostcert/hostcert-probe deny-seccomp --"
 fi
 if [ -s "$WORK/lease" ]; then
-  chroot "$R" $WRAP /usr/sbin/sshd -D -e -f /dev/null -o ListenAddress="$(cut -d/ -f1 "$WORK/lease"):22" \
-    -o HostKey=/run/hostcert/host_ed25519 -o AuthorizedKeysFile=/run/hostcert/authorized_keys \
-    -o PubkeyAuthentication=yes -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no \
-    -o UsePAM=no -o PermitRootLogin=prohibit-password -o StrictModes=no \
-    -o PidFile=/run/hostcert/sshd.pid -o LogLevel=DEBUG3 2> "$WORK/sshd.log" &
-  echo $! > "$WORK/sshd.pid"
+  sshd() {
+    exec chroot "$R" $WRAP /usr/sbin/sshd -D -e -f /dev/null -o ListenAddress="$(cut -d/ -f1 "$WORK/lease"):22" \
+      -o HostKey=/run/hostcert/host_ed25519 -o AuthorizedKeysFile=/run/hostcert/authorized_keys \
+      -o PubkeyAuthentication=yes -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no \
+      -o UsePAM=no -o PermitRootLogin=prohibit-password -o StrictModes=no \
+      -o PidFile=/run/hostcert/sshd.pid -o LogLevel=DEBUG3
+  }
+  ( sshd 2> "$WORK/sshd.log" & echo $! > "$WORK/sshd.pid"; wait $!; echo $? > "$WORK/sshd.status" ) &
 fi
 while [ ! -e "$WORK/stop" ]; do sleep 0.1; done
 kill $(cat "$WORK/sshd.pid" 2>/dev/null) $(cat "$WORK/dhcp.pid" 2>/dev/null) 2>/dev/null
@@ -387,9 +408,14 @@ for i in $(seq 1 300); do
   lease=$(ip -n "$NS_I" -4 -o addr show dev "$IF_C" 2>/dev/null | awk '{print $4}')
   [ -n "$lease" ] && break
   kill -0 "$IMAGE_PID" 2>/dev/null || break
+  [ -s "$WORK/dhcp.status" ] && break
   sleep 0.1
 done
-[ -n "$lease" ] || { echo "dhcp-log=$(tail -c 600 "$WORK/dhcp.log" 2>/dev/null | tr '\n' '|')"; fail "no lease from dnsmasq within 30 s"; }
+if [ -z "$lease" ]; then
+  echo "dhcp-log=$(tail -c 600 "$WORK/dhcp.log" 2>/dev/null | tr '\n' '|')"
+  if [ -s "$WORK/dhcp.status" ]; then fail "the image's $CLIENT exited with status $(cat "$WORK/dhcp.status") without a lease"; fi
+  fail "no lease from dnsmasq within 30 s"
+fi
 echo "lease=$lease"; echo "$lease" > "$WORK/lease"
 echo "dhcp-secs=$(secs "$td" "$(now)")"
 echo "dhcp-log=$(grep -hE 'DHCP(DISCOVER|OFFER|REQUEST|ACK)' "$WORK/dnsmasq.log" "$WORK/dhcp.log" 2>/dev/null | sed -E 's/^.*dnsmasq-dhcp\[[0-9]+\]: [0-9]+ /dnsmasq: /' | head -8 | tr '\n' '|')"
@@ -397,9 +423,10 @@ ts=$(now)
 addr="${lease%/*}"
 for i in $(seq 1 100); do
   ip netns exec "$NS_I" ss -ltn 2>/dev/null | grep -q "$addr:22 " && break
+  [ -s "$WORK/sshd.status" ] && break
   sleep 0.1
 done
-ip netns exec "$NS_I" ss -ltn 2>/dev/null | grep -q "$addr:22 " || { echo "sshd-log=$(tail -c 800 "$WORK/sshd.log" 2>/dev/null | tr '\n' '|')"; fail "the image's sshd did not listen on $addr:22"; }
+ip netns exec "$NS_I" ss -ltn 2>/dev/null | grep -q "$addr:22 " || { echo "sshd-log=$(tail -c 800 "$WORK/sshd.log" 2>/dev/null | tr '\n' '|')"; fail "the image's sshd did not listen on $addr:22: $(tail -c 300 "$WORK/sshd.log" 2>/dev/null | tr '\n' ' ')"; }
 echo "sshd-secs=$(secs "$ts" "$(now)")"
 echo "setup-secs=$(secs "$t0" "$td")"
 echo ready
