@@ -213,6 +213,12 @@ impl SeccompProfile {
         use std::io::Read;
         let source = path.display().to_string();
         let fail = |reason: String| (source.clone(), reason);
+        // Only a regular file is opened: a FIFO or a device could block the run.
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(_) => return Err(fail("not a regular file".to_owned())),
+            Err(error) => return Err(fail(format!("cannot read: {error}"))),
+        }
         let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let mut bytes = Vec::new();
         file.take(MAX_PROFILE_BYTES + 1)
@@ -318,5 +324,12 @@ mod tests {
         let old = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[]}"#);
         assert_eq!(old.action_for("clone3"), "errno EPERM (1)");
         assert_eq!(profile("{}").action_for("clone3"), "unknown (no action)");
+        let error = SeccompProfile::read(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(error.1, "not a regular file");
+        let dir = std::env::temp_dir().join(format!("hostcert-seccomp-{}", std::process::id()));
+        std::fs::write(&dir, "[1, 2]").unwrap();
+        let error = SeccompProfile::read(&dir).unwrap_err();
+        std::fs::remove_file(&dir).unwrap();
+        assert!(error.1.contains("not a JSON object"), "{}", error.1);
     }
 }
