@@ -96,6 +96,33 @@ impl Fact {
     }
 }
 
+/// How the error of a fact that was not given starts: a fact that needs an input the run did not
+/// have (`--image`, `--param seccomp-profile=FILE`). Checks that read such a fact are skipped with
+/// the reason, never passed and never errors.
+pub const NOT_GIVEN: &str = "not given: ";
+
+impl Fact {
+    /// A fact the run had no input for (see [`NOT_GIVEN`]).
+    pub fn not_given(probe: Probe, source: impl Into<String>, reason: &str) -> Fact {
+        Fact::failed(probe, source, format!("{NOT_GIVEN}{reason}"))
+    }
+
+    /// Whether this fact was not given (see [`NOT_GIVEN`]).
+    pub fn is_not_given(&self) -> bool {
+        self.value.is_none()
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(NOT_GIVEN))
+    }
+}
+
+/// The reason of an `image` fact on a run without `--image`.
+pub const NO_IMAGE: &str = "no --image given";
+/// The reason of a `seccomp-profile` fact on a run without `--param seccomp-profile=FILE`.
+pub const NO_SECCOMP_PROFILE: &str =
+    "no runtime seccomp profile given (--param seccomp-profile=FILE)";
+
 /// Every fact gathered from one target, by probe.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FactSet {

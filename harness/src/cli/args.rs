@@ -72,7 +72,8 @@ pub struct CatalogArgs {
     pub profile_dirs: Vec<PathBuf>,
     /// Set a parameter (repeatable): a suite parameter such as `min-kernel=5.4`, overriding the
     /// profile, or `kernel-version=X.Y.Z`, the kernel of a kernel config without a header or
-    /// the one kernel of an OS tree to judge.
+    /// the one kernel of an OS tree to judge, or `seccomp-profile=FILE`, the runtime seccomp
+    /// profile (Docker's JSON format) that `seccomp-profile` probes read.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
 }
@@ -82,7 +83,7 @@ impl CatalogArgs {
     pub fn suite_params(&self) -> Vec<(String, String)> {
         self.params
             .iter()
-            .filter(|(name, _)| name != KERNEL_VERSION)
+            .filter(|(name, _)| name != KERNEL_VERSION && name != SECCOMP_PROFILE)
             .cloned()
             .collect()
     }
@@ -96,6 +97,12 @@ impl CatalogArgs {
                 .rev()
                 .find(|(name, _)| name == KERNEL_VERSION)
                 .map(|(_, value)| value.clone()),
+            seccomp_profile: self
+                .params
+                .iter()
+                .rev()
+                .find(|(name, _)| name == SECCOMP_PROFILE)
+                .map(|(_, value)| PathBuf::from(value)),
             ssh: ssh.options(),
         }
     }
@@ -150,6 +157,8 @@ impl SshArgs {
 
 /// The `--param` name that tells targets which kernel version to assume or choose.
 const KERNEL_VERSION: &str = "kernel-version";
+/// The `--param` name of the runtime seccomp profile (a JSON file) pair checks judge.
+const SECCOMP_PROFILE: &str = "seccomp-profile";
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -169,6 +178,11 @@ pub struct RunArgs {
     /// kernel in it) or `kernel-config:FILE` (a kernel .config alone).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// An image (or OS tree) to certify on each target: `rootfs:DIR` today, any target that
+    /// serves files. Each target becomes the pair `<image>@<target>`: `image` probes are read
+    /// from the image, all others from the target.
+    #[arg(long, value_name = "TARGET")]
+    pub image: Option<String>,
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -262,6 +276,9 @@ pub struct GatherArgs {
     /// The target to read.
     #[arg(long, value_name = "TARGET", default_value = "local")]
     pub target: String,
+    /// An image (or OS tree) on the target: gathers the pair `<image>@<target>` (see `run`).
+    #[arg(long, value_name = "TARGET")]
+    pub image: Option<String>,
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,

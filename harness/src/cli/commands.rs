@@ -412,7 +412,15 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
-    let mut opened = crate::target::open(&args.target, &args.catalog.target_options(&args.ssh))?;
+    let options = args.catalog.target_options(&args.ssh);
+    let image = match &args.image {
+        Some(address) => Some(
+            crate::target::pair::open_image(address, &options)
+                .map_err(|e| CliError::Usage(format!("--image {e}")))?,
+        ),
+        None => None,
+    };
+    let mut opened = crate::target::open(&args.target, &options)?;
     if opened.len() != 1 {
         let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
         return Err(CliError::Usage(format!(
@@ -422,7 +430,14 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
             names.join(", ")
         )));
     }
-    let target = opened.remove(0);
+    let mut target = opened.remove(0);
+    if image.is_some() || options.seccomp_profile.is_some() {
+        target = Box::new(crate::target::pair::PairTarget::new(
+            image,
+            target,
+            options.seccomp_profile.clone(),
+        ));
+    }
     let name = args
         .name
         .clone()

@@ -43,6 +43,15 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
         args.targets.clone()
     };
     let options = args.catalog.target_options(&args.ssh);
+    // The image of pairs is opened first: a bad `--image` stops the run before any target.
+    let image = match &args.image {
+        Some(address) => Some(
+            target::pair::open_image(address, &options)
+                .map_err(|e| CliError::Usage(format!("--image {e}")))?,
+        ),
+        None => None,
+    };
+    let snapshots = targets.len();
     for address in &addresses {
         match target::open(address, &options) {
             Ok(mut opened) => targets.append(&mut opened),
@@ -64,6 +73,17 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
                 Err(error) => Box::new(UnreadableTarget::new(error)),
             });
         }
+    }
+    if image.is_some() || options.seccomp_profile.is_some() {
+        // Live and offline targets become pairs; snapshots keep the facts they saved.
+        let live = targets.split_off(snapshots);
+        targets.extend(live.into_iter().map(|host| {
+            Box::new(target::pair::PairTarget::new(
+                image.clone(),
+                host,
+                options.seccomp_profile.clone(),
+            )) as Box<dyn Target>
+        }));
     }
     if let Some(share) = args.shard {
         targets = crate::inventory::shard(targets, |t| t.name(), share);

@@ -8,7 +8,7 @@ use hostcert_reports::{CheckResult, Evidence, Outcome};
 use crate::catalog::PlannedCheck;
 use crate::facts::{FactSet, FactValue};
 use crate::model::{
-    compare_dotted, Check, Expectation, FactRef, KernelVersion, Predicate, Probe, Profile,
+    compare_dotted, Check, Expectation, FactRef, KernelVersion, Operand, Predicate, Probe, Profile,
     TargetKind,
 };
 
@@ -159,6 +159,18 @@ fn not_applicable(planned: &PlannedCheck, target: &TargetInfo, facts: &FactSet) 
             target.kind.as_str()
         ));
     }
+    // A fact the run had no input for (`--image`, a seccomp profile) makes the check not apply.
+    for probe in planned.check.probes.values() {
+        if let Some(fact) = facts.get(probe).filter(|f| f.is_not_given()) {
+            let reason = fact.error.as_deref().unwrap_or_default();
+            return Some(format!(
+                "{probe}: {}",
+                reason
+                    .strip_prefix(crate::facts::NOT_GIVEN)
+                    .unwrap_or(reason)
+            ));
+        }
+    }
     if let Some(range) = &applies.kernel {
         let Some(release) = facts.text(&Probe::KernelRelease) else {
             return Some(format!(
@@ -264,41 +276,93 @@ fn combine(
     }
 }
 
-fn judge_fact(fact: &FactRef, predicate: &Predicate, check: &Check, facts: &FactSet) -> Judgement {
+/// The value of one fact (or a field of it), with the name it is shown by.
+fn lookup<'a>(
+    fact: &FactRef,
+    check: &'a Check,
+    facts: &'a FactSet,
+) -> (String, Result<&'a FactValue, String>) {
     let probe = &check.probes[&fact.probe];
     let name = match &fact.field {
         Some(field) => format!("{probe} {field}"),
         None => probe.to_string(),
     };
+    let Some(read) = facts.get(probe) else {
+        return (name, Err("not gathered".to_owned()));
+    };
+    let value = match (&read.value, &read.error) {
+        (Some(value), _) => value,
+        (None, reason) => {
+            return (
+                name,
+                Err(format!(
+                    "could not be read from {}: {}",
+                    read.source,
+                    reason.as_deref().unwrap_or("unknown error")
+                )),
+            )
+        }
+    };
+    let value = match &fact.field {
+        None => Ok(value),
+        Some(_) if *value == FactValue::Absent => Ok(value),
+        Some(field) => value
+            .field(field)
+            .ok_or_else(|| format!("has no field `{field}`")),
+    };
+    (name, value)
+}
+
+fn judge_fact(fact: &FactRef, predicate: &Predicate, check: &Check, facts: &FactSet) -> Judgement {
+    let probe = &check.probes[&fact.probe];
+    let (name, value) = lookup(fact, check, facts);
+    // Operands naming other facts (`@name`) become the text of those facts.
+    let mut resolved = predicate.clone();
+    let mut operand_facts: Vec<String> = Vec::new();
+    let mut operand_error = None;
+    for operand in resolved.operands_mut() {
+        if let Operand::Fact(other) = operand {
+            let other_probe = &check.probes[&other.probe];
+            let (other_name, other_value) = lookup(other, check, facts);
+            match other_value {
+                Ok(FactValue::Text(text)) => {
+                    operand_facts.push(format!("{other_name} = {text}"));
+                    *operand = Operand::Literal(text.clone());
+                }
+                Ok(other_value) => {
+                    operand_error.get_or_insert(format!(
+                        "{other_name} is {}, not a value to compare with",
+                        other_value.display(other_probe.absent_word())
+                    ));
+                }
+                Err(reason) => {
+                    operand_error.get_or_insert(format!("{other_name}: {reason}"));
+                }
+            }
+        }
+    }
     let expected = format!("{name} {}", describe(predicate));
     let error = |reason: String| Judgement {
         holds: Err(reason.clone()),
         expected: expected.clone(),
         observed: format!("{name}: {reason}"),
     };
-    let Some(read) = facts.get(probe) else {
-        return error("not gathered".to_owned());
+    let value = match value {
+        Ok(value) => value,
+        Err(reason) => return error(reason),
     };
-    let value = match (&read.value, &read.error) {
-        (Some(value), _) => value,
-        (None, reason) => {
-            return error(format!(
-                "could not be read from {}: {}",
-                read.source,
-                reason.as_deref().unwrap_or("unknown error")
-            ))
-        }
-    };
-    let value = match &fact.field {
-        None => value,
-        Some(_) if *value == FactValue::Absent => value,
-        Some(field) => match value.field(field) {
-            Some(inner) => inner,
-            None => return error(format!("has no field `{field}`")),
-        },
-    };
-    let observed = format!("{name} = {}", value.display(probe.absent_word()));
-    let holds = test(predicate, value);
+    if let Some(reason) = operand_error {
+        return Judgement {
+            holds: Err(reason.clone()),
+            expected: expected.clone(),
+            observed: reason,
+        };
+    }
+    let mut observed = format!("{name} = {}", value.display(probe.absent_word()));
+    for other in operand_facts {
+        observed = format!("{observed}, {other}");
+    }
+    let holds = test(&resolved, value);
     Judgement {
         holds: holds.map_err(|reason| format!("{name}: {reason}")),
         expected,
@@ -310,25 +374,25 @@ fn describe(predicate: &Predicate) -> String {
     match predicate {
         Predicate::Exists(true) => "exists".to_owned(),
         Predicate::Exists(false) => "is absent".to_owned(),
-        Predicate::Equals(v) => format!("= {}", v.literal()),
-        Predicate::OneOf(values) if values.len() == 1 => format!("= {}", values[0].literal()),
+        Predicate::Equals(v) => format!("= {}", v),
+        Predicate::OneOf(values) if values.len() == 1 => format!("= {}", values[0]),
         Predicate::OneOf(values) => {
             format!(
                 "is one of {}",
                 values
                     .iter()
-                    .map(|v| v.literal())
+                    .map(|v| v.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             )
         }
         Predicate::Matches(regex) => format!("matches /{}/", regex.as_str()),
-        Predicate::Contains(v) => format!("contains `{}`", v.literal()),
-        Predicate::HasWord(v) => format!("has the word `{}`", v.literal()),
-        Predicate::AtLeast(v) => format!(">= {}", v.literal()),
-        Predicate::AtMost(v) => format!("<= {}", v.literal()),
-        Predicate::VersionAtLeast(v) => format!("is version {} or newer", v.literal()),
-        Predicate::VersionBelow(v) => format!("is a version below {}", v.literal()),
+        Predicate::Contains(v) => format!("contains `{}`", v),
+        Predicate::HasWord(v) => format!("has the word `{}`", v),
+        Predicate::AtLeast(v) => format!(">= {}", v),
+        Predicate::AtMost(v) => format!("<= {}", v),
+        Predicate::VersionAtLeast(v) => format!("is version {} or newer", v),
+        Predicate::VersionBelow(v) => format!("is a version below {}", v),
     }
 }
 
@@ -464,6 +528,59 @@ mod tests {
 
     fn text(probe: Probe, value: &str) -> Fact {
         Fact::read(probe, "src", FactValue::Text(value.to_owned()))
+    }
+
+    #[test]
+    fn operands_naming_facts_compare_two_facts() {
+        let yaml = "id: a.abi\nversion: 1.0.0\ntitle: t\nseverity: critical\nprobes:\n  bin: {image: {elf: /bin/x}}\n  release: kernel-release\nexpect: {fact: release, version-at-least: '@bin.abi-min-kernel'}";
+        let elf = |min: &str| {
+            Fact::read(
+                Probe::Image(Box::new(Probe::Elf("/bin/x".to_owned()))),
+                "rootfs:t:/bin/x",
+                FactValue::Record(
+                    [("abi-min-kernel".to_owned(), FactValue::Text(min.to_owned()))]
+                        .into_iter()
+                        .collect(),
+                ),
+            )
+        };
+        let release = text(Probe::KernelRelease, "6.1.0-27-amd64");
+        let (outcome, message) =
+            check(yaml, TargetKind::Local, vec![elf("3.2.0"), release.clone()]);
+        assert_eq!(outcome, Outcome::Pass, "{message}");
+        assert!(
+            message.contains("image elf /bin/x abi-min-kernel = 3.2.0"),
+            "{message}"
+        );
+        let (outcome, message) = check(
+            yaml,
+            TargetKind::Local,
+            vec![elf("99.0.0"), release.clone()],
+        );
+        assert_eq!(outcome, Outcome::Fail, "{message}");
+        assert!(
+            message.contains("is version @bin.abi-min-kernel or newer"),
+            "{message}"
+        );
+        let (outcome, _) = check(yaml, TargetKind::Local, vec![release]);
+        assert_eq!(outcome, Outcome::Error);
+    }
+
+    #[test]
+    fn facts_not_given_skip_the_check() {
+        let yaml = "id: a.abi\nversion: 1.0.0\ntitle: t\nseverity: critical\nprobes:\n  bin: {image: {elf: /bin/x}}\nexpect: {fact: bin.machine, equals: x86_64}";
+        let missing = Fact::not_given(
+            Probe::Image(Box::new(Probe::Elf("/bin/x".to_owned()))),
+            "--image",
+            crate::facts::NO_IMAGE,
+        );
+        assert_eq!(
+            check(yaml, TargetKind::Local, vec![missing]),
+            (
+                Outcome::Skip,
+                "not applicable: image elf /bin/x: no --image given".to_owned()
+            )
+        );
     }
 
     const NET_NS: &str = "id: a.net\nversion: 1.0.0\ntitle: t\nseverity: critical\nprobes: {n: {kernel-config: NET_NS}}\nexpect: {one-of: [y, m]}";

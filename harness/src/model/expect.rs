@@ -56,17 +56,26 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// A value in an expectation: a literal, or `$name`, a parameter the profile may set.
+/// A value in an expectation: a literal, `$name`, a parameter the profile may set, or `@name`
+/// (`@name.field`), the value of another of the check's facts, so that a check can compare two
+/// facts (an image's binary's minimum kernel with its host's kernel).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operand {
     /// A literal value.
     Literal(String),
     /// A parameter, resolved from the profile (or the suite's default) before evaluation.
     Param(Name),
+    /// Another fact of the check, resolved at evaluation.
+    Fact(FactRef),
 }
 
 impl Operand {
     fn parse(scalar: Scalar) -> Result<Operand, String> {
+        if let Some(reference) = scalar.0.strip_prefix('@') {
+            return FactRef::parse(reference.to_owned())
+                .map(Operand::Fact)
+                .map_err(|e| format!("bad fact reference `@{reference}`: {e}"));
+        }
         match scalar.0.strip_prefix('$') {
             Some(name) => Name::try_from(name.to_owned())
                 .map(Operand::Param)
@@ -75,11 +84,12 @@ impl Operand {
         }
     }
 
-    /// The literal value; a parameter must have been resolved before.
+    /// The literal value; a parameter or fact must have been resolved before.
     pub fn literal(&self) -> &str {
         match self {
             Operand::Literal(value) => value,
             Operand::Param(name) => name.as_str(),
+            Operand::Fact(fact) => fact.probe.as_str(),
         }
     }
 }
@@ -89,6 +99,30 @@ impl fmt::Display for Operand {
         match self {
             Operand::Literal(value) => f.write_str(value),
             Operand::Param(name) => write!(f, "${name}"),
+            Operand::Fact(fact) => write!(f, "@{fact}"),
+        }
+    }
+}
+
+impl FactRef {
+    /// `probe` or `probe.field`.
+    fn parse(text: String) -> Result<FactRef, String> {
+        let (probe, field) = match text.split_once('.') {
+            Some((probe, field)) => (probe.to_owned(), Some(field.to_owned())),
+            None => (text, None),
+        };
+        Ok(FactRef {
+            probe: Name::try_from(probe)?,
+            field,
+        })
+    }
+}
+
+impl fmt::Display for FactRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}.{field}", self.probe),
+            None => write!(f, "{}", self.probe),
         }
     }
 }
@@ -150,7 +184,14 @@ impl Expectation {
     /// Every fact this expectation reads.
     pub fn facts(&self) -> Vec<&FactRef> {
         match self {
-            Expectation::Fact { fact, .. } => vec![fact],
+            Expectation::Fact { fact, predicate } => {
+                let mut facts = vec![fact];
+                facts.extend(predicate.operands().into_iter().filter_map(|o| match o {
+                    Operand::Fact(fact) => Some(fact),
+                    _ => None,
+                }));
+                facts
+            }
             Expectation::AllOf(all) | Expectation::AnyOf(all) => {
                 all.iter().flat_map(Expectation::facts).collect()
             }
@@ -161,24 +202,48 @@ impl Expectation {
     /// Every operand, to resolve or validate parameters.
     pub fn operands_mut(&mut self) -> Vec<&mut Operand> {
         match self {
-            Expectation::Fact { predicate, .. } => match predicate {
-                Predicate::Exists(_) | Predicate::Matches(_) => vec![],
-                Predicate::OneOf(values) => values.iter_mut().collect(),
-                Predicate::Equals(value)
-                | Predicate::Contains(value)
-                | Predicate::HasWord(value)
-                | Predicate::AtLeast(value)
-                | Predicate::AtMost(value)
-                | Predicate::VersionAtLeast(value)
-                | Predicate::VersionBelow(value) => vec![value],
-            },
+            Expectation::Fact { predicate, .. } => predicate.operands_mut(),
             Expectation::AllOf(all) | Expectation::AnyOf(all) => {
                 all.iter_mut().flat_map(Expectation::operands_mut).collect()
             }
             Expectation::Not(inner) => inner.operands_mut(),
         }
     }
+}
 
+impl Predicate {
+    /// The predicate's operands.
+    pub fn operands(&self) -> Vec<&Operand> {
+        match self {
+            Predicate::Exists(_) | Predicate::Matches(_) => vec![],
+            Predicate::OneOf(values) => values.iter().collect(),
+            Predicate::Equals(value)
+            | Predicate::Contains(value)
+            | Predicate::HasWord(value)
+            | Predicate::AtLeast(value)
+            | Predicate::AtMost(value)
+            | Predicate::VersionAtLeast(value)
+            | Predicate::VersionBelow(value) => vec![value],
+        }
+    }
+
+    /// The predicate's operands, to resolve parameters and facts.
+    pub fn operands_mut(&mut self) -> Vec<&mut Operand> {
+        match self {
+            Predicate::Exists(_) | Predicate::Matches(_) => vec![],
+            Predicate::OneOf(values) => values.iter_mut().collect(),
+            Predicate::Equals(value)
+            | Predicate::Contains(value)
+            | Predicate::HasWord(value)
+            | Predicate::AtLeast(value)
+            | Predicate::AtMost(value)
+            | Predicate::VersionAtLeast(value)
+            | Predicate::VersionBelow(value) => vec![value],
+        }
+    }
+}
+
+impl Expectation {
     /// Parses the YAML shape. `default_fact` is the check's only probe, used when `fact` is left
     /// out.
     pub(crate) fn from_raw(
@@ -305,16 +370,7 @@ impl Expectation {
             return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, at-least, at-most, version-at-least, version-below, all-of, any-of or not".to_owned());
         };
         let fact = match fact {
-            Some(text) => {
-                let (probe, field) = match text.split_once('.') {
-                    Some((probe, field)) => (probe.to_owned(), Some(field.to_owned())),
-                    None => (text, None),
-                };
-                FactRef {
-                    probe: Name::try_from(probe)?,
-                    field,
-                }
-            }
+            Some(text) => FactRef::parse(text)?,
             None => FactRef {
                 probe: default_fact
                     .cloned()
@@ -365,6 +421,13 @@ impl Expectation {
     pub fn validate_operands(&self) -> Result<(), String> {
         match self {
             Expectation::Fact { predicate, .. } => match predicate {
+                _ if predicate
+                    .operands()
+                    .iter()
+                    .any(|o| matches!(o, Operand::Fact(_))) =>
+                {
+                    Ok(())
+                }
                 Predicate::AtLeast(value) | Predicate::AtMost(value) => value
                     .literal()
                     .trim()

@@ -39,6 +39,39 @@ pub enum Probe {
     /// every installed module is `not-loaded`), or absent when the kernel has no such module.
     /// Read from `/proc/modules`, `modules.builtin` and `modules.dep` of the target's kernel.
     KernelModule(String),
+    /// ELF facts of a file, read and never run: a record with `class` (`32`, `64`), `machine`
+    /// (as `uname -m` spells it), `interpreter` (PT_INTERP or `none`), `interpreter-present`
+    /// (`yes`, `no`, or `none` without one; resolved in the same filesystem), `abi-min-kernel`
+    /// (from the NT_GNU_ABI_TAG note, `0` without one), `glibc-needed` (the highest `GLIBC_x.y`
+    /// version it needs, `0` for none), `static` (`yes`, `no`) and `libc` (`glibc`, `musl`,
+    /// `none`), and `glibc-provided` (the highest `GLIBC_x.y` version of the `libc.so.6` beside
+    /// its interpreter or in the usual folders, `none` when there is none). Absent when the file
+    /// does not exist.
+    Elf(String),
+    /// The `GLIBC_x.y` version definitions of a C library: a record with `max` (the highest) and
+    /// `versions` (all, space-separated, ascending). Absent when the file does not exist.
+    LibcVersions(String),
+    /// The OpenSSH version a binary carries (`9.2p1`), found by scanning it for `OpenSSH_`; never
+    /// run. Absent when the file or the string is not there.
+    OpensshVersion(String),
+    /// A probe read from the run's `--image` rather than from the target itself: pair checks
+    /// compare an image's facts with its host's. Without `--image` the fact is "not given" and
+    /// checks that read it are skipped.
+    Image(Box<Probe>),
+    /// What the runtime seccomp profile given by `--param seccomp-profile=FILE` (a Docker or
+    /// OCI seccomp JSON, read on the machine hostcert runs on) answers for one system call:
+    /// `allow`, `errno EPERM`, `errno ENOSYS`, `kill`, `trap`, `log`... Without the parameter the
+    /// fact is "not given" and checks that read it are skipped.
+    SeccompProfile(String),
+    /// The facts of hostcert's probe program (`hostcert-probe`), run on live targets: a record
+    /// of `NAME` = `ok` or `errno NAME (N)` for each kernel interface it exercises (see
+    /// `probe/src/main.rs`).
+    ProbeProgram,
+    /// The real run of the pair's image on a local host: its DHCP client gets a lease from a
+    /// real dnsmasq and its sshd accepts an ssh2 login with a PTY, in namespaces torn down
+    /// afterwards (see `harness/src/target/live_run.rs`). A record; "not given" (the check is
+    /// skipped) without `--image`, on SSH hosts, and when not root.
+    LiveRun,
 }
 
 impl Probe {
@@ -64,6 +97,13 @@ impl Probe {
             Probe::Sysctl(_) => "sysctl",
             Probe::Command(_) => "command",
             Probe::KernelModule(_) => "kernel-module",
+            Probe::Elf(_) => "elf",
+            Probe::LibcVersions(_) => "libc-versions",
+            Probe::OpensshVersion(_) => "openssh-version",
+            Probe::Image(_) => "image",
+            Probe::SeccompProfile(_) => "seccomp-profile",
+            Probe::ProbeProgram => "probe-program",
+            Probe::LiveRun => "live-run",
         }
     }
 
@@ -73,6 +113,7 @@ impl Probe {
             Probe::KernelConfig(_) => "not set",
             Probe::Command(_) => "command not found",
             Probe::KernelModule(_) => "no such module",
+            Probe::Image(inner) => inner.absent_word(),
             _ => "absent",
         }
     }
@@ -83,13 +124,20 @@ impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Probe::KernelConfig(symbol) => write!(f, "CONFIG_{symbol}"),
-            Probe::KernelRelease | Probe::Architecture => f.write_str(self.kind()),
+            Probe::KernelRelease | Probe::Architecture | Probe::ProbeProgram | Probe::LiveRun => {
+                f.write_str(self.kind())
+            }
+            Probe::Image(inner) => write!(f, "image {inner}"),
             Probe::OsRelease(key)
             | Probe::File(key)
             | Probe::FileContent(key)
             | Probe::DirList(key)
             | Probe::Sysctl(key)
-            | Probe::KernelModule(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::KernelModule(key)
+            | Probe::Elf(key)
+            | Probe::LibcVersions(key)
+            | Probe::OpensshVersion(key)
+            | Probe::SeccompProfile(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -106,6 +154,13 @@ const PROBE_KINDS: &[&str] = &[
     "sysctl",
     "command",
     "kernel-module",
+    "elf",
+    "libc-versions",
+    "openssh-version",
+    "image",
+    "seccomp-profile",
+    "probe-program",
+    "live-run",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -124,6 +179,8 @@ impl<'de> Deserialize<'de> for Probe {
                 match kind {
                     "kernel-release" => Ok(Probe::KernelRelease),
                     "architecture" => Ok(Probe::Architecture),
+                    "probe-program" => Ok(Probe::ProbeProgram),
+                    "live-run" => Ok(Probe::LiveRun),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -143,12 +200,33 @@ impl<'de> Deserialize<'de> for Probe {
                     "sysctl" => Probe::Sysctl(map.next_value()?),
                     "command" => Probe::Command(map.next_value()?),
                     "kernel-module" => Probe::KernelModule(map.next_value()?),
-                    "kernel-release" | "architecture" => {
+                    "elf" => Probe::Elf(map.next_value()?),
+                    "libc-versions" => Probe::LibcVersions(map.next_value()?),
+                    "openssh-version" => Probe::OpensshVersion(map.next_value()?),
+                    "seccomp-profile" => Probe::SeccompProfile(map.next_value()?),
+                    "image" => {
+                        let inner: Probe = map.next_value()?;
+                        if matches!(
+                            inner,
+                            Probe::Image(_)
+                                | Probe::SeccompProfile(_)
+                                | Probe::ProbeProgram
+                                | Probe::LiveRun
+                        ) {
+                            return Err(A::Error::custom(format!(
+                                "`{}` cannot be read from an image",
+                                inner.kind()
+                            )));
+                        }
+                        Probe::Image(Box::new(inner))
+                    }
+                    "kernel-release" | "architecture" | "probe-program" | "live-run" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
-                        if kind == "architecture" {
-                            Probe::Architecture
-                        } else {
-                            Probe::KernelRelease
+                        match kind.as_str() {
+                            "architecture" => Probe::Architecture,
+                            "probe-program" => Probe::ProbeProgram,
+                            "live-run" => Probe::LiveRun,
+                            _ => Probe::KernelRelease,
                         }
                     }
                     other => return Err(A::Error::unknown_variant(other, PROBE_KINDS)),
@@ -208,6 +286,26 @@ impl Probe {
             Probe::File(path) => Probe::File(absolute("file", path)?),
             Probe::FileContent(path) => Probe::FileContent(absolute("file-content", path)?),
             Probe::DirList(path) => Probe::DirList(absolute("dir-list", path)?),
+            Probe::Elf(path) => Probe::Elf(absolute("elf", path)?),
+            Probe::LibcVersions(path) => Probe::LibcVersions(absolute("libc-versions", path)?),
+            Probe::OpensshVersion(path) => {
+                Probe::OpensshVersion(absolute("openssh-version", path)?)
+            }
+            Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
+            Probe::ProbeProgram => Probe::ProbeProgram,
+            Probe::LiveRun => Probe::LiveRun,
+            Probe::SeccompProfile(syscall) => {
+                if syscall.is_empty()
+                    || !syscall
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(format!(
+                        "invalid system call name `{syscall}` (expected such as clone3)"
+                    ));
+                }
+                Probe::SeccompProfile(syscall)
+            }
             Probe::Sysctl(name) => {
                 let valid = !name.is_empty()
                     && !name
@@ -244,5 +342,42 @@ impl Probe {
                 Probe::Command(argv)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Probe, String> {
+        crate::yaml::parse::<Probe>("t.yaml", yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn image_and_abi_probes_parse_and_validate() {
+        assert_eq!(
+            parse("{image: {elf: /usr/sbin/sshd}}").unwrap(),
+            Probe::Image(Box::new(Probe::Elf("/usr/sbin/sshd".to_owned())))
+        );
+        assert_eq!(parse("probe-program").unwrap(), Probe::ProbeProgram);
+        assert_eq!(parse("live-run").unwrap(), Probe::LiveRun);
+        assert_eq!(
+            parse("{seccomp-profile: clone3}").unwrap(),
+            Probe::SeccompProfile("clone3".to_owned())
+        );
+        assert!(parse("{elf: usr/sbin/sshd}")
+            .unwrap_err()
+            .contains("must be absolute"));
+        assert!(parse("{image: {elf: /a/../b}}").is_err());
+        assert!(parse("{image: live-run}")
+            .unwrap_err()
+            .contains("cannot be read from an image"));
+        assert!(parse("{image: {image: {elf: /x}}}").is_err());
+        assert!(parse("{seccomp-profile: 'clone3; rm'}").is_err());
+        let probe = Probe::Image(Box::new(Probe::OpensshVersion("/usr/sbin/sshd".to_owned())));
+        assert_eq!(probe.to_string(), "image openssh-version /usr/sbin/sshd");
+        let json = serde_json::to_string(&probe).unwrap();
+        assert_eq!(json, r#"{"image":{"openssh-version":"/usr/sbin/sshd"}}"#);
+        assert_eq!(serde_json::from_str::<Probe>(&json).unwrap(), probe);
     }
 }

@@ -10,9 +10,10 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::elf::{ElfInfo, MAX_ELF_BYTES};
 use super::kconfig::{symbol_fact, KernelConfig};
 use super::Gathered;
-use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
+use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
 use crate::model::Probe;
 
 /// The largest file a probe reads, so a huge or endless file cannot exhaust memory.
@@ -155,6 +156,42 @@ impl HostFs {
                     }
                 }
                 Probe::Command(argv) => self.command(probe, argv),
+                Probe::Elf(path) => self.elf(probe, path),
+                Probe::LibcVersions(path) => match self.read_elf(path) {
+                    Ok(None) => Fact::read(probe.clone(), path.clone(), FactValue::Absent),
+                    Ok(Some(info)) => match info.libc_record() {
+                        Ok(record) => Fact::read(probe.clone(), path.clone(), record),
+                        Err(reason) => Fact::failed(probe.clone(), path.clone(), reason),
+                    },
+                    Err(reason) => Fact::failed(probe.clone(), path.clone(), reason),
+                },
+                Probe::OpensshVersion(path) => match self.read_bytes(path, MAX_ELF_BYTES) {
+                    Ok(None) => Fact::read(probe.clone(), path.clone(), FactValue::Absent),
+                    Ok(Some(bytes)) => Fact::read(
+                        probe.clone(),
+                        path.clone(),
+                        super::elf::openssh_version(&bytes)
+                            .map_or(FactValue::Absent, FactValue::Text),
+                    ),
+                    Err(reason) => Fact::failed(probe.clone(), path.clone(), reason),
+                },
+                Probe::Image(_) | Probe::LiveRun => {
+                    Fact::not_given(probe.clone(), "--image", NO_IMAGE)
+                }
+                Probe::SeccompProfile(_) => {
+                    Fact::not_given(probe.clone(), "--param seccomp-profile", NO_SECCOMP_PROFILE)
+                }
+                Probe::ProbeProgram => {
+                    if self.live() {
+                        super::probe_program::run_local(probe)
+                    } else {
+                        Fact::failed(
+                            probe.clone(),
+                            "hostcert-probe",
+                            "needs a live host; nothing from an OS tree is ever run",
+                        )
+                    }
+                }
                 Probe::KernelModule(name) => {
                     let index =
                         modules.get_or_insert_with(|| self.module_index(release.as_ref().ok()));
@@ -424,6 +461,75 @@ impl HostFs {
         ))
     }
 
+    /// A regular file's bytes, at most `limit`; `None` when it does not exist.
+    fn read_bytes(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        let Some(resolved) = self.resolve(path)? else {
+            return Ok(None);
+        };
+        let metadata = match std::fs::metadata(&resolved) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error.to_string()),
+        };
+        if !metadata.is_file() {
+            return Err("not a regular file".to_owned());
+        }
+        if metadata.len() > limit {
+            return Err(format!("larger than {} MiB, not read", limit >> 20));
+        }
+        let file = std::fs::File::open(&resolved).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > limit {
+            return Err(format!("larger than {} MiB, not read", limit >> 20));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// A file's ELF facts; `None` when it does not exist.
+    fn read_elf(&self, path: &str) -> Result<Option<ElfInfo>, String> {
+        match self.read_bytes(path, MAX_ELF_BYTES)? {
+            None => Ok(None),
+            Some(bytes) => super::elf::parse(&bytes).map(Some),
+        }
+    }
+
+    /// The `elf` fact: the headers' facts, and whether the interpreter exists in this filesystem.
+    fn elf(&self, probe: &Probe, path: &str) -> Fact {
+        let info = match self.read_elf(path) {
+            Ok(Some(info)) => info,
+            Ok(None) => return Fact::read(probe.clone(), path, FactValue::Absent),
+            Err(reason) => return Fact::failed(probe.clone(), path, reason),
+        };
+        let present = match &info.interpreter {
+            None => None,
+            Some(interp) if !interp.starts_with('/') => Some(false),
+            Some(interp) => match self.resolve(interp) {
+                Ok(Some(resolved)) => Some(resolved.is_file()),
+                Ok(None) => Some(false),
+                Err(reason) => return Fact::failed(probe.clone(), path, reason),
+            },
+        };
+        let glibc_provided = if info.interpreter.is_some() || !info.glibc_needed.is_empty() {
+            super::elf::libc_candidates(&info)
+                .iter()
+                .find_map(|candidate| match self.read_elf(candidate) {
+                    Ok(Some(libc)) if libc.machine == info.machine => {
+                        libc.libc_record().ok().and_then(|r| match r.field("max") {
+                            Some(FactValue::Text(max)) => Some(max.clone()),
+                            _ => None,
+                        })
+                    }
+                    _ => None,
+                })
+        } else {
+            None
+        };
+        Fact::read(probe.clone(), path, info.record(present, glibc_provided))
+    }
+
     fn command(&self, probe: &Probe, argv: &[String]) -> Fact {
         let source = argv.join(" ");
         if !self.live() {
@@ -629,15 +735,15 @@ fn push_components(stack: &mut Vec<OsString>, path: &Path) {
     stack.extend(parts.into_iter().rev());
 }
 
-struct CommandOutput {
-    status: i32,
-    stdout: String,
-    stderr: String,
+pub(super) struct CommandOutput {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs a command with a time bound and bounded output. `Ok(None)` when the program does not
 /// exist.
-fn run_command(argv: &[String]) -> Result<Option<CommandOutput>, String> {
+pub(super) fn run_command(argv: &[String]) -> Result<Option<CommandOutput>, String> {
     let mut child = match Command::new(&argv[0])
         .args(&argv[1..])
         .env("LC_ALL", "C")

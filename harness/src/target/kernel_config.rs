@@ -97,6 +97,14 @@ impl Target for KernelConfigTarget {
                     source.clone(),
                     "a kernel config alone has no os-release",
                 ),
+                Probe::Image(_) | Probe::LiveRun => {
+                    Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE)
+                }
+                Probe::SeccompProfile(_) => Fact::not_given(
+                    probe.clone(),
+                    "--param seccomp-profile",
+                    crate::facts::NO_SECCOMP_PROFILE,
+                ),
                 _ => Fact::failed(
                     probe.clone(),
                     source.clone(),

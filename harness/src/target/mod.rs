@@ -5,10 +5,14 @@
 //! bare kernel config) and [`snapshot`] (facts saved by `hostcert gather`). SSH hosts and images
 //! plug in behind the same trait.
 
+mod elf;
 mod host;
 mod kconfig;
 pub mod kernel_config;
+mod live_run;
 pub mod local;
+pub mod pair;
+pub mod probe_program;
 pub mod rootfs;
 pub mod snapshot;
 pub mod ssh;
@@ -50,6 +54,11 @@ pub trait Target: Send + Sync {
     /// Reads every probe in one pass. A probe that cannot be read is a failed [`crate::facts::Fact`]
     /// inside the set; `Err` means the target could not be read at all.
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError>;
+    /// The folder holding the target's files, when it is a tree on this machine (an OS tree, an
+    /// unpacked image): what a real run mounts.
+    fn tree(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// Options that shape how targets are opened (`--param` values meant for targets).
@@ -58,6 +67,8 @@ pub struct TargetOptions {
     /// `--param kernel-version=`: the kernel release of a kernel config without a header, or the
     /// one kernel of an OS tree to judge.
     pub kernel_version: Option<String>,
+    /// `--param seccomp-profile=`: the runtime seccomp profile that `seccomp-profile` probes read.
+    pub seccomp_profile: Option<std::path::PathBuf>,
     /// How SSH targets connect and authenticate.
     pub ssh: ssh::SshOptions,
 }

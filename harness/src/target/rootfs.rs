@@ -14,6 +14,7 @@ use crate::model::TargetKind;
 pub struct RootfsTarget {
     name: String,
     address: String,
+    tree: PathBuf,
     host: HostFs,
 }
 
@@ -33,6 +34,10 @@ impl Target for RootfsTarget {
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
         Ok(self.host.gather(probes))
     }
+
+    fn tree(&self) -> Option<&Path> {
+        Some(&self.tree)
+    }
 }
 
 /// Opens an OS tree: one target per kernel it holds (named `<tree>@<release>` when there are
@@ -51,11 +56,16 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
             "not a folder (an OS tree is an unpacked root filesystem)".to_owned(),
         ));
     }
-    let base_name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string());
+    let canonical = dir.canonicalize().ok();
+    let base_name = match canonical.as_deref() {
+        // `rootfs:/`: this machine's own userspace, read as a tree.
+        Some(path) if path == Path::new("/") => "host-root".to_owned(),
+        Some(path) => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string()),
+        None => dir.display().to_string(),
+    };
     let mut kernels = find_kernels(dir).map_err(&fail)?;
     if let Some(wanted) = kernel_version {
         let available: Vec<String> = kernels.iter().map(|k| k.release.clone()).collect();
@@ -76,6 +86,7 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
         return Ok(vec![RootfsTarget {
             name: base_name,
             address,
+            tree: dir.to_owned(),
             host: HostFs::tree(dir.to_owned(), None),
         }]);
     }
@@ -88,6 +99,7 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
                 base_name.clone()
             },
             address: address.clone(),
+            tree: dir.to_owned(),
             host: HostFs::tree(dir.to_owned(), Some(kernel)),
         })
         .collect())

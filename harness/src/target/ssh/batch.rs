@@ -262,6 +262,22 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         }
                     }
                 }
+                Probe::Elf(path) | Probe::LibcVersions(path) | Probe::OpensshVersion(path) => {
+                    Fact::failed(probe.clone(), path.clone(), NOT_OVER_SSH)
+                }
+                Probe::Image(_) | Probe::LiveRun => {
+                    Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE)
+                }
+                Probe::SeccompProfile(_) => Fact::not_given(
+                    probe.clone(),
+                    "--param seccomp-profile",
+                    crate::facts::NO_SECCOMP_PROFILE,
+                ),
+                Probe::ProbeProgram => Fact::failed(
+                    probe.clone(),
+                    crate::target::probe_program::PROGRAM,
+                    "the probe program runs over SSH in its own session; this batch does not run it",
+                ),
                 _ => {
                     let Some(frame) = self.ids.get(probe).and_then(|id| frames.get(id)) else {
                         facts.insert(Fact::failed(
@@ -374,6 +390,9 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
         }
     }
 }
+
+/// Why ELF facts are not read over SSH: they would need each binary's bytes sent back.
+const NOT_OVER_SSH: &str = "not read over SSH: hostcert reads ELF files only from OS trees, images and this machine (use --image for the image side of a pair)";
 
 /// The error text the host gave for frame `id` (its `id.err` frame).
 fn error_text(frames: &BTreeMap<String, Frame>, id: &str) -> String {

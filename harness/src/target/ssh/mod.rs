@@ -435,6 +435,92 @@ impl SshTarget {
     }
 }
 
+impl SshTarget {
+    /// Copies hostcert's probe program to the host over SFTP (`/tmp/hostcert-probe-NONCE`, mode
+    /// 0700, created exclusively), runs it (under `sudo -n` with `--sudo`), and removes it
+    /// whatever happened.
+    fn run_probe_program(&self, session: &ssh2::Session, nonce: &str) -> crate::facts::Fact {
+        use crate::facts::Fact;
+        use crate::model::Probe;
+        use crate::target::probe_program;
+        let remote = format!("/tmp/{}-{nonce}", probe_program::PROGRAM);
+        let failed = |reason: String| Fact::failed(Probe::ProbeProgram, remote.clone(), reason);
+        let local = match probe_program::locate() {
+            Ok(local) => local,
+            Err(reason) => {
+                return Fact::failed(Probe::ProbeProgram, probe_program::PROGRAM, reason)
+            }
+        };
+        let bytes = match std::fs::read(&local) {
+            Ok(bytes) => bytes,
+            Err(error) => return failed(format!("cannot read {}: {error}", local.display())),
+        };
+        session.set_timeout(millis(self.options.gather_timeout));
+        let sftp = match session.sftp() {
+            Ok(sftp) => sftp,
+            Err(error) => return failed(format!("cannot start SFTP: {}", error.message())),
+        };
+        let mut created = false;
+        let upload = sftp
+            .open_mode(
+                Path::new(&remote),
+                ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::EXCLUSIVE,
+                0o700,
+                ssh2::OpenType::File,
+            )
+            .map_err(|e| format!("cannot create {remote}: {}", e.message()))
+            .and_then(|mut file| {
+                created = true;
+                file.write_all(&bytes)
+                    .map_err(|e| format!("cannot write {remote}: {e}"))
+            });
+        let result = upload.and_then(|()| {
+            let mut channel = session
+                .channel_session()
+                .map_err(|e| format!("cannot open a session channel: {}", e.message()))?;
+            let command = if self.options.sudo {
+                format!("sudo -n {remote}")
+            } else {
+                remote.clone()
+            };
+            channel
+                .exec(&command)
+                .map_err(|e| format!("cannot run {remote}: {}", e.message()))?;
+            let mut stdout = String::new();
+            Read::by_ref(&mut channel)
+                .take(1 << 20)
+                .read_to_string(&mut stdout)
+                .map_err(|e| format!("no complete answer from {remote}: {e}"))?;
+            let mut stderr = String::new();
+            let _ = channel.stderr().take(64 * 1024).read_to_string(&mut stderr);
+            let _ = channel.wait_close();
+            match channel.exit_status() {
+                Ok(0) => probe_program::parse(&stdout),
+                Ok(status) => Err(format!(
+                    "{remote} exited with status {status}: {}",
+                    stderr.trim()
+                )),
+                Err(error) => Err(error.message().to_owned()),
+            }
+        });
+        // Only a file this run created is removed (an existing one made the exclusive create fail).
+        let removed = if created {
+            sftp.unlink(Path::new(&remote))
+        } else {
+            Ok(())
+        };
+        let source = format!("{} (copied from {})", remote, local.display());
+        match (result, removed) {
+            (Ok(value), Ok(())) => Fact::read(Probe::ProbeProgram, source, value),
+            (Ok(_), Err(error)) => failed(format!(
+                "ran, but could not be removed: {}",
+                error.message()
+            )),
+            (Err(reason), _) => failed(reason),
+        }
+    }
+}
+
 impl Target for SshTarget {
     fn name(&self) -> &str {
         &self.name
@@ -451,6 +537,10 @@ impl Target for SshTarget {
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
         let session = self.connect()?;
         let nonce = nonce(&self.address);
+        // The probe program runs first, on the same session: copied over SFTP, run, removed.
+        let probe_program = probes
+            .contains(&crate::model::Probe::ProbeProgram)
+            .then(|| self.run_probe_program(&session, &nonce));
         let batch = batch::Batch::new(probes, &nonce);
         let BatchRun {
             stdout,
@@ -458,7 +548,10 @@ impl Target for SshTarget {
             status,
             ended,
         } = self.run_batch(&session, &batch.script)?;
-        let (facts, hostname, reached) = batch.facts(probes, &stdout, ended.as_deref());
+        let (mut facts, hostname, reached) = batch.facts(probes, &stdout, ended.as_deref());
+        if let Some(fact) = probe_program {
+            facts.insert(fact);
+        }
         if !reached {
             // Not one frame came back: the batch never ran (sudo refused, no sh).
             let why = ended.unwrap_or_else(|| {

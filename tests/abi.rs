@@ -1,0 +1,583 @@
+//! The ssh-dhcp-abi suite end to end: pairs of an OS tree built from Debian's packages
+//! (`ci/fixtures`) and this machine (or an SSH host on 127.0.0.1), the broken copies that must
+//! each fail their check, a runtime seccomp profile, a host that refuses seccomp filters, and the
+//! probe program copied over SFTP.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::{code, stderr, stdout, Client, SshHost, Work};
+
+/// The fixture trees, built by `ci/fixtures` (ci/test runs it first).
+fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("HOSTCERT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures"));
+    assert!(
+        dir.join("stamp").is_file() && dir.join("rootfs/usr/sbin/sshd").is_file(),
+        "the fixture trees are missing from {}; build them with `ci/fixtures` as root (ci/test does; it needs mmdebstrap: apt-get install mmdebstrap)",
+        dir.display()
+    );
+    dir
+}
+
+/// The probe program beside the hostcert binary (ci/test builds it).
+fn probe_program() -> PathBuf {
+    let path = Path::new(support::BIN).with_file_name("hostcert-probe");
+    assert!(
+        path.is_file(),
+        "{} is missing; build it with `cargo build -p hostcert-probe` (ci/test does)",
+        path.display()
+    );
+    path
+}
+
+fn run(work: &Work, args: &[&str]) -> (i32, Value, String) {
+    probe_program();
+    let mut all = vec!["run", "--profile", "isv-container", "--report-dir", "out"];
+    all.extend_from_slice(args);
+    let output = work.hostcert(&all);
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    let report = std::fs::read_to_string(work.path("out/report.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_else(|_| panic!("no report: {text}"));
+    (code(&output), report, text)
+}
+
+/// check id -> (outcome, message) for the `abi.*` checks of one target.
+fn outcomes(report: &Value, target: &str) -> BTreeMap<String, (String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"] == target && r["check"].as_str().unwrap().starts_with("abi."))
+        .map(|r| {
+            (
+                r["check"].as_str().unwrap().to_owned(),
+                (
+                    r["outcome"].as_str().unwrap().to_owned(),
+                    r["message"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn tree(name: &str) -> String {
+    format!("rootfs:{}", fixtures().join(name).display())
+}
+
+#[test]
+fn the_debian_tree_on_this_machine_passes_every_static_and_probe_check() {
+    let work = Work::new();
+    let before = host_state();
+    let (_, report, text) = run(&work, &["--image", &tree("rootfs"), "--target", "local"]);
+    assert_eq!(host_state(), before, "the real run left something behind");
+    let results = outcomes(&report, "rootfs@local");
+    assert!(results.len() >= 30, "{text}");
+    for (check, (outcome, message)) in &results {
+        if check == "abi.glibc.clone3-seccomp" {
+            assert_eq!(outcome, "skip", "{message}");
+            assert!(
+                message.contains("no runtime seccomp profile given"),
+                "{message}"
+            );
+        } else {
+            assert_eq!(outcome, "pass", "{check}: {message}\n{text}");
+        }
+    }
+    // Both sides are named: the trial, the target and where each fact came from.
+    assert!(
+        text.contains("test rootfs@local::ssh-dhcp-abi::abi.sshd.kernel-abi"),
+        "{text}"
+    );
+    let target = &report["targets"][0];
+    assert_eq!(target["name"], "rootfs@local");
+    assert_eq!(target["kind"], "local");
+    assert!(
+        target["address"]
+            .as_str()
+            .unwrap()
+            .ends_with("/rootfs on local"),
+        "{target}"
+    );
+    let sources = &target["fact-sources"];
+    assert!(sources["image elf /usr/sbin/sshd"]
+        .as_str()
+        .unwrap()
+        .ends_with("/rootfs:/usr/sbin/sshd"));
+    assert_eq!(sources["kernel-release"], "/proc/sys/kernel/osrelease");
+    // The facts are the tree's real ones.
+    let (_, message) = &results["abi.sshd.kernel-abi"];
+    assert!(message.contains("abi-min-kernel = 3.2.0"), "{message}");
+    assert!(
+        message.contains("interpreter=/lib64/ld-linux-x86-64.so.2"),
+        "{message}"
+    );
+    let (_, message) = &results["abi.openssh.seccomp-sandbox"];
+    assert!(
+        message.contains("openssh-version /usr/sbin/sshd = 9.2"),
+        "{message}"
+    );
+    // The real run: the tree's dhclient got a lease from dnsmasq, its sshd let hostcert in.
+    let (_, message) = &results["abi.live.dhcp-lease"];
+    assert!(message.contains("live-run lease = 10.213."), "{message}");
+    let (_, message) = &results["abi.live.sshd-sandbox"];
+    assert!(message.contains("seccomp-sandbox = engaged"), "{message}");
+    let run = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "abi.live.sshd-login")
+        .unwrap();
+    assert_eq!(
+        run["evidence"][0]["source"],
+        format!("real run of {} on local", tree("rootfs"))
+    );
+}
+
+/// What a real run could leave behind: network namespaces, veth interfaces, its folders in
+/// /tmp, mounts and processes that name them.
+fn host_state() -> Vec<String> {
+    let mut state = Vec::new();
+    let netns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip runs");
+    state.extend(
+        stdout(&netns)
+            .lines()
+            .filter(|l| l.starts_with("hc"))
+            .map(|l| format!("netns {l}")),
+    );
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .expect("ip runs");
+    state.extend(
+        stdout(&links)
+            .lines()
+            .filter(|l| l.contains(": vhc"))
+            .map(|l| format!("link {l}")),
+    );
+    for entry in std::fs::read_dir("/tmp").unwrap().filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("hostcert-live.") {
+            state.push(format!("folder /tmp/{name}"));
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    state.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains("hostcert-live.") || l.contains("hostcert-fixtures"))
+            .map(|l| format!("mount {l}")),
+    );
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains("hostcert-live.") {
+                state.push(format!("process {cmdline}"));
+            }
+        }
+    }
+    state.sort();
+    state
+}
+
+#[test]
+fn each_broken_tree_fails_exactly_its_check_with_evidence() {
+    let cases = [
+        (
+            "broken-abi-note",
+            vec!["abi.sshd.kernel-abi"],
+            "abi-min-kernel = 99.0.0",
+        ),
+        (
+            "broken-arch",
+            vec!["abi.busybox.architecture"],
+            "machine = aarch64",
+        ),
+        (
+            "broken-interp",
+            // The real run fails as the static check predicts: the loader is not there.
+            vec![
+                "abi.dhclient.interpreter",
+                "abi.ip.interpreter",
+                "abi.live.dhcp-lease",
+                "abi.live.sshd-login",
+                "abi.live.sshd-sandbox",
+                "abi.ssh.interpreter",
+                "abi.sshd.interpreter",
+            ],
+            "interpreter-present = no",
+        ),
+        (
+            "broken-glibc",
+            // The real sshd fails as the static check predicts.
+            vec![
+                "abi.live.sshd-login",
+                "abi.live.sshd-sandbox",
+                "abi.sshd.glibc-versions",
+            ],
+            "version `GLIBC_9.",
+        ),
+    ];
+    for (fixture, failing, evidence) in cases {
+        let work = Work::new();
+        let before = host_state();
+        let (exit, report, text) = run(
+            &work,
+            &["--image", &tree(fixture), "--target", "local", "abi."],
+        );
+        assert_eq!(
+            host_state(),
+            before,
+            "{fixture}: the real run left something"
+        );
+        assert_eq!(exit, 1, "{fixture}: not certified\n{text}");
+        let results = outcomes(&report, &format!("{fixture}@local"));
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|(_, (outcome, _))| outcome == "fail")
+            .map(|(check, _)| check.as_str())
+            .collect();
+        assert_eq!(failed, failing, "{fixture}\n{text}");
+        let (_, message) = &results[failing[0]];
+        assert!(message.contains(evidence), "{fixture}: {message}");
+        if fixture == "broken-glibc" {
+            let (_, message) = &results["abi.sshd.glibc-versions"];
+            assert!(message.contains("glibc-needed = 9."), "{message}");
+        }
+        if fixture == "broken-interp" {
+            let (_, message) = &results["abi.live.dhcp-lease"];
+            assert!(
+                message.contains(
+                    "chroot: failed to run command ‘dhclient’: No such file or directory"
+                ),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_an_image_the_pair_checks_are_skipped_not_passed() {
+    let work = Work::new();
+    let (_, report, text) = run(&work, &["--target", "local", "abi."]);
+    let results = outcomes(&report, "local");
+    let (outcome, message) = &results["abi.sshd.architecture"];
+    assert_eq!(outcome, "skip", "{text}");
+    assert_eq!(
+        message,
+        "not applicable: image elf /usr/sbin/sshd: no --image given"
+    );
+    // The host's own probes still run.
+    assert_eq!(results["abi.host.openpty"].0, "pass", "{text}");
+    // A target that serves no files is refused as an image before anything is read.
+    let config = Work::new();
+    config.write("k.config", "CONFIG_NET_NS=y\n");
+    let output = config.hostcert(&[
+        "run",
+        "--profile",
+        "isv-container",
+        "--image",
+        "kernel-config:k.config",
+    ]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--image needs a target that serves files"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_runtime_seccomp_profile_answering_clone3_with_eperm_breaks_glibc_2_34_images() {
+    for (profile, outcome, observed) in [
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            "fail",
+            "seccomp-profile clone3 = errno EPERM (1)",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"syscalls":[{"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#,
+            "pass",
+            "seccomp-profile clone3 = errno ENOSYS (38)",
+        ),
+    ] {
+        let work = Work::new();
+        work.write("seccomp.json", profile);
+        let param = format!("seccomp-profile={}", work.path("seccomp.json").display());
+        let (_, report, text) = run(
+            &work,
+            &["--image", &tree("rootfs"), "--param", &param, "abi.glibc."],
+        );
+        let results = outcomes(&report, "rootfs@local");
+        let (got, message) = &results["abi.glibc.clone3-seccomp"];
+        assert_eq!(got, outcome, "{text}");
+        assert!(message.contains(observed), "{message}");
+        assert!(message.contains("glibc-provided = 2.36"), "{message}");
+    }
+}
+
+#[test]
+fn a_host_refusing_seccomp_filters_fails_the_sandbox_checks() {
+    let work = Work::new();
+    // As the reference recipe sshd-noseccomp-wrapper.sh does: the probe program runs under a
+    // filter that makes prctl(PR_SET_SECCOMP) fail with EINVAL and seccomp(2) with ENOSYS.
+    let wrapper = work.path("deny-seccomp-probe");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {probe} deny-seccomp -- {probe} \"$@\"\n",
+            probe = probe_program().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let output = std::process::Command::new(support::BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--report-dir",
+            "out",
+            "--image",
+            &tree("rootfs"),
+            "abi.",
+        ])
+        .env("HOSTCERT_PROBE", &wrapper)
+        .env("HOSTCERT_LIVE_RUN_DENY_SECCOMP", "1")
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let report = work.json("out/report.json");
+    let results = outcomes(&report, "rootfs@local");
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, (outcome, _))| outcome == "fail")
+        .map(|(check, _)| check.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "abi.host.sandbox-sequence",
+            "abi.host.seccomp-action-errno",
+            "abi.live.sshd-sandbox",
+            "abi.openssh.seccomp-sandbox",
+        ],
+        "{}",
+        stdout(&output)
+    );
+    let (_, message) = &results["abi.openssh.seccomp-sandbox"];
+    assert!(
+        message
+            .contains("sandbox-sequence = unsupported: prctl(PR_SET_SECCOMP): errno EINVAL (22)"),
+        "{message}"
+    );
+    // OpenSSH 9.2 only logs the failure: the fatal check holds, and the real login works.
+    assert_eq!(results["abi.openssh.seccomp-fatal"].0, "pass");
+    assert_eq!(results["abi.live.sshd-login"].0, "pass");
+    let (_, message) = &results["abi.live.sshd-sandbox"];
+    assert!(
+        message.contains(
+            "not engaged: debug1: ssh_sandbox_child: prctl(PR_SET_SECCOMP): Invalid argument"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn over_ssh_the_probe_program_is_copied_run_and_removed() {
+    let client = Client::new();
+    let host = SshHost::start(&client, "sftp", &["Subsystem=sftp internal-sftp"]);
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let work = Work::new();
+    let before = leftovers();
+    let address = host.address();
+    let (_, report, text) = run(
+        &work,
+        &[
+            "--image",
+            &tree("rootfs"),
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "abi.",
+        ],
+    );
+    let name = format!("rootfs@{}", address.trim_start_matches("ssh://"));
+    let results = outcomes(&report, &name);
+    assert!(!results.is_empty(), "{text}");
+    for (check, (outcome, message)) in &results {
+        let expected = if check == "abi.glibc.clone3-seccomp" || check.starts_with("abi.live.") {
+            "skip"
+        } else {
+            "pass"
+        };
+        assert_eq!(outcome, expected, "{check}: {message}\n{text}");
+    }
+    assert_eq!(report["targets"][0]["kind"], "ssh");
+    let source = report["targets"][0]["fact-sources"]["probe-program"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(source.starts_with("/tmp/hostcert-probe-"), "{source}");
+    assert_eq!(leftovers(), before, "the probe program was removed");
+    assert!(
+        host.log().contains("Starting session: subsystem 'sftp'"),
+        "{}",
+        host.log()
+    );
+}
+
+/// Probe programs left in /tmp.
+fn leftovers() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("hostcert-probe-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn without_root_the_real_run_is_skipped_with_the_reason() {
+    support::require("setpriv", "util-linux");
+    probe_program();
+    let work = Work::new();
+    std::fs::set_permissions(
+        work.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(support::BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--report-dir",
+            "out",
+            "--image",
+            &tree("rootfs"),
+            "abi.live.",
+        ])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    let report = work.json("out/report.json");
+    let results = outcomes(&report, "rootfs@local");
+    assert_eq!(results.len(), 4, "{}", stdout(&output));
+    for (check, (outcome, message)) in &results {
+        assert_eq!(outcome, "skip", "{check}: {message}");
+        assert!(
+            message.contains("a real run needs root on the host"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_pair_gathered_into_a_snapshot_is_judged_the_same_later() {
+    probe_program();
+    let work = Work::new();
+    let output = work.hostcert(&[
+        "gather",
+        "--profile",
+        "isv-container",
+        "--image",
+        &tree("broken-arch"),
+        "--output",
+        "pair.json",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let snapshot = work.json("pair.json");
+    assert_eq!(snapshot["target"]["name"], "broken-arch@local");
+    let facts = snapshot["facts"].as_array().unwrap();
+    let program = facts
+        .iter()
+        .find(|f| f["probe"] == "probe-program")
+        .expect("the probe program's facts are in the snapshot");
+    assert_eq!(program["value"]["record"]["openpty"]["text"], "ok");
+    assert!(facts
+        .iter()
+        .any(|f| f["probe"] == serde_json::json!({"image": {"elf": "/bin/busybox"}})));
+    let (exit, report, text) = run(
+        &work,
+        &["--facts", "pair.json", "abi.", "--skip", "abi.live."],
+    );
+    assert_eq!(exit, 1, "{text}");
+    let results = outcomes(&report, "broken-arch@local");
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, (outcome, _))| outcome == "fail")
+        .map(|(check, _)| check.as_str())
+        .collect();
+    assert_eq!(failed, ["abi.busybox.architecture"], "{text}");
+}
+
+#[test]
+fn without_dhclient_the_real_run_uses_busybox_udhcpc() {
+    let work = Work::new();
+    let before = host_state();
+    let (exit, report, text) = run(
+        &work,
+        &[
+            "--image",
+            &tree("udhcpc-only"),
+            "--target",
+            "local",
+            "abi.live.",
+        ],
+    );
+    assert_eq!(host_state(), before, "the real run left something behind");
+    assert_eq!(exit, 0, "{text}");
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "abi.live.dhcp-lease")
+        .unwrap();
+    let observed = result["evidence"][0]["observed"].as_str().unwrap();
+    assert!(observed.contains("dhcp-client=udhcpc"), "{observed}");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("live-run dhcp-log = dnsmasq: DHCPDISCOVER"),
+        "dnsmasq's log is evidence: {message}"
+    );
+    assert!(message.contains("DHCPACK"), "{message}");
+}
+
+#[test]
+fn a_host_s_own_userspace_is_judged_against_its_own_kernel() {
+    support::require("/usr/sbin/sshd", "openssh-server");
+    let work = Work::new();
+    let (exit, report, text) = run(
+        &work,
+        &["--image", "rootfs:/", "--target", "local", "abi.ss"],
+    );
+    assert_eq!(exit, 0, "{text}");
+    let results = outcomes(&report, "host-root@local");
+    assert_eq!(results.len(), 8, "{text}");
+    assert!(
+        results.values().all(|(outcome, _)| outcome == "pass"),
+        "{text}"
+    );
+    assert_eq!(report["targets"][0]["address"], "rootfs:/ on local");
+}
