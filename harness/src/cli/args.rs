@@ -82,7 +82,7 @@ impl CatalogArgs {
     pub fn suite_params(&self) -> Vec<(String, String)> {
         self.params
             .iter()
-            .filter(|(name, _)| name != KERNEL_VERSION)
+            .filter(|(name, _)| name != KERNEL_VERSION && name != IMAGE_REFERENCE)
             .cloned()
             .collect()
     }
@@ -97,8 +97,34 @@ impl CatalogArgs {
                 .find(|(name, _)| name == KERNEL_VERSION)
                 .map(|(_, value)| value.clone()),
             ssh: ssh.options(),
+            image: crate::target::image::ImageOptions {
+                reference: self
+                    .params
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| name == IMAGE_REFERENCE)
+                    .map(|(_, value)| value.clone()),
+                ..Default::default()
+            },
         }
     }
+}
+
+/// How image targets' signatures are judged.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The containers-policy.json signatures of image targets are judged by (as skopeo's
+    /// `--policy`); otherwise the profile's `policy` parameter, if it sets one.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// A signature of the image (repeatable): a simple-signing signature (`signature-1`, as
+    /// skopeo writes them) or a cosign-style signature's JSON.
+    #[arg(long = "signature", value_name = "FILE")]
+    pub signatures: Vec<PathBuf>,
+    /// A lookaside folder in registries.d's layout (`<repo>@sha256=<hex>/signature-N`) to find
+    /// signatures in (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub lookaside: Vec<PathBuf>,
 }
 
 /// How SSH targets (`ssh://[user@]host[:port]`) connect and authenticate.
@@ -150,6 +176,8 @@ impl SshArgs {
 
 /// The `--param` name that tells targets which kernel version to assume or choose.
 const KERNEL_VERSION: &str = "kernel-version";
+/// The `--param` name that gives image targets the Docker reference they are judged as.
+const IMAGE_REFERENCE: &str = "image-reference";
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -166,12 +194,16 @@ pub struct RunArgs {
     pub catalog: CatalogArgs,
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
     /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
-    /// kernel in it) or `kernel-config:FILE` (a kernel .config alone).
+    /// kernel in it), `kernel-config:FILE` (a kernel .config alone), or an image: `oci:DIR[:TAG]`,
+    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`.
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// Image signature options.
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// Evaluate a fact snapshot written by `hostcert gather` instead of a live target
     /// (repeatable).
     #[arg(long = "facts", value_name = "FILE")]

@@ -42,7 +42,32 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     } else {
         args.targets.clone()
     };
-    let options = args.catalog.target_options(&args.ssh);
+    let mut options = args.catalog.target_options(&args.ssh);
+    options.image.policy = args.image.policy.clone().or_else(|| {
+        // `--param policy=FILE`, else the profile's `policy` parameter.
+        let from_params = args
+            .catalog
+            .suite_params()
+            .into_iter()
+            .rev()
+            .find(|(name, _)| name == "policy")
+            .map(|(_, value)| value);
+        from_params
+            .or_else(|| {
+                prepared
+                    .plan
+                    .profile
+                    .profile
+                    .parameters
+                    .iter()
+                    .find(|(name, _)| name.as_str() == "policy")
+                    .map(|(_, value)| value.clone())
+            })
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    });
+    options.image.signatures = args.image.signatures.clone();
+    options.image.lookaside = args.image.lookaside.clone();
     for address in &addresses {
         match target::open(address, &options) {
             Ok(mut opened) => targets.append(&mut opened),

@@ -39,7 +39,35 @@ pub enum Probe {
     /// every installed module is `not-loaded`), or absent when the kernel has no such module.
     /// Read from `/proc/modules`, `modules.builtin` and `modules.dep` of the target's kernel.
     KernelModule(String),
+    /// An image's integrity, `blobs` (every blob from the index down exists with the size, the
+    /// sha256 and a known media type its descriptor gives) or `diff-ids` (each layer's
+    /// uncompressed sha256 equals its diff_id): `ok`, or the problems, each naming the blob.
+    /// Image targets only.
+    ImageIntegrity(String),
+    /// A value of an image's config by JSON pointer (`/config/User`): a string as it is, other
+    /// JSON compact; absent when the pointer leads nowhere. Image targets only.
+    ImageConfig(String),
+    /// One label of an image's config (`Config.Labels`), absent when unset. Image targets only.
+    ImageLabel(String),
+    /// A fact an image target derives: `layer-count`, `tag`, `reference`, `manifest-digest`,
+    /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
+    /// `base-image`, `sbom` or `signature` (the containers-policy.json verdict). Image targets only.
+    Image(String),
 }
+
+/// The keys of the `image` probe.
+pub const IMAGE_KEYS: &[&str] = &[
+    "layer-count",
+    "tag",
+    "reference",
+    "manifest-digest",
+    "user",
+    "licenses",
+    "packages",
+    "base-image",
+    "sbom",
+    "signature",
+];
 
 impl Probe {
     /// The probes every target answers for every run, because applicability needs them.
@@ -64,7 +92,22 @@ impl Probe {
             Probe::Sysctl(_) => "sysctl",
             Probe::Command(_) => "command",
             Probe::KernelModule(_) => "kernel-module",
+            Probe::ImageIntegrity(_) => "image-integrity",
+            Probe::ImageConfig(_) => "image-config",
+            Probe::ImageLabel(_) => "image-label",
+            Probe::Image(_) => "image",
         }
+    }
+
+    /// Whether only an image target can answer this probe.
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self,
+            Probe::ImageIntegrity(_)
+                | Probe::ImageConfig(_)
+                | Probe::ImageLabel(_)
+                | Probe::Image(_)
+        )
     }
 
     /// The word an absent value of this probe is shown as.
@@ -89,7 +132,11 @@ impl fmt::Display for Probe {
             | Probe::FileContent(key)
             | Probe::DirList(key)
             | Probe::Sysctl(key)
-            | Probe::KernelModule(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::KernelModule(key)
+            | Probe::ImageIntegrity(key)
+            | Probe::ImageConfig(key)
+            | Probe::ImageLabel(key)
+            | Probe::Image(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -106,6 +153,10 @@ const PROBE_KINDS: &[&str] = &[
     "sysctl",
     "command",
     "kernel-module",
+    "image-integrity",
+    "image-config",
+    "image-label",
+    "image",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -143,6 +194,10 @@ impl<'de> Deserialize<'de> for Probe {
                     "sysctl" => Probe::Sysctl(map.next_value()?),
                     "command" => Probe::Command(map.next_value()?),
                     "kernel-module" => Probe::KernelModule(map.next_value()?),
+                    "image-integrity" => Probe::ImageIntegrity(map.next_value()?),
+                    "image-config" => Probe::ImageConfig(map.next_value()?),
+                    "image-label" => Probe::ImageLabel(map.next_value()?),
+                    "image" => Probe::Image(map.next_value()?),
                     "kernel-release" | "architecture" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         if kind == "architecture" {
@@ -234,6 +289,37 @@ impl Probe {
                     ));
                 }
                 Probe::KernelModule(name.replace('-', "_"))
+            }
+            Probe::ImageIntegrity(scope) => {
+                if scope != "blobs" && scope != "diff-ids" {
+                    return Err(format!(
+                        "invalid image-integrity scope `{scope}` (expected blobs or diff-ids)"
+                    ));
+                }
+                Probe::ImageIntegrity(scope)
+            }
+            Probe::ImageConfig(pointer) => {
+                if !pointer.is_empty() && !pointer.starts_with('/') {
+                    return Err(format!(
+                        "image-config `{pointer}` must be a JSON pointer such as /config/User"
+                    ));
+                }
+                Probe::ImageConfig(pointer)
+            }
+            Probe::ImageLabel(name) => {
+                if name.is_empty() || name.chars().any(char::is_control) {
+                    return Err(format!("invalid image label name `{name}`"));
+                }
+                Probe::ImageLabel(name)
+            }
+            Probe::Image(key) => {
+                if !IMAGE_KEYS.contains(&key.as_str()) {
+                    return Err(format!(
+                        "unknown image fact `{key}` (expected one of {})",
+                        IMAGE_KEYS.join(", ")
+                    ));
+                }
+                Probe::Image(key)
             }
             Probe::Command(argv) => {
                 if argv.first().is_none_or(|program| program.is_empty()) {

@@ -164,6 +164,12 @@ impl HostFs {
                     }
                 }
                 Probe::Command(argv) => self.command(probe, argv),
+                Probe::ImageIntegrity(_)
+                | Probe::ImageConfig(_)
+                | Probe::ImageLabel(_)
+                | Probe::Image(_) => {
+                    Fact::failed(probe.clone(), probe.to_string(), super::NOT_AN_IMAGE)
+                }
                 Probe::KernelModule(name) => {
                     let index =
                         modules.get_or_insert_with(|| self.module_index(release.as_ref().ok()));

@@ -6,6 +6,7 @@
 //! plug in behind the same trait.
 
 mod host;
+pub mod image;
 mod kconfig;
 pub mod kernel_config;
 pub mod local;
@@ -15,6 +16,10 @@ pub mod ssh;
 
 use crate::facts::{FactSet, ProbeSet};
 use crate::model::TargetKind;
+
+/// Why a host, an OS tree or a kernel config cannot answer an image probe.
+pub const NOT_AN_IMAGE: &str =
+    "only image targets (oci:, oci-archive:, docker-archive:) have image facts";
 
 /// What a target gave back for one gather: its host name and the facts.
 #[derive(Debug, Clone)]
@@ -60,6 +65,8 @@ pub struct TargetOptions {
     pub kernel_version: Option<String>,
     /// How SSH targets connect and authenticate.
     pub ssh: ssh::SshOptions,
+    /// How image targets are judged: the policy, signatures, the reference.
+    pub image: image::ImageOptions,
 }
 
 /// Opens the targets an address names, as given to `--target`: `local`, `rootfs:DIR` (one target
@@ -71,6 +78,9 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
             .into_iter()
             .map(|t| Box::new(t) as Box<dyn Target>)
             .collect());
+    }
+    if image::is_image_address(address) {
+        return Ok(vec![Box::new(image::open(address, &options.image)?)]);
     }
     if let Some(file) = address.strip_prefix("kernel-config:") {
         return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(
@@ -86,7 +96,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `rootfs:DIR` or `kernel-config:FILE`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }
@@ -106,6 +116,8 @@ impl UnreadableTarget {
     pub fn new(error: TargetError) -> UnreadableTarget {
         let kind = if error.target.starts_with("ssh://") {
             TargetKind::Ssh
+        } else if image::is_image_address(&error.target) {
+            TargetKind::Image
         } else {
             TargetKind::Local
         };

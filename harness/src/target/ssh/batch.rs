@@ -271,6 +271,11 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         }
                     }
                 }
+                _ if probe.is_image() => Fact::failed(
+                    probe.clone(),
+                    probe_source(probe),
+                    crate::target::NOT_AN_IMAGE,
+                ),
                 _ => {
                     let Some(frame) = self.ids.get(probe).and_then(|id| frames.get(id)) else {
                         facts.insert(Fact::failed(
