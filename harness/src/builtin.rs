@@ -20,6 +20,10 @@ pub const SUITES: &[BuiltinFile] = &[
         path: "suites/kernel-features/v1.1.yaml",
         text: include_str!("../../suites/kernel-features/v1.1.yaml"),
     },
+    BuiltinFile {
+        path: "suites/image-provenance/v1.yaml",
+        text: include_str!("../../suites/image-provenance/v1.yaml"),
+    },
 ];
 
 /// The built-in profiles.
@@ -43,6 +47,10 @@ pub const PROFILES: &[BuiltinFile] = &[
     BuiltinFile {
         path: "profiles/kubernetes-node.yaml",
         text: include_str!("../../profiles/kubernetes-node.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/isv-image.yaml",
+        text: include_str!("../../profiles/isv-image.yaml"),
     },
 ];
 
