@@ -505,7 +505,7 @@ fn lint_names_file_line_column_and_key_for_each_kind_of_bad_input() {
         ("malformed.yaml", "malformed.yaml:6:1: did not find expected ',' or ']', while parsing a flow sequence"),
         ("unknown-key.yaml", "unknown-key.yaml:11:5: checks[0]: unknown field `remedation`, expected one of `id`, `version`, `title`, `rationale`, `severity`, `tags`, `references`, `applies-to`, `probes`, `expect`, `remediation`"),
         ("duplicate-id.yaml", "duplicate-id.yaml:11:5: checks[1] (dup.check).id: duplicate check id `dup.check` (also checks[0])"),
-        ("unknown-probe.yaml", "unknown-probe.yaml:9:10: checks[0].probes.n: unknown variant `registry-key`, expected one of `kernel-config`, `kernel-release`, `architecture`, `os-release`, `file`, `file-content`, `dir-list`, `sysctl`, `command`, `kernel-module`"),
+        ("unknown-probe.yaml", "unknown-probe.yaml:9:10: checks[0].probes.n: unknown variant `registry-key`, expected one of `kernel-config`, `kernel-release`, `architecture`, `os-release`, `file`, `file-content`, `dir-list`, `sysctl`, `command`, `kernel-module`, `image-integrity`, `image-config`, `image-label`, `image`"),
         ("bad-version.yaml", "bad-version.yaml:2:10: version: `1.0` is not a version of the form MAJOR.MINOR.PATCH (unexpected end of input while parsing minor version number)"),
         ("two-operators.yaml", "two-operators.yaml:10:5: checks[0] (operator.check).expect: an expectation takes exactly one operator, found equals, at-least"),
         ("unresolvable-profile.yaml", "unresolvable-profile.yaml:4:3: suites.kernel-features: no version of suite `kernel-features` matches `^9` (known versions: 1.0.0"),
