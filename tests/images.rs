@@ -642,3 +642,472 @@ fn hostile_metadata_is_refused_with_bounds() {
     let out = run_hostile(&work, "size");
     assert!(out.contains("bytes, the descriptor says 12"), "{out}");
 }
+
+// ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
+
+/// A throwaway GnuPG home with signing keys; its agent is stopped when dropped.
+struct Gpg {
+    home: PathBuf,
+}
+
+impl Gpg {
+    fn new(work: &Work) -> Gpg {
+        require("gpg", "gpg");
+        let home = work.path("gnupg");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        Gpg { home }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.env("GNUPGHOME", &self.home);
+        command
+    }
+
+    /// Makes a key for `email`, exports its public key to `file`, and returns its fingerprint.
+    fn key(&self, email: &str, file: &Path) -> String {
+        let output = self
+            .command("gpg")
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args([
+                "--quick-gen-key",
+                &format!("HCC Test <{email}>"),
+                "rsa2048",
+                "sign",
+                "1d",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let output = self
+            .command("gpg")
+            .args(["--list-keys", "--with-colons", email])
+            .output()
+            .unwrap();
+        let fingerprint = stdout(&output)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fpr:")
+                    .map(|r| r.trim_matches(':').to_owned())
+            })
+            .expect("a fingerprint");
+        let output = self
+            .command("gpg")
+            .args(["--export", &fingerprint])
+            .output()
+            .unwrap();
+        std::fs::write(file, &output.stdout).unwrap();
+        fingerprint
+    }
+
+    /// Runs skopeo with this GnuPG home.
+    fn skopeo(&self, at: &Path, args: &[&str]) -> Output {
+        self.command("skopeo")
+            .args(args)
+            .current_dir(at)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = self.command("gpgconf").args(["--kill", "all"]).output();
+    }
+}
+
+const REFERENCE: &str = "registry.example/hcc/busybox:1.0";
+
+/// Flips one byte in the middle of a file.
+fn flip(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The digest of the manifest tagged 1.0 in a layout.
+fn manifest_digest(layout: &Path) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn gpg_signatures_are_judged_as_skopeo_judges_them() {
+    let work = Work::new();
+    let at = work.dir.path();
+    build_image(&work, "img", &Spec::good());
+    let gpg = Gpg::new(&work);
+    let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
+    let other = gpg.key("other@example.invalid", &work.path("other.gpg"));
+    let requirement = json!({
+        "type": "signedBy", "keyType": "GPGKeys",
+        "keyPath": work.path("signer.gpg"),
+        "signedIdentity": {"type": "exactReference", "dockerReference": REFERENCE}
+    });
+    let policy = json!({
+        "default": [{"type": "reject"}],
+        "transports": {"dir": {"": [requirement]}, "oci": {"": [requirement]}}
+    });
+    std::fs::write(work.path("policy.json"), policy.to_string()).unwrap();
+
+    let sign = |dir: &str, fingerprint: &str, identity: &str| {
+        let output = gpg.skopeo(
+            at,
+            &[
+                "--insecure-policy",
+                "copy",
+                "--sign-by",
+                fingerprint,
+                "--sign-identity",
+                identity,
+                "oci:img:1.0",
+                &format!("dir:{dir}"),
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    sign("signed", &signer, REFERENCE);
+    sign("wrong-key", &other, REFERENCE);
+    sign("wrong-identity", &signer, "registry.example/other:1.0");
+    let output = gpg.skopeo(
+        at,
+        &["--insecure-policy", "copy", "oci:img:1.0", "dir:unsigned"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    // skopeo keeps the manifest's bytes: the dir: copy signs the same digest.
+    let digest = manifest_digest(&work.path("img"));
+    assert_eq!(
+        tool(at, "skopeo", &["manifest-digest", "signed/manifest.json"]).trim(),
+        digest
+    );
+
+    // Each case: a dir: copy for skopeo and the equivalent OCI layout and signature for
+    // hostcert.
+    copy_dir(&work.path("signed"), &work.path("tampered-layer"));
+    copy_dir(&work.path("img"), &work.path("img-tampered-layer"));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(work.path("signed/manifest.json")).unwrap()).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    flip(&work.path(&format!("tampered-layer/{layer}")));
+    flip(&work.path(&format!("img-tampered-layer/blobs/sha256/{layer}")));
+
+    copy_dir(&work.path("signed"), &work.path("tampered-manifest"));
+    copy_dir(&work.path("img"), &work.path("img-tampered-manifest"));
+    let text = std::fs::read_to_string(work.path("signed/manifest.json")).unwrap();
+    let edited = text.replacen("\"schemaVersion\":2", "\"schemaVersion\": 2", 1);
+    assert_ne!(text, edited);
+    std::fs::write(work.path("tampered-manifest/manifest.json"), &edited).unwrap();
+    // In the layout the edited manifest is a new blob that index.json names, so every digest
+    // holds and only the signature can tell.
+    let new_digest = sha256(edited.as_bytes());
+    std::fs::write(
+        work.path(&format!("img-tampered-manifest/blobs/sha256/{new_digest}")),
+        &edited,
+    )
+    .unwrap();
+    let index = std::fs::read_to_string(work.path("img/index.json"))
+        .unwrap()
+        .replace(&digest, &format!("sha256:{new_digest}"))
+        .replace(
+            &format!("\"size\":{}", text.len()),
+            &format!("\"size\":{}", edited.len()),
+        );
+    std::fs::write(work.path("img-tampered-manifest/index.json"), index).unwrap();
+
+    copy_dir(&work.path("signed"), &work.path("tampered-signature"));
+    flip(&work.path("tampered-signature/signature-1"));
+
+    let cases = [
+        ("signed", "img", true),
+        ("wrong-key", "img", false),
+        ("wrong-identity", "img", false),
+        ("unsigned", "img", false),
+        ("tampered-layer", "img-tampered-layer", false),
+        ("tampered-manifest", "img-tampered-manifest", false),
+        ("tampered-signature", "img", false),
+    ];
+    for (dir, layout, accepted) in cases {
+        let skopeo = gpg.skopeo(
+            at,
+            &[
+                "--policy",
+                "policy.json",
+                "copy",
+                "--remove-signatures",
+                &format!("dir:{dir}"),
+                &format!("oci:out-{dir}:1.0"),
+            ],
+        );
+        assert_eq!(
+            skopeo.status.success(),
+            accepted,
+            "skopeo on {dir}: {}",
+            stderr(&skopeo)
+        );
+        let mut args = vec![
+            "--target".to_owned(),
+            format!("oci:{layout}:1.0"),
+            "--policy".to_owned(),
+            "policy.json".to_owned(),
+            "--skip".to_owned(),
+            "image.redhat".to_owned(),
+        ];
+        let signature = work.path(&format!("{dir}/signature-1"));
+        if signature.exists() {
+            args.push("--signature".to_owned());
+            args.push(signature.display().to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run_image(&work, &args);
+        let out = stdout(&output);
+        assert_eq!(
+            code(&output) == 0,
+            accepted,
+            "hostcert on {dir} disagrees with skopeo ({}): {out}{}",
+            stderr(&skopeo),
+            stderr(&output)
+        );
+        let (outcome, result) = outcome(&work, "image.signature.policy");
+        let text = result.to_string();
+        if accepted {
+            assert_eq!(outcome, "pass", "{text}");
+            assert!(text.contains(&signer), "the evidence names the key: {text}");
+            assert!(
+                text.contains(REFERENCE),
+                "the evidence names the identity: {text}"
+            );
+            assert!(
+                text.contains("transports.oci[\\\"\\\"][0] signedBy"),
+                "{text}"
+            );
+        } else if dir != "tampered-layer" {
+            assert_eq!(outcome, "fail", "{dir}: {text}");
+        }
+        let reason = match dir {
+            "wrong-key" | "tampered-signature" => Some("does not verify with any key"),
+            "wrong-identity" => Some("Docker reference registry.example/other:1.0 does not match registry.example/hcc/busybox:1.0"),
+            "unsigned" => Some("a signature was required, but no signature exists"),
+            "tampered-manifest" => Some("does not match the manifest"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            assert!(text.contains(reason), "{dir}: {text}");
+        }
+    }
+
+    // A signature made with skopeo standalone-sign, found in a lookaside folder in
+    // registries.d's layout, and verified by skopeo standalone-verify as well.
+    let sigdir = work.path(&format!(
+        "lookaside/hcc/busybox@{}",
+        digest.replacen(':', "=", 1)
+    ));
+    std::fs::create_dir_all(&sigdir).unwrap();
+    let signature = sigdir.join("signature-1").display().to_string();
+    let output = gpg.skopeo(
+        at,
+        &[
+            "standalone-sign",
+            "-o",
+            &signature,
+            "signed/manifest.json",
+            REFERENCE,
+            &signer,
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = gpg.skopeo(
+        at,
+        &[
+            "standalone-verify",
+            "signed/manifest.json",
+            REFERENCE,
+            &signer,
+            &signature,
+        ],
+    );
+    assert!(
+        stdout(&output).contains("Signature verified"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:img:1.0",
+            "--policy",
+            "policy.json",
+            "--lookaside",
+            "lookaside",
+            "--skip",
+            "image.redhat",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+}
+
+#[test]
+fn sigstore_signatures_verify_with_a_p256_public_key() {
+    require("openssl", "openssl");
+    let work = Work::new();
+    let at = work.dir.path();
+    build_image(&work, "img", &Spec::good());
+    for name in ["signer", "other"] {
+        tool(
+            at,
+            "openssl",
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+        tool(
+            at,
+            "openssl",
+            &[
+                "ec",
+                "-in",
+                &format!("{name}.key"),
+                "-pubout",
+                "-out",
+                &format!("{name}.pub"),
+            ],
+        );
+    }
+    let digest = manifest_digest(&work.path("img"));
+    let payload = json!({
+        "critical": {
+            "identity": {"docker-reference": REFERENCE},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature"
+        },
+        "optional": null
+    })
+    .to_string();
+    std::fs::write(work.path("payload.json"), &payload).unwrap();
+    tool(
+        at,
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            "signer.key",
+            "-out",
+            "payload.sig",
+            "payload.json",
+        ],
+    );
+    let signature = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(work.path("payload.sig")).unwrap())
+    };
+    // Store it as cosign does: a manifest tagged sha256-<hex>.sig in the layout.
+    let blobs = work.path("img/blobs/sha256");
+    let put = |bytes: &[u8]| {
+        let hex = sha256(bytes);
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (payload_digest, payload_size) = put(payload.as_bytes());
+    let (config_digest, config_size) = put(b"{}");
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{
+            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+            "digest": payload_digest, "size": payload_size,
+            "annotations": {"dev.cosignproject.cosign/signature": signature}
+        }]
+    })
+    .to_string();
+    let (manifest_digest_sig, manifest_size) = put(manifest.as_bytes());
+    let mut index: Value = serde_json::from_str(&work.read("img/index.json")).unwrap();
+    index["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest_sig, "size": manifest_size,
+        "annotations": {"org.opencontainers.image.ref.name": format!("{}.sig", digest.replacen(':', "-", 1))}
+    }));
+    std::fs::write(work.path("img/index.json"), index.to_string()).unwrap();
+
+    for (key, identity, accepted) in [
+        ("signer.pub", REFERENCE, true),
+        ("other.pub", REFERENCE, false),
+        ("signer.pub", "registry.example/other:1.0", false),
+    ] {
+        // The reference verdict: openssl's own verification of the signature with the key.
+        let openssl = Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                key,
+                "-signature",
+                "payload.sig",
+                "payload.json",
+            ])
+            .current_dir(at)
+            .output()
+            .unwrap();
+        let policy = json!({
+            "default": [{"type": "reject"}],
+            "transports": {"oci": {"": [{
+                "type": "sigstoreSigned", "keyPath": work.path(key),
+                "signedIdentity": {"type": "exactReference", "dockerReference": identity}
+            }]}}
+        });
+        std::fs::write(work.path("sigstore-policy.json"), policy.to_string()).unwrap();
+        let output = run_image(
+            &work,
+            &[
+                "--target",
+                "oci:img:1.0",
+                "--policy",
+                "sigstore-policy.json",
+                "--skip",
+                "image.redhat",
+            ],
+        );
+        let (outcome, result) = outcome(&work, "image.signature.policy");
+        assert_eq!(outcome == "pass", accepted, "{key} {identity}: {result}");
+        assert_eq!(code(&output) == 0, accepted, "{}", stdout(&output));
+        if identity == REFERENCE {
+            assert_eq!(
+                openssl.status.success(),
+                accepted,
+                "openssl agrees on {key}"
+            );
+        }
+        if accepted {
+            assert!(
+                result.to_string().contains("signed by P-256 key sha256:"),
+                "{result}"
+            );
+        }
+    }
+}
