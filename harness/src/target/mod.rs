@@ -1,9 +1,9 @@
 //! Targets: the only code that touches a host. A target answers a whole set of probes in one
 //! pass ([`Target::gather`]); checks never reach a target themselves.
 //!
-//! Kinds today: [`local`] (this machine), [`rootfs`] (an OS build tree), [`kernel_config`] (a
-//! bare kernel config) and [`snapshot`] (facts saved by `hostcert gather`). SSH hosts and images
-//! plug in behind the same trait.
+//! Kinds: [`local`] (this machine), [`ssh`] hosts, [`rootfs`] (an OS build tree),
+//! [`kernel_config`] (a bare kernel config), [`image`] (container images) and [`snapshot`] (facts
+//! saved by `hostcert gather`).
 
 mod host;
 pub mod image;

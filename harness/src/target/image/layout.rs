@@ -616,3 +616,30 @@ pub(super) fn safe_relative(raw: &str) -> Result<PathBuf, String> {
     }
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_sha256_digests_are_accepted() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            Sha256Digest::parse(&format!("sha256:{hex}")).unwrap().0,
+            hex
+        );
+        let err = Sha256Digest::parse(&format!("sha512:{}", "a".repeat(128))).unwrap_err();
+        assert!(err.contains("uses the algorithm `sha512`"), "{err}");
+        assert!(Sha256Digest::parse("sha256:../../etc/passwd").is_err());
+        assert!(Sha256Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
+        assert!(Sha256Digest::parse("nocolon").is_err());
+    }
+
+    #[test]
+    fn archive_member_names_stay_relative() {
+        assert_eq!(safe_relative("./a/b").unwrap(), PathBuf::from("a/b"));
+        assert!(safe_relative("../a").is_err());
+        assert!(safe_relative("/a").is_err());
+        assert!(safe_relative("a/../../b").is_err());
+    }
+}

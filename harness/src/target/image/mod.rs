@@ -222,6 +222,7 @@ impl Target for ImageTarget {
             rootfs: files.is_ok().then_some(rootfs.as_path()),
             options: &self.options,
             transport: self.transport,
+            location: &self.path,
         };
         for probe in probes {
             if let Some(fact) = context.fact(probe) {
@@ -240,6 +241,8 @@ struct Context<'a> {
     rootfs: Option<&'a Path>,
     options: &'a ImageOptions,
     transport: Transport,
+    /// The layout folder or archive file the user named (policy scopes refer to it).
+    location: &'a Path,
 }
 
 impl Context<'_> {
@@ -369,10 +372,12 @@ impl Context<'_> {
                 }
                 read("manifest annotations, config labels", FactValue::Absent)
             }
-            "signature" => match policy::judge(image, self.transport.name(), self.options) {
-                Ok((source, verdict)) => read(&source, text(&verdict)),
-                Err(reason) => failed("containers-policy.json", reason),
-            },
+            "signature" => {
+                match policy::judge(image, self.transport.name(), self.location, self.options) {
+                    Ok((source, verdict)) => read(&source, text(&verdict)),
+                    Err(reason) => failed("containers-policy.json", reason),
+                }
+            }
             _ => {
                 let Some(root) = self.rootfs else {
                     return failed(

@@ -40,6 +40,7 @@ enum Found {
 pub(super) fn judge(
     image: &Image,
     transport: &str,
+    location: &Path,
     options: &ImageOptions,
 ) -> Result<(String, String), String> {
     let Some(path) = &options.policy else {
@@ -51,8 +52,9 @@ pub(super) fn judge(
     let bytes = read_small(path)?;
     let policy: Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    let (scope, requirements) = requirements_for(&policy, transport, image, options)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (scope, requirements) =
+        requirements_for(&policy, transport, location, image.tag.as_deref())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     let found = find_signatures(image, options)?;
     let mut accepted_by = Vec::new();
     for (index, requirement) in requirements.iter().enumerate() {
@@ -108,20 +110,18 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
 fn requirements_for(
     policy: &Value,
     transport: &str,
-    image: &Image,
-    options: &ImageOptions,
+    location: &Path,
+    tag: Option<&str>,
 ) -> Result<(String, Vec<Value>), String> {
-    let _ = options;
     if let Some(scopes) = policy
         .pointer(&format!("/transports/{transport}"))
         .and_then(Value::as_object)
     {
-        let root = image
-            .root
+        let root = location
             .canonicalize()
-            .unwrap_or_else(|_| image.root.clone());
+            .unwrap_or_else(|_| location.to_owned());
         let mut candidates: Vec<String> = Vec::new();
-        if let Some(tag) = &image.tag {
+        if let Some(tag) = tag {
             candidates.push(format!("{}:{tag}", root.display()));
         }
         let mut dir: Option<&Path> = Some(&root);

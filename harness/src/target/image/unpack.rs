@@ -289,3 +289,17 @@ fn clear_dir(dir: &Path, seen: &BTreeSet<PathBuf>, root: &Path) -> Result<(), St
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_links_that_climb_above_the_root_escape() {
+        assert!(escapes(Path::new(""), Path::new("../etc/passwd")));
+        assert!(escapes(Path::new("a"), Path::new("../../x")));
+        assert!(!escapes(Path::new("a/b"), Path::new("../../x")));
+        assert!(!escapes(Path::new("bin"), Path::new("busybox")));
+        assert!(!escapes(Path::new(""), Path::new("/etc/passwd")));
+    }
+}
