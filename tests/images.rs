@@ -1111,3 +1111,61 @@ fn sigstore_signatures_verify_with_a_p256_public_key() {
         }
     }
 }
+
+#[test]
+fn zstd_layers_are_verified_and_unpacked() {
+    require("zstd", "zstd");
+    let work = Work::new();
+    let layer = [
+        entry("licenses/LICENSE", b'0', b"MIT\n", "", None),
+        entry("etc/motd", b'0', b"hello from zstd\n", "", None),
+        end(),
+    ]
+    .concat();
+    std::fs::write(work.path("layer.tar"), &layer).unwrap();
+    tool(
+        work.dir.path(),
+        "zstd",
+        &["-q", "-19", "layer.tar", "-o", "layer.tar.zst"],
+    );
+    let blob = std::fs::read(work.path("layer.tar.zst")).unwrap();
+    let zstd = |manifest: &mut Value| {
+        manifest["layers"][0]["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar+zstd");
+    };
+    let diff_id = format!("sha256:{}", sha256(&layer));
+    layout_blob(&work.path("zst"), &blob, &diff_id, false, zstd);
+    let output = run_image(
+        &work,
+        &["--target", "oci:zst:1.0", "--skip", "image.signature"],
+    );
+    for check in [
+        "image.integrity.blobs",
+        "image.integrity.diff-ids",
+        "image.redhat.licenses",
+        "image.redhat.non-root",
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "pass", "{check}: {result}\n{}", stdout(&output));
+    }
+    // The same layer under a diff_id that is not its content.
+    layout_blob(
+        &work.path("zst-bad"),
+        &blob,
+        &format!("sha256:{}", "1".repeat(64)),
+        false,
+        zstd,
+    );
+    let output = run_image(
+        &work,
+        &["--target", "oci:zst-bad:1.0", "--skip", "image.signature"],
+    );
+    assert_eq!(code(&output), 1);
+    let (outcome, result) = outcome(&work, "image.integrity.diff-ids");
+    assert_eq!(outcome, "fail", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains(&format!("its uncompressed sha256 is {diff_id}")),
+        "{result}"
+    );
+}

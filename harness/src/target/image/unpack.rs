@@ -61,7 +61,14 @@ fn unpack_layer(layer: &Layer, root: &Path) -> Result<(), String> {
                 limit,
             })
         }
-        Compression::Zstd => return Err("zstd layers are not unpacked by hostcert yet".to_owned()),
+        Compression::Zstd => {
+            let limit = decompressed_limit(compressed);
+            Box::new(Bounded {
+                inner: super::verify::ZstdFrames::new(reader),
+                left: limit,
+                limit,
+            })
+        }
     };
     let mut archive = tar::Archive::new(reader);
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();

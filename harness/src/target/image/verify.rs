@@ -98,12 +98,19 @@ fn verify_layer(layer: &Layer) -> LayerCheck {
             }
         }
         Compression::Zstd => {
-            let result = drain(&mut raw, &mut buffer, u64::MAX);
-            check.diff_id.push(format!(
-                "layer {}: zstd layers are not decompressed by hostcert yet; its diff_id is not verified",
-                layer.name
-            ));
-            result.map(|_| None)
+            let mut decoder = Hashing {
+                inner: ZstdFrames::new(std::io::BufReader::with_capacity(CHUNK, &mut raw)),
+                hasher: Sha256::new(),
+                count: 0,
+            };
+            let limit = decompressed_limit(compressed_size);
+            match drain(&mut decoder, &mut buffer, limit) {
+                Ok(()) => {
+                    let digest = format!("sha256:{}", hex(&decoder.hasher.finalize()));
+                    drain(&mut raw, &mut buffer, u64::MAX).map(|_| Some(digest))
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     let uncompressed = match uncompressed {
@@ -150,6 +157,88 @@ fn verify_layer(layer: &Layer) -> LayerCheck {
         _ => {}
     }
     check
+}
+
+/// The largest zstd window accepted: the decoder keeps a window in memory.
+const MAX_ZSTD_WINDOW: u64 = 32 << 20;
+
+/// A zstd stream of one or more frames, decoded with the pure-Rust `ruzstd`; a frame whose
+/// window is larger than [`MAX_ZSTD_WINDOW`] is refused before anything is allocated for it.
+pub(super) struct ZstdFrames<R: std::io::BufRead> {
+    decoder: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+    source: Option<R>,
+}
+
+impl<R: std::io::BufRead> ZstdFrames<R> {
+    pub(super) fn new(source: R) -> ZstdFrames<R> {
+        ZstdFrames {
+            decoder: None,
+            source: Some(source),
+        }
+    }
+}
+
+/// The window a zstd frame header asks for, when the header is in `bytes`.
+fn zstd_window(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < 6 || bytes[..4] != [0x28, 0xb5, 0x2f, 0xfd] {
+        return None;
+    }
+    let descriptor = bytes[4];
+    if descriptor & 0x20 != 0 {
+        // Single segment: the window is the content size, which follows.
+        let size_bytes = match descriptor >> 6 {
+            0 => 1,
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        let dictionary_bytes = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+        let start = 5 + dictionary_bytes;
+        let field = bytes.get(start..start + size_bytes)?;
+        let mut size: u64 = 0;
+        for (i, b) in field.iter().enumerate() {
+            size |= u64::from(*b) << (8 * i);
+        }
+        return Some(if size_bytes == 2 { size + 256 } else { size });
+    }
+    let window = bytes[5];
+    let log = 10 + u64::from(window >> 3);
+    let base = 1u64 << log.min(62);
+    Some(base + (base / 8) * u64::from(window & 7))
+}
+
+impl<R: std::io::BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(decoder) = &mut self.decoder {
+                let n = decoder.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                let decoder = self.decoder.take().expect("a decoder");
+                self.source = Some(decoder.into_inner());
+            }
+            let Some(mut source) = self.source.take() else {
+                return Ok(0);
+            };
+            let head = source.fill_buf()?;
+            if head.is_empty() {
+                return Ok(0);
+            }
+            if let Some(window) = zstd_window(head) {
+                if window > MAX_ZSTD_WINDOW {
+                    return Err(std::io::Error::other(format!(
+                        "a zstd frame asks for a {} MiB window, more than the {} MiB hostcert allows",
+                        window >> 20,
+                        MAX_ZSTD_WINDOW >> 20
+                    )));
+                }
+            }
+            let decoder = ruzstd::decoding::StreamingDecoder::new(source)
+                .map_err(|e| std::io::Error::other(format!("not zstd: {e}")))?;
+            self.decoder = Some(decoder);
+        }
+    }
 }
 
 /// Reads to the end in chunks, refusing more than `limit` bytes.
