@@ -125,6 +125,10 @@ pub struct ImageArgs {
     /// signatures in (repeatable).
     #[arg(long, value_name = "DIR")]
     pub lookaside: Vec<PathBuf>,
+    /// The public key (PEM, ECDSA P-256 or Ed25519) in-toto attestations of image targets are
+    /// verified with; otherwise the `attestation-key` parameter.
+    #[arg(long, value_name = "FILE")]
+    pub attestation_key: Option<PathBuf>,
 }
 
 /// How SSH targets (`ssh://[user@]host[:port]`) connect and authenticate.

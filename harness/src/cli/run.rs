@@ -43,16 +43,14 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
         args.targets.clone()
     };
     let mut options = args.catalog.target_options(&args.ssh);
-    options.image.policy = args.image.policy.clone().or_else(|| {
-        // `--param policy=FILE`, else the profile's `policy` parameter.
-        let from_params = args
-            .catalog
+    // `--policy` (`--attestation-key`), else `--param NAME=FILE`, else the profile's parameter.
+    let parameter = |wanted: &str| {
+        args.catalog
             .suite_params()
             .into_iter()
             .rev()
-            .find(|(name, _)| name == "policy")
-            .map(|(_, value)| value);
-        from_params
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value)
             .or_else(|| {
                 prepared
                     .plan
@@ -60,12 +58,18 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
                     .profile
                     .parameters
                     .iter()
-                    .find(|(name, _)| name.as_str() == "policy")
+                    .find(|(name, _)| name.as_str() == wanted)
                     .map(|(_, value)| value.clone())
             })
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
-    });
+    };
+    options.image.policy = args.image.policy.clone().or_else(|| parameter("policy"));
+    options.image.attestation_key = args
+        .image
+        .attestation_key
+        .clone()
+        .or_else(|| parameter("attestation-key"));
     options.image.signatures = args.image.signatures.clone();
     options.image.lookaside = args.image.lookaside.clone();
     for address in &addresses {

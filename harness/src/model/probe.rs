@@ -51,7 +51,8 @@ pub enum Probe {
     ImageLabel(String),
     /// A fact an image target derives: `layer-count`, `tag`, `reference`, `manifest-digest`,
     /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
-    /// `base-image`, `sbom` or `signature` (the containers-policy.json verdict). Image targets only.
+    /// `base-image`, `sbom`, `signature` (the containers-policy.json verdict) or `provenance` (the
+    /// builder id of a verified SLSA provenance attestation). Image targets only.
     Image(String),
 }
 
@@ -67,6 +68,7 @@ pub const IMAGE_KEYS: &[&str] = &[
     "base-image",
     "sbom",
     "signature",
+    "provenance",
 ];
 
 impl Probe {

@@ -9,6 +9,7 @@
 //! the metadata: every digest is verified streaming ([`verify`]), signatures are checked against
 //! a containers-policy.json ([`policy`]).
 
+mod attest;
 mod layout;
 pub mod policy;
 mod unpack;
@@ -34,6 +35,8 @@ pub struct ImageOptions {
     pub signatures: Vec<PathBuf>,
     /// Lookaside folders in registries.d's layout (`--lookaside`).
     pub lookaside: Vec<PathBuf>,
+    /// The public key attestations are verified with (`--attestation-key`).
+    pub attestation_key: Option<PathBuf>,
     /// The Docker reference the image is judged as (`--param image-reference=`), when its tag or
     /// archive does not name one.
     pub reference: Option<String>,
@@ -371,6 +374,12 @@ impl Context<'_> {
                     }
                 }
                 read("manifest annotations, config labels", FactValue::Absent)
+            }
+            "provenance" => {
+                match attest::provenance(image, self.options.attestation_key.as_deref()) {
+                    Ok((source, value)) => read(&source, value),
+                    Err(reason) => failed("attestations", reason),
+                }
             }
             "signature" => {
                 match policy::judge(image, self.transport.name(), self.location, self.options) {
