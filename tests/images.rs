@@ -1172,3 +1172,171 @@ fn zstd_layers_are_verified_and_unpacked() {
         "{result}"
     );
 }
+
+/// A DSSE envelope of an in-toto statement, signed by openssl with a P-256 key.
+fn envelope(work: &Work, key: &str, statement: &Value) -> Value {
+    use base64::Engine as _;
+    let body = statement.to_string();
+    let payload_type = "application/vnd.in-toto+json";
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {body}",
+        payload_type.len(),
+        body.len()
+    );
+    std::fs::write(work.path("pae"), pae).unwrap();
+    tool(
+        work.dir.path(),
+        "openssl",
+        &["dgst", "-sha256", "-sign", key, "-out", "pae.sig", "pae"],
+    );
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    json!({
+        "payloadType": payload_type,
+        "payload": b64(body.as_bytes()),
+        "signatures": [{"keyid": "", "sig": b64(&std::fs::read(work.path("pae.sig")).unwrap())}]
+    })
+}
+
+/// Attaches envelopes to the image of layout `dir` cosign-style, as a manifest tagged
+/// `sha256-<hex>.att`.
+fn attach(work: &Work, dir: &str, envelopes: &[Value]) {
+    let digest = manifest_digest(&work.path(dir));
+    let blobs = work.path(&format!("{dir}/blobs/sha256"));
+    let put = |bytes: &[u8]| {
+        let hex = sha256(bytes);
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
+    };
+    let mut config = put(b"{}");
+    config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+    let layers: Vec<Value> = envelopes
+        .iter()
+        .map(|e| {
+            let mut d = put(e.to_string().as_bytes());
+            d["mediaType"] = json!("application/vnd.dsse.envelope.v1+json");
+            d
+        })
+        .collect();
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config, "layers": layers
+    });
+    let mut entry = put(manifest.to_string().as_bytes());
+    entry["mediaType"] = json!("application/vnd.oci.image.manifest.v1+json");
+    entry["annotations"] = json!({"org.opencontainers.image.ref.name": format!("{}.att", digest.replacen(':', "-", 1))});
+    let mut index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
+    index["manifests"].as_array_mut().unwrap().push(entry);
+    std::fs::write(work.path(&format!("{dir}/index.json")), index.to_string()).unwrap();
+}
+
+#[test]
+fn slsa_provenance_attestations_are_verified_against_key_subject_and_builder() {
+    require("openssl", "openssl");
+    let work = Work::new();
+    let at = work.dir.path();
+    for name in ["signer", "other"] {
+        tool(
+            at,
+            "openssl",
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+        tool(
+            at,
+            "openssl",
+            &[
+                "ec",
+                "-in",
+                &format!("{name}.key"),
+                "-pubout",
+                "-out",
+                &format!("{name}.pub"),
+            ],
+        );
+    }
+    let statement = |digest: &str, builder: &str| {
+        json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "registry.example/hcc/busybox", "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"buildDefinition": {"buildType": "https://example.invalid/build"},
+                          "runDetails": {"builder": {"id": builder}}}
+        })
+    };
+    let builder = "https://ci.example.invalid/builder";
+    type Envelopes<'a> = Box<dyn Fn(&str) -> Vec<Value> + 'a>;
+    let cases: Vec<(&str, Envelopes, &str, &str)> = vec![
+        (
+            "good",
+            Box::new(|d: &str| vec![envelope(&work, "signer.key", &statement(d, builder))]),
+            "pass",
+            builder,
+        ),
+        (
+            "wrong-key",
+            Box::new(|d: &str| vec![envelope(&work, "other.key", &statement(d, builder))]),
+            "fail",
+            "rejected: no signature in the envelope verifies",
+        ),
+        (
+            "wrong-subject",
+            Box::new(|_: &str| {
+                vec![envelope(
+                    &work,
+                    "signer.key",
+                    &statement(&"ab".repeat(32), builder),
+                )]
+            }),
+            "fail",
+            "no subject of the statement is the image's manifest",
+        ),
+        (
+            "unknown-builder",
+            Box::new(|d: &str| {
+                vec![envelope(
+                    &work,
+                    "signer.key",
+                    &statement(d, "https://evil.example/builder"),
+                )]
+            }),
+            "fail",
+            "https://evil.example/builder",
+        ),
+        (
+            "none",
+            Box::new(|_: &str| vec![]),
+            "fail",
+            "image provenance = absent",
+        ),
+    ];
+    for (dir, envelopes, wanted, evidence) in &cases {
+        build_image(&work, dir, &Spec::good());
+        let digest = manifest_digest(&work.path(dir));
+        let envelopes = envelopes(&digest);
+        if !envelopes.is_empty() {
+            attach(&work, dir, &envelopes);
+        }
+        let output = run_image(
+            &work,
+            &[
+                "--target",
+                &format!("oci:{dir}:1.0"),
+                "--attestation-key",
+                "signer.pub",
+                "--param",
+                &format!("allowed-builders={builder}"),
+                "image.attestation",
+            ],
+        );
+        let (outcome, result) = outcome(&work, "image.attestation.provenance");
+        assert_eq!(&outcome, wanted, "{dir}: {result}\n{}", stdout(&output));
+        assert!(result.to_string().contains(evidence), "{dir}: {result}");
+    }
+}
