@@ -1,5 +1,5 @@
 //! Streaming digests of layer blobs: each layer is read once, in parallel across layers, in
-//! fixed-size chunks; its compressed sha256 and size and its uncompressed sha256 (the diff_id)
+//! fixed-size chunks (256 KiB); its compressed sha256 and size and its uncompressed sha256 (the diff_id)
 //! are computed in the same pass. No layer is ever held in memory.
 
 use std::io::Read;
@@ -9,8 +9,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::layout::{hex, Compression, Layer};
 
-/// The chunk size reads use.
-const CHUNK: usize = 1 << 20;
+/// The chunk size reads use. Layers are read in parallel on the gather's pool (up to `--jobs`
+/// threads), so two chunks per layer in flight must stay small.
+const CHUNK: usize = 256 << 10;
 /// Uncompressed bytes a layer may hold beyond [`MAX_RATIO`] times its compressed size.
 const BOMB_SLACK: u64 = 64 << 20;
 /// The largest ratio of uncompressed to compressed bytes a layer may have: more is a bomb.
