@@ -1340,3 +1340,119 @@ fn slsa_provenance_attestations_are_verified_against_key_subject_and_builder() {
         assert!(result.to_string().contains(evidence), "{dir}: {result}");
     }
 }
+
+#[test]
+fn file_probes_read_the_merged_layers_with_whiteouts_applied() {
+    let work = Work::new();
+    build_image(&work, "img", &Spec::good());
+    let at = work.dir.path();
+    // A later layer deletes /sbom (whiteout) and makes /licenses an empty folder (opaque).
+    tool(
+        at,
+        "umoci",
+        &["insert", "--image", "img:1.0", "--whiteout", "/sbom"],
+    );
+    std::fs::create_dir_all(work.path("empty")).unwrap();
+    let empty = work.path("empty").display().to_string();
+    tool(
+        at,
+        "umoci",
+        &[
+            "insert",
+            "--image",
+            "img:1.0",
+            "--opaque",
+            &empty,
+            "/licenses",
+        ],
+    );
+    work.write(
+        "suites/files.yaml",
+        r#"name: image-files
+version: 1.0.0
+checks:
+  - id: image-files.os-release
+    version: 1.0.0
+    title: os-release is read from the image
+    severity: high
+    probes:
+      id: {os-release: ID}
+    expect: {equals: busybox}
+  - id: image-files.busybox
+    version: 1.0.0
+    title: /bin/busybox is a file of the image
+    severity: high
+    probes:
+      busybox: {file: /bin/sh}
+    expect: {fact: busybox.kind, equals: file}
+  - id: image-files.passwd
+    version: 1.0.0
+    title: /etc/passwd names the app user
+    severity: high
+    probes:
+      passwd: {file-content: /etc/passwd}
+    expect: {matches: '(?m)^app:x:1001:'}
+  - id: image-files.sbom-gone
+    version: 1.0.0
+    title: /sbom was deleted by a whiteout
+    severity: high
+    probes:
+      sbom: {dir-list: /sbom}
+    expect: {exists: false}
+  - id: image-files.licenses-empty
+    version: 1.0.0
+    title: /licenses was emptied by an opaque whiteout
+    severity: high
+    probes:
+      licenses: {dir-list: /licenses}
+    expect: {exists: true}
+"#,
+    );
+    work.write(
+        "profiles/files.yaml",
+        "name: image-files\nversion: 1.0.0\nsuites:\n  image-files: ^1\n  image-provenance: ^1\ngate: [critical, high]\n",
+    );
+    let tmp = work.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "--suites",
+            "suites",
+            "--profiles",
+            "profiles",
+            "--profile",
+            "image-files",
+        ])
+        .args([
+            "--report-dir",
+            "report",
+            "--target",
+            "oci:img:1.0",
+            "--skip",
+            "image.signature",
+        ])
+        .current_dir(at)
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    for check in [
+        "image-files.os-release",
+        "image-files.busybox",
+        "image-files.passwd",
+        "image-files.sbom-gone",
+        "image-files.licenses-empty",
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "pass", "{check}: {result}\n{}", stdout(&output));
+    }
+    for (check, observed) in [
+        ("image.redhat.sbom", "image sbom = absent"),
+        ("image.redhat.licenses", "image licenses = 0"),
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "fail", "{check}: {result}");
+        assert!(result.to_string().contains(observed), "{check}: {result}");
+    }
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
