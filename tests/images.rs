@@ -1456,3 +1456,46 @@ checks:
     }
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn hostile_archives_are_refused_with_the_member_named() {
+    let work = Work::new();
+    let cases = [
+        (
+            "dotdot.tar",
+            [entry("../escaped", b'0', b"x", "", None), end()].concat(),
+            "archive entry `../escaped`: a path with `..`",
+        ),
+        (
+            "twice.tar",
+            [
+                entry("index.json", b'0', b"{}", "", None),
+                entry("index.json", b'0', b"{}", "", None),
+                end(),
+            ]
+            .concat(),
+            "archive entry `index.json` appears twice",
+        ),
+        (
+            "short.tar",
+            entry("oci-layout", b'0', b"{}", "", Some(50_000)),
+            "archive entry `oci-layout` is cut short",
+        ),
+    ];
+    for (file, bytes, expected) in cases {
+        std::fs::write(work.path(file), bytes).unwrap();
+        let out = run_hostile_target(&work, &format!("oci-archive:{file}"));
+        assert!(
+            out.contains(expected),
+            "{file}: expected `{expected}` in\n{out}"
+        );
+    }
+    assert!(!work.path("escaped").exists());
+}
+
+/// Runs the image checks on a target expected to be refused; stdout and stderr.
+fn run_hostile_target(work: &Work, target: &str) -> String {
+    let output = run_image(work, &["--target", target, "--skip", "image.signature"]);
+    assert_ne!(code(&output), 0, "{}", stdout(&output));
+    format!("{}{}", stdout(&output), stderr(&output))
+}

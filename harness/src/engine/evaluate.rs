@@ -568,6 +568,16 @@ mod tests {
                 Outcome::Fail,
             ),
             (
+                "expect: {has-none-of: 'err, kill'}",
+                sysctl("kill_process errno allow"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {has-none-of: 'allow trace'}",
+                sysctl("kill_process errno allow"),
+                Outcome::Fail,
+            ),
+            (
                 "expect: {contains: err}",
                 sysctl("kill_process errno allow"),
                 Outcome::Pass,
