@@ -52,7 +52,8 @@ pub enum Probe {
     /// A fact an image target derives: `layer-count`, `tag`, `reference`, `manifest-digest`,
     /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
     /// `base-image`, `sbom`, `signature` (the containers-policy.json verdict) or `provenance` (the
-    /// builder id of a verified SLSA provenance attestation). Image targets only.
+    /// builder id of a verified SLSA provenance attestation) or `modified-package-files`.
+    /// Image targets only.
     Image(String),
 }
 
@@ -69,6 +70,7 @@ pub const IMAGE_KEYS: &[&str] = &[
     "sbom",
     "signature",
     "provenance",
+    "modified-package-files",
 ];
 
 impl Probe {

@@ -174,18 +174,25 @@ impl Target for ImageTarget {
         };
         // The files are unpacked only when a probe reads them.
         let needs_files = probes.iter().any(|p| match p {
-            Probe::Image(key) => matches!(key.as_str(), "user" | "licenses" | "packages" | "sbom"),
+            Probe::Image(key) => matches!(
+                key.as_str(),
+                "user" | "licenses" | "packages" | "sbom" | "modified-package-files"
+            ),
             Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
             Probe::KernelRelease | Probe::Architecture => false,
             Probe::OsRelease(key) => key != "ID",
             _ => true,
         });
         let rootfs = temp.path().join("rootfs");
+        let mut modified = Vec::new();
         let files: Result<HostFs, String> = if needs_files {
             std::fs::create_dir(&rootfs)
                 .map_err(|e| format!("cannot make a temporary folder: {e}"))
                 .and_then(|()| unpack::unpack(&image.layers, &rootfs))
-                .map(|()| HostFs::tree(rootfs.clone(), None))
+                .map(|changed| {
+                    modified = changed;
+                    HostFs::tree(rootfs.clone(), None)
+                })
         } else {
             Err("the image's files were not unpacked: no check of this run reads them".to_owned())
         };
@@ -226,6 +233,7 @@ impl Target for ImageTarget {
             options: &self.options,
             transport: self.transport,
             location: &self.path,
+            modified: &modified,
         };
         for probe in probes {
             if let Some(fact) = context.fact(probe) {
@@ -246,6 +254,8 @@ struct Context<'a> {
     transport: Transport,
     /// The layout folder or archive file the user named (policy scopes refer to it).
     location: &'a Path,
+    /// Files of lower layers that later layers replaced or deleted.
+    modified: &'a [unpack::Modified],
 }
 
 impl Context<'_> {
@@ -407,6 +417,10 @@ impl Context<'_> {
                         Ok((source, value)) => read(&source, value),
                         Err(reason) => failed("package databases", reason),
                     },
+                    "modified-package-files" => match modified_package_files(root, self.modified) {
+                        Ok((source, value)) => read(&source, value),
+                        Err(reason) => failed("package databases", reason),
+                    },
                     "sbom" => read(
                         "cosign .sbom tags, referrers, SBOM files",
                         sbom(image, root).map_or(FactValue::Absent, FactValue::Text),
@@ -551,6 +565,80 @@ fn packages(root: &Path) -> Result<(String, FactValue), String> {
     Ok((
         sources.join(", "),
         FactValue::Text(names.into_iter().collect::<Vec<_>>().join(" ")),
+    ))
+}
+
+/// The files installed by a package in one layer that a later layer replaced or deleted, except
+/// where that layer also rewrote the package's file list (the package was upgraded there):
+/// `none`, or `PATH (package NAME, layer N)` items. dpkg's `info/*.list` and apk's installed
+/// database say which package owns a file.
+fn modified_package_files(
+    root: &Path,
+    modified: &[unpack::Modified],
+) -> Result<(String, FactValue), String> {
+    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut sources = Vec::new();
+    if let Some(info) = resolve_in_tree(root, "/var/lib/dpkg/info")?.filter(|p| p.is_dir()) {
+        sources.push("/var/lib/dpkg/info/*.list");
+        let entries = std::fs::read_dir(&info).map_err(|e| e.to_string())?;
+        for entry in entries.filter_map(Result::ok).take(100_000) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(package) = name.strip_suffix(".list") else {
+                continue;
+            };
+            let list = format!("/var/lib/dpkg/info/{name}");
+            let Some(text) = read_tree_text_large(root, &list)? else {
+                continue;
+            };
+            for line in text.lines().filter(|l| l.starts_with('/')) {
+                owners.insert(line.to_owned(), (package.to_owned(), list.clone()));
+            }
+        }
+    }
+    if let Some(text) = read_tree_text_large(root, "/lib/apk/db/installed")? {
+        sources.push("/lib/apk/db/installed");
+        let (mut package, mut dir) = (String::new(), String::new());
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("P:") {
+                package = name.to_owned();
+            } else if let Some(d) = line.strip_prefix("F:") {
+                dir = d.to_owned();
+            } else if let Some(file) = line.strip_prefix("R:") {
+                owners.insert(
+                    format!("/{dir}/{file}"),
+                    (package.clone(), "/lib/apk/db/installed".to_owned()),
+                );
+            }
+        }
+    }
+    if sources.is_empty() {
+        return Ok((
+            "dpkg and apk file lists (neither present)".to_owned(),
+            FactValue::Text("none".to_owned()),
+        ));
+    }
+    let found: Vec<String> = modified
+        .iter()
+        .filter_map(|change| {
+            let (package, list) = owners.get(&change.path)?;
+            let upgraded = modified
+                .iter()
+                .any(|other| other.layer == change.layer && other.path == *list);
+            (!upgraded).then(|| {
+                format!(
+                    "{} (package {package}, layer {})",
+                    change.path, change.layer
+                )
+            })
+        })
+        .collect();
+    Ok((
+        sources.join(", "),
+        FactValue::Text(if found.is_empty() {
+            "none".to_owned()
+        } else {
+            found.join(", ")
+        }),
     ))
 }
 

@@ -38,15 +38,45 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-/// Unpacks every layer into `root`, which must be an empty folder.
-pub(super) fn unpack(layers: &[Layer], root: &Path) -> Result<(), String> {
-    for layer in layers {
-        unpack_layer(layer, root).map_err(|reason| format!("layer {}: {reason}", layer.name))?;
-    }
-    Ok(())
+/// A file of a lower layer that a later layer replaced or deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Modified {
+    /// The layer's index (0 is the base).
+    pub layer: usize,
+    /// The file's absolute path in the image.
+    pub path: String,
 }
 
-fn unpack_layer(layer: &Layer, root: &Path) -> Result<(), String> {
+/// Unpacks every layer into `root`, which must be an empty folder. Returns the regular files of
+/// lower layers that later layers replaced or deleted.
+pub(super) fn unpack(layers: &[Layer], root: &Path) -> Result<Vec<Modified>, String> {
+    let mut modified = Vec::new();
+    for (index, layer) in layers.iter().enumerate() {
+        unpack_layer(layer, root, index, &mut modified)
+            .map_err(|reason| format!("layer {}: {reason}", layer.name))?;
+    }
+    Ok(modified)
+}
+
+/// Records a regular file of a lower layer at `path` as modified by layer `index`.
+fn note(modified: &mut Vec<Modified>, index: usize, root: &Path, path: &Path) {
+    if index == 0 || !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return;
+    }
+    if let Ok(relative) = path.strip_prefix(root) {
+        modified.push(Modified {
+            layer: index,
+            path: format!("/{}", relative.display()),
+        });
+    }
+}
+
+fn unpack_layer(
+    layer: &Layer,
+    root: &Path,
+    index: usize,
+    modified: &mut Vec<Modified>,
+) -> Result<(), String> {
     let file =
         std::fs::File::open(&layer.path).map_err(|e| format!("cannot open the blob: {e}"))?;
     let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -111,7 +141,11 @@ fn unpack_layer(layer: &Layer, root: &Path) -> Result<(), String> {
             if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
                 return Err(fail("an invalid whiteout".to_owned()));
             }
-            remove(&parent.join(hidden)).map_err(&fail)?;
+            let target = parent.join(hidden);
+            if !seen.contains(&parent_relative.join(hidden)) {
+                note(modified, index, root, &target);
+            }
+            remove(&target).map_err(&fail)?;
             continue;
         }
         let dest = parent.join(&name);
@@ -131,6 +165,7 @@ fn unpack_layer(layer: &Layer, root: &Path) -> Result<(), String> {
             continue;
         }
         if existing.is_some() {
+            note(modified, index, root, &dest);
             remove(&dest).map_err(&fail)?;
         }
         if kind.is_file() || kind == tar::EntryType::Continuous {
