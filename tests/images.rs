@@ -44,6 +44,8 @@ struct Spec {
     extra_layers: usize,
     dpkg_packages: Vec<&'static str>,
     sbom: bool,
+    /// A later layer copies another file over /bin/busybox, which busybox-static owns.
+    overwrite_busybox: bool,
 }
 
 impl Spec {
@@ -65,6 +67,7 @@ impl Spec {
             extra_layers: 0,
             dpkg_packages: vec!["busybox-static"],
             sbom: true,
+            overwrite_busybox: false,
         }
     }
 }
@@ -91,6 +94,10 @@ fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
         status += &format!("Package: {package}\nStatus: install ok installed\nVersion: 1.0\n\n");
     }
     write("var/lib/dpkg/status", &status);
+    write(
+        "var/lib/dpkg/info/busybox-static.list",
+        "/.\n/bin\n/bin/busybox\n",
+    );
     if spec.licenses {
         write("licenses/LICENSE", "Apache-2.0\n");
     }
@@ -117,6 +124,16 @@ fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
                 &file,
                 &format!("/extra/{index}"),
             ],
+        );
+    }
+    if spec.overwrite_busybox {
+        let file = work.path(&format!("{dir}-patched-busybox"));
+        std::fs::write(&file, "#!/bin/sh\necho patched\n").unwrap();
+        let file = file.display().to_string();
+        tool(
+            at,
+            "umoci",
+            &["insert", "--image", &image, &file, "/bin/busybox"],
         );
     }
     let mut args: Vec<String> = vec![
@@ -183,6 +200,7 @@ const RED_HAT_CHECKS: &[&str] = &[
     "image.redhat.non-root",
     "image.redhat.unique-tag",
     "image.redhat.prohibited-packages",
+    "image.redhat.modified-package-files",
     "image.redhat.base-image",
     "image.redhat.sbom",
 ];
@@ -281,6 +299,14 @@ fn each_red_hat_check_fails_on_an_image_made_to_fail_it() {
                 ..good.clone()
             },
             "image packages has linux-image-amd64",
+        ),
+        (
+            "image.redhat.modified-package-files",
+            Spec {
+                overwrite_busybox: true,
+                ..good.clone()
+            },
+            "image modified-package-files = /bin/busybox (package busybox-static, layer 1)",
         ),
         (
             "image.redhat.base-image",
@@ -1498,4 +1524,32 @@ fn run_hostile_target(work: &Work, target: &str) -> String {
     let output = run_image(work, &["--target", target, "--skip", "image.signature"]);
     assert_ne!(code(&output), 0, "{}", stdout(&output));
     format!("{}{}", stdout(&output), stderr(&output))
+}
+
+#[test]
+fn a_layer_that_upgrades_a_package_may_replace_its_files() {
+    let work = Work::new();
+    build_image(&work, "img", &Spec::good());
+    // One layer replaces /bin/busybox and rewrites busybox-static's file list, as dpkg does.
+    work.write("upgrade/bin/busybox", "#!/bin/sh\necho upgraded\n");
+    work.write(
+        "upgrade/var/lib/dpkg/info/busybox-static.list",
+        "/.\n/bin\n/bin/busybox\n",
+    );
+    let upgrade = work.path("upgrade").display().to_string();
+    tool(
+        work.dir.path(),
+        "umoci",
+        &["insert", "--image", "img:1.0", &upgrade, "/"],
+    );
+    run_image(
+        &work,
+        &[
+            "--target",
+            "oci:img:1.0",
+            "image.redhat.modified-package-files",
+        ],
+    );
+    let (outcome, result) = outcome(&work, "image.redhat.modified-package-files");
+    assert_eq!(outcome, "pass", "{result}");
 }
