@@ -164,9 +164,7 @@ impl Target for ImageTarget {
         if let Some(reference) = &self.options.reference {
             image.reference = Some(reference.clone());
         }
-        let wants_integrity = probes.iter().any(|p| {
-            matches!(p, Probe::ImageIntegrity(_)) || *p == Probe::Image("signature".into())
-        });
+        let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
         let checks = if wants_integrity {
             verify::verify_layers(&image.layers)
         } else {
