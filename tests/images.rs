@@ -1553,3 +1553,46 @@ fn a_layer_that_upgrades_a_package_may_replace_its_files() {
     let (outcome, result) = outcome(&work, "image.redhat.modified-package-files");
     assert_eq!(outcome, "pass", "{result}");
 }
+
+#[test]
+fn image_facts_gathered_into_a_snapshot_evaluate_the_same() {
+    let work = Work::new();
+    build_image(&work, "img", &Spec::good());
+    let output = Command::new(BIN)
+        .args([
+            "gather",
+            "--profile",
+            "isv-image",
+            "--target",
+            "oci:img:1.0",
+            "--output",
+            "img.json",
+        ])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let snapshot = work.json("img.json");
+    assert_eq!(snapshot["target"]["kind"], "image");
+    let live = run_image(
+        &work,
+        &["--target", "oci:img:1.0", "--skip", "image.signature"],
+    );
+    let live_report = work.json("report/report.json");
+    let offline = run_image(&work, &["--facts", "img.json", "--skip", "image.signature"]);
+    let offline_report = work.json("report/report.json");
+    assert_eq!(code(&live), code(&offline));
+    assert_eq!(
+        live_report["targets"][0]["facts-digest"],
+        offline_report["targets"][0]["facts-digest"]
+    );
+    let outcomes = |report: &Value| -> Vec<(String, String)> {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["check"].to_string(), r["outcome"].to_string()))
+            .collect()
+    };
+    assert_eq!(outcomes(&live_report), outcomes(&offline_report));
+}

@@ -131,6 +131,24 @@ pub struct ImageArgs {
     pub attestation_key: Option<PathBuf>,
 }
 
+impl ImageArgs {
+    /// Fills the image options from the flags; `fallback` gives a parameter's value (`policy`,
+    /// `attestation-key`) for a flag not given.
+    pub fn apply(
+        &self,
+        options: &mut crate::target::TargetOptions,
+        fallback: impl Fn(&str) -> Option<PathBuf>,
+    ) {
+        options.image.policy = self.policy.clone().or_else(|| fallback("policy"));
+        options.image.attestation_key = self
+            .attestation_key
+            .clone()
+            .or_else(|| fallback("attestation-key"));
+        options.image.signatures = self.signatures.clone();
+        options.image.lookaside = self.lookaside.clone();
+    }
+}
+
 /// How SSH targets (`ssh://[user@]host[:port]`) connect and authenticate.
 #[derive(Debug, Args)]
 pub struct SshArgs {
@@ -301,6 +319,9 @@ pub struct GatherArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// Image signature options.
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// The name the target gets in the snapshot, and so in trial names and reports when the
     /// snapshot is evaluated (default: the target's own name, e.g. `local`).
     #[arg(long, value_name = "NAME")]

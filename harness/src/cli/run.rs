@@ -64,14 +64,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
     };
-    options.image.policy = args.image.policy.clone().or_else(|| parameter("policy"));
-    options.image.attestation_key = args
-        .image
-        .attestation_key
-        .clone()
-        .or_else(|| parameter("attestation-key"));
-    options.image.signatures = args.image.signatures.clone();
-    options.image.lookaside = args.image.lookaside.clone();
+    args.image.apply(&mut options, parameter);
     for address in &addresses {
         match target::open(address, &options) {
             Ok(mut opened) => targets.append(&mut opened),
