@@ -1055,6 +1055,8 @@ fn sigstore_signatures_verify_with_a_p256_public_key() {
         base64::engine::general_purpose::STANDARD
             .encode(std::fs::read(work.path("payload.sig")).unwrap())
     };
+    // An unsigned copy, for signatures given with --signature.
+    copy_dir(&work.path("img"), &work.path("unsigned"));
     // Store it as cosign does: a manifest tagged sha256-<hex>.sig in the layout.
     let blobs = work.path("img/blobs/sha256");
     let put = |bytes: &[u8]| {
@@ -1138,6 +1140,115 @@ fn sigstore_signatures_verify_with_a_p256_public_key() {
                 "{result}"
             );
         }
+    }
+
+    // The same signature given with --signature as cosign-style JSON, on the unsigned copy:
+    // accepted; with one byte of the signature flipped, or on an edited manifest, refused.
+    let policy = json!({
+        "default": [{"type": "reject"}],
+        "transports": {"oci": {"": [{
+            "type": "sigstoreSigned", "keyPath": work.path("signer.pub"),
+            "signedIdentity": {"type": "exactReference", "dockerReference": REFERENCE}
+        }]}}
+    });
+    std::fs::write(work.path("sigstore-policy.json"), policy.to_string()).unwrap();
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let der = std::fs::read(work.path("payload.sig")).unwrap();
+    let mut tampered = der.clone();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 0x01;
+    std::fs::write(work.path("tampered.sig"), &tampered).unwrap();
+    let openssl = Command::new("openssl")
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            "signer.pub",
+            "-signature",
+            "tampered.sig",
+            "payload.json",
+        ])
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert!(
+        !openssl.status.success(),
+        "openssl refuses the tampered signature"
+    );
+    for (name, signature) in [("good.json", &der), ("tampered.json", &tampered)] {
+        let json = json!({"payload": b64(payload.as_bytes()), "signature": b64(signature)});
+        std::fs::write(work.path(name), json.to_string()).unwrap();
+    }
+    copy_dir(&work.path("unsigned"), &work.path("edited"));
+    let text = std::fs::read_to_string(work.path(&format!(
+        "edited/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    )))
+    .unwrap();
+    let edited = text.replacen("\"schemaVersion\":2", "\"schemaVersion\": 2", 1);
+    assert_ne!(text, edited);
+    let new_digest = sha256(edited.as_bytes());
+    std::fs::write(
+        work.path(&format!("edited/blobs/sha256/{new_digest}")),
+        &edited,
+    )
+    .unwrap();
+    let index = work
+        .read("edited/index.json")
+        .replace(&digest, &format!("sha256:{new_digest}"))
+        .replace(
+            &format!("\"size\":{}", text.len()),
+            &format!("\"size\":{}", edited.len()),
+        );
+    std::fs::write(work.path("edited/index.json"), index).unwrap();
+    for (layout, signature, accepted, reason) in [
+        (
+            "unsigned",
+            None,
+            false,
+            "a signature was required, but no signature exists",
+        ),
+        ("unsigned", Some("good.json"), true, "signed by P-256 key"),
+        (
+            "unsigned",
+            Some("tampered.json"),
+            false,
+            "does not verify with any key",
+        ),
+        (
+            "edited",
+            Some("good.json"),
+            false,
+            "does not match the manifest",
+        ),
+    ] {
+        let target = format!("oci:{layout}:1.0");
+        let mut args = vec![
+            "--target",
+            &target,
+            "--policy",
+            "sigstore-policy.json",
+            "--skip",
+            "image.redhat",
+        ];
+        if let Some(signature) = signature {
+            args.extend(["--signature", signature]);
+        }
+        let output = run_image(&work, &args);
+        let (outcome, result) = outcome(&work, "image.signature.policy");
+        assert_eq!(
+            outcome == "pass",
+            accepted,
+            "{layout} {signature:?}: {result}"
+        );
+        assert_eq!(code(&output) == 0, accepted, "{}", stdout(&output));
+        assert!(
+            result.to_string().contains(reason),
+            "{layout} {signature:?}: {result}"
+        );
     }
 }
 
