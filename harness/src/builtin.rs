@@ -24,6 +24,10 @@ pub const SUITES: &[BuiltinFile] = &[
         path: "suites/ssh-dhcp-abi/v1.yaml",
         text: include_str!("../../suites/ssh-dhcp-abi/v1.yaml"),
     },
+    BuiltinFile {
+        path: "suites/image-provenance/v1.yaml",
+        text: include_str!("../../suites/image-provenance/v1.yaml"),
+    },
 ];
 
 /// The built-in profiles.
@@ -51,6 +55,10 @@ pub const PROFILES: &[BuiltinFile] = &[
     BuiltinFile {
         path: "profiles/isv-container.yaml",
         text: include_str!("../../profiles/isv-container.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/isv-image.yaml",
+        text: include_str!("../../profiles/isv-image.yaml"),
     },
 ];
 

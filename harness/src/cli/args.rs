@@ -83,7 +83,9 @@ impl CatalogArgs {
     pub fn suite_params(&self) -> Vec<(String, String)> {
         self.params
             .iter()
-            .filter(|(name, _)| name != KERNEL_VERSION && name != SECCOMP_PROFILE)
+            .filter(|(name, _)| {
+                name != KERNEL_VERSION && name != SECCOMP_PROFILE && name != IMAGE_REFERENCE
+            })
             .cloned()
             .collect()
     }
@@ -104,7 +106,55 @@ impl CatalogArgs {
                 .find(|(name, _)| name == SECCOMP_PROFILE)
                 .map(|(_, value)| PathBuf::from(value)),
             ssh: ssh.options(),
+            image: crate::target::image::ImageOptions {
+                reference: self
+                    .params
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| name == IMAGE_REFERENCE)
+                    .map(|(_, value)| value.clone()),
+                ..Default::default()
+            },
         }
+    }
+}
+
+/// How image targets' signatures are judged.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The containers-policy.json signatures of image targets are judged by (as skopeo's
+    /// `--policy`); otherwise the profile's `policy` parameter, if it sets one.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// A signature of the image (repeatable): a simple-signing signature (`signature-1`, as
+    /// skopeo writes them) or a cosign-style signature's JSON.
+    #[arg(long = "signature", value_name = "FILE")]
+    pub signatures: Vec<PathBuf>,
+    /// A lookaside folder in registries.d's layout (`<repo>@sha256=<hex>/signature-N`) to find
+    /// signatures in (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub lookaside: Vec<PathBuf>,
+    /// The public key (PEM, ECDSA P-256 or Ed25519) in-toto attestations of image targets are
+    /// verified with; otherwise the `attestation-key` parameter.
+    #[arg(long, value_name = "FILE")]
+    pub attestation_key: Option<PathBuf>,
+}
+
+impl ImageArgs {
+    /// Fills the image options from the flags; `fallback` gives a parameter's value (`policy`,
+    /// `attestation-key`) for a flag not given.
+    pub fn apply(
+        &self,
+        options: &mut crate::target::TargetOptions,
+        fallback: impl Fn(&str) -> Option<PathBuf>,
+    ) {
+        options.image.policy = self.policy.clone().or_else(|| fallback("policy"));
+        options.image.attestation_key = self
+            .attestation_key
+            .clone()
+            .or_else(|| fallback("attestation-key"));
+        options.image.signatures = self.signatures.clone();
+        options.image.lookaside = self.lookaside.clone();
     }
 }
 
@@ -159,6 +209,8 @@ impl SshArgs {
 const KERNEL_VERSION: &str = "kernel-version";
 /// The `--param` name of the runtime seccomp profile (a JSON file) pair checks judge.
 const SECCOMP_PROFILE: &str = "seccomp-profile";
+/// The `--param` name that gives image targets the Docker reference they are judged as.
+const IMAGE_REFERENCE: &str = "image-reference";
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -175,7 +227,8 @@ pub struct RunArgs {
     pub catalog: CatalogArgs,
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
     /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
-    /// kernel in it) or `kernel-config:FILE` (a kernel .config alone).
+    /// kernel in it), `kernel-config:FILE` (a kernel .config alone), or an image: `oci:DIR[:TAG]`,
+    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`.
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// An image (or OS tree) to certify on each target: `rootfs:DIR` today, any target that
@@ -186,6 +239,9 @@ pub struct RunArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// Image signature options.
+    #[command(flatten)]
+    pub image_options: ImageArgs,
     /// Evaluate a fact snapshot written by `hostcert gather` instead of a live target
     /// (repeatable).
     #[arg(long = "facts", value_name = "FILE")]
@@ -282,6 +338,9 @@ pub struct GatherArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// Image signature options.
+    #[command(flatten)]
+    pub image_options: ImageArgs,
     /// The name the target gets in the snapshot, and so in trial names and reports when the
     /// snapshot is evaluated (default: the target's own name, e.g. `local`).
     #[arg(long, value_name = "NAME")]

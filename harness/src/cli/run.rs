@@ -42,7 +42,29 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     } else {
         args.targets.clone()
     };
-    let options = args.catalog.target_options(&args.ssh);
+    let mut options = args.catalog.target_options(&args.ssh);
+    // `--policy` (`--attestation-key`), else `--param NAME=FILE`, else the profile's parameter.
+    let parameter = |wanted: &str| {
+        args.catalog
+            .suite_params()
+            .into_iter()
+            .rev()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value)
+            .or_else(|| {
+                prepared
+                    .plan
+                    .profile
+                    .profile
+                    .parameters
+                    .iter()
+                    .find(|(name, _)| name.as_str() == wanted)
+                    .map(|(_, value)| value.clone())
+            })
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    args.image_options.apply(&mut options, parameter);
     // The image of pairs is opened first: a bad `--image` stops the run before any target.
     let image = match &args.image {
         Some(address) => Some(

@@ -358,7 +358,17 @@ fn judge_fact(fact: &FactRef, predicate: &Predicate, check: &Check, facts: &Fact
             observed: reason,
         };
     }
-    let mut observed = format!("{name} = {}", value.display(probe.absent_word()));
+    let mut observed = match (&resolved, value) {
+        (Predicate::HasNoneOf(v), FactValue::Text(_) | FactValue::List(_)) => {
+            let found = words_found(v.literal(), value);
+            if found.is_empty() {
+                format!("{name} has none of them")
+            } else {
+                format!("{name} has {}", found.join(", "))
+            }
+        }
+        _ => format!("{name} = {}", value.display(probe.absent_word())),
+    };
     for other in operand_facts {
         observed = format!("{observed}, {other}");
     }
@@ -389,11 +399,34 @@ fn describe(predicate: &Predicate) -> String {
         Predicate::Matches(regex) => format!("matches /{}/", regex.as_str()),
         Predicate::Contains(v) => format!("contains `{}`", v),
         Predicate::HasWord(v) => format!("has the word `{}`", v),
+        Predicate::HasNoneOf(v) => format!("has none of {}", words(&v.to_string()).join(", ")),
         Predicate::AtLeast(v) => format!(">= {}", v),
         Predicate::AtMost(v) => format!("<= {}", v),
         Predicate::VersionAtLeast(v) => format!("is version {} or newer", v),
         Predicate::VersionBelow(v) => format!("is a version below {}", v),
     }
+}
+
+/// The words of a `has-none-of` operand: separated by commas or whitespace.
+fn words(list: &str) -> Vec<&str> {
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The words of `list` a text (its whitespace-separated words) or a list value has.
+fn words_found(list: &str, value: &FactValue) -> Vec<String> {
+    let wanted = words(list);
+    let have: Vec<&str> = match value {
+        FactValue::Text(text) => text.split_whitespace().collect(),
+        FactValue::List(items) => items.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    wanted
+        .into_iter()
+        .filter(|w| have.contains(w))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Tests a value; `Err` when the value cannot be tested (not a number, not a version).
@@ -421,6 +454,7 @@ fn test(predicate: &Predicate, value: &FactValue) -> Result<bool, String> {
             FactValue::List(items) => items.iter().any(|item| item == v.literal()),
             _ => text.is_some_and(|t| t.split_whitespace().any(|w| w == v.literal())),
         }),
+        Predicate::HasNoneOf(v) => Ok(words_found(v.literal(), value).is_empty()),
         Predicate::AtLeast(v) | Predicate::AtMost(v) => {
             let text = text.ok_or("is not a number")?;
             let number: f64 = text
@@ -647,6 +681,16 @@ mod tests {
             ),
             (
                 "expect: {has-word: err}",
+                sysctl("kill_process errno allow"),
+                Outcome::Fail,
+            ),
+            (
+                "expect: {has-none-of: 'err, kill'}",
+                sysctl("kill_process errno allow"),
+                Outcome::Pass,
+            ),
+            (
+                "expect: {has-none-of: 'allow trace'}",
                 sysctl("kill_process errno allow"),
                 Outcome::Fail,
             ),

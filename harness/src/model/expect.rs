@@ -152,6 +152,9 @@ pub enum Predicate {
     Contains(Operand),
     /// One of the whitespace-separated words of the text equals.
     HasWord(Operand),
+    /// None of the words of the text (or items of a list) is one of the operand's words
+    /// (separated by commas or whitespace).
+    HasNoneOf(Operand),
     /// The value is a number at least this.
     AtLeast(Operand),
     /// The value is a number at most this.
@@ -220,6 +223,7 @@ impl Predicate {
             Predicate::Equals(value)
             | Predicate::Contains(value)
             | Predicate::HasWord(value)
+            | Predicate::HasNoneOf(value)
             | Predicate::AtLeast(value)
             | Predicate::AtMost(value)
             | Predicate::VersionAtLeast(value)
@@ -235,6 +239,7 @@ impl Predicate {
             Predicate::Equals(value)
             | Predicate::Contains(value)
             | Predicate::HasWord(value)
+            | Predicate::HasNoneOf(value)
             | Predicate::AtLeast(value)
             | Predicate::AtMost(value)
             | Predicate::VersionAtLeast(value)
@@ -258,6 +263,7 @@ impl Expectation {
             matches,
             contains,
             has_word,
+            has_none_of,
             at_least,
             at_most,
             version_at_least,
@@ -290,6 +296,9 @@ impl Expectation {
         }
         if let Some(v) = has_word {
             operators.push(("has-word", Predicate::HasWord(Operand::parse(v)?)));
+        }
+        if let Some(v) = has_none_of {
+            operators.push(("has-none-of", Predicate::HasNoneOf(Operand::parse(v)?)));
         }
         for (key, value, make) in [
             (
@@ -367,7 +376,7 @@ impl Expectation {
             return Ok(combinator);
         }
         let Some((_, predicate)) = operators.pop() else {
-            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, at-least, at-most, version-at-least, version-below, all-of, any-of or not".to_owned());
+            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, has-none-of, at-least, at-most, version-at-least, version-below, all-of, any-of or not".to_owned());
         };
         let fact = match fact {
             Some(text) => FactRef::parse(text)?,
@@ -406,6 +415,7 @@ pub(crate) struct RawExpect {
     matches: Option<String>,
     contains: Option<Scalar>,
     has_word: Option<Scalar>,
+    has_none_of: Option<Scalar>,
     at_least: Option<Scalar>,
     at_most: Option<Scalar>,
     version_at_least: Option<Scalar>,

@@ -72,7 +72,39 @@ pub enum Probe {
     /// afterwards (see `harness/src/target/live_run.rs`). A record; "not given" (the check is
     /// skipped) without `--image`, on SSH hosts, and when not root.
     LiveRun,
+    /// An image's integrity, `blobs` (every blob from the index down exists with the size, the
+    /// sha256 and a known media type its descriptor gives) or `diff-ids` (each layer's
+    /// uncompressed sha256 equals its diff_id): `ok`, or the problems, each naming the blob.
+    /// Image targets only.
+    ImageIntegrity(String),
+    /// A value of an image's config by JSON pointer (`/config/User`): a string as it is, other
+    /// JSON compact; absent when the pointer leads nowhere. Image targets only.
+    ImageConfig(String),
+    /// One label of an image's config (`Config.Labels`), absent when unset. Image targets only.
+    ImageLabel(String),
+    /// A fact an image target derives (`image-info`): `layer-count`, `tag`, `reference`, `manifest-digest`,
+    /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
+    /// `base-image`, `sbom`, `signature` (the containers-policy.json verdict) or `provenance` (the
+    /// builder id of a verified SLSA provenance attestation) or `modified-package-files`.
+    /// Image targets only.
+    ImageInfo(String),
 }
+
+/// The keys of the `image` probe.
+pub const IMAGE_KEYS: &[&str] = &[
+    "layer-count",
+    "tag",
+    "reference",
+    "manifest-digest",
+    "user",
+    "licenses",
+    "packages",
+    "base-image",
+    "sbom",
+    "signature",
+    "provenance",
+    "modified-package-files",
+];
 
 impl Probe {
     /// The probes every target answers for every run, because applicability needs them.
@@ -104,7 +136,22 @@ impl Probe {
             Probe::SeccompProfile(_) => "seccomp-profile",
             Probe::ProbeProgram => "probe-program",
             Probe::LiveRun => "live-run",
+            Probe::ImageIntegrity(_) => "image-integrity",
+            Probe::ImageConfig(_) => "image-config",
+            Probe::ImageLabel(_) => "image-label",
+            Probe::ImageInfo(_) => "image-info",
         }
+    }
+
+    /// Whether only an image target can answer this probe.
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self,
+            Probe::ImageIntegrity(_)
+                | Probe::ImageConfig(_)
+                | Probe::ImageLabel(_)
+                | Probe::ImageInfo(_)
+        )
     }
 
     /// The word an absent value of this probe is shown as.
@@ -137,7 +184,11 @@ impl fmt::Display for Probe {
             | Probe::Elf(key)
             | Probe::LibcVersions(key)
             | Probe::OpensshVersion(key)
-            | Probe::SeccompProfile(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::SeccompProfile(key)
+            | Probe::ImageIntegrity(key)
+            | Probe::ImageConfig(key)
+            | Probe::ImageLabel(key)
+            | Probe::ImageInfo(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -161,6 +212,10 @@ const PROBE_KINDS: &[&str] = &[
     "seccomp-profile",
     "probe-program",
     "live-run",
+    "image-integrity",
+    "image-config",
+    "image-label",
+    "image-info",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -200,6 +255,10 @@ impl<'de> Deserialize<'de> for Probe {
                     "sysctl" => Probe::Sysctl(map.next_value()?),
                     "command" => Probe::Command(map.next_value()?),
                     "kernel-module" => Probe::KernelModule(map.next_value()?),
+                    "image-integrity" => Probe::ImageIntegrity(map.next_value()?),
+                    "image-config" => Probe::ImageConfig(map.next_value()?),
+                    "image-label" => Probe::ImageLabel(map.next_value()?),
+                    "image-info" => Probe::ImageInfo(map.next_value()?),
                     "elf" => Probe::Elf(map.next_value()?),
                     "libc-versions" => Probe::LibcVersions(map.next_value()?),
                     "openssh-version" => Probe::OpensshVersion(map.next_value()?),
@@ -332,6 +391,37 @@ impl Probe {
                     ));
                 }
                 Probe::KernelModule(name.replace('-', "_"))
+            }
+            Probe::ImageIntegrity(scope) => {
+                if scope != "blobs" && scope != "diff-ids" {
+                    return Err(format!(
+                        "invalid image-integrity scope `{scope}` (expected blobs or diff-ids)"
+                    ));
+                }
+                Probe::ImageIntegrity(scope)
+            }
+            Probe::ImageConfig(pointer) => {
+                if !pointer.is_empty() && !pointer.starts_with('/') {
+                    return Err(format!(
+                        "image-config `{pointer}` must be a JSON pointer such as /config/User"
+                    ));
+                }
+                Probe::ImageConfig(pointer)
+            }
+            Probe::ImageLabel(name) => {
+                if name.is_empty() || name.chars().any(char::is_control) {
+                    return Err(format!("invalid image label name `{name}`"));
+                }
+                Probe::ImageLabel(name)
+            }
+            Probe::ImageInfo(key) => {
+                if !IMAGE_KEYS.contains(&key.as_str()) {
+                    return Err(format!(
+                        "unknown image-info fact `{key}` (expected one of {})",
+                        IMAGE_KEYS.join(", ")
+                    ));
+                }
+                Probe::ImageInfo(key)
             }
             Probe::Command(argv) => {
                 if argv.first().is_none_or(|program| program.is_empty()) {

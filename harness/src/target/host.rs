@@ -192,6 +192,12 @@ impl HostFs {
                         )
                     }
                 }
+                Probe::ImageIntegrity(_)
+                | Probe::ImageConfig(_)
+                | Probe::ImageLabel(_)
+                | Probe::ImageInfo(_) => {
+                    Fact::failed(probe.clone(), probe.to_string(), super::NOT_AN_IMAGE)
+                }
                 Probe::KernelModule(name) => {
                     let index =
                         modules.get_or_insert_with(|| self.module_index(release.as_ref().ok()));

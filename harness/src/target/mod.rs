@@ -1,12 +1,13 @@
 //! Targets: the only code that touches a host. A target answers a whole set of probes in one
 //! pass ([`Target::gather`]); checks never reach a target themselves.
 //!
-//! Kinds today: [`local`] (this machine), [`rootfs`] (an OS build tree), [`kernel_config`] (a
-//! bare kernel config) and [`snapshot`] (facts saved by `hostcert gather`). SSH hosts and images
-//! plug in behind the same trait.
+//! Kinds: [`local`] (this machine), [`ssh`] hosts, [`rootfs`] (an OS build tree),
+//! [`kernel_config`] (a bare kernel config), [`image`] (container images) and [`snapshot`] (facts
+//! saved by `hostcert gather`).
 
 mod elf;
 mod host;
+pub mod image;
 mod kconfig;
 pub mod kernel_config;
 mod live_run;
@@ -19,6 +20,10 @@ pub mod ssh;
 
 use crate::facts::{FactSet, ProbeSet};
 use crate::model::TargetKind;
+
+/// Why a host, an OS tree or a kernel config cannot answer an image probe.
+pub const NOT_AN_IMAGE: &str =
+    "only image targets (oci:, oci-archive:, docker-archive:) have image facts";
 
 /// What a target gave back for one gather: its host name and the facts.
 #[derive(Debug, Clone)]
@@ -71,6 +76,8 @@ pub struct TargetOptions {
     pub seccomp_profile: Option<std::path::PathBuf>,
     /// How SSH targets connect and authenticate.
     pub ssh: ssh::SshOptions,
+    /// How image targets are judged: the policy, signatures, the reference.
+    pub image: image::ImageOptions,
 }
 
 /// Opens the targets an address names, as given to `--target`: `local`, `rootfs:DIR` (one target
@@ -82,6 +89,9 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
             .into_iter()
             .map(|t| Box::new(t) as Box<dyn Target>)
             .collect());
+    }
+    if image::is_image_address(address) {
+        return Ok(vec![Box::new(image::open(address, &options.image)?)]);
     }
     if let Some(file) = address.strip_prefix("kernel-config:") {
         return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(
@@ -97,7 +107,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `rootfs:DIR` or `kernel-config:FILE`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }
@@ -117,6 +127,8 @@ impl UnreadableTarget {
     pub fn new(error: TargetError) -> UnreadableTarget {
         let kind = if error.target.starts_with("ssh://") {
             TargetKind::Ssh
+        } else if image::is_image_address(&error.target) {
+            TargetKind::Image
         } else {
             TargetKind::Local
         };

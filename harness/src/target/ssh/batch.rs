@@ -278,6 +278,11 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     crate::target::probe_program::PROGRAM,
                     "the probe program runs over SSH in its own session; this batch does not run it",
                 ),
+                _ if probe.is_image() => Fact::failed(
+                    probe.clone(),
+                    probe_source(probe),
+                    crate::target::NOT_AN_IMAGE,
+                ),
                 _ => {
                     let Some(frame) = self.ids.get(probe).and_then(|id| frames.get(id)) else {
                         facts.insert(Fact::failed(
