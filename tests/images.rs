@@ -1707,3 +1707,48 @@ fn image_facts_gathered_into_a_snapshot_evaluate_the_same() {
     };
     assert_eq!(outcomes(&live_report), outcomes(&offline_report));
 }
+
+/// An image on a host (`--image oci:...`, the pair of isv-container) answers the image checks
+/// as an image target does: a pair is judged as its host's kind and its image's kind.
+#[test]
+fn an_oci_image_on_a_host_answers_the_image_checks_in_isv_container() {
+    let work = Work::new();
+    build_image(&work, "img", &Spec::good());
+    let tmp = work.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--image",
+            "oci:img:1.0",
+            "--target",
+            "local",
+            "--report-dir",
+            "report",
+            "image.",
+            "--skip",
+            "image.signature",
+        ])
+        .current_dir(work.dir.path())
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("hostcert runs");
+    assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
+    let report = work.json("report/report.json");
+    let target = report["targets"][0]["name"].as_str().unwrap().to_owned();
+    assert!(target.ends_with("@local"), "a pair: {target}");
+    for check in RED_HAT_CHECKS
+        .iter()
+        .chain(&["image.integrity.blobs", "image.integrity.diff-ids"])
+    {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "pass", "{check}: {result}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}

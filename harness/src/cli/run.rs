@@ -279,7 +279,9 @@ fn run_on(
         .map(|t| {
             let kept = plan.checks.iter().filter(|c| {
                 let kinds = &c.check.applies_to.target_kinds;
-                (kinds.is_empty() || kinds.contains(&t.kind()))
+                (kinds.is_empty()
+                    || kinds.contains(&t.kind())
+                    || t.image_kind().is_some_and(|kind| kinds.contains(&kind)))
                     && !libtest.is_filtered_out(&Trial::test(c.trial_name(t.name()), || Ok(())))
             });
             engine::probes_for(kept)

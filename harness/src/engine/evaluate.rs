@@ -21,6 +21,17 @@ pub struct TargetInfo {
     pub kind: TargetKind,
     /// Why the target could not be read at all, when it could not.
     pub unreadable: Option<String>,
+    /// The kind of the image a pair certifies on the target (`--image`), if it is a pair.
+    pub image_kind: Option<TargetKind>,
+}
+
+impl TargetInfo {
+    /// Whether checks for these target kinds apply: the target's own kind, or a pair's image's.
+    pub fn is_one_of(&self, kinds: &[TargetKind]) -> bool {
+        kinds.is_empty()
+            || kinds.contains(&self.kind)
+            || self.image_kind.is_some_and(|kind| kinds.contains(&kind))
+    }
 }
 
 /// A three-valued judgement with the words to explain it.
@@ -141,7 +152,7 @@ pub fn evaluate(
 /// Why a check does not apply to a target, or `None` when it does.
 fn not_applicable(planned: &PlannedCheck, target: &TargetInfo, facts: &FactSet) -> Option<String> {
     let applies = &planned.check.applies_to;
-    if !applies.target_kinds.is_empty() && !applies.target_kinds.contains(&target.kind) {
+    if !target.is_one_of(&applies.target_kinds) {
         if !target.kind.is_live() && applies.target_kinds.iter().all(|k| k.is_live()) {
             return Some(format!(
                 "needs a live host, this is {} target",
@@ -539,6 +550,7 @@ mod tests {
             name: "t".to_owned(),
             kind,
             unreadable: None,
+            image_kind: None,
         };
         let today = time::macros::date!(2026 - 11 - 29);
         let result = evaluate(

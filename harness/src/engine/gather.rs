@@ -78,6 +78,7 @@ pub fn gather(
                         name: target.name().to_owned(),
                         kind: target.kind(),
                         unreadable,
+                        image_kind: target.image_kind(),
                     },
                     address: target.address().to_owned(),
                     facts_from: target.facts_from(),

@@ -64,6 +64,11 @@ pub trait Target: Send + Sync {
     fn tree(&self) -> Option<&std::path::Path> {
         None
     }
+    /// The kind of the image a pair certifies on this target (`--image`), if it is a pair: a
+    /// pair answers the checks of both its host's kind and its image's kind.
+    fn image_kind(&self) -> Option<TargetKind> {
+        None
+    }
 }
 
 /// Options that shape how targets are opened (`--param` values meant for targets).

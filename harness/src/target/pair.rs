@@ -114,6 +114,10 @@ impl Target for PairTarget {
         self.host.kind()
     }
 
+    fn image_kind(&self) -> Option<TargetKind> {
+        self.image.as_ref().map(|image| image.kind())
+    }
+
     fn address(&self) -> &str {
         &self.address
     }
@@ -132,6 +136,10 @@ impl Target for PairTarget {
                     image_probes.insert((**inner).clone());
                 }
                 Probe::SeccompProfile(_) | Probe::LiveRun => own.push(probe.clone()),
+                // An image target's own facts (integrity, signatures, labels) are the image's.
+                other if other.is_image() => {
+                    image_probes.insert(other.clone());
+                }
                 other => {
                     host_probes.insert(other.clone());
                 }
@@ -146,7 +154,11 @@ impl Target for PairTarget {
                 )
             });
             for inner in &image_probes {
-                let probe = Probe::Image(Box::new(inner.clone()));
+                let probe = if inner.is_image() {
+                    inner.clone()
+                } else {
+                    Probe::Image(Box::new(inner.clone()))
+                };
                 let fact = match &image_facts {
                     None => Fact::not_given(probe, "--image", NO_IMAGE),
                     Some((address, Err(error))) => {
