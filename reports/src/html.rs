@@ -520,16 +520,7 @@ fn waivers_table(page: &mut String, report: &RunReport, options: &RenderOptions)
                 _ => String::new(),
             }
         };
-        let targets = if waiver.targets.is_empty() {
-            "every target".to_owned()
-        } else {
-            waiver
-                .targets
-                .iter()
-                .map(|t| esc(t))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let targets = waiver.scope(esc);
         let _ = writeln!(
             page,
             "<tr><td><code>{}</code></td><td>{targets}</td><td>{}{status}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",

@@ -115,11 +115,7 @@ fn run_system_out(report: &RunReport) -> Option<String> {
         text += &format!(
             "waiver: {} for {} approved by {} until {}{} (from {}): {}\n",
             waiver.check,
-            if waiver.targets.is_empty() {
-                "every target".to_owned()
-            } else {
-                waiver.targets.join(", ")
-            },
+            waiver.scope(str::to_owned),
             waiver.approver,
             waiver.expires,
             if waiver.expired { " (EXPIRED)" } else { "" },

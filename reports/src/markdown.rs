@@ -182,16 +182,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         out += "| --- | --- | --- | --- | --- | --- |\n";
         for waiver in &waivers {
             let status = if waiver.expired { " (expired)" } else { "" };
-            let targets = if waiver.targets.is_empty() {
-                "every target".to_owned()
-            } else {
-                waiver
-                    .targets
-                    .iter()
-                    .map(|t| text(t))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let targets = waiver.scope(text);
             out += &format!(
                 "| {} | {targets} | {}{status} | {} | {} | {} |\n",
                 text(&waiver.check),

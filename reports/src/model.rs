@@ -373,6 +373,20 @@ impl WaiverInfo {
         Some((expires - today).whole_days())
     }
 
+    /// The targets it covers, as a user reads them: `every target`, or its globs joined, each
+    /// passed through `escape` for the format it is written into.
+    pub fn scope(&self, escape: impl Fn(&str) -> String) -> String {
+        if self.targets.is_empty() {
+            "every target".to_owned()
+        } else {
+            self.targets
+                .iter()
+                .map(|t| escape(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
     /// Where the waiver came from, as a user reads it: the file, or `the profile`.
     pub fn origin(&self) -> &str {
         self.source.as_deref().unwrap_or("the profile")

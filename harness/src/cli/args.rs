@@ -141,13 +141,31 @@ pub struct ImageArgs {
 }
 
 impl ImageArgs {
-    /// Fills the image options from the flags; `fallback` gives a parameter's value (`policy`,
-    /// `attestation-key`) for a flag not given.
+    /// Fills the image options from the flags; a flag not given (`--policy`,
+    /// `--attestation-key`) falls back to `--param NAME=FILE`, then to the profile's parameter.
     pub fn apply(
         &self,
         options: &mut crate::target::TargetOptions,
-        fallback: impl Fn(&str) -> Option<PathBuf>,
+        catalog: &CatalogArgs,
+        profile: &crate::model::Profile,
     ) {
+        let params = catalog.suite_params();
+        let fallback = |wanted: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(name, _)| name == wanted)
+                .map(|(_, value)| value.clone())
+                .or_else(|| {
+                    profile
+                        .parameters
+                        .iter()
+                        .find(|(name, _)| name.as_str() == wanted)
+                        .map(|(_, value)| value.clone())
+                })
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        };
         options.image.policy = self.policy.clone().or_else(|| fallback("policy"));
         options.image.attestation_key = self
             .attestation_key

@@ -413,24 +413,8 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
     let mut options = args.catalog.target_options(&args.ssh);
-    let params = args.catalog.suite_params();
-    args.image_options.apply(&mut options, |wanted| {
-        params
-            .iter()
-            .rev()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.clone())
-            .or_else(|| {
-                profile
-                    .profile
-                    .parameters
-                    .iter()
-                    .find(|(name, _)| name.as_str() == wanted)
-                    .map(|(_, value)| value.clone())
-            })
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from)
-    });
+    args.image_options
+        .apply(&mut options, &args.catalog, &profile.profile);
     let image = match &args.image {
         Some(address) => Some(
             crate::target::pair::open_image(address, &options)

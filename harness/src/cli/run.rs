@@ -43,28 +43,8 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
         args.targets.clone()
     };
     let mut options = args.catalog.target_options(&args.ssh);
-    // `--policy` (`--attestation-key`), else `--param NAME=FILE`, else the profile's parameter.
-    let parameter = |wanted: &str| {
-        args.catalog
-            .suite_params()
-            .into_iter()
-            .rev()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value)
-            .or_else(|| {
-                prepared
-                    .plan
-                    .profile
-                    .profile
-                    .parameters
-                    .iter()
-                    .find(|(name, _)| name.as_str() == wanted)
-                    .map(|(_, value)| value.clone())
-            })
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-    };
-    args.image_options.apply(&mut options, parameter);
+    args.image_options
+        .apply(&mut options, &args.catalog, &prepared.plan.profile.profile);
     // The image of pairs is opened first: a bad `--image` stops the run before any target.
     let image = match &args.image {
         Some(address) => Some(
@@ -278,10 +258,7 @@ fn run_on(
         .iter()
         .map(|t| {
             let kept = plan.checks.iter().filter(|c| {
-                let kinds = &c.check.applies_to.target_kinds;
-                (kinds.is_empty()
-                    || kinds.contains(&t.kind())
-                    || t.image_kind().is_some_and(|kind| kinds.contains(&kind)))
+                c.check.applies_to.covers_kind(t.kind(), t.image_kind())
                     && !libtest.is_filtered_out(&Trial::test(c.trial_name(t.name()), || Ok(())))
             });
             engine::probes_for(kept)

@@ -25,15 +25,6 @@ pub struct TargetInfo {
     pub image_kind: Option<TargetKind>,
 }
 
-impl TargetInfo {
-    /// Whether checks for these target kinds apply: the target's own kind, or a pair's image's.
-    pub fn is_one_of(&self, kinds: &[TargetKind]) -> bool {
-        kinds.is_empty()
-            || kinds.contains(&self.kind)
-            || self.image_kind.is_some_and(|kind| kinds.contains(&kind))
-    }
-}
-
 /// A three-valued judgement with the words to explain it.
 struct Judgement {
     holds: Result<bool, String>,
@@ -152,7 +143,7 @@ pub fn evaluate(
 /// Why a check does not apply to a target, or `None` when it does.
 fn not_applicable(planned: &PlannedCheck, target: &TargetInfo, facts: &FactSet) -> Option<String> {
     let applies = &planned.check.applies_to;
-    if !target.is_one_of(&applies.target_kinds) {
+    if !applies.covers_kind(target.kind, target.image_kind) {
         if !target.kind.is_live() && applies.target_kinds.iter().all(|k| k.is_live()) {
             return Some(format!(
                 "needs a live host, this is {} target",

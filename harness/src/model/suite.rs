@@ -76,6 +76,16 @@ pub struct Applicability {
     pub os_ids: Vec<String>,
 }
 
+impl Applicability {
+    /// Whether the check's target kinds cover a target of `kind`, or a pair whose image is of
+    /// `image_kind` (a pair answers the checks of both).
+    pub fn covers_kind(&self, kind: TargetKind, image_kind: Option<TargetKind>) -> bool {
+        self.target_kinds.is_empty()
+            || self.target_kinds.contains(&kind)
+            || image_kind.is_some_and(|image| self.target_kinds.contains(&image))
+    }
+}
+
 /// One check: a stable id, what it checks and why, the facts it reads and what it expects of
 /// them.
 #[derive(Debug, Clone)]

@@ -368,15 +368,7 @@ pub(super) fn read_oci(root: &Path, tag: Option<&str>) -> Result<Image, String> 
     }
     let (_, _, config) = read_blob_json(root, "config", config_descriptor, &mut problems)?;
     checked += 1;
-    let diff_ids: Vec<String> = config
-        .pointer("/rootfs/diff_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let diff_ids = diff_ids(&config);
     let descriptors = manifest
         .get("layers")
         .and_then(Value::as_array)
@@ -478,15 +470,7 @@ pub(super) fn read_docker(root: &Path) -> Result<Image, String> {
     }
     let config: Value = serde_json::from_slice(&config_bytes)
         .map_err(|e| format!("config {config_name} is not valid JSON: {e}"))?;
-    let diff_ids: Vec<String> = config
-        .pointer("/rootfs/diff_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let diff_ids = diff_ids(&config);
     let names: Vec<String> = entry
         .get("Layers")
         .and_then(Value::as_array)
@@ -615,6 +599,19 @@ pub(super) fn safe_relative(raw: &str) -> Result<PathBuf, String> {
         }
     }
     Ok(path)
+}
+
+/// The layers' uncompressed digests a config lists (`rootfs.diff_ids`), empty when it lists none.
+fn diff_ids(config: &Value) -> Vec<String> {
+    config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
