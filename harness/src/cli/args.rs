@@ -91,8 +91,8 @@ impl CatalogArgs {
     }
 
     /// The options targets are opened with.
-    pub fn target_options(&self, ssh: &SshArgs) -> crate::target::TargetOptions {
-        crate::target::TargetOptions {
+    pub fn target_options(&self, ssh: &SshArgs) -> crate::targets::TargetOptions {
+        crate::targets::TargetOptions {
             kernel_version: self
                 .params
                 .iter()
@@ -106,7 +106,7 @@ impl CatalogArgs {
                 .find(|(name, _)| name == SECCOMP_PROFILE)
                 .map(|(_, value)| PathBuf::from(value)),
             ssh: ssh.options(),
-            image: crate::target::image::ImageOptions {
+            image: crate::targets::image::ImageOptions {
                 reference: self
                     .params
                     .iter()
@@ -145,7 +145,7 @@ impl ImageArgs {
     /// `--attestation-key`) falls back to `--param NAME=FILE`, then to the profile's parameter.
     pub fn apply(
         &self,
-        options: &mut crate::target::TargetOptions,
+        options: &mut crate::targets::TargetOptions,
         catalog: &CatalogArgs,
         profile: &crate::model::Profile,
     ) {
@@ -209,8 +209,8 @@ pub struct SshArgs {
 }
 
 impl SshArgs {
-    fn options(&self) -> crate::target::ssh::SshOptions {
-        crate::target::ssh::SshOptions {
+    fn options(&self) -> crate::targets::ssh::SshOptions {
+        crate::targets::ssh::SshOptions {
             identity: self.identity.clone(),
             known_hosts: self.known_hosts.clone(),
             accept_new_host_keys: self.accept_new_host_keys,

@@ -417,12 +417,12 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
         .apply(&mut options, &args.catalog, &profile.profile);
     let image = match &args.image {
         Some(address) => Some(
-            crate::target::pair::open_image(address, &options)
+            crate::targets::pair::open_image(address, &options)
                 .map_err(|e| CliError::Usage(format!("--image {e}")))?,
         ),
         None => None,
     };
-    let mut opened = crate::target::open(&args.target, &options)?;
+    let mut opened = crate::targets::open(&args.target, &options)?;
     if opened.len() != 1 {
         let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
         return Err(CliError::Usage(format!(
@@ -434,7 +434,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     }
     let mut target = opened.remove(0);
     if image.is_some() || options.seccomp_profile.is_some() {
-        target = Box::new(crate::target::pair::PairTarget::new(
+        target = Box::new(crate::targets::pair::PairTarget::new(
             image,
             target,
             options.seccomp_profile.clone(),

@@ -16,7 +16,7 @@ use clap::Parser;
 pub use args::Cli;
 
 use crate::catalog::LoadedProfile;
-use crate::target::TargetError;
+use crate::targets::TargetError;
 use crate::yaml::YamlError;
 
 /// Why a command could not do its job. Each maps to [`exit::COULD_NOT_RUN`].

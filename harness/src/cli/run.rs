@@ -19,8 +19,8 @@ use crate::dsse::SigningKey;
 use crate::engine::{self, GatheredTarget};
 use crate::facts::ProbeSet;
 use crate::model::Waiver;
-use crate::target::ssh::SshTarget;
-use crate::target::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
+use crate::targets::ssh::SshTarget;
+use crate::targets::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     // Suites, profile, waivers, baseline and key first: a bad one fails before any target is
@@ -48,14 +48,14 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     // The image of pairs is opened first: a bad `--image` stops the run before any target.
     let image = match &args.image {
         Some(address) => Some(
-            target::pair::open_image(address, &options)
+            targets::pair::open_image(address, &options)
                 .map_err(|e| CliError::Usage(format!("--image {e}")))?,
         ),
         None => None,
     };
     let snapshots = targets.len();
     for address in &addresses {
-        match target::open(address, &options) {
+        match targets::open(address, &options) {
             Ok(mut opened) => targets.append(&mut opened),
             Err(error) => targets.push(Box::new(UnreadableTarget::new(error))),
         }
@@ -80,7 +80,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
         // Live and offline targets become pairs; snapshots keep the facts they saved.
         let live = targets.split_off(snapshots);
         targets.extend(live.into_iter().map(|host| {
-            Box::new(target::pair::PairTarget::new(
+            Box::new(targets::pair::PairTarget::new(
                 image.clone(),
                 host,
                 options.seccomp_profile.clone(),
@@ -633,7 +633,7 @@ mod tests {
     use crate::cli::args::Command;
     use crate::facts::{Fact, FactValue};
     use crate::model::TargetKind;
-    use crate::target::{Gathered, TargetError};
+    use crate::targets::{Gathered, TargetError};
 
     /// A target that counts how often it is asked for facts and answers every probe as absent.
     struct CountingTarget {

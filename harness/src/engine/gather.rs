@@ -8,7 +8,7 @@ use super::TargetInfo;
 use crate::catalog::PlannedCheck;
 use crate::facts::{FactSet, ProbeSet};
 use crate::model::Probe;
-use crate::target::Target;
+use crate::targets::Target;
 
 /// What one target gave: its facts, or why it could not be read.
 #[derive(Debug, Clone)]

@@ -69,7 +69,7 @@ pub enum Probe {
     ProbeProgram,
     /// The real run of the pair's image on a local host: its DHCP client gets a lease from a
     /// real dnsmasq and its sshd accepts an ssh2 login with a PTY, in namespaces torn down
-    /// afterwards (see `harness/src/target/live_run.rs`). A record; "not given" (the check is
+    /// afterwards (see `harness/src/targets/live_run.rs`). A record; "not given" (the check is
     /// skipped) without `--image`, on SSH hosts, and when not root.
     LiveRun,
     /// An image's integrity, `blobs` (every blob from the index down exists with the size, the

@@ -23,10 +23,10 @@ use base64::Engine;
 
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
-use crate::target::host::{
+use crate::targets::host::{
     command_record, file_record, parse_os_release, ModuleIndex, COMMAND_TIMEOUT, MAX_FILE_BYTES,
 };
-use crate::target::kconfig::{symbol_fact, KernelConfig};
+use crate::targets::kconfig::{symbol_fact, KernelConfig};
 
 /// The script for a set of probes, and what is needed to read its output.
 pub(super) struct Batch {
@@ -244,7 +244,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         let ok =
                             |id: &str| frames.get(id).filter(|f| f.status == "ok").map(Frame::text);
                         let files = ok("modules.files").map(|text| {
-                            text.lines().map(crate::target::host::module_name).collect()
+                            text.lines().map(crate::targets::host::module_name).collect()
                         });
                         ModuleIndex::new(
                             true,
@@ -275,13 +275,13 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 ),
                 Probe::ProbeProgram => Fact::failed(
                     probe.clone(),
-                    crate::target::probe_program::PROGRAM,
+                    crate::targets::probe_program::PROGRAM,
                     "the probe program runs over SSH in its own session; this batch does not run it",
                 ),
                 _ if probe.is_image() => Fact::failed(
                     probe.clone(),
                     probe_source(probe),
-                    crate::target::NOT_AN_IMAGE,
+                    crate::targets::NOT_AN_IMAGE,
                 ),
                 _ => {
                     let Some(frame) = self.ids.get(probe).and_then(|id| frames.get(id)) else {
@@ -626,7 +626,7 @@ mod tests {
         let output = child.wait_with_output().unwrap();
         let (remote, hostname, reached) = batch.facts(&probes, &output.stdout, None);
         assert!(reached);
-        let local = crate::target::host::HostFs::live_root().gather(&probes);
+        let local = crate::targets::host::HostFs::live_root().gather(&probes);
         assert_eq!(hostname, local.hostname);
         for probe in &probes {
             let (remote, local) = (remote.get(probe).unwrap(), local.facts.get(probe).unwrap());

@@ -442,7 +442,7 @@ impl SshTarget {
     fn run_probe_program(&self, session: &ssh2::Session, nonce: &str) -> crate::facts::Fact {
         use crate::facts::Fact;
         use crate::model::Probe;
-        use crate::target::probe_program;
+        use crate::targets::probe_program;
         let remote = format!("/tmp/{}-{nonce}", probe_program::PROGRAM);
         let failed = |reason: String| Fact::failed(Probe::ProbeProgram, remote.clone(), reason);
         let local = match probe_program::locate() {

@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::layout::{safe_relative, shorten, Compression, Layer};
 use super::verify::{decompressed_limit, MAX_RATIO};
-use crate::target::host::resolve_in_tree;
+use crate::targets::host::resolve_in_tree;
 
 /// The most entries one layer may have.
 const MAX_ENTRIES: usize = 1_000_000;
