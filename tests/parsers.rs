@@ -203,3 +203,505 @@ fn lines_kconfig_warns_about_are_refused_with_their_line() {
         );
     }
 }
+
+// ---- ELF files, judged by readelf, the kernel and ld.so ----
+
+/// The fixture trees `ci/fixtures` builds (tests/abi.rs certifies them).
+fn fixture_trees() -> PathBuf {
+    let dir = std::env::var_os("HOSTCERT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures"));
+    assert!(
+        dir.join("stamp").is_file() && dir.join("rootfs/usr/sbin/sshd").is_file(),
+        "the fixture trees are missing from {}; build them with `ci/fixtures` as root (ci/test does; it needs mmdebstrap: apt-get install mmdebstrap)",
+        dir.display()
+    );
+    dir
+}
+
+/// What readelf shows of a file's loader view: DT_NEEDED, PT_INTERP, and the highest non-weak
+/// `GLIBC_x.y` of its version needs ("0" for none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReadelfView {
+    needed: String,
+    interpreter: String,
+    glibc_needed: String,
+}
+
+fn readelf(path: &Path) -> ReadelfView {
+    support::require("readelf", "binutils");
+    let output = Command::new("readelf")
+        .args(["-W", "-d", "-V", "-l"])
+        .arg(path)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("readelf runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let needed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("Shared library: [")?.1.strip_suffix(']'))
+        .collect();
+    let interpreter = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("[Requesting program interpreter: ")?
+                .1
+                .strip_suffix(']')
+        })
+        .unwrap_or("none");
+    let mut glibc: Vec<Vec<u64>> = text
+        .lines()
+        .filter(|l| !l.contains("Flags: WEAK"))
+        .filter_map(|l| l.split_once("Name: GLIBC_")?.1.split_whitespace().next())
+        .filter_map(|v| v.split('.').map(|n| n.parse().ok()).collect())
+        .collect();
+    glibc.sort();
+    let glibc_needed = glibc.last().map_or("0".to_owned(), |v| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    });
+    ReadelfView {
+        needed: if needed.is_empty() {
+            "none".to_owned()
+        } else {
+            needed.join(" ")
+        },
+        interpreter: interpreter.to_owned(),
+        glibc_needed,
+    }
+}
+
+fn elf_field(fact: &Fact, name: &str) -> String {
+    match fact.value.as_ref().and_then(|v| v.field(name)) {
+        Some(value) => value.to_string(),
+        None => panic!("no `{name}` in {fact:?}"),
+    }
+}
+
+/// hostcert's `elf` facts of real binaries equal readelf's view of them: this machine's sshd,
+/// ssh and busybox-static, and the fixture trees' binaries.
+#[test]
+fn elf_facts_of_real_binaries_agree_with_readelf() {
+    let mut files: Vec<(String, PathBuf)> = ["/usr/sbin/sshd", "/usr/bin/ssh", "/bin/busybox"]
+        .iter()
+        .map(|p| ("local".to_owned(), PathBuf::from(p)))
+        .collect();
+    let trees = fixture_trees();
+    for tree in ["rootfs", "broken-glibc", "broken-abi-note", "udhcpc-only"] {
+        for binary in [
+            "usr/sbin/sshd",
+            "usr/bin/ssh",
+            "sbin/dhclient",
+            "bin/busybox",
+        ] {
+            let path = trees.join(tree).join(binary);
+            if path.is_file() && !path.is_symlink() {
+                files.push((format!("rootfs:{}", trees.join(tree).display()), path));
+            }
+        }
+    }
+    assert!(files.len() > 6, "{files:?}");
+    for (address, path) in files {
+        let inside = match address.strip_prefix("rootfs:") {
+            Some(root) => format!("/{}", path.strip_prefix(root).unwrap().display()),
+            None => path.display().to_string(),
+        };
+        let probe = Probe::Elf(inside.clone());
+        let fact = &gather(&address, &[probe.clone()])[&probe];
+        let view = readelf(&path);
+        let ours = ReadelfView {
+            needed: elf_field(fact, "needed"),
+            interpreter: elf_field(fact, "interpreter"),
+            glibc_needed: elf_field(fact, "glibc-needed"),
+        };
+        assert_eq!(ours, view, "{address} {inside}");
+    }
+}
+
+/// How this machine's kernel and dynamic loader take a file: exec it and see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loader {
+    /// It ran (whatever its own exit status).
+    Runs,
+    /// execve failed: the kernel refused it before running anything.
+    KernelRefuses,
+    /// It died by a signal before it could run (the kernel's or the loader's mapping failed).
+    Killed,
+    /// ld.so stopped it: "version `GLIBC_x.y' not found".
+    VersionNotFound,
+}
+
+fn exec(path: &Path, arg: &str) -> Loader {
+    use std::os::unix::process::ExitStatusExt;
+    for _ in 0..20 {
+        match Command::new(path)
+            .arg(arg)
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .output()
+        {
+            // A file just written can still be open in a child forked meanwhile.
+            Err(e) if e.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(_) => return Loader::KernelRefuses,
+            Ok(output) if output.status.signal().is_some() => return Loader::Killed,
+            Ok(output) => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                if stderr.contains("version `GLIBC_") && stderr.contains("not found") {
+                    return Loader::VersionNotFound;
+                }
+                return Loader::Runs;
+            }
+        }
+    }
+    panic!("{} stays busy", path.display());
+}
+
+/// What hostcert must say of a mutated copy: facts with these fields, or an error saying this.
+enum Says {
+    Facts(&'static [(&'static str, &'static str)]),
+    Error(&'static str),
+}
+
+/// A mutation of a 64-bit little-endian ELF file's bytes.
+type Mutation = fn(&mut Vec<u8>);
+
+fn u16_at(data: &mut [u8], at: usize, value: u16) {
+    data[at..at + 2].copy_from_slice(&value.to_le_bytes());
+}
+
+fn u64_at(data: &mut [u8], at: usize, value: u64) {
+    data[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+/// The offset of the first program header of a type.
+fn phdr(data: &[u8], p_type: u32) -> usize {
+    let phoff = u64::from_le_bytes(data[0x20..0x28].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(data[0x38..0x3a].try_into().unwrap()) as usize;
+    (0..phnum)
+        .map(|i| phoff + i * 56)
+        .find(|&at| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) == p_type)
+        .expect("the program header exists")
+}
+
+fn strip_section_headers(data: &mut Vec<u8>) {
+    u64_at(data, 0x28, 0);
+    u16_at(data, 0x3c, 0);
+    u16_at(data, 0x3e, 0);
+}
+
+/// As ci/fixtures' broken-glibc: the first `GLIBC_2.` string becomes `GLIBC_9.`.
+fn bump_glibc(data: &mut Vec<u8>) {
+    let at = data
+        .windows(8)
+        .position(|w| w == b"GLIBC_2.")
+        .expect("a GLIBC_ version");
+    data[at + 6] = b'9';
+}
+
+const PT_LOAD: u32 = 1;
+const PT_INTERP: u32 = 3;
+
+/// Regression: an sshd with its section headers stripped hid its `GLIBC_` needs, and `e_phnum` 0
+/// or 0xffff read as a static binary that passed every check. Each mutated copy of this
+/// machine's sshd (and busybox-static) is read by hostcert, run by the kernel and ld.so, and,
+/// where it keeps its section headers, read by readelf: hostcert's facts must predict what the
+/// loader does, and the facts must equal readelf's view of the same dynamic section.
+#[test]
+fn mutated_binaries_read_as_the_kernel_and_ld_so_take_them() {
+    let root = tempfile::tempdir().unwrap();
+    // A tree with this machine's loader and C library, so that `interpreter-present` and
+    // `glibc-provided` are judged as on this machine, where the copies run.
+    for (from, to) in [
+        ("/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"),
+        (
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "lib/x86_64-linux-gnu/libc.so.6",
+        ),
+    ] {
+        let to = root.path().join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+    std::fs::create_dir_all(root.path().join("bin")).unwrap();
+    let sshd = std::fs::read("/usr/sbin/sshd").expect("openssh-server is installed");
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
+    let original = readelf(Path::new("/usr/sbin/sshd"));
+    let glibc_provided = {
+        let probe = Probe::LibcVersions("/lib/x86_64-linux-gnu/libc.so.6".to_owned());
+        elf_field(&gather("local", &[probe.clone()])[&probe], "max")
+    };
+    let dynamic_ok: &[(&str, &str)] = &[("static", "no"), ("interpreter-present", "yes")];
+    let cases: Vec<(&str, &[u8], &str, Mutation, Loader, Says)> = vec![
+        (
+            "sshd",
+            &sshd,
+            "-?",
+            |_| {},
+            Loader::Runs,
+            Says::Facts(dynamic_ok),
+        ),
+        (
+            "sshd-no-sections",
+            &sshd,
+            "-?",
+            strip_section_headers,
+            Loader::Runs,
+            Says::Facts(dynamic_ok),
+        ),
+        (
+            "sshd-glibc-9",
+            &sshd,
+            "-?",
+            bump_glibc,
+            Loader::VersionNotFound,
+            Says::Facts(dynamic_ok),
+        ),
+        (
+            "sshd-glibc-9-no-sections",
+            &sshd,
+            "-?",
+            |d| {
+                bump_glibc(d);
+                strip_section_headers(d);
+            },
+            Loader::VersionNotFound,
+            Says::Facts(dynamic_ok),
+        ),
+        (
+            "sshd-phnum-0",
+            &sshd,
+            "-?",
+            |d| u16_at(d, 0x38, 0),
+            Loader::KernelRefuses,
+            Says::Error("e_phnum is 0"),
+        ),
+        (
+            "sshd-phnum-ffff",
+            &sshd,
+            "-?",
+            |d| u16_at(d, 0x38, 0xffff),
+            Loader::KernelRefuses,
+            Says::Error("e_phnum is 65535"),
+        ),
+        (
+            "sshd-phnum-100",
+            &sshd,
+            "-?",
+            |d| u16_at(d, 0x38, 100),
+            Loader::KernelRefuses,
+            Says::Error("more than the one page"),
+        ),
+        (
+            "sshd-phentsize",
+            &sshd,
+            "-?",
+            |d| u16_at(d, 0x36, 32),
+            Loader::KernelRefuses,
+            Says::Error("e_phentsize is 32"),
+        ),
+        (
+            "sshd-phoff-past-end",
+            &sshd,
+            "-?",
+            |d| {
+                let len = d.len() as u64;
+                u64_at(d, 0x20, len - 16);
+            },
+            Loader::KernelRefuses,
+            Says::Error("lie outside the file"),
+        ),
+        (
+            "sshd-type-rel",
+            &sshd,
+            "-?",
+            |d| u16_at(d, 0x10, 1),
+            Loader::KernelRefuses,
+            Says::Error("relocatable object"),
+        ),
+        (
+            "sshd-interp-unterminated",
+            &sshd,
+            "-?",
+            |d| {
+                let at = phdr(d, PT_INTERP);
+                let offset = u64::from_le_bytes(d[at + 8..at + 16].try_into().unwrap()) as usize;
+                let size = u64::from_le_bytes(d[at + 32..at + 40].try_into().unwrap()) as usize;
+                d[offset + size - 1] = b'x';
+            },
+            Loader::KernelRefuses,
+            Says::Error("PT_INTERP is not NUL-terminated"),
+        ),
+        (
+            "sshd-interp-too-long",
+            &sshd,
+            "-?",
+            |d| {
+                let at = phdr(d, PT_INTERP);
+                u64_at(d, at + 32, 5000);
+            },
+            Loader::KernelRefuses,
+            Says::Error("PT_INTERP is 5000 bytes long"),
+        ),
+        (
+            "sshd-interp-outside",
+            &sshd,
+            "-?",
+            |d| {
+                let at = phdr(d, PT_INTERP);
+                let len = d.len() as u64;
+                u64_at(d, at + 8, len);
+            },
+            Loader::KernelRefuses,
+            Says::Error("PT_INTERP (offset"),
+        ),
+        (
+            "sshd-no-interp",
+            &sshd,
+            "-?",
+            |d| {
+                let at = phdr(d, PT_INTERP);
+                d[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+            },
+            Loader::Killed,
+            Says::Facts(&[
+                ("static", "no"),
+                ("interpreter", "none"),
+                ("interpreter-present", "no"),
+            ]),
+        ),
+        (
+            "sshd-load-filesz-over-memsz",
+            &sshd,
+            "-?",
+            |d| {
+                let at = phdr(d, PT_LOAD);
+                let filesz = u64::from_le_bytes(d[at + 32..at + 40].try_into().unwrap());
+                u64_at(d, at + 40, filesz - 1);
+            },
+            Loader::Killed,
+            Says::Error("larger than p_memsz"),
+        ),
+        (
+            "busybox",
+            &busybox,
+            "true",
+            |_| {},
+            Loader::Runs,
+            Says::Facts(&[("static", "yes"), ("needed", "none"), ("glibc-needed", "0")]),
+        ),
+        (
+            "busybox-no-sections",
+            &busybox,
+            "true",
+            strip_section_headers,
+            Loader::Runs,
+            Says::Facts(&[("static", "yes")]),
+        ),
+        (
+            "busybox-phnum-0",
+            &busybox,
+            "true",
+            |d| u16_at(d, 0x38, 0),
+            Loader::KernelRefuses,
+            Says::Error("e_phnum is 0"),
+        ),
+        (
+            "busybox-phnum-ffff",
+            &busybox,
+            "true",
+            |d| u16_at(d, 0x38, 0xffff),
+            Loader::KernelRefuses,
+            Says::Error("e_phnum is 65535"),
+        ),
+    ];
+    for (name, bytes, _, mutate, _, _) in &cases {
+        let mut data = bytes.to_vec();
+        mutate(&mut data);
+        let path = root.path().join("bin").join(name);
+        std::fs::write(&path, &data).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let probes: Vec<Probe> = cases
+        .iter()
+        .map(|(name, ..)| Probe::Elf(format!("/bin/{name}")))
+        .collect();
+    let facts = gather(&format!("rootfs:{}", root.path().display()), &probes);
+    let mut wrong = Vec::new();
+    for ((name, _, arg, _, loader, says), probe) in cases.iter().zip(&probes) {
+        let path = root.path().join("bin").join(name);
+        let observed = exec(&path, arg);
+        // Kernels before 6.x also refuse more than one page of program headers; later ones read
+        // up to 64 KiB of them, and then die on the garbage past the real ones.
+        let also = if *name == "sshd-phnum-100" {
+            Loader::Killed
+        } else {
+            *loader
+        };
+        if observed != *loader && observed != also {
+            wrong.push(format!(
+                "{name}: the loader: {observed:?}, expected {loader:?}"
+            ));
+        }
+        let fact = &facts[probe];
+        match says {
+            Says::Error(reason) => match &fact.error {
+                Some(error) if error.contains(reason) => {}
+                _ => wrong.push(format!(
+                    "{name}: hostcert: {fact:?}, expected an error with `{reason}`"
+                )),
+            },
+            Says::Facts(fields) => {
+                for (field, value) in *fields {
+                    if fact
+                        .value
+                        .as_ref()
+                        .and_then(|v| v.field(field))
+                        .map(ToString::to_string)
+                        .as_deref()
+                        != Some(value)
+                    {
+                        wrong.push(format!(
+                            "{name}: hostcert: {fact:?}, expected {field} = {value}"
+                        ));
+                    }
+                }
+            }
+        }
+        if name.starts_with("sshd") && fact.error.is_none() {
+            // The dynamic section read through the program headers is readelf's, whether or not
+            // the section headers are there (readelf needs them: read the copy that keeps them).
+            let judged = if name.contains("glibc-9") {
+                readelf(&root.path().join("bin/sshd-glibc-9"))
+            } else {
+                original.clone()
+            };
+            let needed = elf_field(fact, "needed");
+            let interpreter = elf_field(fact, "interpreter");
+            let glibc_needed = elf_field(fact, "glibc-needed");
+            if needed != judged.needed || glibc_needed != judged.glibc_needed {
+                wrong.push(format!("{name}: hostcert needed {needed:?} glibc-needed {glibc_needed}, readelf {judged:?}"));
+            }
+            if *name != "sshd-no-interp" && interpreter != judged.interpreter {
+                wrong.push(format!(
+                    "{name}: interpreter {interpreter}, readelf {}",
+                    judged.interpreter
+                ));
+            }
+            // What ld.so does follows from the facts: a need above the C library's versions.
+            let refuses = semver_like(&glibc_needed) > semver_like(&glibc_provided);
+            if refuses != (*loader == Loader::VersionNotFound) {
+                wrong.push(format!("{name}: glibc-needed {glibc_needed}, glibc-provided {glibc_provided}, loader {loader:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn semver_like(version: &str) -> Vec<u64> {
+    version.split('.').filter_map(|n| n.parse().ok()).collect()
+}

@@ -549,6 +549,8 @@ impl HostFs {
             Err(reason) => return Fact::failed(probe.clone(), path, reason),
         };
         let present = match &info.interpreter {
+            // Libraries to load and no loader to load them: exec runs it without them.
+            None if !info.needed.is_empty() => Some(false),
             None => None,
             Some(interp) if !interp.starts_with('/') => Some(false),
             Some(interp) => match self.resolve(interp) {
@@ -557,7 +559,7 @@ impl HostFs {
                 Err(reason) => return Fact::failed(probe.clone(), path, reason),
             },
         };
-        let glibc_provided = if info.interpreter.is_some() || !info.glibc_needed.is_empty() {
+        let glibc_provided = if !info.is_static() || !info.glibc_needed.is_empty() {
             super::elf::libc_candidates(&info)
                 .iter()
                 .find_map(|candidate| match self.read_elf(candidate) {
