@@ -705,3 +705,280 @@ fn mutated_binaries_read_as_the_kernel_and_ld_so_take_them() {
 fn semver_like(version: &str) -> Vec<u64> {
     version.split('.').filter_map(|n| n.parse().ok()).collect()
 }
+
+// ---- file types, judged by stat(1) on real nodes ----
+
+/// Makes every file type in `dir`: device nodes with mknod (as root), a FIFO, a socket (kept
+/// open by the returned listener), a folder, a file, and relative links.
+fn make_nodes(dir: &Path) -> std::os::unix::net::UnixListener {
+    support::require("mknod", "coreutils");
+    std::fs::create_dir_all(dir.join("dev")).unwrap();
+    for args in [
+        vec!["mknod", "-m", "0666", "dev/ptmx", "c", "5", "2"],
+        vec!["mknod", "-m", "0666", "dev/null", "c", "1", "3"],
+        vec!["mknod", "-m", "0660", "dev/loop9", "b", "7", "9"],
+        vec!["mkfifo", "-m", "0600", "dev/fifo"],
+    ] {
+        let status = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(dir)
+            .status()
+            .expect("coreutils runs");
+        assert!(status.success(), "{args:?}: mknod needs root");
+    }
+    std::fs::write(dir.join("dev/regular"), "x").unwrap();
+    std::fs::create_dir_all(dir.join("dev/folder")).unwrap();
+    std::os::unix::fs::symlink("ptmx", dir.join("dev/link-to-ptmx")).unwrap();
+    std::os::unix::fs::symlink("missing", dir.join("dev/dangling")).unwrap();
+    std::os::unix::net::UnixListener::bind(dir.join("dev/socket")).unwrap()
+}
+
+const NODES: &[&str] = &[
+    "ptmx",
+    "null",
+    "loop9",
+    "fifo",
+    "regular",
+    "folder",
+    "link-to-ptmx",
+    "socket",
+    "dangling",
+];
+
+/// stat(1)'s view of a path: type, major, minor, whether the path is a link; `None` when it does
+/// not exist (stat -L fails).
+fn stat(path: &Path) -> Option<(String, String, String, String)> {
+    let output = Command::new("stat")
+        .args(["-L", "-c", "%F|%Hr|%Lr"])
+        .arg(path)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("stat runs");
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<&str> = text.trim().split('|').collect();
+    let file_type = match fields[0] {
+        "regular file" | "regular empty file" => "regular",
+        "directory" => "directory",
+        "character special file" => "char-device",
+        "block special file" => "block-device",
+        "fifo" => "fifo",
+        "socket" => "socket",
+        other => panic!("stat says {other}"),
+    };
+    let link = if path.is_symlink() { "yes" } else { "no" };
+    Some((
+        file_type.to_owned(),
+        fields[1].to_owned(),
+        fields[2].to_owned(),
+        link.to_owned(),
+    ))
+}
+
+/// Regression: the `file` probe recorded only file/directory/other. On this machine and in an OS
+/// tree, every file type and device number equals what stat(1) says.
+#[test]
+fn file_types_and_device_numbers_agree_with_stat() {
+    let root = tempfile::tempdir().unwrap();
+    let _socket = make_nodes(root.path());
+    for address in [
+        "local".to_owned(),
+        format!("rootfs:{}", root.path().display()),
+    ] {
+        let probes: Vec<Probe> = NODES
+            .iter()
+            .map(|name| {
+                Probe::File(if address == "local" {
+                    root.path().join("dev").join(name).display().to_string()
+                } else {
+                    format!("/dev/{name}")
+                })
+            })
+            .collect();
+        let facts = gather(&address, &probes);
+        for (name, probe) in NODES.iter().zip(&probes) {
+            let expected = stat(&root.path().join("dev").join(name));
+            let fact = &facts[probe];
+            let got = match &fact.value {
+                Some(FactValue::Absent) => None,
+                Some(_) => Some((
+                    elf_field(fact, "type"),
+                    elf_field(fact, "major"),
+                    elf_field(fact, "minor"),
+                    elf_field(fact, "symlink"),
+                )),
+                None => panic!("{address} {name}: {fact:?}"),
+            };
+            assert_eq!(got, expected, "{address} {name}");
+        }
+    }
+}
+
+/// `host.dev.ptmx` (kernel-features 1.2.0, which every built-in profile runs) passes only the
+/// character device 5:2, whatever else sits at /dev/ptmx; 1.1.0 passed them all.
+#[test]
+fn the_ptmx_check_passes_only_character_device_5_2() {
+    let root = tempfile::tempdir().unwrap();
+    let _socket = make_nodes(root.path());
+    let work = support::Work::new();
+    for (node, outcome) in [
+        ("ptmx", "pass"),
+        ("link-to-ptmx", "pass"),
+        ("null", "fail"),
+        ("loop9", "fail"),
+        ("fifo", "fail"),
+        ("socket", "fail"),
+        ("regular", "fail"),
+    ] {
+        let probe = Probe::File(format!("/dev/{node}"));
+        let mut fact = gather(
+            &format!("rootfs:{}", root.path().display()),
+            &[probe.clone()],
+        )
+        .remove(&probe)
+        .unwrap();
+        fact.probe = Probe::File("/dev/ptmx".to_owned());
+        let snapshot = serde_json::json!({
+            "format-version": 1,
+            "tool-version": "0.1.0",
+            "gathered-at": "2026-11-29T12:00:00Z",
+            "target": {"name": "h", "kind": "local", "address": "h", "hostname": "h"},
+            "facts": [fact],
+        });
+        work.write("facts.json", &snapshot.to_string());
+        let output = work.hostcert(&[
+            "run",
+            "--facts",
+            "facts.json",
+            "--profile",
+            "container-host",
+            "--report-dir",
+            "report",
+            "--exact",
+            "h::kernel-features::host.dev.ptmx",
+        ]);
+        let report = work.json("report/report.json");
+        let result = &report["results"][0];
+        assert_eq!(result["check"], "host.dev.ptmx", "{output:?}");
+        assert_eq!(result["suite-version"], "1.2.0");
+        assert_eq!(result["outcome"], outcome, "{node}: {result}");
+    }
+}
+
+// ---- the mount table, judged by findmnt ----
+
+/// Regression for the `mounts` probe: in a private mount namespace with mounts whose paths and
+/// sources hold a space, a tab, a newline and a backslash, and two mounts stacked on one point,
+/// `hostcert gather` on the local target reads each mount point as util-linux's findmnt does.
+#[test]
+fn mounts_agree_with_findmnt_in_a_private_mount_namespace() {
+    support::require("unshare", "util-linux");
+    support::require("findmnt", "util-linux");
+    let work = support::Work::new();
+    let base = work.path("m");
+    let points = [
+        "a b",
+        "t\tab",
+        "new\nline",
+        "back\\slash",
+        "stacked",
+        "unmounted",
+    ];
+    for point in points {
+        std::fs::create_dir_all(base.join(point)).unwrap();
+    }
+    let mut targets: Vec<String> = ["/", "/proc", "/sys", "/dev", "/sys/fs/cgroup", "/nowhere"]
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    targets.extend(points.iter().map(|p| base.join(p).display().to_string()));
+    let probes: String = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "      m{i}: {{mounts: {}}}\n",
+                serde_json::to_string(t).unwrap()
+            )
+        })
+        .collect();
+    work.write(
+        "suites/mounts.yaml",
+        &format!("name: mounts-test\nversion: 1.0.0\nchecks:\n  - id: t.mounts\n    version: 1.0.0\n    title: t\n    severity: low\n    applies-to: {{target-kinds: [local]}}\n    probes:\n{probes}    expect: {{fact: m0, exists: true}}\n"),
+    );
+    work.write(
+        "profile.yaml",
+        "name: mounts-test\nversion: 1.0.0\nsuites:\n  mounts-test: \"=1.0.0\"\ngate: [critical]\n",
+    );
+    let script = r#"set -e
+mount -t tmpfs -o size=1m "src with space" "$M/a b"
+mount -t tmpfs -o size=1m "src	tab" "$M/t	ab"
+mount -t tmpfs -o size=1m nl "$M/new
+line"
+mount -t tmpfs -o size=1m 'b\s' "$M/back\\slash"
+mount -t tmpfs -o size=1m lower "$M/stacked"
+mount -t tmpfs -o size=2m,ro,nosuid upper "$M/stacked"
+findmnt -J --list -v -o ID,PARENT,MAJ:MIN,FSROOT,TARGET,SOURCE,FSTYPE,VFS-OPTIONS,FS-OPTIONS > findmnt.json
+"$HOSTCERT" gather --suites suites --profile profile.yaml --target local --output facts.json
+"#;
+    let output = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("M", &base)
+        .env("HOSTCERT", support::BIN)
+        .current_dir(work.dir.path())
+        .output()
+        .expect("unshare runs");
+    assert!(output.status.success(), "{output:?}");
+    let findmnt = work.json("findmnt.json");
+    let facts = work.json("facts.json");
+    let mut compared = 0;
+    for target in &targets {
+        let last = findmnt["filesystems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|fs| fs["target"] == target.as_str())
+            .next_back();
+        let fact = facts["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["probe"]["mounts"] == target.as_str())
+            .unwrap_or_else(|| panic!("no fact for {target:?}"));
+        let Some(fs) = last else {
+            assert_eq!(fact["value"], "absent", "{target:?}: {fact}");
+            continue;
+        };
+        let record = &fact["value"]["record"];
+        let text = |field: &str| record[field]["text"].as_str().unwrap_or("?").to_owned();
+        let json = |value: &serde_json::Value| match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for (ours, theirs) in [
+            ("id", "id"),
+            ("parent-id", "parent"),
+            ("device", "maj:min"),
+            ("root", "fsroot"),
+            ("source", "source"),
+            ("fs-type", "fstype"),
+            ("options", "vfs-options"),
+            ("super-options", "fs-options"),
+        ] {
+            assert_eq!(text(ours), json(&fs[theirs]), "{target:?} {ours}: {fact}");
+        }
+        compared += 1;
+    }
+    assert!(compared >= 8, "{compared} mounts compared");
+    let stacked = facts["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["probe"]["mounts"] == base.join("stacked").display().to_string().as_str())
+        .unwrap();
+    assert_eq!(stacked["value"]["record"]["stacked"]["text"], "2");
+    assert_eq!(stacked["value"]["record"]["read-only"]["text"], "yes");
+    assert_eq!(stacked["value"]["record"]["source"]["text"], "upper");
+}
