@@ -309,7 +309,7 @@ fn elf_facts_of_real_binaries_agree_with_readelf() {
             None => path.display().to_string(),
         };
         let probe = Probe::Elf(inside.clone());
-        let fact = &gather(&address, &[probe.clone()])[&probe];
+        let fact = &gather(&address, std::slice::from_ref(&probe))[&probe];
         let view = readelf(&path);
         let ours = ReadelfView {
             needed: elf_field(fact, "needed"),
@@ -367,7 +367,11 @@ enum Says {
 }
 
 /// A mutation of a 64-bit little-endian ELF file's bytes.
-type Mutation = fn(&mut Vec<u8>);
+type Mutation = fn(&mut [u8]);
+
+/// A mutated copy: its name, the original's bytes, the argument it runs with, the mutation, what
+/// the loader does with it, and what hostcert must say.
+type Case<'a> = (&'a str, &'a [u8], &'a str, Mutation, Loader, Says);
 
 fn u16_at(data: &mut [u8], at: usize, value: u16) {
     data[at..at + 2].copy_from_slice(&value.to_le_bytes());
@@ -387,14 +391,14 @@ fn phdr(data: &[u8], p_type: u32) -> usize {
         .expect("the program header exists")
 }
 
-fn strip_section_headers(data: &mut Vec<u8>) {
+fn strip_section_headers(data: &mut [u8]) {
     u64_at(data, 0x28, 0);
     u16_at(data, 0x3c, 0);
     u16_at(data, 0x3e, 0);
 }
 
 /// As ci/fixtures' broken-glibc: the first `GLIBC_2.` string becomes `GLIBC_9.`.
-fn bump_glibc(data: &mut Vec<u8>) {
+fn bump_glibc(data: &mut [u8]) {
     let at = data
         .windows(8)
         .position(|w| w == b"GLIBC_2.")
@@ -432,10 +436,13 @@ fn mutated_binaries_read_as_the_kernel_and_ld_so_take_them() {
     let original = readelf(Path::new("/usr/sbin/sshd"));
     let glibc_provided = {
         let probe = Probe::LibcVersions("/lib/x86_64-linux-gnu/libc.so.6".to_owned());
-        elf_field(&gather("local", &[probe.clone()])[&probe], "max")
+        elf_field(
+            &gather("local", std::slice::from_ref(&probe))[&probe],
+            "max",
+        )
     };
     let dynamic_ok: &[(&str, &str)] = &[("static", "no"), ("interpreter-present", "yes")];
-    let cases: Vec<(&str, &[u8], &str, Mutation, Loader, Says)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "sshd",
             &sshd,
@@ -835,7 +842,7 @@ fn the_ptmx_check_passes_only_character_device_5_2() {
         let probe = Probe::File(format!("/dev/{node}"));
         let mut fact = gather(
             &format!("rootfs:{}", root.path().display()),
-            &[probe.clone()],
+            std::slice::from_ref(&probe),
         )
         .remove(&probe)
         .unwrap();
@@ -939,8 +946,7 @@ findmnt -J --list -v -o ID,PARENT,MAJ:MIN,FSROOT,TARGET,SOURCE,FSTYPE,VFS-OPTION
             .as_array()
             .unwrap()
             .iter()
-            .filter(|fs| fs["target"] == target.as_str())
-            .next_back();
+            .rfind(|fs| fs["target"] == target.as_str());
         let fact = facts["facts"]
             .as_array()
             .unwrap()
