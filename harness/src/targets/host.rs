@@ -693,9 +693,9 @@ pub(super) struct FileStat {
     pub symlink: bool,
 }
 
-/// The record of a `file` fact: `type` (`regular`, `directory`, `symlink`, `char-device`,
-/// `block-device`, `fifo`, `socket`, from the mode's type bits as stat(1) names them; links are
-/// followed, so `symlink` shows only where a tree holds one that cannot be followed), `major` and
+/// The record of a `file` fact: `type` (`regular`, `directory`, `char-device`, `block-device`,
+/// `fifo`, `socket`, from the mode's type bits as stat(1) names them; links are followed, so a
+/// link shows as what it leads to, and one that leads nowhere makes the fact absent), `major` and
 /// `minor` (a device's numbers, `0` for other types), `symlink` (`yes` when the path itself is a
 /// symbolic link), `kind` (`file`, `directory` or `other`: the coarse type of suites before
 /// kernel-features 1.2.0), `mode` (permission bits, four octal digits), `uid`, `gid` and `size`.

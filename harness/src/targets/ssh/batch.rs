@@ -130,7 +130,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 Probe::File(path) => {
                     let path = shell_quote(path);
                     format!(
-                        "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; else if [ -L {path} ]; then printf 'l|'; else printf -- '-|'; fi; if stat -L -c '%f|%u|%g|%s|%t|%T' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; fi\n"
+                        "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; else if [ -L {path} ]; then printf '%s' 'l|'; else printf '%s' '-|'; fi; if stat -L -c '%f|%u|%g|%s|%t|%T' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; fi\n"
                     )
                 }
                 Probe::FileContent(path) => format!("rd {id} {}\n", shell_quote(path)),
