@@ -21,6 +21,10 @@ pub const SUITES: &[BuiltinFile] = &[
         text: include_str!("../../suites/kernel-features/v1.1.yaml"),
     },
     BuiltinFile {
+        path: "suites/kernel-features/v1.2.yaml",
+        text: include_str!("../../suites/kernel-features/v1.2.yaml"),
+    },
+    BuiltinFile {
         path: "suites/ssh-dhcp-abi/v1.yaml",
         text: include_str!("../../suites/ssh-dhcp-abi/v1.yaml"),
     },

@@ -22,7 +22,10 @@ pub enum Probe {
     Architecture,
     /// One key of os-release (`ID`, `VERSION_ID`, ...), absent when the key is not there.
     OsRelease(String),
-    /// A file's metadata: a record with `kind`, `mode` (octal), `uid`, `gid` and `size`, or absent.
+    /// A file's metadata, symbolic links followed (stat): a record with `type` (`regular`,
+    /// `directory`, `char-device`, `block-device`, `fifo`, `socket`), `major` and `minor` (a
+    /// device's numbers, `0` otherwise), `symlink` (`yes` when the path itself is a link), `kind`
+    /// (`file`, `directory`, `other`), `mode` (octal), `uid`, `gid` and `size`, or absent.
     File(String),
     /// A file's text (trailing whitespace trimmed), or absent.
     FileContent(String),
@@ -88,6 +91,14 @@ pub enum Probe {
     /// builder id of a verified SLSA provenance attestation) or `modified-package-files`.
     /// Image targets only.
     ImageInfo(String),
+    /// The mount at a mount point, from the mount table of a live host
+    /// (`/proc/self/mountinfo`, escapes such as `\040` decoded): a record with `fs-type`,
+    /// `source`, `options` (the mount's own), `super-options` (the filesystem's), `read-only`
+    /// (`yes`, `no`), `root`, `id`, `parent-id`, `device` (`major:minor`), `propagation` (the
+    /// optional fields, such as `shared:1`) and `stacked` (how many mounts share the point; the
+    /// record is the last mounted, the one in view). Absent when nothing is mounted exactly
+    /// there. Live targets only.
+    Mounts(String),
 }
 
 /// The keys of the `image` probe.
@@ -140,6 +151,7 @@ impl Probe {
             Probe::ImageConfig(_) => "image-config",
             Probe::ImageLabel(_) => "image-label",
             Probe::ImageInfo(_) => "image-info",
+            Probe::Mounts(_) => "mounts",
         }
     }
 
@@ -188,7 +200,8 @@ impl fmt::Display for Probe {
             | Probe::ImageIntegrity(key)
             | Probe::ImageConfig(key)
             | Probe::ImageLabel(key)
-            | Probe::ImageInfo(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::ImageInfo(key)
+            | Probe::Mounts(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -216,6 +229,7 @@ const PROBE_KINDS: &[&str] = &[
     "image-config",
     "image-label",
     "image-info",
+    "mounts",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -263,6 +277,7 @@ impl<'de> Deserialize<'de> for Probe {
                     "libc-versions" => Probe::LibcVersions(map.next_value()?),
                     "openssh-version" => Probe::OpensshVersion(map.next_value()?),
                     "seccomp-profile" => Probe::SeccompProfile(map.next_value()?),
+                    "mounts" => Probe::Mounts(map.next_value()?),
                     "image" => {
                         let inner: Probe = map.next_value()?;
                         if matches!(
@@ -349,6 +364,12 @@ impl Probe {
             Probe::LibcVersions(path) => Probe::LibcVersions(absolute("libc-versions", path)?),
             Probe::OpensshVersion(path) => {
                 Probe::OpensshVersion(absolute("openssh-version", path)?)
+            }
+            Probe::Mounts(path) => {
+                let path = absolute("mounts", path)?;
+                // `/sys/fs/cgroup/` is the mount point `/sys/fs/cgroup`.
+                let trimmed = path.trim_end_matches('/');
+                Probe::Mounts(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
             }
             Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
             Probe::ProbeProgram => Probe::ProbeProgram,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::elf::{ElfInfo, MAX_ELF_BYTES};
 use super::kconfig::{symbol_fact, KernelConfig};
+use super::mounts::{mounts_fact, MountTable, MOUNTINFO};
 use super::Gathered;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
 use crate::model::Probe;
@@ -91,6 +92,7 @@ impl HostFs {
         let release = self.kernel_release();
         let mut kernel_config: Option<Result<KernelConfig, String>> = None;
         let mut modules: Option<Result<ModuleIndex, String>> = None;
+        let mut mount_table: Option<Result<MountTable, String>> = None;
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
@@ -156,6 +158,22 @@ impl HostFs {
                     }
                 }
                 Probe::Command(argv) => self.command(probe, argv),
+                Probe::Mounts(point) => {
+                    if self.live() {
+                        let table =
+                            mount_table.get_or_insert_with(|| match self.read_text(MOUNTINFO)? {
+                                FactValue::Text(text) => MountTable::parse(&text),
+                                _ => Err(format!("{MOUNTINFO} is missing")),
+                            });
+                        mounts_fact(table, probe, point)
+                    } else {
+                        Fact::failed(
+                            probe.clone(),
+                            MOUNTINFO,
+                            "needs a live host; an OS tree has no mount table",
+                        )
+                    }
+                }
                 Probe::Elf(path) => self.elf(probe, path),
                 Probe::LibcVersions(path) => match self.read_elf(path) {
                     Ok(None) => Fact::read(probe.clone(), path.clone(), FactValue::Absent),
@@ -386,28 +404,49 @@ impl HostFs {
         Fact::read(probe.clone(), "/etc/os-release", FactValue::Absent)
     }
 
+    /// The `file` fact: the file's metadata with symbolic links followed (stat), and whether the
+    /// path itself is a symbolic link (lstat of its last component, resolved in the tree).
     fn file(&self, probe: &Probe, path: &str) -> Fact {
         let resolved = match self.resolve(path) {
             Ok(Some(resolved)) => resolved,
             Ok(None) => return Fact::read(probe.clone(), path, FactValue::Absent),
             Err(reason) => return Fact::failed(probe.clone(), path, reason),
         };
-        match std::fs::metadata(resolved) {
-            Ok(metadata) => Fact::read(
-                probe.clone(),
-                path,
-                file_record(
-                    metadata.mode(),
-                    metadata.uid(),
-                    metadata.gid(),
-                    metadata.len(),
-                ),
-            ),
+        let metadata = match std::fs::metadata(resolved) {
+            Ok(metadata) => metadata,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Fact::read(probe.clone(), path, FactValue::Absent)
+                return Fact::read(probe.clone(), path, FactValue::Absent)
             }
-            Err(error) => Fact::failed(probe.clone(), path, error.to_string()),
-        }
+            Err(error) => return Fact::failed(probe.clone(), path, error.to_string()),
+        };
+        let symlink = match self.unresolved_last(path) {
+            Ok(Some(last)) => std::fs::symlink_metadata(last).is_ok_and(|m| m.is_symlink()),
+            Ok(None) => false,
+            Err(reason) => return Fact::failed(probe.clone(), path, reason),
+        };
+        let rdev = metadata.rdev();
+        let stat = FileStat {
+            mode: metadata.mode(),
+            uid: metadata.uid(),
+            gid: metadata.gid(),
+            size: metadata.len(),
+            major: rustix::fs::major(rdev),
+            minor: rustix::fs::minor(rdev),
+            symlink,
+        };
+        Fact::read(probe.clone(), path, file_record(&stat))
+    }
+
+    /// The real path of an absolute path's parent joined with its last component, not followed:
+    /// what lstat looks at. `None` for `/` or when the parent does not exist.
+    fn unresolved_last(&self, absolute: &str) -> Result<Option<PathBuf>, String> {
+        let path = Path::new(absolute);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .resolve(&parent.to_string_lossy())?
+            .map(|parent| parent.join(name)))
     }
 
     fn dir_list(&self, probe: &Probe, path: &str) -> Fact {
@@ -510,6 +549,8 @@ impl HostFs {
             Err(reason) => return Fact::failed(probe.clone(), path, reason),
         };
         let present = match &info.interpreter {
+            // Libraries to load and no loader to load them: exec runs it without them.
+            None if !info.needed.is_empty() => Some(false),
             None => None,
             Some(interp) if !interp.starts_with('/') => Some(false),
             Some(interp) => match self.resolve(interp) {
@@ -518,7 +559,7 @@ impl HostFs {
                 Err(reason) => return Fact::failed(probe.clone(), path, reason),
             },
         };
-        let glibc_provided = if info.interpreter.is_some() || !info.glibc_needed.is_empty() {
+        let glibc_provided = if !info.is_static() || !info.glibc_needed.is_empty() {
             super::elf::libc_candidates(&info)
                 .iter()
                 .find_map(|candidate| match self.read_elf(candidate) {
@@ -636,21 +677,53 @@ pub(super) fn command_record(status: i32, stdout: &str, stderr: &str) -> FactVal
     )
 }
 
-/// The record of a `file` fact: `kind` (`file`, `directory` or `other`, from the mode's type
-/// bits), `mode` (permission bits, four octal digits), `uid`, `gid` and `size`.
-pub(super) fn file_record(mode: u32, uid: u32, gid: u32, size: u64) -> FactValue {
+/// What the `file` probe reads of a file: stat(2) with symbolic links followed, and whether the
+/// path itself is a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileStat {
+    /// `st_mode`: the type and permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// The major and minor numbers of `st_rdev` (a device's; 0 for other types).
+    pub major: u32,
+    pub minor: u32,
+    /// Whether the path's last component is a symbolic link (lstat).
+    pub symlink: bool,
+}
+
+/// The record of a `file` fact: `type` (`regular`, `directory`, `char-device`, `block-device`,
+/// `fifo`, `socket`, from the mode's type bits as stat(1) names them; links are followed, so a
+/// link shows as what it leads to, and one that leads nowhere makes the fact absent), `major` and
+/// `minor` (a device's numbers, `0` for other types), `symlink` (`yes` when the path itself is a
+/// symbolic link), `kind` (`file`, `directory` or `other`: the coarse type of suites before
+/// kernel-features 1.2.0), `mode` (permission bits, four octal digits), `uid`, `gid` and `size`.
+pub(super) fn file_record(stat: &FileStat) -> FactValue {
     const TYPE_BITS: u32 = 0o170_000;
-    let kind = match mode & TYPE_BITS {
-        0o040_000 => "directory",
-        0o100_000 => "file",
-        _ => "other",
+    let (file_type, kind) = match stat.mode & TYPE_BITS {
+        0o040_000 => ("directory", "directory"),
+        0o100_000 => ("regular", "file"),
+        0o120_000 => ("symlink", "other"),
+        0o020_000 => ("char-device", "other"),
+        0o060_000 => ("block-device", "other"),
+        0o010_000 => ("fifo", "other"),
+        0o140_000 => ("socket", "other"),
+        _ => ("unknown", "other"),
     };
     let fields = [
+        ("type", file_type.to_owned()),
+        ("major", stat.major.to_string()),
+        ("minor", stat.minor.to_string()),
+        (
+            "symlink",
+            if stat.symlink { "yes" } else { "no" }.to_owned(),
+        ),
         ("kind", kind.to_owned()),
-        ("mode", format!("{:04o}", mode & 0o7777)),
-        ("uid", uid.to_string()),
-        ("gid", gid.to_string()),
-        ("size", size.to_string()),
+        ("mode", format!("{:04o}", stat.mode & 0o7777)),
+        ("uid", stat.uid.to_string()),
+        ("gid", stat.gid.to_string()),
+        ("size", stat.size.to_string()),
     ];
     FactValue::Record(
         fields

@@ -63,35 +63,64 @@ impl KernelConfig {
         KernelConfig::parse(&text, source)
     }
 
-    /// Parses config text. A line that is neither blank, a comment, nor `CONFIG_X=value` is an
-    /// error naming its line number: a damaged config is refused rather than half read.
+    /// Parses config text as kconfig's `conf_read_simple` (scripts/kconfig/confdata.c) reads it:
+    /// lines end at `\n` (one `\r` before it is dropped) and at a NUL byte; blank lines and `#`
+    /// comments are skipped, except `# CONFIG_X is not set` (exactly one space after `#`, the
+    /// name up to the next space, then text starting with `is not set`), which unsets X; every
+    /// other line must be `CONFIG_X=value`. A line kconfig warns about as unexpected data (one
+    /// that starts otherwise, or has no `=`), or a symbol name that is not `[A-Za-z0-9_]+`, is
+    /// an error naming its line number: a damaged config is refused rather than half read.
+    ///
+    /// The last assignment kconfig accepts wins (kconfig warns "override: reassigning to
+    /// symbol"); an assignment kconfig refuses for the symbol's type ("symbol value invalid",
+    /// "invalid string found") is skipped and the earlier value stays. Without the Kconfig files
+    /// the type of each symbol is taken from the forms of all its lines, as kconfig writes them:
+    /// a string if any value is quoted; else a bool or tristate if any value starts with `y`, `m`
+    /// or `n` (kconfig reads only that first character); else a number (int or hex) if any value
+    /// is one; else a bool or tristate. Then, as kconfig does for that type:
+    ///
+    /// - bool or tristate: `y...` and `m...` set `y` and `m`; `n...` and `is not set` unset;
+    /// - string: `"..."` sets the text up to the first unescaped `"` with each `\x` read as `x`
+    ///   (what follows the closing quote is ignored; an unclosed string is refused); unquoted
+    ///   values and `is not set` are skipped;
+    /// - int: a decimal value (`-5`, no leading zero), hex: a hex value (`0x1f`, `1f`), kept as
+    ///   written; anything else (`CONFIG_X=`, trailing blanks) and `is not set` are skipped.
     pub fn parse(text: &str, source: &str) -> Result<KernelConfig, String> {
-        let mut symbols = BTreeMap::new();
+        let mut assignments: Vec<(&str, Assignment<'_>)> = Vec::new();
         let mut header = None;
         let mut symbol_lines = 0;
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim_end();
+        for (index, raw) in text.split_inclusive('\n').enumerate() {
+            // getline() then C strings: one \r before the \n goes with it (a last line without
+            // \n keeps its \r, as kconfig's does), and a NUL ends the line's text.
+            let line = match raw.strip_suffix('\n') {
+                Some(line) => line.strip_suffix('\r').unwrap_or(line),
+                None => raw,
+            };
+            let line = line.split('\0').next().unwrap_or_default();
             if line.is_empty() {
                 continue;
             }
             if let Some(comment) = line.strip_prefix('#') {
-                let comment = comment.trim();
-                if comment.starts_with("CONFIG_") && comment.ends_with(" is not set") {
-                    symbol_lines += 1;
-                } else if header.is_none() {
-                    header = parse_header(comment);
+                let unset = comment
+                    .strip_prefix(" CONFIG_")
+                    .and_then(|rest| rest.split_once(' '))
+                    .filter(|(_, rest)| rest.starts_with("is not set"));
+                match unset {
+                    Some((symbol, _)) => {
+                        symbol_lines += 1;
+                        if valid_symbol_name(symbol) {
+                            assignments.push((symbol, Assignment::NotSet));
+                        }
+                    }
+                    None if header.is_none() => header = parse_header(comment.trim()),
+                    None => {}
                 }
                 continue;
             }
             let parsed = line
                 .strip_prefix("CONFIG_")
                 .and_then(|rest| rest.split_once('='))
-                .filter(|(symbol, _)| {
-                    !symbol.is_empty()
-                        && symbol
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                });
+                .filter(|(symbol, _)| valid_symbol_name(symbol));
             let Some((symbol, value)) = parsed else {
                 let shown: String = line.chars().take(60).collect();
                 return Err(format!(
@@ -100,7 +129,20 @@ impl KernelConfig {
                 ));
             };
             symbol_lines += 1;
-            symbols.insert(symbol.to_owned(), unquote(value.trim()));
+            assignments.push((symbol, Assignment::Value(value)));
+        }
+        let mut kinds: BTreeMap<&str, SymbolType> = BTreeMap::new();
+        for (symbol, assignment) in &assignments {
+            let kind = kinds.entry(symbol).or_insert(SymbolType::Unknown);
+            *kind = (*kind).max(assignment.suggested_type());
+        }
+        let mut symbols = BTreeMap::new();
+        for (symbol, assignment) in &assignments {
+            match assignment.value_for(kinds[symbol]) {
+                Some(Some(value)) => symbols.insert((*symbol).to_owned(), value),
+                Some(None) => symbols.remove(*symbol),
+                None => continue,
+            };
         }
         Ok(KernelConfig {
             source: source.to_owned(),
@@ -182,14 +224,114 @@ fn parse_header(comment: &str) -> Option<(String, String)> {
     Some((arch.to_owned(), version.trim().to_owned()))
 }
 
-fn unquote(value: &str) -> String {
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .map_or_else(
-            || value.to_owned(),
-            |v| v.replace("\\\"", "\"").replace("\\\\", "\\"),
-        )
+/// A symbol name kconfig could know: letters, digits and `_`.
+fn valid_symbol_name(symbol: &str) -> bool {
+    !symbol.is_empty()
+        && symbol
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// One line about a symbol: `CONFIG_X=value` or `# CONFIG_X is not set`.
+#[derive(Debug, Clone, Copy)]
+enum Assignment<'a> {
+    Value(&'a str),
+    NotSet,
+}
+
+/// The type of a symbol, as far as its lines tell; a later variant wins when lines disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SymbolType {
+    /// Only `is not set` lines and values no type accepts: read as a bool or tristate.
+    Unknown,
+    /// A decimal value (or digits only, such as `010`, which no type but hex accepts).
+    Int,
+    /// A hex value with `0x` or a hex letter.
+    Hex,
+    /// A value starting with `y`, `m` or `n`.
+    Tristate,
+    /// A quoted value.
+    String,
+}
+
+impl<'a> Assignment<'a> {
+    fn suggested_type(self) -> SymbolType {
+        match self {
+            Assignment::NotSet => SymbolType::Unknown,
+            Assignment::Value(value) if value.starts_with('"') => SymbolType::String,
+            Assignment::Value(value) if value.starts_with(['y', 'm', 'n']) => SymbolType::Tristate,
+            Assignment::Value(value)
+                if valid_hex(value) && !value.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                SymbolType::Hex
+            }
+            Assignment::Value(value) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                SymbolType::Int
+            }
+            Assignment::Value(value) if valid_int(value) => SymbolType::Int,
+            Assignment::Value(_) => SymbolType::Unknown,
+        }
+    }
+
+    /// What this line does to a symbol of `kind`, as kconfig's `conf_set_sym_val`: `None` when
+    /// kconfig skips it, `Some(None)` when it unsets the symbol, `Some(Some(value))` when it
+    /// sets it.
+    fn value_for(self, kind: SymbolType) -> Option<Option<String>> {
+        match (kind, self) {
+            (SymbolType::Unknown | SymbolType::Tristate, Assignment::NotSet) => Some(None),
+            (_, Assignment::NotSet) => None,
+            (SymbolType::Unknown | SymbolType::Tristate, Assignment::Value(value)) => {
+                match value.as_bytes().first() {
+                    Some(b'y') => Some(Some("y".to_owned())),
+                    Some(b'm') => Some(Some("m".to_owned())),
+                    Some(b'n') => Some(None),
+                    _ => None,
+                }
+            }
+            (SymbolType::String, Assignment::Value(value)) => unquote(value).map(Some),
+            (SymbolType::Int, Assignment::Value(value)) => {
+                valid_int(value).then(|| Some(value.to_owned()))
+            }
+            (SymbolType::Hex, Assignment::Value(value)) => {
+                valid_hex(value).then(|| Some(value.to_owned()))
+            }
+        }
+    }
+}
+
+/// kconfig's string reading: after the opening quote, each `\` takes the next character as it
+/// is, and the first unescaped `"` ends the value (what follows is ignored). `None` without an
+/// opening or a closing quote.
+fn unquote(value: &str) -> Option<String> {
+    let mut chars = value.strip_prefix('"')?.chars();
+    let mut out = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// kconfig's `sym_string_valid` for an int: an optional `-`, then digits without a leading
+/// zero (`0` alone is fine).
+fn valid_int(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+}
+
+/// kconfig's `sym_string_valid` for a hex: an optional `0x` or `0X`, then at least one hex
+/// digit.
+fn valid_hex(value: &str) -> bool {
+    let digits = value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+        .unwrap_or(value);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -217,12 +359,75 @@ mod tests {
         );
     }
 
+    /// Regression: a symbol set and later `# CONFIG_X is not set` was read as set. In kconfig
+    /// the last assignment wins.
+    #[test]
+    fn the_last_assignment_wins_as_in_kconfig() {
+        let read = |text: &str| KernelConfig::parse(text, "c").unwrap().symbols;
+        let symbols = read("CONFIG_NET_NS=y\n# CONFIG_NET_NS is not set\n");
+        assert_eq!(symbols.get("NET_NS"), None);
+        let symbols = read("# CONFIG_A is not set\nCONFIG_A=m\nCONFIG_B=y\nCONFIG_B=n\n");
+        assert_eq!(symbols.get("A").map(String::as_str), Some("m"));
+        assert_eq!(symbols.get("B"), None, "=n unsets");
+        // An assignment kconfig refuses leaves the earlier value.
+        let symbols = read("CONFIG_A=y\nCONFIG_A=\nCONFIG_I=64\nCONFIG_I=\nCONFIG_I=64 \n");
+        assert_eq!(symbols.get("A").map(String::as_str), Some("y"));
+        assert_eq!(symbols.get("I").map(String::as_str), Some("64"));
+        // `is not set` does not unset a string or a number.
+        let symbols =
+            read("CONFIG_S=\"x\"\n# CONFIG_S is not set\nCONFIG_I=5\n# CONFIG_I is not set\n");
+        assert_eq!(symbols.get("S").map(String::as_str), Some("x"));
+        assert_eq!(symbols.get("I").map(String::as_str), Some("5"));
+    }
+
+    #[test]
+    fn values_read_as_kconfig_reads_them() {
+        let text = "CONFIG_A=yes\r\nCONFIG_B=maybe\nCONFIG_S=\"a\\\"b\\\\c\\d\" tail\nCONFIG_U=\"open\nCONFIG_V=bare\nCONFIG_E=\nCONFIG_H=0x1F\nCONFIG_Z=010\nCONFIG_N=-3\n# CONFIG_C is not settled\n#CONFIG_D is not set\n# CONFIG_F  is not set\nCONFIG_D=y\nCONFIG_F=y\nCONFIG_C=y\nCONFIG_C=n\nCONFIG_NUL=y\0junk\nCONFIG_LAST=5\r";
+        let symbols = KernelConfig::parse(text, "c").unwrap().symbols;
+        let get = |name: &str| symbols.get(name).map(String::as_str);
+        assert_eq!(get("A"), Some("y"));
+        assert_eq!(get("B"), Some("m"));
+        assert_eq!(get("S"), Some("a\"b\\cd"));
+        assert_eq!(get("U"), None, "an unclosed string is refused");
+        assert_eq!(get("V"), None, "a bare word is no value of any type");
+        assert_eq!(get("E"), None, "an empty value is no value of any type");
+        assert_eq!(get("H"), Some("0x1F"));
+        assert_eq!(
+            get("Z"),
+            None,
+            "digits are an int, and an int has no leading zero"
+        );
+        assert_eq!(get("N"), Some("-3"));
+        assert_eq!(get("C"), None);
+        assert_eq!(get("D"), Some("y"), "`#CONFIG_D` is a plain comment");
+        assert_eq!(get("F"), Some("y"), "two spaces: a plain comment");
+        assert_eq!(get("NUL"), Some("y"));
+        assert_eq!(
+            get("LAST"),
+            None,
+            "a last line's \\r stays, and `5\\r` is no number"
+        );
+    }
+
     #[test]
     fn garbage_lines_are_refused_with_their_line_number() {
         let error = KernelConfig::parse("CONFIG_A=y\nhello world\n", "c").unwrap_err();
         assert_eq!(error, "c:2: not a kernel config line: `hello world`");
         let error = KernelConfig::parse("CONFIG_=y\n", "c").unwrap_err();
         assert_eq!(error, "c:1: not a kernel config line: `CONFIG_=y`");
+        // What kconfig warns about as unexpected data.
+        for (text, line) in [
+            ("CONFIG_A=y\n   \n", 2),
+            ("  CONFIG_A=y\n", 1),
+            ("CONFIG_A\n", 1),
+            ("\r\nCONFIG_A=y\n\rCONFIG_B=y\n", 3),
+        ] {
+            let error = KernelConfig::parse(text, "c").unwrap_err();
+            assert!(
+                error.starts_with(&format!("c:{line}: ")),
+                "{text:?}: {error}"
+            );
+        }
     }
 
     #[test]

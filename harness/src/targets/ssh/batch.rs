@@ -24,9 +24,11 @@ use base64::Engine;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
 use crate::targets::host::{
-    command_record, file_record, parse_os_release, ModuleIndex, COMMAND_TIMEOUT, MAX_FILE_BYTES,
+    command_record, file_record, parse_os_release, FileStat, ModuleIndex, COMMAND_TIMEOUT,
+    MAX_FILE_BYTES,
 };
 use crate::targets::kconfig::{symbol_fact, KernelConfig};
+use crate::targets::mounts::{mounts_fact, MountTable, MOUNTINFO};
 
 /// The script for a set of probes, and what is needed to read its output.
 pub(super) struct Batch {
@@ -87,6 +89,9 @@ else
 fi
 "#;
         }
+        if probes.iter().any(|p| matches!(p, Probe::Mounts(_))) {
+            script += &format!("rd mountinfo {MOUNTINFO}\n");
+        }
         if probes.iter().any(|p| matches!(p, Probe::OsRelease(_))) {
             script += "if [ -e /etc/os-release ]; then rd osr /etc/os-release; else rd osr /usr/lib/os-release; fi\n";
         }
@@ -125,7 +130,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 Probe::File(path) => {
                     let path = shell_quote(path);
                     format!(
-                        "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; elif stat -L -c '%f|%u|%g|%s' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi\n"
+                        "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; else if [ -L {path} ]; then printf '%s' 'l|'; else printf '%s' '-|'; fi; if stat -L -c '%f|%u|%g|%s|%t|%T' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; fi\n"
                     )
                 }
                 Probe::FileContent(path) => format!("rd {id} {}\n", shell_quote(path)),
@@ -188,6 +193,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
             .filter(|r| !r.is_empty());
         let mut kernel_config: Option<Result<KernelConfig, String>> = None;
         let mut modules: Option<Result<ModuleIndex, String>> = None;
+        let mut mount_table: Option<Result<MountTable, String>> = None;
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
@@ -262,6 +268,17 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         }
                     }
                 }
+                Probe::Mounts(point) => {
+                    let table = mount_table.get_or_insert_with(|| match frames.get("mountinfo") {
+                        Some(frame) if frame.status == "ok" => MountTable::parse(&frame.text()),
+                        Some(frame) if frame.status == "absent" => {
+                            Err(format!("{MOUNTINFO} is missing"))
+                        }
+                        Some(_) => Err(error_text(&frames, "mountinfo")),
+                        None => Err(missing.clone()),
+                    });
+                    mounts_fact(table, probe, point)
+                }
                 Probe::Elf(path) | Probe::LibcVersions(path) | Probe::OpensshVersion(path) => {
                     Fact::failed(probe.clone(), path.clone(), NOT_OVER_SSH)
                 }
@@ -320,29 +337,14 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
             return Fact::failed(probe.clone(), source, error_text(frames, &self.ids[probe]));
         }
         match probe {
-            Probe::File(_) => {
-                let text = frame.text_ref();
-                let fields: Vec<&str> = text.trim().split('|').collect();
-                let parsed = match fields.as_slice() {
-                    [mode, uid, gid, size] => (|| {
-                        Some(file_record(
-                            u32::from_str_radix(mode, 16).ok()?,
-                            uid.parse().ok()?,
-                            gid.parse().ok()?,
-                            size.parse().ok()?,
-                        ))
-                    })(),
-                    _ => None,
-                };
-                match parsed {
-                    Some(record) => Fact::read(probe.clone(), source, record),
-                    None => Fact::failed(
-                        probe.clone(),
-                        source,
-                        format!("unexpected stat output `{}`", frame.text()),
-                    ),
-                }
-            }
+            Probe::File(_) => match parse_stat(&frame.text()) {
+                Some(stat) => Fact::read(probe.clone(), source, file_record(&stat)),
+                None => Fact::failed(
+                    probe.clone(),
+                    source,
+                    format!("unexpected stat output `{}`", frame.text()),
+                ),
+            },
             Probe::FileContent(_) | Probe::Sysctl(_) => {
                 if frame.payload.len() as u64 > MAX_FILE_BYTES {
                     return Fact::failed(
@@ -394,6 +396,28 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
             _ => Fact::failed(probe.clone(), source, "not read over SSH"),
         }
     }
+}
+
+/// The `file` frame: `l|` or `-|` (whether the path is a symbolic link), then stat's
+/// `%f|%u|%g|%s|%t|%T` (raw mode, uid, gid, size, a device's major and minor, in hex).
+fn parse_stat(text: &str) -> Option<FileStat> {
+    let fields: Vec<&str> = text.trim().split('|').collect();
+    let [link, mode, uid, gid, size, major, minor] = fields.as_slice() else {
+        return None;
+    };
+    Some(FileStat {
+        mode: u32::from_str_radix(mode, 16).ok()?,
+        uid: uid.parse().ok()?,
+        gid: gid.parse().ok()?,
+        size: size.parse().ok()?,
+        major: u32::from_str_radix(major, 16).ok()?,
+        minor: u32::from_str_radix(minor, 16).ok()?,
+        symlink: match *link {
+            "l" => true,
+            "-" => false,
+            _ => return None,
+        },
+    })
 }
 
 /// Why ELF facts are not read over SSH: they would need each binary's bytes sent back.
@@ -589,6 +613,41 @@ mod tests {
     /// what the local target reads: the batch and the local reader must agree fact for fact.
     #[test]
     fn the_script_run_locally_gives_the_local_targets_facts() {
+        // Every file type stat(1) names, made here: device nodes with mknod (as root), a FIFO,
+        // a socket, links to them and a dangling link.
+        let nodes = tempfile::tempdir().unwrap();
+        let node = |name: &str| nodes.path().join(name).display().to_string();
+        for args in [
+            vec![
+                "mknod",
+                "-m",
+                "0620",
+                &node("block") as &str,
+                "b",
+                "7",
+                "200",
+            ],
+            vec!["mknod", "-m", "0666", &node("char"), "c", "1", "3"],
+            vec!["mkfifo", "-m", "0600", &node("fifo")],
+        ] {
+            let status = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .expect("coreutils runs");
+            assert!(status.success(), "{args:?} (needs root)");
+        }
+        let _socket = std::os::unix::net::UnixListener::bind(node("socket")).unwrap();
+        std::os::unix::fs::symlink(node("char"), node("link-to-char")).unwrap();
+        std::os::unix::fs::symlink(node("missing"), node("dangling")).unwrap();
+        let node_probes = [
+            "block",
+            "char",
+            "fifo",
+            "socket",
+            "link-to-char",
+            "dangling",
+        ]
+        .map(|name| Probe::File(node(name)));
         let probes: ProbeSet = [
             Probe::KernelRelease,
             Probe::Architecture,
@@ -612,8 +671,16 @@ mod tests {
             ]),
             Probe::Command(vec!["no-such-program-hostcert".to_owned()]),
             Probe::KernelModule("overlay".to_owned()),
+            Probe::Mounts("/".to_owned()),
+            Probe::Mounts("/proc".to_owned()),
+            Probe::Mounts("/sys/fs/cgroup".to_owned()),
+            Probe::Mounts("/no/such/mount".to_owned()),
+            Probe::File("/dev/null".to_owned()),
+            Probe::File("/dev/ptmx".to_owned()),
+            Probe::File("/".to_owned()),
         ]
         .into_iter()
+        .chain(node_probes.iter().cloned())
         .collect();
         let batch = Batch::new(&probes, "t0");
         let mut child = std::process::Command::new("sh")
@@ -643,6 +710,32 @@ mod tests {
                 "{probe}: {remote:?} vs {local:?}"
             );
         }
+        let field = |path: &str, name: &str| {
+            remote
+                .get(&Probe::File(path.to_owned()))
+                .and_then(|f| f.value.as_ref())
+                .and_then(|v| v.field(name))
+                .map(ToString::to_string)
+        };
+        for (path, file_type, major, minor, symlink) in [
+            (node("block"), "block-device", "7", "200", "no"),
+            (node("char"), "char-device", "1", "3", "no"),
+            (node("link-to-char"), "char-device", "1", "3", "yes"),
+            (node("fifo"), "fifo", "0", "0", "no"),
+            (node("socket"), "socket", "0", "0", "no"),
+            ("/dev/null".to_owned(), "char-device", "1", "3", "no"),
+            ("/".to_owned(), "directory", "0", "0", "no"),
+        ] {
+            assert_eq!(field(&path, "type").as_deref(), Some(file_type), "{path}");
+            assert_eq!(field(&path, "major").as_deref(), Some(major), "{path}");
+            assert_eq!(field(&path, "minor").as_deref(), Some(minor), "{path}");
+            assert_eq!(field(&path, "symlink").as_deref(), Some(symlink), "{path}");
+        }
+        assert_eq!(field(&node("block"), "mode").as_deref(), Some("0620"));
+        assert_eq!(
+            remote.get(&Probe::File(node("dangling"))).unwrap().value,
+            Some(FactValue::Absent)
+        );
         let command = remote
             .get(&Probe::Command(vec![
                 "sh".to_owned(),
