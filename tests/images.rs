@@ -72,6 +72,18 @@ impl Spec {
     }
 }
 
+/// A minimal SPDX 2.3 JSON document listing one package, which spdx-tools accepts.
+fn spdx_document(package: &str) -> String {
+    json!({
+        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+        "name": "hcc-busybox", "documentNamespace": "https://example.invalid/spdx/hcc-busybox-1",
+        "creationInfo": {"created": "2024-01-01T00:00:00Z", "creators": ["Tool: hostcert-tests"]},
+        "packages": [{"SPDXID": "SPDXRef-Package-1", "name": package, "downloadLocation": "NOASSERTION"}],
+        "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Package-1"}]
+    })
+    .to_string()
+}
+
 /// Builds an OCI layout `dir` holding one image tagged `spec.tag`, with umoci.
 fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
     require_image_tools();
@@ -102,7 +114,7 @@ fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
         write("licenses/LICENSE", "Apache-2.0\n");
     }
     if spec.sbom {
-        write("sbom/image.spdx.json", "{\"spdxVersion\":\"SPDX-2.3\"}\n");
+        write("sbom/image.spdx.json", &spdx_document("busybox-static"));
     }
     let image = format!("{dir}:{}", spec.tag);
     let at = work.dir.path();
@@ -642,6 +654,20 @@ fn hostile_metadata_is_refused_with_bounds() {
     );
     let out = run_hostile(&work, "bomb");
     assert!(out.contains("refused as a decompression bomb"), "{out}");
+    // Unpacking refuses it too, naming the entry, when integrity is not asked for.
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:bomb:1.0",
+            "--skip",
+            "image.signature",
+            "--skip",
+            "image.integrity",
+        ],
+    );
+    let out = stdout(&output);
+    assert!(out.contains("refused as a decompression bomb"), "{out}");
     assert!(out.contains("entry `zeros`"), "{out}");
 
     // A manifest of 5 MiB.
@@ -667,6 +693,246 @@ fn hostile_metadata_is_refused_with_bounds() {
     });
     let out = run_hostile(&work, "size");
     assert!(out.contains("bytes, the descriptor says 12"), "{out}");
+}
+
+/// Rewrites the text of a layout's manifest (`what` = "manifest") or config (`what` =
+/// "config") with `edit`, storing it as a new blob and updating the descriptors that name it,
+/// so that every digest and size still holds.
+fn rewrite_document(dir: &Path, what: &str, edit: impl Fn(&str) -> String) {
+    let blob = |digest: &str| {
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let put = |text: &str| {
+        let hex = sha256(text.as_bytes());
+        std::fs::write(blob(&hex), text).unwrap();
+        (format!("sha256:{hex}"), text.len())
+    };
+    let index_text = std::fs::read_to_string(dir.join("index.json")).unwrap();
+    let index: Value = serde_json::from_str(&index_text).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest_text = std::fs::read_to_string(blob(&manifest_digest)).unwrap();
+    if what == "config" {
+        let manifest: Value = serde_json::from_str(&manifest_text).unwrap();
+        let old = manifest["config"]["digest"].as_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(blob(&old)).unwrap();
+        let (digest, size) = put(&edit(&text));
+        manifest_text = manifest_text.replace(&old, &digest).replace(
+            &format!("\"size\":{}", text.len()),
+            &format!("\"size\":{size}"),
+        );
+    } else {
+        manifest_text = edit(&manifest_text);
+    }
+    let old_size = std::fs::metadata(blob(&manifest_digest)).unwrap().len();
+    let (digest, size) = put(&manifest_text);
+    std::fs::write(
+        dir.join("index.json"),
+        index_text
+            .replace(&manifest_digest, &digest)
+            .replace(&format!("\"size\":{old_size}"), &format!("\"size\":{size}")),
+    )
+    .unwrap();
+}
+
+/// OCI descriptors and documents that break the image-spec are refused: integrity fails and
+/// names the blob or descriptor; they never pass. skopeo refuses those it reads too.
+#[test]
+fn descriptors_and_documents_that_break_the_image_spec_fail_integrity() {
+    let work = Work::new();
+    let layer = [entry("etc/motd", b'0', b"hi\n", "", None), end()].concat();
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "no-size",
+            Box::new(|m| drop(m["layers"][0].as_object_mut().unwrap().remove("size"))),
+            "it has no size",
+        ),
+        (
+            "negative-size",
+            Box::new(|m| m["layers"][0]["size"] = json!(-1)),
+            "size -1 is negative",
+        ),
+        (
+            "string-size",
+            Box::new(|m| {
+                let size = m["layers"][0]["size"].to_string();
+                m["layers"][0]["size"] = json!(size)
+            }),
+            "size is a string, not an int64",
+        ),
+        (
+            "float-size",
+            Box::new(|m| {
+                let size = m["layers"][0]["size"].as_u64().unwrap();
+                m["layers"][0]["size"] = json!(size as f64 + 0.5)
+            }),
+            "is a float, not an int64",
+        ),
+        (
+            "config-size-missing",
+            Box::new(|m| drop(m["config"].as_object_mut().unwrap().remove("size"))),
+            "config: it has no size",
+        ),
+        (
+            "bad-digest",
+            Box::new(|m| m["layers"][0]["digest"] = json!("sha256:a/b")),
+            "does not follow the digest grammar",
+        ),
+        (
+            "uppercase-digest",
+            Box::new(|m| {
+                let digest = m["layers"][0]["digest"].as_str().unwrap().to_uppercase();
+                m["layers"][0]["digest"] = json!(digest.replacen("SHA256", "sha256", 1))
+            }),
+            "is not sha256:<64 lowercase",
+        ),
+        (
+            "no-media-type",
+            Box::new(|m| drop(m["layers"][0].as_object_mut().unwrap().remove("mediaType"))),
+            "it has no mediaType",
+        ),
+        (
+            "schema-version-1",
+            Box::new(|m| m["schemaVersion"] = json!(1)),
+            "schemaVersion is 1, not 2",
+        ),
+        (
+            "no-schema-version",
+            Box::new(|m| drop(m.as_object_mut().unwrap().remove("schemaVersion"))),
+            "it has no schemaVersion",
+        ),
+        (
+            "ambiguous",
+            Box::new(|m| m["manifests"] = json!([])),
+            "a manifest with `manifests` is ambiguous",
+        ),
+    ];
+    let mut dirs = Vec::new();
+    for (dir, edit, expected) in &cases {
+        layout(&work.path(dir), &layer, true, edit);
+        dirs.push((dir.to_string(), *expected));
+    }
+    // Documents with a key twice: serde_json and Go keep the last value, a reader that keeps
+    // the first sees another document.
+    layout(&work.path("dup-manifest-key"), &layer, true, |_| {});
+    rewrite_document(&work.path("dup-manifest-key"), "manifest", |text| {
+        text.replacen("{", "{\"schemaVersion\":1,", 1)
+    });
+    dirs.push(("dup-manifest-key".into(), "duplicate key `schemaVersion`"));
+    layout(&work.path("dup-config-key"), &layer, true, |_| {});
+    rewrite_document(&work.path("dup-config-key"), "config", |text| {
+        text.replacen("{", "{\"architecture\":\"arm64\",", 1)
+    });
+    dirs.push(("dup-config-key".into(), "duplicate key `architecture`"));
+    layout(&work.path("dup-index-key"), &layer, true, |_| {});
+    let index = work.read("dup-index-key/index.json");
+    work.write(
+        "dup-index-key/index.json",
+        &index.replacen("{", "{\"manifests\":[],", 1),
+    );
+    dirs.push(("dup-index-key".into(), "duplicate key `manifests`"));
+    for (dir, expected) in &dirs {
+        let output = run_image(
+            &work,
+            &[
+                "--target",
+                &format!("oci:{dir}:1.0"),
+                "--skip",
+                "image.signature",
+            ],
+        );
+        assert_eq!(
+            code(&output),
+            1,
+            "{dir}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        let (outcome, result) = outcome(&work, "image.integrity.blobs");
+        assert_eq!(outcome, "fail", "{dir}: {result}");
+        assert!(
+            result.to_string().contains(expected),
+            "{dir}: expected `{expected}` in {result}"
+        );
+    }
+    // The unedited layout passes, so each failure above is the edit's.
+    layout(&work.path("plain"), &layer, true, |_| {});
+    run_image(&work, &["--target", "oci:plain:1.0", "image.integrity"]);
+    let (outcome, result) = outcome(&work, "image.integrity.blobs");
+    assert_eq!(outcome, "pass", "{result}");
+}
+
+/// One byte flipped in a layer: integrity fails naming the blob (NOT CERTIFIED, exit 1, as
+/// skopeo refuses to copy it), the checks that need the image's files are errors saying why,
+/// and what was measured (labels, layer count, tag) is still judged.
+#[test]
+fn a_flipped_byte_in_a_layer_is_not_certified_and_keeps_what_was_measured() {
+    let work = Work::new();
+    build_image(&work, "img", &Spec::good());
+    let digest = manifest_digest(&work.path("img"));
+    let manifest = work.json(&format!(
+        "img/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    ));
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    flip(&work.path(&format!(
+        "img/blobs/sha256/{}",
+        layer.trim_start_matches("sha256:")
+    )));
+    let skopeo = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "oci:img:1.0", "dir:copy"])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert!(!skopeo.status.success(), "skopeo refuses the flipped layer");
+    let output = run_image(
+        &work,
+        &["--target", "oci:img:1.0", "--skip", "image.signature"],
+    );
+    let out = stdout(&output);
+    assert_eq!(code(&output), 1, "{out}{}", stderr(&output));
+    assert!(out.contains("verdict: NOT CERTIFIED"), "{out}");
+    let (blobs, result) = outcome(&work, "image.integrity.blobs");
+    assert_eq!(blobs, "fail", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains(&format!("layer {layer}: its sha256 is")),
+        "{result}"
+    );
+    let (diff_ids, result) = outcome(&work, "image.integrity.diff-ids");
+    assert_eq!(diff_ids, "fail", "{result}");
+    assert!(
+        result.to_string().contains(&format!("layer {layer}")),
+        "{result}"
+    );
+    for check in [
+        "image.redhat.licenses",
+        "image.redhat.non-root",
+        "image.redhat.prohibited-packages",
+        "image.redhat.modified-package-files",
+        "image.redhat.sbom",
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "error", "{check}: {result}");
+        assert!(
+            result
+                .to_string()
+                .contains("the image's files are not read: the image fails integrity")
+                && result.to_string().contains(&layer),
+            "{check}: {result}"
+        );
+    }
+    for check in [
+        "image.redhat.required-labels",
+        "image.redhat.layer-count",
+        "image.redhat.unique-tag",
+        "image.redhat.base-image",
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "pass", "{check}: {result}");
+    }
 }
 
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::layout::{self, Image, Sha256Digest};
+use super::layout::{self, Image};
 use super::ImageOptions;
 
 /// The largest signature or key file read.
@@ -239,7 +239,7 @@ fn cosign_signatures(image: &Image, digest: &str) -> Vec<Found> {
         if name.as_deref() != Some(tag.as_str()) {
             continue;
         }
-        let Some(manifest) = read_json(image, descriptor) else {
+        let Some(manifest) = image.read_json(descriptor) else {
             continue;
         };
         let layers = manifest
@@ -260,7 +260,7 @@ fn cosign_signatures(image: &Image, digest: &str) -> Vec<Found> {
             else {
                 continue;
             };
-            let Some(payload) = read_blob(image, &layer) else {
+            let Some(payload) = image.read_blob(&layer) else {
                 continue;
             };
             found.push(Found::Sigstore {
@@ -274,17 +274,6 @@ fn cosign_signatures(image: &Image, digest: &str) -> Vec<Found> {
         }
     }
     found
-}
-
-/// A blob of the layout by descriptor, whose sha256 matches (else `None`).
-fn read_blob(image: &Image, descriptor: &Value) -> Option<Vec<u8>> {
-    let digest = Sha256Digest::parse(descriptor.get("digest").and_then(Value::as_str)?).ok()?;
-    let bytes = layout::read_bounded(&layout::blob_path(&image.root, &digest), "blob").ok()?;
-    (Sha256Digest::of(&bytes) == digest).then_some(bytes)
-}
-
-fn read_json(image: &Image, descriptor: &Value) -> Option<Value> {
-    serde_json::from_slice(&read_blob(image, descriptor)?).ok()
 }
 
 /// The key files or data of a requirement: exactly one of `keyPath`, `keyPaths`, `keyData`
