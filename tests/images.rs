@@ -935,6 +935,376 @@ fn a_flipped_byte_in_a_layer_is_not_certified_and_keeps_what_was_measured() {
     }
 }
 
+/// `User` is judged as runc judges it (`umoci unpack`, which resolves it with runc's user
+/// library into the runtime config's uid, is the reference): leading zeros and signs, `0:0`,
+/// names through /etc/passwd (an alias of uid 0, an entry whose uid is not a number), uids
+/// beyond passwd, unknown names and groups, and ids out of range.
+#[test]
+fn image_users_are_judged_as_runc_resolves_them() {
+    require_image_tools();
+    let work = Work::new();
+    work.write(
+        "users-rootfs/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001::/home/app:/bin/sh\ntoor:x:0:0:alias of root:/:/bin/sh\nodd:x:notanumber:5::/:/bin/sh\n",
+    );
+    work.write("users-rootfs/etc/group", "root:x:0:\nstaff:x:50:app\n");
+    let at = work.dir.path();
+    tool(at, "umoci", &["init", "--layout", "users"]);
+    tool(at, "umoci", &["new", "--image", "users:base"]);
+    tool(
+        at,
+        "umoci",
+        &["insert", "--image", "users:base", "users-rootfs", "/"],
+    );
+    let users = [
+        "",
+        "0",
+        "00",
+        "000:000",
+        "+0",
+        "-0",
+        "0:0",
+        "root",
+        "root:root",
+        "toor",
+        "odd",
+        "app",
+        "app:staff",
+        "app:0",
+        "1001",
+        "01001",
+        "4242",
+        "4242:4242",
+        "nobody",
+        "app:wheel",
+        "-1",
+        "2147483648",
+        " app",
+    ];
+    let mut targets = Vec::new();
+    let mut expected = Vec::new();
+    for (index, user) in users.iter().enumerate() {
+        let tag = format!("u{index}");
+        tool(
+            at,
+            "umoci",
+            &[
+                "config",
+                "--image",
+                "users:base",
+                "--config.user",
+                user,
+                "--tag",
+                &tag,
+            ],
+        );
+        // The reference: the uid runc's library gives, or its refusal.
+        let bundle = work.path(&format!("bundle-{index}"));
+        let unpack = Command::new("umoci")
+            .args(["unpack", "--image", &format!("users:{tag}")])
+            .arg(&bundle)
+            .current_dir(at)
+            .output()
+            .unwrap();
+        let uid = unpack.status.success().then(|| {
+            let config = work.json(&format!("bundle-{index}/config.json"));
+            config["process"]["user"]["uid"].as_u64().unwrap()
+        });
+        let _ = std::fs::remove_dir_all(&bundle);
+        targets.extend(["--target".to_owned(), format!("oci:users:{tag}")]);
+        expected.push((format!("users:{tag}"), *user, uid));
+    }
+    let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
+    args.push("image.redhat.non-root");
+    run_image(&work, &args);
+    let report = work.json("report/report.json");
+    for (target, user, uid) in expected {
+        let result = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == target.as_str())
+            .unwrap_or_else(|| panic!("no result for {target}"));
+        let wanted = match uid {
+            None => "error",
+            Some(0) => "fail",
+            Some(_) => "pass",
+        };
+        assert_eq!(
+            result["outcome"], wanted,
+            "User `{user}` (runc: {uid:?}): {result}"
+        );
+        if let Some(uid) = uid {
+            assert!(
+                result
+                    .to_string()
+                    .contains(&format!("image-info user = {uid}")),
+                "User `{user}`: {result}"
+            );
+        }
+    }
+}
+
+/// Builds an OCI layout `dir` whose tag `1.0` names an image index of two umoci images:
+/// linux/amd64 (User app) and linux/arm64 (User root). Returns the manifest digests by
+/// platform.
+fn build_index(work: &Work, dir: &str) -> Vec<(&'static str, String)> {
+    build_image(work, dir, &Spec::good());
+    let at = work.dir.path();
+    let image = format!("{dir}:1.0");
+    tool(
+        at,
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--architecture",
+            "arm64",
+            "--config.user",
+            "root",
+            "--tag",
+            "arm",
+        ],
+    );
+    let index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
+    let find = |tag: &str| {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap()
+            .clone()
+    };
+    let (amd, arm_entry) = (find("1.0"), find("arm"));
+    let entry = |m: &Value, architecture: &str| {
+        json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+               "platform": {"architecture": architecture, "os": "linux"}})
+    };
+    let nested = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&amd, "amd64"), entry(&arm_entry, "arm64")]
+    })
+    .to_string();
+    let hex = sha256(nested.as_bytes());
+    std::fs::write(work.path(&format!("{dir}/blobs/sha256/{hex}")), &nested).unwrap();
+    let top = json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": format!("sha256:{hex}"), "size": nested.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
+    });
+    std::fs::write(work.path(&format!("{dir}/index.json")), top.to_string()).unwrap();
+    vec![
+        ("linux/amd64", amd["digest"].as_str().unwrap().to_owned()),
+        (
+            "linux/arm64",
+            arm_entry["digest"].as_str().unwrap().to_owned(),
+        ),
+    ]
+}
+
+/// The results of one check on every target of `report/report.json`, by target.
+fn outcomes_by_target(work: &Work, check: &str) -> Vec<(String, String, Value)> {
+    work.json("report/report.json")["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["check"] == check)
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Every platform of an index is its own target, `NAME[os/arch]`, judged on its own manifest
+/// (the one skopeo picks for that architecture); `--platform` picks, and a platform the index
+/// lacks is an error naming those it has. Archives of the index (skopeo copy --all) read alike.
+#[test]
+fn every_platform_of_an_index_is_its_own_target() {
+    let work = Work::new();
+    let digests = build_index(&work, "multi");
+    let at = work.dir.path();
+    // skopeo's choice of manifest per architecture is the reference.
+    for (platform, digest) in &digests {
+        let arch = platform.trim_start_matches("linux/");
+        tool(
+            at,
+            "skopeo",
+            &[
+                "--insecure-policy",
+                "--override-arch",
+                arch,
+                "copy",
+                "oci:multi:1.0",
+                &format!("dir:skopeo-{arch}"),
+            ],
+        );
+        let chosen = tool(
+            at,
+            "skopeo",
+            &["manifest-digest", &format!("skopeo-{arch}/manifest.json")],
+        );
+        assert_eq!(
+            chosen.trim(),
+            digest,
+            "skopeo picks {digest} for {platform}"
+        );
+    }
+    tool(
+        at,
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--all",
+            "oci:multi:1.0",
+            "oci-archive:multi.tar:1.0",
+        ],
+    );
+    for target in ["oci:multi:1.0", "oci-archive:multi.tar:1.0"] {
+        let name = if target.starts_with("oci:") {
+            "multi:1.0"
+        } else {
+            "multi.tar:1.0"
+        };
+        let output = run_image(&work, &["--target", target, "--skip", "image.signature"]);
+        assert_eq!(code(&output), 1, "{}", stdout(&output));
+        let blobs = outcomes_by_target(&work, "image.integrity.blobs");
+        assert_eq!(blobs.len(), 2, "{blobs:?}");
+        for ((platform, digest), (target_name, outcome, result)) in digests.iter().zip(&blobs) {
+            assert_eq!(target_name, &format!("{name}[{platform}]"));
+            assert_eq!(outcome, "pass", "{result}");
+            assert!(
+                result
+                    .to_string()
+                    .contains(&format!("manifest {digest} ({platform} of the index)")),
+                "{result}"
+            );
+        }
+        // Each platform's own config: arm64 runs as root.
+        let users = outcomes_by_target(&work, "image.redhat.non-root");
+        let verdicts: Vec<(&str, &str)> = users
+            .iter()
+            .map(|(t, o, _)| (t.as_str(), o.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                (format!("{name}[linux/amd64]").as_str(), "pass"),
+                (format!("{name}[linux/arm64]").as_str(), "fail")
+            ]
+        );
+    }
+    // --platform picks one; a platform the index lacks is an error naming what it has.
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:multi:1.0",
+            "--platform",
+            "linux/arm64",
+            "image.redhat.non-root",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    let users = outcomes_by_target(&work, "image.redhat.non-root");
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        (users[0].0.as_str(), users[0].1.as_str()),
+        ("multi:1.0[linux/arm64]", "fail")
+    );
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:multi:1.0",
+            "--platform",
+            "linux/s390x",
+            "--platform",
+            "linux/amd64",
+            "image.redhat.non-root",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    let users = outcomes_by_target(&work, "image.redhat.non-root");
+    let verdicts: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(t, o, _)| (t.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("multi:1.0[linux/s390x]", "error"),
+            ("multi:1.0[linux/amd64]", "pass")
+        ]
+    );
+    assert!(
+        users[0].2.to_string().contains("--platform linux/s390x: the image index lists no such platform (it lists linux/amd64, linux/arm64)"),
+        "{}",
+        users[0].2
+    );
+    // A single-platform image: --platform must name its platform.
+    build_image(&work, "single", &Spec::good());
+    run_image(
+        &work,
+        &[
+            "--target",
+            "oci:single:1.0",
+            "--platform",
+            "linux/amd64",
+            "image.redhat.non-root",
+        ],
+    );
+    let (verdict, result) = outcome(&work, "image.redhat.non-root");
+    assert_eq!(verdict, "pass", "{result}");
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:single:1.0",
+            "--platform",
+            "linux/arm64",
+            "image.redhat.non-root",
+        ],
+    );
+    assert_eq!(code(&output), 2);
+    let (verdict, result) = outcome(&work, "image.redhat.non-root");
+    assert_eq!(verdict, "error", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains("the image is for linux/amd64, not linux/arm64"),
+        "{result}"
+    );
+    // Paired with a host, an index needs --platform.
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--image",
+            "oci:multi:1.0",
+            "--target",
+            "local",
+            "--list",
+        ])
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("pick the one to pair with --platform"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
 
 /// A throwaway GnuPG home with signing keys; its agent is stopped when dropped.
