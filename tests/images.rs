@@ -1629,6 +1629,275 @@ fn gpg_signatures_are_judged_as_skopeo_judges_them() {
     assert_eq!(code(&output), 0, "{}", stdout(&output));
 }
 
+/// containers-policy.json files containers/image accepts or refuses, each judged by skopeo
+/// (`skopeo copy --policy`) and by hostcert on the same signed image: the verdicts agree.
+/// `{T}` is the transport (`dir` for skopeo, `oci` for hostcert), `{DIR}` the image's folder,
+/// `{PARENT}` its parent, `{KEY}` the signer's public key, `{REF}` the signed identity.
+#[test]
+fn policies_are_accepted_and_refused_as_skopeo_does() {
+    let work = Work::new();
+    let at = work.dir.path();
+    build_image(&work, "img", &Spec::good());
+    let gpg = Gpg::new(&work);
+    let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
+    let output = gpg.skopeo(
+        at,
+        &[
+            "--insecure-policy",
+            "copy",
+            "--sign-by",
+            &signer,
+            "--sign-identity",
+            REFERENCE,
+            "oci:img:1.0",
+            "dir:signed",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let signed = r#"{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{KEY}", "signedIdentity": {"type": "exactReference", "dockerReference": "{REF}"}}"#;
+    let accept = r#"{"type": "insecureAcceptAnything"}"#;
+    let reject = r#"{"type": "reject"}"#;
+    let with = |requirement: &str| {
+        format!(r#"{{"default": [{reject}], "transports": {{"{{T}}": {{"": [{requirement}]}}}}}}"#)
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("signed-by", with(signed)),
+        ("accept-anything", format!(r#"{{"default": [{accept}]}}"#)),
+        ("empty-default", r#"{"default": []}"#.to_owned()),
+        ("null-default", r#"{"default": null}"#.to_owned()),
+        ("no-default", format!(r#"{{"transports": {{"{{T}}": {{"": [{accept}]}}}}}}"#)),
+        ("empty-scope-list", format!(r#"{{"default": [{accept}], "transports": {{"{{T}}": {{"": []}}}}}}"#)),
+        ("duplicate-default", format!(r#"{{"default": [{reject}], "default": [{accept}]}}"#)),
+        ("duplicate-scope", format!(r#"{{"default": [{reject}], "transports": {{"{{T}}": {{"": [{reject}], "": [{accept}]}}}}}}"#)),
+        ("duplicate-type", with(r#"{"type": "reject", "type": "insecureAcceptAnything"}"#)),
+        ("duplicate-key-path", with(&signed.replacen("\"keyPath\"", "\"keyPath\": \"/nonexistent\", \"keyPath\"", 1))),
+        ("unknown-top-key", format!(r#"{{"default": [{accept}], "defaults": [{reject}]}}"#)),
+        ("unknown-requirement-key", format!(r#"{{"default": [{{"type": "insecureAcceptAnything", "comment": "x"}}]}}"#)),
+        ("unknown-signed-by-key", with(&signed.replacen("\"keyType\"", "\"keyId\": \"x\", \"keyType\"", 1))),
+        ("unknown-identity-key", with(&signed.replacen("\"dockerReference\"", "\"note\": \"x\", \"dockerReference\"", 1))),
+        ("unknown-type", format!(r#"{{"default": [{{"type": "acceptEverything"}}]}}"#)),
+        ("not-an-object", r#"{"default": [1]}"#.to_owned()),
+        ("trailing-data", format!(r#"{{"default": [{accept}]}} {{}}"#)),
+        ("no-key-type", with(&signed.replacen("\"keyType\": \"GPGKeys\", ", "", 1))),
+        ("bad-key-type", with(&signed.replacen("GPGKeys", "PGPKeys", 1))),
+        ("signed-by-gpg-keys", with(&signed.replacen("GPGKeys", "signedByGPGKeys", 1))),
+        ("two-key-sources", with(&signed.replacen("\"keyPath\"", "\"keyData\": \"eA==\", \"keyPath\"", 1))),
+        ("empty-key-path", with(&signed.replacen("{KEY}", "", 1))),
+        ("no-key-source", with(&signed.replacen("\"keyPath\": \"{KEY}\", ", "", 1))),
+        ("key-paths", with(&signed.replacen("\"keyPath\": \"{KEY}\"", "\"keyPaths\": [\"{KEY}\"]", 1))),
+        ("untagged-exact-reference", with(&signed.replacen("{REF}", "registry.example/hcc/busybox", 1))),
+        ("bad-identity-type", with(&signed.replacen("exactReference", "exactRef", 1))),
+        ("match-repository", with(&signed.replacen(r#"{"type": "exactReference", "dockerReference": "{REF}"}"#, r#"{"type": "exactRepository", "dockerRepository": "registry.example/hcc/busybox"}"#, 1))),
+        ("signed-base-layer", format!(r#"{{"default": [{{"type": "signedBaseLayer", "baseLayerIdentity": {{"type": "matchRepository"}}}}]}}"#)),
+        ("sigstore-without-key", format!(r#"{{"default": [{{"type": "sigstoreSigned"}}]}}"#)),
+        ("relative-oci-scope", format!(r#"{{"default": [{accept}], "transports": {{"oci": {{"relative/dir": [{accept}]}}}}}}"#)),
+        ("root-dir-scope", format!(r#"{{"default": [{accept}], "transports": {{"dir": {{"/": [{accept}]}}}}}}"#)),
+        ("unclean-scope", format!(r#"{{"default": [{accept}], "transports": {{"oci": {{"/tmp/./x": [{accept}]}}}}}}"#)),
+        ("docker-archive-scope", format!(r#"{{"default": [{accept}], "transports": {{"docker-archive": {{"/tmp/x.tar": [{accept}]}}}}}}"#)),
+        ("unknown-transport-scope", format!(r#"{{"default": [{accept}], "transports": {{"nosuch": {{"any thing": [{accept}]}}}}}}"#)),
+        ("docker-scope", format!(r#"{{"default": [{accept}], "transports": {{"docker": {{"registry.example/hcc": [{reject}]}}}}}}"#)),
+        ("null-transports", format!(r#"{{"default": [{accept}], "transports": null}}"#)),
+        ("scope-reject-wins", format!(r#"{{"default": [{accept}], "transports": {{"{{T}}": {{"{{DIR}}": [{reject}], "": [{accept}]}}}}}}"#)),
+        ("parent-scope", format!(r#"{{"default": [{reject}], "transports": {{"{{T}}": {{"{{PARENT}}": [{accept}], "": [{reject}]}}}}}}"#)),
+        ("remap-bad-prefix", with(&signed.replacen(r#"{"type": "exactReference", "dockerReference": "{REF}"}"#, r#"{"type": "remapIdentity", "prefix": "not a prefix", "signedPrefix": "registry.example"}"#, 1))),
+    ];
+    let parent = at.canonicalize().unwrap().display().to_string();
+    let fill = |text: &str, transport: &str, dir: &str| {
+        text.replace("{T}", transport)
+            .replace("{DIR}", &format!("{parent}/{dir}"))
+            .replace("{PARENT}", &parent)
+            .replace("{KEY}", &work.path("signer.gpg").display().to_string())
+            .replace("{REF}", REFERENCE)
+    };
+    // Each case in its own files and report folder, four at a time.
+    let judge = |name: &str, policy: &str| -> bool {
+        work.write(
+            &format!("skopeo-{name}.json"),
+            &fill(policy, "dir", "signed"),
+        );
+        work.write(
+            &format!("hostcert-{name}.json"),
+            &fill(policy, "oci", "img"),
+        );
+        let skopeo = gpg.skopeo(
+            at,
+            &[
+                "--policy",
+                &format!("skopeo-{name}.json"),
+                "copy",
+                "--remove-signatures",
+                "dir:signed",
+                &format!("dir:out-{name}"),
+            ],
+        );
+        let tmp = work.path(&format!("tmp-{name}"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "isv-image",
+                "--report-dir",
+                &format!("report-{name}"),
+            ])
+            .args([
+                "--target",
+                "oci:img:1.0",
+                "--policy",
+                &format!("hostcert-{name}.json"),
+            ])
+            .args([
+                "--signature",
+                "signed/signature-1",
+                "image.signature.policy",
+            ])
+            .current_dir(at)
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "{name}: the run left files"
+        );
+        let report = work.json(&format!("report-{name}/report.json"));
+        let result = &report["results"][0];
+        assert_eq!(
+            result["outcome"] == "pass",
+            skopeo.status.success(),
+            "{name}: skopeo says {} ({}); hostcert ({}): {result}",
+            skopeo.status,
+            stderr(&skopeo).trim(),
+            code(&output)
+        );
+        skopeo.status.success()
+    };
+    let verdicts: Vec<bool> = std::thread::scope(|scope| {
+        let workers: Vec<_> = cases
+            .chunks(cases.len().div_ceil(4))
+            .map(|chunk| {
+                let judge = &judge;
+                scope.spawn(move || chunk.iter().map(|(n, p)| judge(n, p)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let accepted = verdicts.iter().filter(|v| **v).count();
+    let refused = verdicts.len() - accepted;
+    assert!(
+        accepted >= 6 && refused >= 30,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+/// Signatures by an expired key, or by a revoked one, are refused, as skopeo (through gpgme)
+/// refuses them; a signature by a key that is still valid is accepted by both.
+#[test]
+fn signatures_by_expired_or_revoked_gpg_keys_are_refused_as_skopeo_does() {
+    let work = Work::new();
+    let at = work.dir.path();
+    build_image(&work, "img", &Spec::good());
+    let gpg = Gpg::new(&work);
+    // The expired key: made, and used, in 2020, with a one-day lifetime.
+    work.write("gnupg/gpg.conf", "faked-system-time 20200101T000000\n");
+    let expired = gpg.key("expired@example.invalid", &work.path("expired.gpg"));
+    let sign = |dir: &str, fingerprint: &str| {
+        let output = gpg.skopeo(
+            at,
+            &[
+                "--insecure-policy",
+                "copy",
+                "--sign-by",
+                fingerprint,
+                "--sign-identity",
+                REFERENCE,
+                "oci:img:1.0",
+                &format!("dir:{dir}"),
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    sign("signed-expired", &expired);
+    std::fs::remove_file(work.path("gnupg/gpg.conf")).unwrap();
+    let _ = gpg.command("gpgconf").args(["--kill", "all"]).output();
+    let valid = gpg.key("valid@example.invalid", &work.path("valid.gpg"));
+    sign("signed-valid", &valid);
+    // The revoked key: signed with, then revoked with the certificate gpg stored for it.
+    let revoked = gpg.key("revoked@example.invalid", &work.path("revoked.gpg"));
+    sign("signed-revoked", &revoked);
+    let certificate = work.read(&format!("gnupg/openpgp-revocs.d/{revoked}.rev"));
+    work.write(
+        "revoke.asc",
+        &certificate.replace(":-----BEGIN", "-----BEGIN"),
+    );
+    let output = gpg
+        .command("gpg")
+        .args(["--batch", "--import"])
+        .arg(work.path("revoke.asc"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = gpg
+        .command("gpg")
+        .args(["--export", &revoked])
+        .output()
+        .unwrap();
+    std::fs::write(work.path("revoked.gpg"), &output.stdout).unwrap();
+    for (dir, key, accepted, reason) in [
+        ("signed-valid", "valid.gpg", true, "signed by key"),
+        (
+            "signed-expired",
+            "expired.gpg",
+            false,
+            "the key expired at 2020-01-02",
+        ),
+        ("signed-revoked", "revoked.gpg", false, "the key is revoked"),
+    ] {
+        let requirement = json!({
+            "type": "signedBy", "keyType": "GPGKeys", "keyPath": work.path(key),
+            "signedIdentity": {"type": "exactReference", "dockerReference": REFERENCE}
+        });
+        let policy = json!({"default": [{"type": "reject"}], "transports": {"dir": {"": [requirement]}, "oci": {"": [requirement]}}});
+        work.write("policy.json", &policy.to_string());
+        let skopeo = gpg.skopeo(
+            at,
+            &[
+                "--policy",
+                "policy.json",
+                "copy",
+                "--remove-signatures",
+                &format!("dir:{dir}"),
+                &format!("dir:out-{dir}"),
+            ],
+        );
+        assert_eq!(
+            skopeo.status.success(),
+            accepted,
+            "skopeo on {dir}: {}",
+            stderr(&skopeo)
+        );
+        let signature = format!("{dir}/signature-1");
+        run_image(
+            &work,
+            &[
+                "--target",
+                "oci:img:1.0",
+                "--policy",
+                "policy.json",
+                "--signature",
+                &signature,
+                "image.signature.policy",
+            ],
+        );
+        let (verdict, result) = outcome(&work, "image.signature.policy");
+        assert_eq!(verdict == "pass", accepted, "hostcert on {dir}: {result}");
+        assert!(result.to_string().contains(reason), "{dir}: {result}");
+    }
+}
+
 #[test]
 fn sigstore_signatures_verify_with_a_p256_public_key() {
     require("openssl", "openssl");

@@ -14,6 +14,7 @@ mod descriptor;
 mod json;
 mod layout;
 pub mod policy;
+mod policy_config;
 mod sbom;
 mod unpack;
 mod user;
