@@ -1305,6 +1305,449 @@ fn every_platform_of_an_index_is_its_own_target() {
     );
 }
 
+// ---- SBOMs: hostcert's verdict equals the reference validators' ----
+
+/// The reference SBOM tools (ci/sbom-tools installs them): the virtual environment's `bin`.
+fn sbom_tools() -> PathBuf {
+    let dir = std::env::var_os("HOSTCERT_SBOM_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures/sbom-tools"));
+    assert!(
+        dir.join("stamp").is_file(),
+        "the SBOM generators and validators are needed by this test; install them: ci/sbom-tools (ci/test does)"
+    );
+    dir.join("bin")
+}
+
+/// The reference verdict on one SBOM file: spdx-tools (parse and validate_full_spdx_document)
+/// for SPDX, cyclonedx-python-lib's JSON schema validator for CycloneDX 1.4-1.6; and, as
+/// hostcert requires of an image's SBOM, at least one package or component.
+/// Prints one line per file given: `valid` or `refused: why`.
+const SBOM_JUDGE: &str = r#"
+import json, sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+def judge(path):
+    text = open(path, 'rb').read()
+    try:
+        doc = json.loads(text)
+    except Exception:
+        doc = None
+    if isinstance(doc, dict) and 'bomFormat' in doc:
+        version = {'1.4': SchemaVersion.V1_4, '1.5': SchemaVersion.V1_5, '1.6': SchemaVersion.V1_6}.get(doc.get('specVersion'))
+        if version is None:
+            return 'refused: specVersion'
+        error = JsonStrictValidator(version).validate_str(text.decode())
+        if error:
+            return 'refused: %s' % str(error).splitlines()[0]
+        return 'valid' if doc.get('components') else 'refused: no component'
+    try:
+        document = parse_file(path)
+    except BaseException as error:
+        return 'refused: %s' % str(error).splitlines()[0]
+    messages = validate_full_spdx_document(document)
+    if messages:
+        return 'refused: %s' % [m.validation_message for m in messages][:2]
+    return 'valid' if document.packages else 'refused: no package'
+
+for path in sys.argv[1:]:
+    print(judge(path).replace('\n', ' '))
+"#;
+
+/// SBOM files in images, made by a real generator (distro2sbom, from dpkg's record of
+/// busybox-static) in SPDX 2.2 and 2.3 (JSON and tag-value) and CycloneDX 1.4, 1.5 and 1.6, as
+/// generated, repaired, and broken one field at a time, plus files that are no SBOM: the image's
+/// SBOM check passes exactly when the reference validators accept the document (and it lists a
+/// package). An SBOM referrer counts only when its subject is this image.
+#[test]
+fn sboms_are_valid_documents_that_describe_the_image() {
+    let bin = sbom_tools();
+    require_image_tools();
+    let work = Work::new();
+    let at = work.dir.path();
+    work.write("judge.py", SBOM_JUDGE);
+    // The generator runs once per format, in parallel.
+    let formats: [(&str, &[&str], &[(&str, &str)]); 6] = [
+        (
+            "gen.spdx.json",
+            &["--sbom", "spdx", "--format", "json"],
+            &[],
+        ),
+        (
+            "gen22.spdx.json",
+            &["--sbom", "spdx", "--format", "json"],
+            &[("LIB4SBOM_SPDX_VERSION", "SPDX-2.2")],
+        ),
+        ("gen.spdx", &["--sbom", "spdx", "--format", "tag"], &[]),
+        (
+            "gen-1.4.cdx.json",
+            &["--sbom", "cyclonedx", "--format", "json"],
+            &[("LIB4SBOM_CYCLONEDX_VERSION", "1.4")],
+        ),
+        (
+            "gen-1.5.cdx.json",
+            &["--sbom", "cyclonedx", "--format", "json"],
+            &[("LIB4SBOM_CYCLONEDX_VERSION", "1.5")],
+        ),
+        (
+            "gen-1.6.cdx.json",
+            &["--sbom", "cyclonedx", "--format", "json"],
+            &[("LIB4SBOM_CYCLONEDX_VERSION", "1.6")],
+        ),
+    ];
+    let generated: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = formats
+            .iter()
+            .map(|(name, args, env)| {
+                let bin = &bin;
+                let work = &work;
+                scope.spawn(move || {
+                    let output = Command::new(bin.join("distro2sbom"))
+                        .args([
+                            "--distro",
+                            "deb",
+                            "-n",
+                            "debian",
+                            "-r",
+                            "12",
+                            "-p",
+                            "busybox-static",
+                        ])
+                        .args(*args)
+                        .args(["-o", name])
+                        .envs(env.iter().copied())
+                        .current_dir(work.dir.path())
+                        .output()
+                        .unwrap();
+                    assert!(output.status.success(), "distro2sbom: {}", stderr(&output));
+                    work.read(name)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let [spdx23, spdx22, tag, cdx14, cdx15, cdx16] = <[String; 6]>::try_from(generated).unwrap();
+    let edit = |text: &str, f: &dyn Fn(&mut Value)| {
+        let mut doc: Value = serde_json::from_str(text).unwrap();
+        f(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap()
+    };
+    // lib4sbom writes a licenseListVersion spdx-tools refuses (3.28.0, not 3.28), and
+    // CycloneDX 1.5's metadata.lifecycles into 1.4: the repaired documents.
+    let fix_spdx = |doc: &mut Value| doc["creationInfo"]["licenseListVersion"] = json!("3.28");
+    let spdx23_fixed = edit(&spdx23, &fix_spdx);
+    // In 2.2 a package has no primaryPackagePurpose either (spdx-tools refuses it).
+    let spdx22_purpose = edit(&spdx22, &fix_spdx);
+    let spdx22_fixed = edit(&spdx22_purpose, &|doc| {
+        for package in doc["packages"].as_array_mut().unwrap() {
+            package
+                .as_object_mut()
+                .unwrap()
+                .remove("primaryPackagePurpose");
+        }
+    });
+    let tag_fixed = tag
+        .lines()
+        .map(|l| {
+            if l.starts_with("LicenseListVersion:") {
+                "LicenseListVersion: 3.28"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let cdx14_fixed = edit(&cdx14, &|doc| {
+        drop(
+            doc["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("lifecycles"),
+        )
+    });
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let spdx_breaks: Vec<(&str, Edit)> = vec![
+        (
+            "no-spdx-version",
+            Box::new(|d| drop(d.as_object_mut().unwrap().remove("spdxVersion"))),
+        ),
+        (
+            "spdx-2.1",
+            Box::new(|d| d["spdxVersion"] = json!("SPDX-2.1")),
+        ),
+        (
+            "data-license",
+            Box::new(|d| d["dataLicense"] = json!("MIT")),
+        ),
+        (
+            "document-id",
+            Box::new(|d| d["SPDXID"] = json!("SPDXRef-DOC")),
+        ),
+        (
+            "no-name",
+            Box::new(|d| drop(d.as_object_mut().unwrap().remove("name"))),
+        ),
+        (
+            "namespace-fragment",
+            Box::new(|d| d["documentNamespace"] = json!("https://example.invalid/doc#1")),
+        ),
+        (
+            "no-namespace",
+            Box::new(|d| drop(d.as_object_mut().unwrap().remove("documentNamespace"))),
+        ),
+        (
+            "no-created",
+            Box::new(|d| drop(d["creationInfo"].as_object_mut().unwrap().remove("created"))),
+        ),
+        (
+            "no-creators",
+            Box::new(|d| d["creationInfo"]["creators"] = json!([])),
+        ),
+        (
+            "bad-creator",
+            Box::new(|d| d["creationInfo"]["creators"] = json!(["hostcert"])),
+        ),
+        (
+            "no-download-location",
+            Box::new(|d| {
+                drop(
+                    d["packages"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("downloadLocation"),
+                )
+            }),
+        ),
+        (
+            "bad-package-id",
+            Box::new(|d| d["packages"][0]["SPDXID"] = json!("Package-1")),
+        ),
+        ("no-packages", Box::new(|d| d["packages"] = json!([]))),
+    ];
+    let cdx_breaks: Vec<(&str, Edit)> = vec![
+        (
+            "bom-format",
+            Box::new(|d| d["bomFormat"] = json!("cyclonedx")),
+        ),
+        ("spec-1.3", Box::new(|d| d["specVersion"] = json!("1.3"))),
+        ("spec-2.0", Box::new(|d| d["specVersion"] = json!("2.0"))),
+        ("version-0", Box::new(|d| d["version"] = json!(0))),
+        ("version-text", Box::new(|d| d["version"] = json!("1"))),
+        (
+            "serial",
+            Box::new(|d| d["serialNumber"] = json!("urn:uuid:not-a-uuid")),
+        ),
+        ("unknown-field", Box::new(|d| d["extra"] = json!(true))),
+        (
+            "component-type",
+            Box::new(|d| d["components"][0]["type"] = json!("package")),
+        ),
+        (
+            "component-name",
+            Box::new(|d| drop(d["components"][0].as_object_mut().unwrap().remove("name"))),
+        ),
+        ("no-components", Box::new(|d| d["components"] = json!([]))),
+    ];
+    let mut files: Vec<(String, &str, String)> = vec![
+        (
+            "spdx23-generated".into(),
+            "/sbom/image.spdx.json",
+            spdx23.clone(),
+        ),
+        (
+            "spdx22-generated".into(),
+            "/sbom/image.spdx.json",
+            spdx22.clone(),
+        ),
+        ("tag-generated".into(), "/sbom/image.spdx", tag.clone()),
+        (
+            "cdx14-generated".into(),
+            "/sbom/bom.cdx.json",
+            cdx14.clone(),
+        ),
+        (
+            "cdx15-generated".into(),
+            "/sbom/bom.cdx.json",
+            cdx15.clone(),
+        ),
+        (
+            "cdx16-generated".into(),
+            "/sbom/bom.cdx.json",
+            cdx16.clone(),
+        ),
+        (
+            "spdx23".into(),
+            "/sbom/image.spdx.json",
+            spdx23_fixed.clone(),
+        ),
+        (
+            "spdx22".into(),
+            "/sbom/image.spdx.json",
+            spdx22_fixed.clone(),
+        ),
+        (
+            "spdx22-purpose".into(),
+            "/sbom/image.spdx.json",
+            spdx22_purpose.clone(),
+        ),
+        ("tag".into(), "/sbom/image.spdx", tag_fixed.clone()),
+        (
+            "tag-no-namespace".into(),
+            "/sbom/image.spdx",
+            tag_fixed
+                .lines()
+                .filter(|l| !l.starts_with("DocumentNamespace:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        ("cdx14".into(), "/sbom/bom.cdx.json", cdx14_fixed.clone()),
+        ("empty".into(), "/sbom/image.spdx.json", String::new()),
+        (
+            "not-an-sbom".into(),
+            "/sbom/sbom.json",
+            "{\"name\": \"hello\"}\n".into(),
+        ),
+        (
+            "spdx-version-only".into(),
+            "/sbom/image.spdx.json",
+            "{\"spdxVersion\":\"SPDX-2.3\"}\n".into(),
+        ),
+        ("text".into(), "/sbom/image.spdx", "hello\n".into()),
+    ];
+    for (name, change) in &spdx_breaks {
+        files.push((
+            format!("spdx23-{name}"),
+            "/sbom/image.spdx.json",
+            edit(&spdx23_fixed, change.as_ref()),
+        ));
+    }
+    for (base, text) in [("cdx15", &cdx15), ("cdx16", &cdx16)] {
+        for (name, change) in &cdx_breaks {
+            files.push((
+                format!("{base}-{name}"),
+                "/sbom/bom.cdx.json",
+                edit(text, change.as_ref()),
+            ));
+        }
+    }
+    // The reference verdicts, one judge process for every file.
+    let mut paths = Vec::new();
+    for (name, path, text) in &files {
+        let file = format!(
+            "doc-{name}.{}",
+            path.split_once('.').map_or("json", |(_, ext)| ext)
+        );
+        work.write(&file, text);
+        paths.push(file);
+    }
+    let judge = Command::new(bin.join("python"))
+        .arg("judge.py")
+        .args(&paths)
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert!(judge.status.success(), "{}", stderr(&judge));
+    let verdicts: Vec<String> = stdout(&judge).lines().map(str::to_owned).collect();
+    assert_eq!(verdicts.len(), files.len(), "{verdicts:?}");
+    // One image layout per document, its only layer adding the file.
+    let mut args: Vec<String> = Vec::new();
+    for (name, path, text) in &files {
+        let layer = [
+            entry(
+                path.trim_start_matches('/'),
+                b'0',
+                text.as_bytes(),
+                "",
+                None,
+            ),
+            end(),
+        ]
+        .concat();
+        layout(&work.path(&format!("sbom-{name}")), &layer, true, |_| {});
+        args.extend(["--target".to_owned(), format!("oci:sbom-{name}:1.0")]);
+    }
+    let accepted = verdicts.iter().filter(|v| v.starts_with("valid")).count();
+    assert!(accepted >= 6, "{verdicts:?}");
+    args.push("image.redhat.sbom".to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_image(&work, &args);
+    let results = outcomes_by_target(&work, "image.redhat.sbom");
+    for ((name, _, _), verdict) in files.iter().zip(&verdicts) {
+        let (_, outcome, result) = results
+            .iter()
+            .find(|(t, _, _)| *t == format!("sbom-{name}:1.0"))
+            .unwrap_or_else(|| panic!("no result for {name}"));
+        let valid = verdict.starts_with("valid");
+        assert_eq!(
+            outcome == "pass",
+            valid,
+            "{name}: the validator says {verdict}; hostcert: {result}"
+        );
+        if !valid {
+            assert!(
+                result.to_string().contains("no valid SBOM: /sbom/"),
+                "{name}: {result}"
+            );
+        }
+    }
+
+    // Referrers: an SBOM whose subject is this image counts, one whose subject is another
+    // image does not, and says so.
+    let refer = |tag: &str, subject: &str| {
+        let blobs = work.path("refer/blobs/sha256");
+        let put = |bytes: &[u8]| {
+            let hex = sha256(bytes);
+            std::fs::write(blobs.join(&hex), bytes).unwrap();
+            (format!("sha256:{hex}"), bytes.len())
+        };
+        let (doc, doc_size) = put(spdx23_fixed.as_bytes());
+        let (empty, empty_size) = put(b"{}");
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/spdx+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": empty_size},
+            "layers": [{"mediaType": "application/spdx+json", "digest": doc, "size": doc_size}],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": 100}
+        })
+        .to_string();
+        let (digest, size) = put(manifest.as_bytes());
+        let mut index: Value = serde_json::from_str(&work.read("refer/index.json")).unwrap();
+        index["manifests"].as_array_mut().unwrap().push(json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+            "artifactType": "application/spdx+json",
+            "annotations": {"org.hostcert.test": tag}
+        }));
+        work.write("refer/index.json", &index.to_string());
+        digest
+    };
+    let layer = [entry("etc/os-release", b'0', b"ID=test\n", "", None), end()].concat();
+    layout(&work.path("refer"), &layer, true, |_| {});
+    let base = manifest_digest(&work.path("refer"));
+    let other = format!("sha256:{}", "ab".repeat(32));
+    let foreign = refer("other", &other);
+    run_image(&work, &["--target", "oci:refer:1.0", "image.redhat.sbom"]);
+    let (verdict, result) = outcome(&work, "image.redhat.sbom");
+    assert_eq!(verdict, "fail", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains(&format!("referrer {foreign}: its subject is {other}")),
+        "{result}"
+    );
+    let own = refer("own", &base);
+    run_image(&work, &["--target", "oci:refer:1.0", "image.redhat.sbom"]);
+    let (verdict, result) = outcome(&work, "image.redhat.sbom");
+    assert_eq!(verdict, "pass", "{result}");
+    assert!(
+        result.to_string().contains(&format!("referrer {own}")),
+        "{result}"
+    );
+}
+
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
 
 /// A throwaway GnuPG home with signing keys; its agent is stopped when dropped.

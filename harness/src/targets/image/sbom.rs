@@ -323,6 +323,20 @@ fn spdx(document: &Value, form: &str) -> Result<String, String> {
                 )),
                 Err(e) => problems.push(format!("creationInfo: {e}")),
             }
+            if let Some(version) = info.get("licenseListVersion") {
+                let valid = version.as_str().is_some_and(|v| {
+                    v.split_once('.').is_some_and(|(major, minor)| {
+                        [major, minor]
+                            .iter()
+                            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                });
+                if !valid {
+                    problems.push(format!(
+                        "creationInfo.licenseListVersion {version} is not MAJOR.MINOR"
+                    ));
+                }
+            }
             match info.get("creators").and_then(Value::as_array) {
                 Some(creators) if !creators.is_empty() => {
                     for creator in creators {
@@ -376,6 +390,16 @@ fn spdx(document: &Value, form: &str) -> Result<String, String> {
             for key in ["licenseConcluded", "licenseDeclared", "copyrightText"] {
                 if package.get(key).is_none() {
                     found.push(format!("{key} is mandatory in SPDX-2.2"));
+                }
+            }
+            for key in [
+                "primaryPackagePurpose",
+                "builtDate",
+                "releaseDate",
+                "validUntilDate",
+            ] {
+                if package.get(key).is_some() {
+                    found.push(format!("{key} is not supported in SPDX-2.2"));
                 }
             }
         }
@@ -487,6 +511,7 @@ fn tag_value(text: &str) -> Result<Value, String> {
     let mut document = serde_json::Map::new();
     let mut creators = Vec::new();
     let mut created = None;
+    let mut license_list = None;
     let mut packages: Vec<serde_json::Map<String, Value>> = Vec::new();
     let mut files: Vec<serde_json::Map<String, Value>> = Vec::new();
     let mut relationships = Vec::new();
@@ -546,6 +571,7 @@ fn tag_value(text: &str) -> Result<Value, String> {
             "DocumentNamespace" => drop(document.insert("documentNamespace".into(), value)),
             "Creator" => creators.push(value),
             "Created" => created = Some(value),
+            "LicenseListVersion" => license_list = Some(value),
             "PackageName" => {
                 current = 1;
                 packages.push(serde_json::Map::from_iter([("name".to_owned(), value)]));
@@ -576,6 +602,9 @@ fn tag_value(text: &str) -> Result<Value, String> {
     }
     if let Some(created) = created {
         info.insert("created".into(), created);
+    }
+    if let Some(version) = license_list {
+        info.insert("licenseListVersion".into(), version);
     }
     document.insert("creationInfo".into(), Value::Object(info));
     document.insert(
@@ -654,6 +683,153 @@ fn cyclonedx_keys(version: &str) -> &'static [&'static str] {
     }
 }
 
+/// The keys each CycloneDX version's schema allows in `metadata` and in a component.
+fn cyclonedx_object_keys(version: &str, object: &str) -> &'static [&'static str] {
+    const METADATA_14: &[&str] = &[
+        "authors",
+        "component",
+        "licenses",
+        "manufacture",
+        "properties",
+        "supplier",
+        "timestamp",
+        "tools",
+    ];
+    const METADATA_15: &[&str] = &[
+        "authors",
+        "component",
+        "licenses",
+        "lifecycles",
+        "manufacture",
+        "properties",
+        "supplier",
+        "timestamp",
+        "tools",
+    ];
+    const METADATA_16: &[&str] = &[
+        "authors",
+        "component",
+        "licenses",
+        "lifecycles",
+        "manufacture",
+        "manufacturer",
+        "properties",
+        "supplier",
+        "timestamp",
+        "tools",
+    ];
+    const COMPONENT_14: &[&str] = &[
+        "author",
+        "bom-ref",
+        "components",
+        "copyright",
+        "cpe",
+        "description",
+        "evidence",
+        "externalReferences",
+        "group",
+        "hashes",
+        "licenses",
+        "mime-type",
+        "modified",
+        "name",
+        "pedigree",
+        "properties",
+        "publisher",
+        "purl",
+        "releaseNotes",
+        "scope",
+        "signature",
+        "supplier",
+        "swid",
+        "type",
+        "version",
+    ];
+    const COMPONENT_15: &[&str] = &[
+        "author",
+        "bom-ref",
+        "components",
+        "copyright",
+        "cpe",
+        "data",
+        "description",
+        "evidence",
+        "externalReferences",
+        "group",
+        "hashes",
+        "licenses",
+        "mime-type",
+        "modelCard",
+        "modified",
+        "name",
+        "pedigree",
+        "properties",
+        "publisher",
+        "purl",
+        "releaseNotes",
+        "scope",
+        "signature",
+        "supplier",
+        "swid",
+        "type",
+        "version",
+    ];
+    const COMPONENT_16: &[&str] = &[
+        "author",
+        "authors",
+        "bom-ref",
+        "components",
+        "copyright",
+        "cpe",
+        "cryptoProperties",
+        "data",
+        "description",
+        "evidence",
+        "externalReferences",
+        "group",
+        "hashes",
+        "licenses",
+        "manufacturer",
+        "mime-type",
+        "modelCard",
+        "modified",
+        "name",
+        "omniborId",
+        "pedigree",
+        "properties",
+        "publisher",
+        "purl",
+        "releaseNotes",
+        "scope",
+        "signature",
+        "supplier",
+        "swhid",
+        "swid",
+        "tags",
+        "type",
+        "version",
+    ];
+    match (object, version) {
+        ("metadata", "1.4") => METADATA_14,
+        ("metadata", "1.5") => METADATA_15,
+        ("metadata", _) => METADATA_16,
+        (_, "1.4") => COMPONENT_14,
+        (_, "1.5") => COMPONENT_15,
+        _ => COMPONENT_16,
+    }
+}
+
+/// The first key of `object` the version's schema does not allow there.
+fn unknown_key<'a>(
+    object: &'a serde_json::Map<String, Value>,
+    allowed: &[&str],
+) -> Option<&'a str> {
+    object
+        .keys()
+        .map(String::as_str)
+        .find(|k| !allowed.contains(k))
+}
+
 /// The component types each CycloneDX version allows.
 fn component_types(version: &str) -> &'static [&'static str] {
     const V14: &[&str] = &[
@@ -706,6 +882,12 @@ fn check_component(component: &Value, version: &str) -> Result<(), String> {
     let Some(object) = component.as_object() else {
         return Err(format!("is {}, not an object", kind(component)));
     };
+    if let Some(key) = unknown_key(object, cyclonedx_object_keys(version, "component")) {
+        return Err(format!(
+            "has `{}`, which is not a CycloneDX {version} component field",
+            shorten(key)
+        ));
+    }
     match object.get("type").and_then(Value::as_str) {
         Some(t) if component_types(version).contains(&t) => {}
         Some(t) => {
@@ -781,7 +963,13 @@ fn cyclonedx(bom: &Value) -> Result<String, String> {
     }
     match bom.get("metadata") {
         None => {}
-        Some(metadata) if metadata.is_object() => {
+        Some(Value::Object(metadata)) => {
+            if let Some(key) = unknown_key(metadata, cyclonedx_object_keys(version, "metadata")) {
+                problems.push(format!(
+                    "metadata has `{}`, which is not a CycloneDX {version} metadata field",
+                    shorten(key)
+                ));
+            }
             if let Some(component) = metadata.get("component") {
                 if let Err(e) = check_component(component, version) {
                     problems.push(format!("metadata.component {e}"));
