@@ -1370,7 +1370,8 @@ fn sboms_are_valid_documents_that_describe_the_image() {
     let at = work.dir.path();
     work.write("judge.py", SBOM_JUDGE);
     // The generator runs once per format, in parallel.
-    let formats: [(&str, &[&str], &[(&str, &str)]); 6] = [
+    type Format<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let formats: [Format; 6] = [
         (
             "gen.spdx.json",
             &["--sbom", "spdx", "--format", "json"],
@@ -2115,10 +2116,10 @@ fn policies_are_accepted_and_refused_as_skopeo_does() {
         ("duplicate-type", with(r#"{"type": "reject", "type": "insecureAcceptAnything"}"#)),
         ("duplicate-key-path", with(&signed.replacen("\"keyPath\"", "\"keyPath\": \"/nonexistent\", \"keyPath\"", 1))),
         ("unknown-top-key", format!(r#"{{"default": [{accept}], "defaults": [{reject}]}}"#)),
-        ("unknown-requirement-key", format!(r#"{{"default": [{{"type": "insecureAcceptAnything", "comment": "x"}}]}}"#)),
+        ("unknown-requirement-key", r#"{"default": [{"type": "insecureAcceptAnything", "comment": "x"}]}"#.to_owned()),
         ("unknown-signed-by-key", with(&signed.replacen("\"keyType\"", "\"keyId\": \"x\", \"keyType\"", 1))),
         ("unknown-identity-key", with(&signed.replacen("\"dockerReference\"", "\"note\": \"x\", \"dockerReference\"", 1))),
-        ("unknown-type", format!(r#"{{"default": [{{"type": "acceptEverything"}}]}}"#)),
+        ("unknown-type", r#"{"default": [{"type": "acceptEverything"}]}"#.to_owned()),
         ("not-an-object", r#"{"default": [1]}"#.to_owned()),
         ("trailing-data", format!(r#"{{"default": [{accept}]}} {{}}"#)),
         ("no-key-type", with(&signed.replacen("\"keyType\": \"GPGKeys\", ", "", 1))),
@@ -2131,8 +2132,8 @@ fn policies_are_accepted_and_refused_as_skopeo_does() {
         ("untagged-exact-reference", with(&signed.replacen("{REF}", "registry.example/hcc/busybox", 1))),
         ("bad-identity-type", with(&signed.replacen("exactReference", "exactRef", 1))),
         ("match-repository", with(&signed.replacen(r#"{"type": "exactReference", "dockerReference": "{REF}"}"#, r#"{"type": "exactRepository", "dockerRepository": "registry.example/hcc/busybox"}"#, 1))),
-        ("signed-base-layer", format!(r#"{{"default": [{{"type": "signedBaseLayer", "baseLayerIdentity": {{"type": "matchRepository"}}}}]}}"#)),
-        ("sigstore-without-key", format!(r#"{{"default": [{{"type": "sigstoreSigned"}}]}}"#)),
+        ("signed-base-layer", r#"{"default": [{"type": "signedBaseLayer", "baseLayerIdentity": {"type": "matchRepository"}}]}"#.to_owned()),
+        ("sigstore-without-key", r#"{"default": [{"type": "sigstoreSigned"}]}"#.to_owned()),
         ("relative-oci-scope", format!(r#"{{"default": [{accept}], "transports": {{"oci": {{"relative/dir": [{accept}]}}}}}}"#)),
         ("root-dir-scope", format!(r#"{{"default": [{accept}], "transports": {{"dir": {{"/": [{accept}]}}}}}}"#)),
         ("unclean-scope", format!(r#"{{"default": [{accept}], "transports": {{"oci": {{"/tmp/./x": [{accept}]}}}}}}"#)),

@@ -41,7 +41,7 @@ pub enum Command {
     /// Show what a check verifies, why, how to fix it, and which versions exist.
     Explain(ExplainArgs),
     /// Gather a target's facts into a snapshot file, to evaluate later with `run --facts`.
-    Gather(GatherArgs),
+    Gather(Box<GatherArgs>),
     /// Render a saved JSON report again, as JUnit XML, JSON, HTML or Markdown.
     Report(ReportArgs),
     /// Compare two JSON reports: new failures, fixed checks, changed evidence and versions.

@@ -361,9 +361,10 @@ fn check_config(config: &Value) -> Vec<String> {
         return vec![format!("it is {}, not an object", kind(config))];
     }
     for key in ["architecture", "os"] {
-        if !config
+        if config
             .get(key)
-            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
         {
             problems.push(format!("it has no `{key}` string"));
         }
