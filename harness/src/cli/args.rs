@@ -41,7 +41,7 @@ pub enum Command {
     /// Show what a check verifies, why, how to fix it, and which versions exist.
     Explain(ExplainArgs),
     /// Gather a target's facts into a snapshot file, to evaluate later with `run --facts`.
-    Gather(GatherArgs),
+    Gather(Box<GatherArgs>),
     /// Render a saved JSON report again, as JUnit XML, JSON, HTML or Markdown.
     Report(ReportArgs),
     /// Compare two JSON reports: new failures, fixed checks, changed evidence and versions.
@@ -138,6 +138,11 @@ pub struct ImageArgs {
     /// verified with; otherwise the `attestation-key` parameter.
     #[arg(long, value_name = "FILE")]
     pub attestation_key: Option<PathBuf>,
+    /// The platform of a multi-platform image index to certify, `os/arch[/variant]`
+    /// (repeatable); without it every platform of an index is its own target, named
+    /// `NAME[os/arch]`. A platform the index does not list is an error.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_parser = crate::targets::image::Platform::parse)]
+    pub platforms: Vec<crate::targets::image::Platform>,
 }
 
 impl ImageArgs {
@@ -173,6 +178,7 @@ impl ImageArgs {
             .or_else(|| fallback("attestation-key"));
         options.image.signatures = self.signatures.clone();
         options.image.lookaside = self.lookaside.clone();
+        options.image.platforms = self.platforms.clone();
     }
 }
 

@@ -25,7 +25,7 @@ pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
         Command::List(args) => list(args),
         Command::Lint(args) => lint(args),
         Command::Explain(args) => explain(args),
-        Command::Gather(args) => gather(args),
+        Command::Gather(args) => gather(*args),
         Command::Report(args) => report(args),
         Command::Diff(args) => diff(args),
         Command::Attest(args) => attest(args),
@@ -426,7 +426,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     if opened.len() != 1 {
         let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
         return Err(CliError::Usage(format!(
-            "{} holds {} kernels ({}); gather one at a time with --param kernel-version=RELEASE",
+            "{} holds {} targets ({}); gather one at a time with --param kernel-version=RELEASE (OS trees) or --platform OS/ARCH (image indexes)",
             args.target,
             opened.len(),
             names.join(", ")
