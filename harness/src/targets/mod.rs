@@ -12,6 +12,7 @@ mod kconfig;
 pub mod kernel_config;
 mod live_run;
 pub mod local;
+pub mod packages;
 pub mod pair;
 pub mod probe_program;
 pub mod rootfs;
