@@ -3,7 +3,8 @@
 //! rpm reads its macro files in this order, a later definition replacing an earlier one
 //! (`lib/rpmrc.c`, `rpmio/macro.c`): `/usr/lib/rpm/macros`, `/usr/lib/rpm/macros.d/macros.*`,
 //! `/usr/lib/rpm/<vendor>/macros`, `/etc/rpm/macros.*`, `/etc/rpm/macros` (skipping names that
-//! end in `.rpmnew`, `.rpmsave`, `.rpmorig` or a character that is not a letter or digit). Two
+//! end in `.rpmnew`, `.rpmsave`, `.rpmorig` or a character that is not a letter or digit; the
+//! platform's `/usr/lib/rpm/platform/<target>/macros`, which never sets these, is not read). Two
 //! macros decide where the database is: `%_dbpath`, its folder, and `%_db_backend`, the backend
 //! rpm writes. rpm opens the configured backend's file when it is there, and otherwise the first
 //! of SQLite, NDB and Berkeley DB whose file is (`lib/backend/dbi.c`, `dbDetectBackend`).

@@ -20,7 +20,7 @@
 //!   (`lib/backend/ndb/rpmpkg.c`): the slot pages, then each blob's head, data and tail, whose
 //!   Adler-32 is checked.
 //!
-//! Each record is a header blob ([`header`]), parsed into a [`Package`]. Anything damaged (a page,
+//! Each record is a header blob (`header.rs`), parsed into a [`Package`]. Anything damaged (a page,
 //! a slot, a blob, a header) is an [`RpmdbError`] naming the database and the record; no package
 //! is ever guessed, no record skipped, and reading never panics. Work and memory are bounded by
 //! the database's own size: every page is visited at most once, and no record is larger than rpm's
