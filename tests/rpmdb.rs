@@ -535,6 +535,19 @@ impl Signer {
             .to_lowercase()
     }
 
+    /// The key's fingerprint, lowercase hex.
+    fn fingerprint(&self, email: &str) -> String {
+        let listing = run(self
+            .command("gpg")
+            .args(["--list-keys", "--with-colons", email]));
+        listing
+            .lines()
+            .find_map(|line| line.strip_prefix("fpr:"))
+            .map(|rest| rest.trim_matches(':'))
+            .expect("a fingerprint")
+            .to_lowercase()
+    }
+
     /// Writes the ASCII-armored public key.
     fn export(&self, email: &str, file: &Path) {
         let armored = run(self.command("gpg").args(["--export", "--armor", email]));
@@ -960,6 +973,67 @@ fn rpmbuild_packages_read_as_rpm_lists_them_in_every_backend() {
     // The same headers in an NDB file.
     let from_ndb = read_file(&ndb(&work.join("ndb"), &blobs)).expect("reads NDB");
     check(&from_ndb, "NDB");
+
+    // rpm 6 keeps signatures in an OPENPGP string array, base64: demo's RSA signature there
+    // (added outside the signed region, as rpm adds signatures) names the same key.
+    let rsa = demo_package
+        .signatures
+        .iter()
+        .find(|s| s.tag == "rsaheader")
+        .unwrap();
+    assert_eq!(
+        rsa.fingerprint.as_deref(),
+        Some(signer.fingerprint("rsa@example.invalid").as_str())
+    );
+    let (record, blob) = blobs
+        .iter()
+        .find(|(r, _)| *r == demo_package.record)
+        .unwrap();
+    let packet = header_value(blob, 268).expect("an RSA header signature");
+    use base64::Engine as _;
+    let armored = base64::engine::general_purpose::STANDARD.encode(packet);
+    let with_openpgp = add_dribble(blob, 278, 8, 1, format!("{armored}\0").as_bytes());
+    let read = read_file(&ndb(&work.join("openpgp"), &[(*record, with_openpgp)])).expect("reads");
+    let openpgp = read.packages[0]
+        .signatures
+        .iter()
+        .find(|s| s.tag == "openpgp")
+        .expect("an OpenPGP signature");
+    assert_eq!(openpgp.key_id, rsa.key_id);
+    assert_eq!(openpgp.fingerprint, rsa.fingerprint);
+    assert_eq!(openpgp.problem, None);
+}
+
+/// The value of a BIN entry of a header blob.
+fn header_value(blob: &[u8], tag: u32) -> Option<Vec<u8>> {
+    let be = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
+    let il = be(0);
+    let data = 8 + 16 * il;
+    (0..il)
+        .map(|i| 8 + 16 * i)
+        .find(|&at| be(at) == tag as usize)
+        .map(|at| {
+            let start = data + be(at + 8);
+            blob[start..start + be(at + 12)].to_vec()
+        })
+}
+
+/// A header blob with one more entry after all others, outside its region, as rpm adds
+/// install-time tags.
+fn add_dribble(blob: &[u8], tag: u32, kind: u32, count: u32, value: &[u8]) -> Vec<u8> {
+    let be = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().unwrap());
+    let (il, dl) = (be(0), be(4));
+    let index_end = 8 + 16 * il as usize;
+    let mut out = Vec::new();
+    out.extend_from_slice(&(il + 1).to_be_bytes());
+    out.extend_from_slice(&(dl + value.len() as u32).to_be_bytes());
+    out.extend_from_slice(&blob[8..index_end]);
+    for field in [tag, kind, dl, count] {
+        out.extend_from_slice(&field.to_be_bytes());
+    }
+    out.extend_from_slice(&blob[index_end..]);
+    out.extend_from_slice(value);
+    out
 }
 
 #[test]
