@@ -277,7 +277,7 @@ fn each_failure_mode_is_an_error_for_that_host_only() {
         ),
         (
             2,
-            "no SSH handshake within 2 s: the port accepts connections but does not speak SSH"
+            "no SSH handshake within 2 s (--connect-timeout): the port accepts connections but does not complete SSH's banner and key exchange"
                 .to_owned(),
         ),
         (
