@@ -793,3 +793,244 @@ fn ssh_agent_keys_log_in_without_an_identity_file() {
     );
     assert_eq!(count(&host.log(), "Accepted publickey for root"), 1);
 }
+
+// known_hosts as OpenSSH reads it: `ssh` itself is the judge.
+
+/// Generates a key pair of `kind` (`ed25519`, `ecdsa`, `rsa`) at `path` and returns its public
+/// key as known_hosts spells it (`type base64`).
+fn keygen_kind(path: &Path, kind: &str) -> String {
+    support::require("ssh-keygen", "openssh-client");
+    let mut command = Command::new("ssh-keygen");
+    command.args(["-q", "-t", kind, "-N", "", "-C", "hostcert-test", "-f"]);
+    command.arg(path);
+    if kind == "rsa" {
+        command.args(["-b", "2048"]);
+    }
+    assert!(command.status().expect("ssh-keygen runs").success());
+    public_key(&path.with_extension("pub"))
+}
+
+fn public_key(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `ssh -o StrictHostKeyChecking=yes` with only this known_hosts file: whether it connects,
+/// and whether a refusal was the host key's.
+fn ssh_accepts(client: &Client, known: &Path, host: &str, port: u16) -> (bool, String) {
+    support::require("ssh", "openssh-client");
+    let output = Command::new("ssh")
+        .args(["-F", "/dev/null", "-o", "BatchMode=yes"])
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known.display()))
+        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "-i"])
+        .arg(&client.key)
+        .args(["-p", &port.to_string(), &format!("root@{host}"), "true"])
+        .env("HOME", client.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh runs");
+    (output.status.success(), text(&output))
+}
+
+/// A one-check profile, so that a run is mostly the connection.
+fn tiny_profile(dir: &Path) -> (String, String) {
+    let suites = dir.join("tiny-suites");
+    std::fs::create_dir_all(&suites).unwrap();
+    std::fs::write(
+        suites.join("tiny.yaml"),
+        "name: tiny\nversion: 1.0.0\nchecks:\n  - id: tiny.release\n    version: 1.0.0\n    title: The kernel release is read\n    severity: high\n    probes:\n      r: kernel-release\n    expect: {exists: true}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        suites.join("profile.yaml"),
+        "name: tiny\nversion: 1.0.0\nsuites: {tiny: ^1}\n",
+    )
+    .unwrap();
+    (suites.display().to_string(), "tiny".to_owned())
+}
+
+/// hostcert's decision for each host: `Ok(())` when it connected, else its error.
+fn hostcert_decisions(
+    client: &Client,
+    known: &Path,
+    hosts: &[&str],
+    port: u16,
+    extra: &[&str],
+    folder: &str,
+) -> Vec<Result<(), String>> {
+    let dir = client.dir.path();
+    let (suites, profile) = tiny_profile(dir);
+    let key = client.key.display().to_string();
+    let known_text = known.display().to_string();
+    let mut args = vec![
+        "run",
+        "--suites",
+        &suites,
+        "--profile",
+        &profile,
+        "--identity",
+        &key,
+        "--known-hosts",
+        &known_text,
+        "--report-dir",
+        folder,
+    ];
+    args.extend(extra);
+    let targets: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("ssh://root@{h}:{port}"))
+        .collect();
+    for target in &targets {
+        args.push("--target");
+        args.push(target);
+    }
+    let output = hostcert(dir, &args);
+    let run = report(dir, folder);
+    hosts
+        .iter()
+        .map(|host| {
+            let error = target_error(&run, &format!("root@{host}:{port}"));
+            if error.is_empty() {
+                Ok(())
+            } else {
+                assert!(error.contains("host key"), "{host}: {error}\n{}", text(&output));
+                Err(error)
+            }
+        })
+        .collect()
+}
+
+/// Many known_hosts files (markers, hashed names, host lists, ports, wildcards, negations,
+/// comments, several key types, lines OpenSSH skips) against one sshd with three host keys,
+/// reached as three names: hostcert trusts the host exactly when `ssh` does.
+#[test]
+fn known_hosts_decisions_equal_openssh() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let keys = dir.join("hostkeys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let ecdsa = keygen_kind(&keys.join("host_ecdsa"), "ecdsa");
+    let rsa = keygen_kind(&keys.join("host_rsa"), "rsa");
+    let other_ed25519 = keygen_kind(&keys.join("other_ed25519"), "ed25519");
+    let other_ecdsa = keygen_kind(&keys.join("other_ecdsa"), "ecdsa");
+    let ca = keygen_kind(&keys.join("ca"), "ed25519");
+    let host = SshHost::start(
+        &client,
+        "multi-key",
+        &[
+            "MaxStartups=200",
+            &format!("HostKey={}", keys.join("host_ecdsa").display()),
+            &format!("HostKey={}", keys.join("host_rsa").display()),
+        ],
+    );
+    let ed25519 = public_key(&host.dir.join("host_ed25519.pub"));
+    let port = host.port;
+    let n = format!("[127.0.0.1]:{port}");
+    let l = format!("[localhost]:{port}");
+    let blob = |key: &str| key.split(' ').nth(1).unwrap().to_owned();
+    let cases: Vec<(&str, String)> = vec![
+        ("exact", format!("{n} {ed25519}\n")),
+        ("bare name, other port", format!("127.0.0.1 {ed25519}\nlocalhost {ed25519}\n")),
+        ("bare name blocked by another key under the port", format!("{n} {other_ed25519}\n127.0.0.1 {ed25519}\n")),
+        ("bare name revoked", format!("@revoked 127.0.0.1 {ed25519}\n127.0.0.1 {ed25519}\n")),
+        ("revoked after trusted", format!("{n} {ed25519}\n@revoked {n} {ed25519}\n")),
+        ("revoked by wildcard", format!("@revoked * {ed25519}\n{n} {ed25519}\n{l} {ed25519}\n")),
+        ("revoked for another host", format!("@revoked 10.0.0.1 {ed25519}\n{n} {ed25519}\n")),
+        ("revoked ed25519, ecdsa known", format!("@revoked {n} {ed25519}\n{n} {ecdsa}\n")),
+        ("revoked ecdsa, ed25519 known", format!("{n} {ecdsa}\n@revoked {n} {ecdsa}\n{n} {ed25519}\n")),
+        ("host key only as a CA", format!("@cert-authority {n} {ed25519}\n")),
+        ("a CA beside the host key", format!("@cert-authority * {ca}\n{n} {ed25519}\n")),
+        ("unknown marker", format!("@trusted {n} {ed25519}\n")),
+        ("two markers", format!("@revoked @revoked {n} {ed25519}\n{n} {ed25519}\n")),
+        ("marker ended by a tab", format!("@revoked\t{n} {ed25519}\n{n} {ed25519}\n")),
+        ("host list", format!("{n},{l} {ed25519}\n")),
+        ("wildcards", format!("[127.0.0.*]:* {ed25519}\n")),
+        ("question marks", format!("[127.0.0.?]:{port},[local?ost]:{port} {ed25519}\n")),
+        ("negation", format!("*,![localhost]:* {ed25519}\n")),
+        ("negation of another name", format!("!127.0.0.1,{n} {ed25519}\n")),
+        ("upper-case pattern", format!("[LOCALHOST]:{port},[127.0.0.1]:{port} {ed25519}\n")),
+        ("comments and blank lines", format!("# {n} {other_ed25519}\n\n   \n\t# x\n{n} {ed25519} # a comment\n  {l}\t{ed25519}\n")),
+        ("no trailing newline", format!("{n} {ed25519}")),
+        ("CRLF", format!("{n} {ed25519}\r\n{l} {ed25519}\r\n")),
+        ("changed", format!("{n} {other_ed25519}\n{l} {ed25519}\n")),
+        ("rsa only", format!("{n} {rsa}\n")),
+        ("ecdsa only", format!("{n} {ecdsa}\n")),
+        ("wrong ecdsa only", format!("{n} {other_ecdsa}\n")),
+        ("wrong ecdsa and rsa", format!("{n} {other_ecdsa}\n{n} {rsa}\n")),
+        ("rsa and wrong ed25519", format!("{n} {rsa}\n{n} {other_ed25519}\n")),
+        ("all three", format!("{n} {rsa}\n{n} {ecdsa}\n{n} {ed25519}\n")),
+        ("key type that does not match the key", format!("{n} ssh-rsa {}\n{l} {ed25519}\n", blob(&ed25519))),
+        ("damaged key", format!("{n} ssh-ed25519 {}\n", &blob(&ed25519)[2..])),
+        ("bad hash salt", format!("|1|c2FsdA==|c2FsdA== {ed25519}\n{l} {ed25519}\n")),
+        ("NUL inside a line", format!("{n}\0 {ed25519}\n")),
+        ("empty", String::new()),
+    ];
+    let hosts = ["127.0.0.1", "localhost", "LocalHost"];
+    let mut checked = 0;
+    let mut disagreements = Vec::new();
+    let mut files = Vec::new();
+    for (name, content) in &cases {
+        let file = dir.join(format!("kh-{}", files.len()));
+        std::fs::write(&file, content).unwrap();
+        files.push((name.to_string(), file.clone()));
+        // The same file with every name hashed by OpenSSH's own tool.
+        if !content.is_empty() && !content.contains('\0') {
+            let hashed = dir.join(format!("kh-{}-hashed", files.len()));
+            std::fs::write(&hashed, content).unwrap();
+            let out = Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+            // ssh-keygen refuses to hash a file with lines it cannot read, and leaves patterns
+            // and marked lines as they are.
+            if out.status.success() && std::fs::read_to_string(&hashed).unwrap().contains("|1|") {
+                files.push((format!("{name} (hashed)"), hashed));
+            }
+        }
+    }
+    // A few files at a time: each is one hostcert run and three ssh runs.
+    for (index, chunk) in files.chunks(6).enumerate() {
+        let results: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(offset, (name, file))| {
+                    let client = &client;
+                    let hosts = &hosts;
+                    scope.spawn(move || {
+                        let folder = format!("known-hosts-{index}-{offset}");
+                        let ours = hostcert_decisions(client, file, hosts, port, &[], &folder);
+                        let mut differ = Vec::new();
+                        for (host, ours) in hosts.iter().zip(ours) {
+                            let (theirs, log) = ssh_accepts(client, file, host, port);
+                            if !theirs {
+                                assert!(
+                                    log.contains("Host key verification failed"),
+                                    "{name} {host}: {log}"
+                                );
+                            }
+                            if ours.is_ok() != theirs {
+                                differ.push(format!(
+                                    "{name} ({host}): ssh {}, hostcert {:?}\n{}",
+                                    if theirs { "connects" } else { "refuses" },
+                                    ours,
+                                    std::fs::read_to_string(file).unwrap_or_default()
+                                ));
+                            }
+                        }
+                        differ
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        checked += chunk.len() * hosts.len();
+        disagreements.extend(results.into_iter().flatten());
+    }
+    assert!(disagreements.is_empty(), "{} of {checked} decisions differ:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(checked > 150, "{checked}");
+}

@@ -477,21 +477,38 @@ fn open_regular(path: &Path) -> Result<Option<File>, String> {
 /// One line as `hostkeys_foreach_file` reads it for `host`: the entry when the line names the
 /// host and parses, `None` for comments, blank lines, other hosts and lines OpenSSH skips.
 fn parse_line(line: &[u8], host: &[u8], number: usize) -> Option<Entry> {
-    // getline's line, cut at its newline, then read as a C string.
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.split(|b| *b == 0).next().unwrap_or_default();
+    // getline's buffer with its terminating NUL; OpenSSH ends the line at its first newline or
+    // NUL, then reads it as C strings: a NUL ends the host names like a blank, and the key is
+    // read up to the next NUL.
+    let mut buffer = line.to_vec();
+    buffer.push(0);
+    let cut = buffer.iter().position(|b| *b == b'\n' || *b == 0)?;
+    buffer[cut] = 0;
+    let c_string = |from: usize| -> &[u8] {
+        let rest = buffer.get(from..).unwrap_or_default();
+        &rest[..rest.iter().position(|b| *b == 0).unwrap_or(rest.len())]
+    };
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let mut rest = skip(line, blank);
-    if rest.is_empty() || rest[0] == b'#' {
+    let start = buffer.iter().position(|b| !blank(b))?;
+    if buffer[start] == 0 || buffer[start] == b'#' {
         return None;
     }
+    let mut rest = c_string(start);
     let marker = markers(&mut rest)?;
-    let end = rest.iter().position(blank).unwrap_or(rest.len());
-    let (hosts, after) = rest.split_at(end);
-    if !matches_maybe_hashed(host, hosts) {
+    let hosts_start = start + (c_string(start).len() - rest.len());
+    let hosts_end = hosts_start
+        + buffer[hosts_start..]
+            .iter()
+            .position(|b| *b == 0 || blank(b))?;
+    if !matches_maybe_hashed(host, &buffer[hosts_start..hosts_end]) {
         return None;
     }
-    let key_text = skip(after, blank);
+    // The byte after the names is skipped whatever it was (a blank, or the NUL that ended the
+    // line: then what follows is not the line's, and the line is truncated).
+    if hosts_end + 1 >= buffer.len() {
+        return None;
+    }
+    let key_text = skip(c_string(hosts_end + 1), blank);
     if key_text.is_empty() || key_text[0] == b'#' {
         return None;
     }
@@ -831,7 +848,8 @@ mod tests {
             format!("h ssh-rsa {b}\n"),
             format!("h ssh-ed25519 {}\n", &b[1..]),
             format!("h ed25519 {b}\n"),
-            format!("h\0 ssh-ed25519 {b}\n"),
+            format!("h ssh-ed25519\0{b}\n"),
+            format!("\0h ssh-ed25519 {b}\n"),
             format!("# h ssh-ed25519 {b}\n"),
             format!("h #ssh-ed25519 {b}\n"),
             format!("h ssh-ed25519\n"),
@@ -847,6 +865,8 @@ mod tests {
             format!("\t h\tssh-ed25519\t{b}\tcomment\r\n"),
             format!("h ssh-ed25519 {b}"),
             format!("@revoked\th ssh-ed25519 {b}\nh ssh-ed25519 {b}\n"),
+            // As ssh reads it: the NUL ends the names, and the line goes on after it.
+            format!("h\0 ssh-ed25519 {b}\n"),
         ] {
             assert!(
                 matches!(Known::parse(text.as_bytes(), "h", 22).check(&key), Status::Trusted(_)),
