@@ -900,7 +900,11 @@ fn hostcert_decisions(
             if error.is_empty() {
                 Ok(())
             } else {
-                assert!(error.contains("host key"), "{host}: {error}\n{}", text(&output));
+                assert!(
+                    error.contains("host key") || error.contains("known_hosts"),
+                    "{host}: {error}\n{}",
+                    text(&output)
+                );
                 Err(error)
             }
         })
@@ -1033,4 +1037,126 @@ fn known_hosts_decisions_equal_openssh() {
     }
     assert!(disagreements.is_empty(), "{} of {checked} decisions differ:\n{}", disagreements.len(), disagreements.join("\n"));
     assert!(checked > 150, "{checked}");
+}
+
+/// `--accept-new-host-keys` appends one line per new host, as
+/// `ssh -o StrictHostKeyChecking=accept-new` does, and never rewrites the file: its bytes
+/// before the appended lines (comments, host lists, hashed names, a last line without a
+/// newline) stay as they were, and hosts of one run append one after another.
+#[test]
+fn accept_new_host_keys_appends_and_keeps_every_byte_before() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let hosts: Vec<SshHost> = (0..3).map(|i| client.host(&format!("new{i}"))).collect();
+    let known_host = client.host("known");
+    // A hashed entry made by OpenSSH for the known host, then other lines of every kind.
+    let hashed = dir.join("hashed");
+    std::fs::write(&hashed, known_host.known_hosts_line()).unwrap();
+    let out = Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let hashed_line = std::fs::read_to_string(&hashed).unwrap();
+    let original = format!(
+        "# fleet keys, kept by hand\n\n{hashed_line}db-1,db-2,10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOzGdpKDQp1G8fBvD2TMDOqvCRvV1LzGYc6F4CtS8Kn2 comment\n@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOzGdpKDQp1G8fBvD2TMDOqvCRvV1LzGYc6F4CtS8Kn2\n  # indented comment, last line without newline"
+    );
+    let known = dir.join("known_hosts");
+    std::fs::write(&known, &original).unwrap();
+    let mut args = vec![
+        "run".to_owned(),
+        "--accept-new-host-keys".to_owned(),
+        "--identity".to_owned(),
+        client.key.display().to_string(),
+        "--known-hosts".to_owned(),
+        known.display().to_string(),
+        "--target".to_owned(),
+        known_host.address(),
+    ];
+    for host in &hosts {
+        args.push("--target".to_owned());
+        args.push(host.address());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = hostcert(dir, &args);
+    let run = report(dir, "hostcert-report");
+    for host in hosts.iter().chain([&known_host]) {
+        let name = host.address().trim_start_matches("ssh://").to_owned();
+        assert_eq!(target_error(&run, &name), "", "{}", text(&output));
+    }
+    let written = std::fs::read_to_string(&known).unwrap();
+    let (before, appended) = written.split_at(original.len());
+    assert_eq!(before, original, "the bytes before the appended lines are untouched");
+    let mut lines: Vec<&str> = appended
+        .strip_prefix('\n')
+        .expect("a newline ends the last line first")
+        .lines()
+        .collect();
+    lines.sort();
+    let mut expected: Vec<String> = hosts.iter().map(|h| h.known_hosts_line().trim_end().to_owned()).collect();
+    expected.sort();
+    assert_eq!(lines, expected, "one line per new host, in ssh's form:\n{written}");
+    assert!(written.ends_with('\n'));
+    // OpenSSH finds each appended key, and trusts the hosts with the file as written.
+    for host in &hosts {
+        let found = Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(format!("[127.0.0.1]:{}", host.port))
+            .arg("-f")
+            .arg(&known)
+            .output()
+            .unwrap();
+        assert!(found.status.success(), "{}", text(&found));
+        assert!(ssh_accepts(&client, &known, "127.0.0.1", host.port).0);
+    }
+    // A second run appends nothing.
+    hostcert(dir, &args);
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), written);
+}
+
+/// A known_hosts that is a symbolic link, a FIFO or a folder is never written through: the
+/// new host is an error that says why, and nothing changes (a FIFO is not even opened to
+/// block on).
+#[test]
+fn accept_new_host_keys_never_writes_through_a_link_or_a_fifo() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = client.host("tofu-link");
+    let target = dir.join("real_known_hosts");
+    std::fs::write(&target, "# mine\n").unwrap();
+    let link = dir.join("link_known_hosts");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fifo = dir.join("fifo_known_hosts");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let folder = dir.join("folder_known_hosts");
+    std::fs::create_dir(&folder).unwrap();
+    let address = host.address();
+    let name = address.trim_start_matches("ssh://").to_owned();
+    for (path, expected) in [
+        (&link, "is a symbolic link: hostcert appends host keys only to a regular file, never through a link"),
+        (&fifo, "is not a regular file"),
+        (&folder, "is not a regular file"),
+    ] {
+        let started = std::time::Instant::now();
+        let output = hostcert(
+            dir,
+            &[
+                "run",
+                "--accept-new-host-keys",
+                "--identity",
+                client.key.to_str().unwrap(),
+                "--known-hosts",
+                path.to_str().unwrap(),
+                "--target",
+                &address,
+                "--report-dir",
+                "tofu",
+            ],
+        );
+        assert!(started.elapsed().as_secs() < 30, "{}", text(&output));
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let error = target_error(&report(dir, "tofu"), &name);
+        assert!(error.contains(expected), "{}: {error}", path.display());
+        assert!(error.contains(&path.display().to_string()), "{error}");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "# mine\n");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
 }
