@@ -1160,3 +1160,357 @@ fn accept_new_host_keys_never_writes_through_a_link_or_a_fifo() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "# mine\n");
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
 }
+
+// Bounds: every phase has a deadline, a host's output a cap, and its stderr is drained.
+
+/// A TCP server on 127.0.0.1 that serves every connection with `serve` in its own thread.
+fn fake_server(serve: fn(std::net::TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+/// Servers that never finish the banner or the key exchange (one endless banner line, endless
+/// lines, silence after accept, a banner and a packet trickled a byte at a time) are each
+/// given up after `--connect-timeout`, however long `--auth-timeout` is.
+#[test]
+fn connect_timeout_bounds_the_banner_and_the_key_exchange() {
+    use std::io::Write as _;
+    let client = Client::new();
+    let dir = client.dir.path();
+    let endless_line = fake_server(|mut s| {
+        let _ = s.write_all(b"SSH-2.0-");
+        while s.write_all(&[b'x'; 512]).is_ok() {}
+    });
+    let endless_lines = fake_server(|mut s| while s.write_all(b"not yet\r\n").is_ok() {});
+    let silent = fake_server(|s| {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        drop(s);
+    });
+    let trickle = fake_server(|mut s| {
+        let bytes = [&b"SSH-2.0-OpenSSH_9.2\r\n"[..], &[0, 0, 1, 0], &[0; 2000]].concat();
+        for byte in bytes {
+            if s.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    let known = dir.join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let ports = [endless_line, endless_lines, silent, trickle];
+    let mut args = vec![
+        "run".to_owned(),
+        "--identity".to_owned(),
+        client.key.display().to_string(),
+        "--known-hosts".to_owned(),
+        known.display().to_string(),
+        "--connect-timeout".to_owned(),
+        "2".to_owned(),
+        "--auth-timeout".to_owned(),
+        "300".to_owned(),
+        "--gather-timeout".to_owned(),
+        "300".to_owned(),
+    ];
+    for port in ports {
+        args.push("--target".to_owned());
+        args.push(format!("ssh://root@127.0.0.1:{port}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let output = hostcert(dir, &args);
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 15, "took {elapsed:?}: {}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let run = report(dir, "hostcert-report");
+    for (index, port) in ports.into_iter().enumerate() {
+        let error = target_error(&run, &format!("root@127.0.0.1:{port}"));
+        assert!(
+            error.starts_with("no SSH handshake within 2 s (--connect-timeout)")
+                || error.starts_with("SSH handshake failed: "),
+            "server {index}: {error}"
+        );
+    }
+    // Silence and a trickle can only end by the deadline.
+    for port in [silent, trickle] {
+        let error = target_error(&run, &format!("root@127.0.0.1:{port}"));
+        assert!(error.starts_with("no SSH handshake within 2 s (--connect-timeout)"), "{error}");
+    }
+}
+
+/// A login the host never answers (its AuthorizedKeysCommand hangs) ends after
+/// `--auth-timeout`, with that reason.
+#[test]
+fn auth_timeout_bounds_a_login_that_never_answers() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = SshHost::start(
+        &client,
+        "auth-hangs",
+        &[
+            "AuthorizedKeysCommand=/usr/bin/sleep 60",
+            "AuthorizedKeysCommandUser=root",
+        ],
+    );
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let address = host.address();
+    let started = std::time::Instant::now();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--auth-timeout",
+            "2",
+            "--gather-timeout",
+            "300",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 15, "{}", text(&output));
+    let error = target_error(
+        &report(dir, "hostcert-report"),
+        address.trim_start_matches("ssh://"),
+    );
+    assert_eq!(
+        error, "authentication as root not finished within 2 s (--auth-timeout)",
+        "{}",
+        text(&output)
+    );
+}
+
+/// A host that writes megabytes to stderr before its batch is drained as it writes: the run
+/// neither stalls nor loses the facts.
+#[test]
+fn a_host_flooding_stderr_does_not_stall_the_batch() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let host = SshHost::start(
+        &client,
+        "stderr-flood",
+        &["ForceCommand=head -c 30000000 /dev/zero >&2; exec sh -s"],
+    );
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let address = host.address();
+    let started = std::time::Instant::now();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--gather-timeout",
+            "60",
+        ],
+    );
+    let elapsed = started.elapsed();
+    let run = report(dir, "hostcert-report");
+    let name = address.trim_start_matches("ssh://");
+    assert_eq!(target_error(&run, name), "", "{}", text(&output));
+    hostcert(dir, &["run", "--report-dir", "local"]);
+    assert_eq!(outcomes(&run, name), outcomes(&report(dir, "local"), "local"));
+    assert!(elapsed.as_secs() < 45, "took {elapsed:?}");
+}
+
+/// A host that sends endless output is cut off at the cap: the facts it sent before are kept
+/// and judged, the rest say why they are missing.
+#[test]
+fn endless_output_is_cut_at_the_cap_and_the_facts_before_are_kept() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    // The real batch's first 4000 bytes (its first frames), then base64 for ever.
+    let host = SshHost::start(
+        &client,
+        "endless",
+        &["ForceCommand=sh -s | head -c 4000; yes AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+    );
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let suites = dir.join("suites");
+    std::fs::create_dir(&suites).unwrap();
+    std::fs::write(
+        suites.join("endless.yaml"),
+        r#"name: endless
+version: 1.0.0
+checks:
+  - id: endless.first
+    version: 1.0.0
+    title: A fact in the batch's first frames
+    severity: high
+    probes:
+      r: kernel-release
+    expect: {exists: true}
+  - id: endless.late
+    version: 1.0.0
+    title: A fact far into the batch
+    severity: high
+    probes:
+      c: {command: [sh, -c, 'head -c 20000 /dev/zero | tr "\0" x']}
+      v: {file-content: /proc/version}
+    expect: {fact: v, exists: true}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        suites.join("profile.yaml"),
+        "name: endless\nversion: 1.0.0\nsuites: {endless: ^1}\n",
+    )
+    .unwrap();
+    let address = host.address();
+    let started = std::time::Instant::now();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--suites",
+            "suites",
+            "--profile",
+            "endless",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--gather-timeout",
+            "120",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 100, "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let run = report(dir, "hostcert-report");
+    let name = address.trim_start_matches("ssh://");
+    assert_eq!(target_error(&run, name), "", "the first frames came back");
+    assert_eq!(
+        outcomes(&run, name),
+        [
+            ("endless.first".to_owned(), "pass".to_owned()),
+            ("endless.late".to_owned(), "error".to_owned())
+        ]
+    );
+    let late = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "endless.late")
+        .unwrap();
+    assert!(
+        late["message"]
+            .as_str()
+            .unwrap()
+            .contains("the host sent more than 64 MiB of output: hostcert stopped reading"),
+        "{late}"
+    );
+}
+
+/// ProxyJump loops (a host through itself, two hosts through each other) and chains deeper
+/// than the bound are errors that name the hops, found before any connection.
+#[test]
+fn proxyjump_loops_and_deep_chains_are_errors_naming_the_hops() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let mut config = String::from(
+        "Host self\n  HostName 127.0.0.1\n  ProxyJump self\n\nHost a\n  HostName 127.0.0.1\n  ProxyJump b\n\nHost b\n  HostName 127.0.0.1\n  ProxyJump a\n\nHost list\n  ProxyJump c0,list\n\n",
+    );
+    for i in 0..20 {
+        config += &format!("Host c{i}\n  HostName 127.0.0.1\n  ProxyJump c{}\n\n", i + 1);
+    }
+    std::fs::write(dir.join("ssh_config"), config).unwrap();
+    std::fs::write(dir.join("known_hosts"), "").unwrap();
+    let started = std::time::Instant::now();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--ssh-config",
+            "ssh_config",
+            "--known-hosts",
+            "known_hosts",
+            "--target",
+            "ssh://self",
+            "--target",
+            "ssh://a",
+            "--target",
+            "ssh://c0",
+            "--target",
+            "ssh://list",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 10, "{}", text(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let run = report(dir, "hostcert-report");
+    assert_eq!(
+        target_error(&run, "ssh://self"),
+        "ProxyJump loop: self -> self (fix ProxyJump in ssh_config)"
+    );
+    assert_eq!(
+        target_error(&run, "ssh://a"),
+        "ProxyJump loop: a -> b -> a (fix ProxyJump in ssh_config)"
+    );
+    assert_eq!(
+        target_error(&run, "ssh://c0"),
+        "ProxyJump chain longer than 8 hops: c0 -> c1 -> c2 -> c3 -> c4 -> c5 -> c6 -> c7 -> c8 -> c9 -> ..."
+    );
+    assert_eq!(
+        target_error(&run, "ssh://list"),
+        "ProxyJump loop: list -> list (fix ProxyJump in ssh_config)"
+    );
+}
+
+/// A chain of two bastions, from ssh_config (each bastion's own ProxyJump) and as one
+/// `ProxyJump b1,b2` list, reaches the host.
+#[test]
+fn proxyjump_chains_through_two_bastions() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let b1 = SshHost::start(&client, "b1", &["LogLevel=DEBUG1"]);
+    let b2 = SshHost::start(&client, "b2", &["LogLevel=DEBUG1"]);
+    let inner = client.host("inner2");
+    let known = client.known_hosts("known_hosts", &[&b1, &b2, &inner]);
+    let key = client.key.display();
+    let entry = |name: &str, port: u16, jump: &str| {
+        format!("Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {key}\n{jump}\n")
+    };
+    let config = [
+        entry("inner", inner.port, "  ProxyJump b2"),
+        entry("b2", b2.port, "  ProxyJump b1"),
+        entry("b1", b1.port, ""),
+        entry("inner-list", inner.port, "  ProxyJump b1,b2"),
+    ]
+    .concat();
+    std::fs::write(dir.join("ssh_config"), config).unwrap();
+    let output = hostcert(
+        dir,
+        &[
+            "run",
+            "--ssh-config",
+            "ssh_config",
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--target",
+            "ssh://inner",
+            "--target",
+            "ssh://inner-list",
+        ],
+    );
+    let run = report(dir, "hostcert-report");
+    assert_eq!(target_error(&run, "inner"), "", "{}", text(&output));
+    assert_eq!(target_error(&run, "inner-list"), "", "{}", text(&output));
+    assert_eq!(count(&inner.log(), "Starting session: command"), 2);
+    let forwarded = format!("target 127.0.0.1 port {}", b2.port);
+    assert_eq!(count(&b1.log(), &forwarded), 2, "{}", b1.log());
+    let forwarded = format!("target 127.0.0.1 port {}", inner.port);
+    assert_eq!(count(&b2.log(), &forwarded), 2, "{}", b2.log());
+}
