@@ -988,7 +988,12 @@ fn known_hosts_decisions_equal_openssh() {
         if !content.is_empty() && !content.contains('\0') {
             let hashed = dir.join(format!("kh-{}-hashed", files.len()));
             std::fs::write(&hashed, content).unwrap();
-            let out = Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+            let out = Command::new("ssh-keygen")
+                .arg("-H")
+                .arg("-f")
+                .arg(&hashed)
+                .output()
+                .unwrap();
             // ssh-keygen refuses to hash a file with lines it cannot read, and leaves patterns
             // and marked lines as they are.
             if out.status.success() && std::fs::read_to_string(&hashed).unwrap().contains("|1|") {
@@ -1035,7 +1040,12 @@ fn known_hosts_decisions_equal_openssh() {
         checked += chunk.len() * hosts.len();
         disagreements.extend(results.into_iter().flatten());
     }
-    assert!(disagreements.is_empty(), "{} of {checked} decisions differ:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(
+        disagreements.is_empty(),
+        "{} of {checked} decisions differ:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
     assert!(checked > 150, "{checked}");
 }
 
@@ -1052,7 +1062,12 @@ fn accept_new_host_keys_appends_and_keeps_every_byte_before() {
     // A hashed entry made by OpenSSH for the known host, then other lines of every kind.
     let hashed = dir.join("hashed");
     std::fs::write(&hashed, known_host.known_hosts_line()).unwrap();
-    let out = Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+    let out = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&hashed)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let hashed_line = std::fs::read_to_string(&hashed).unwrap();
     let original = format!(
@@ -1083,16 +1098,25 @@ fn accept_new_host_keys_appends_and_keeps_every_byte_before() {
     }
     let written = std::fs::read_to_string(&known).unwrap();
     let (before, appended) = written.split_at(original.len());
-    assert_eq!(before, original, "the bytes before the appended lines are untouched");
+    assert_eq!(
+        before, original,
+        "the bytes before the appended lines are untouched"
+    );
     let mut lines: Vec<&str> = appended
         .strip_prefix('\n')
         .expect("a newline ends the last line first")
         .lines()
         .collect();
     lines.sort();
-    let mut expected: Vec<String> = hosts.iter().map(|h| h.known_hosts_line().trim_end().to_owned()).collect();
+    let mut expected: Vec<String> = hosts
+        .iter()
+        .map(|h| h.known_hosts_line().trim_end().to_owned())
+        .collect();
     expected.sort();
-    assert_eq!(lines, expected, "one line per new host, in ssh's form:\n{written}");
+    assert_eq!(
+        lines, expected,
+        "one line per new host, in ssh's form:\n{written}"
+    );
     assert!(written.ends_with('\n'));
     // OpenSSH finds each appended key, and trusts the hosts with the file as written.
     for host in &hosts {
@@ -1158,7 +1182,10 @@ fn accept_new_host_keys_never_writes_through_a_link_or_a_fifo() {
         assert!(error.contains(&path.display().to_string()), "{error}");
     }
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "# mine\n");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 // Bounds: every phase has a deadline, a host's output a cap, and its stderr is drained.
@@ -1225,7 +1252,11 @@ fn connect_timeout_bounds_the_banner_and_the_key_exchange() {
     let started = std::time::Instant::now();
     let output = hostcert(dir, &args);
     let elapsed = started.elapsed();
-    assert!(elapsed.as_secs() < 15, "took {elapsed:?}: {}", text(&output));
+    assert!(
+        elapsed.as_secs() < 15,
+        "took {elapsed:?}: {}",
+        text(&output)
+    );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let run = report(dir, "hostcert-report");
     for (index, port) in ports.into_iter().enumerate() {
@@ -1239,7 +1270,10 @@ fn connect_timeout_bounds_the_banner_and_the_key_exchange() {
     // Silence and a trickle can only end by the deadline.
     for port in [silent, trickle] {
         let error = target_error(&run, &format!("root@127.0.0.1:{port}"));
-        assert!(error.starts_with("no SSH handshake within 2 s (--connect-timeout)"), "{error}");
+        assert!(
+            error.starts_with("no SSH handshake within 2 s (--connect-timeout)"),
+            "{error}"
+        );
     }
 }
 
@@ -1283,7 +1317,8 @@ fn auth_timeout_bounds_a_login_that_never_answers() {
         address.trim_start_matches("ssh://"),
     );
     assert_eq!(
-        error, "authentication as root not finished within 2 s (--auth-timeout)",
+        error,
+        "authentication as root not finished within 2 s (--auth-timeout)",
         "{}",
         text(&output)
     );
@@ -1322,7 +1357,10 @@ fn a_host_flooding_stderr_does_not_stall_the_batch() {
     let name = address.trim_start_matches("ssh://");
     assert_eq!(target_error(&run, name), "", "{}", text(&output));
     hostcert(dir, &["run", "--report-dir", "local"]);
-    assert_eq!(outcomes(&run, name), outcomes(&report(dir, "local"), "local"));
+    assert_eq!(
+        outcomes(&run, name),
+        outcomes(&report(dir, "local"), "local")
+    );
     assert!(elapsed.as_secs() < 45, "took {elapsed:?}");
 }
 
@@ -1425,7 +1463,10 @@ fn proxyjump_loops_and_deep_chains_are_errors_naming_the_hops() {
         "Host self\n  HostName 127.0.0.1\n  ProxyJump self\n\nHost a\n  HostName 127.0.0.1\n  ProxyJump b\n\nHost b\n  HostName 127.0.0.1\n  ProxyJump a\n\nHost list\n  ProxyJump c0,list\n\n",
     );
     for i in 0..20 {
-        config += &format!("Host c{i}\n  HostName 127.0.0.1\n  ProxyJump c{}\n\n", i + 1);
+        config += &format!(
+            "Host c{i}\n  HostName 127.0.0.1\n  ProxyJump c{}\n\n",
+            i + 1
+        );
     }
     std::fs::write(dir.join("ssh_config"), config).unwrap();
     std::fs::write(dir.join("known_hosts"), "").unwrap();

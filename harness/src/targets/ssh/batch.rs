@@ -723,7 +723,8 @@ mod tests {
             .expect("sh runs");
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), batch.script.as_bytes()).unwrap();
         let output = child.wait_with_output().unwrap();
-        let (remote, hostname, reached) = batch.facts(&probes, &decode_output(&output.stdout), None);
+        let (remote, hostname, reached) =
+            batch.facts(&probes, &decode_output(&output.stdout), None);
         assert!(reached);
         let local = crate::targets::host::HostFs::live_root().gather(&probes);
         assert_eq!(hostname, local.hostname);

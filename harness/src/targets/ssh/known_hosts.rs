@@ -331,8 +331,9 @@ impl HostKeys {
         let names = if self.lists_type(ALGORITHMS[0].1) {
             ALGORITHMS.iter().map(|(name, _)| *name).collect::<Vec<_>>()
         } else {
-            let (known, rest): (Vec<_>, Vec<_>) =
-                ALGORITHMS.iter().partition(|(_, base)| self.lists_type(*base));
+            let (known, rest): (Vec<_>, Vec<_>) = ALGORITHMS
+                .iter()
+                .partition(|(_, base)| self.lists_type(*base));
             known.iter().chain(&rest).map(|(name, _)| *name).collect()
         };
         names.join(",")
@@ -361,17 +362,12 @@ pub struct Known {
 impl Known {
     /// Reads `path` (a missing file knows nothing) for `host` and `port`.
     pub fn read(path: &Path, host: &str, port: u16) -> Result<Known, String> {
+        let mut collector = Collector::new(host, port);
         let Some(file) = open_regular(path)? else {
-            return Ok(Known::default());
+            return Ok(collector.finish());
         };
-        let mut names = vec![lookup_name(host, port)];
-        if port != 22 {
-            names.push(lookup_name(host, 22));
-        }
-        let mut found = vec![HostKeys::default(); names.len()];
         let mut reader = BufReader::new(file.take(MAX_KNOWN_HOSTS_BYTES));
         let mut line = Vec::new();
-        let mut number = 0;
         loop {
             line.clear();
             let read = reader
@@ -380,40 +376,19 @@ impl Known {
             if read == 0 {
                 break;
             }
-            number += 1;
-            for (name, keys) in names.iter().zip(found.iter_mut()) {
-                if let Some(entry) = parse_line(&line, name.as_bytes(), number) {
-                    keys.entries.push(entry);
-                }
-            }
+            collector.line(&line);
         }
-        let mut found = found.into_iter();
-        Ok(Known {
-            with_port: found.next().unwrap_or_default(),
-            bare: found.next(),
-        })
+        Ok(collector.finish())
     }
 
-    /// Parses known_hosts text (for tests and fuzzing).
+    /// Reads known_hosts text for `host` and `port`.
     #[cfg(test)]
     fn parse(text: &[u8], host: &str, port: u16) -> Known {
-        let mut names = vec![lookup_name(host, port)];
-        if port != 22 {
-            names.push(lookup_name(host, 22));
+        let mut collector = Collector::new(host, port);
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            collector.line(line);
         }
-        let mut found = vec![HostKeys::default(); names.len()];
-        for (index, line) in text.split_inclusive(|b| *b == b'\n').enumerate() {
-            for (name, keys) in names.iter().zip(found.iter_mut()) {
-                if let Some(entry) = parse_line(line, name.as_bytes(), index + 1) {
-                    keys.entries.push(entry);
-                }
-            }
-        }
-        let mut found = found.into_iter();
-        Known {
-            with_port: found.next().unwrap_or_default(),
-            bare: found.next(),
-        }
+        collector.finish()
     }
 
     /// The host key algorithms to offer this host, best first.
@@ -434,6 +409,44 @@ impl Known {
             }
         }
         status
+    }
+}
+
+/// Collects, line by line, the entries for the names a host is looked up under.
+struct Collector {
+    names: Vec<String>,
+    found: Vec<HostKeys>,
+    number: usize,
+}
+
+impl Collector {
+    fn new(host: &str, port: u16) -> Collector {
+        let mut names = vec![lookup_name(host, port)];
+        if port != 22 {
+            names.push(lookup_name(host, 22));
+        }
+        Collector {
+            found: vec![HostKeys::default(); names.len()],
+            names,
+            number: 0,
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        self.number += 1;
+        for (name, keys) in self.names.iter().zip(self.found.iter_mut()) {
+            if let Some(entry) = parse_line(line, name.as_bytes(), self.number) {
+                keys.entries.push(entry);
+            }
+        }
+    }
+
+    fn finish(self) -> Known {
+        let mut found = self.found.into_iter();
+        Known {
+            with_port: found.next().unwrap_or_default(),
+            bare: found.next(),
+        }
     }
 }
 
@@ -696,7 +709,8 @@ pub fn append(path: &Path, host: &str, port: u16, blob: &[u8]) -> Result<(), Str
         }
         _ => {}
     }
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    let flags =
+        rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .append(true)
@@ -770,8 +784,14 @@ mod tests {
         assert!(match_pattern(b"a*", b"a*"));
         assert!(!match_pattern(b"a", b"a?"));
         assert!(!match_pattern(b"aa", b"*a*a*a"));
-        assert_eq!(match_pattern_list(b"bad.example.com", b"*.example.com,!bad.example.com"), -1);
-        assert_eq!(match_pattern_list(b"ok.example.com", b"*.example.com,!bad.example.com"), 1);
+        assert_eq!(
+            match_pattern_list(b"bad.example.com", b"*.example.com,!bad.example.com"),
+            -1
+        );
+        assert_eq!(
+            match_pattern_list(b"ok.example.com", b"*.example.com,!bad.example.com"),
+            1
+        );
         assert_eq!(match_pattern_list(b"host", b"HOST"), 1);
         assert_eq!(match_pattern_list(b"host", b"other"), 0);
         assert_eq!(match_pattern_list(b"", b"a,,b"), 1);
@@ -805,10 +825,16 @@ mod tests {
     fn ports_and_the_bare_name() {
         let key = ed25519(1);
         let bare = line("h", &key);
-        assert_eq!(Known::parse(bare.as_bytes(), "h", 2222).check(&key), Status::Trusted(1));
+        assert_eq!(
+            Known::parse(bare.as_bytes(), "h", 2222).check(&key),
+            Status::Trusted(1)
+        );
         // Something else known under [h]:2222: no fallback.
         let other = format!("{}{}", line("[h]:2222", &ed25519(2)), bare);
-        assert_eq!(Known::parse(other.as_bytes(), "h", 2222).check(&key), Status::Changed(1));
+        assert_eq!(
+            Known::parse(other.as_bytes(), "h", 2222).check(&key),
+            Status::Changed(1)
+        );
         // A port-less line does not know [h]:2222's key when revoked there.
         let revoked = format!("@revoked h ssh-ed25519 {}\n", b64(&key));
         assert_eq!(
@@ -825,7 +851,10 @@ mod tests {
         mac.update(b"[h]:2222");
         let name = format!("|1|{}|{}", b64(&salt), b64(&mac.finalize().into_bytes()));
         let text = line(&name, &key);
-        assert_eq!(Known::parse(text.as_bytes(), "H", 2222).check(&key), Status::Trusted(1));
+        assert_eq!(
+            Known::parse(text.as_bytes(), "H", 2222).check(&key),
+            Status::Trusted(1)
+        );
         assert_eq!(
             Known::parse(text.as_bytes(), "h", 22).check(&key),
             Status::Unknown { ca_line: None }
@@ -852,7 +881,7 @@ mod tests {
             format!("\0h ssh-ed25519 {b}\n"),
             format!("# h ssh-ed25519 {b}\n"),
             format!("h #ssh-ed25519 {b}\n"),
-            format!("h ssh-ed25519\n"),
+            "h ssh-ed25519\n".to_owned(),
             format!("h ssh-ed25519 {}\n", b64(&blob("ssh-ed25519", &[&[1; 31]]))),
         ] {
             assert_eq!(
@@ -869,7 +898,10 @@ mod tests {
             format!("h\0 ssh-ed25519 {b}\n"),
         ] {
             assert!(
-                matches!(Known::parse(text.as_bytes(), "h", 22).check(&key), Status::Trusted(_)),
+                matches!(
+                    Known::parse(text.as_bytes(), "h", 22).check(&key),
+                    Status::Trusted(_)
+                ),
                 "{text:?}"
             );
         }
@@ -881,7 +913,9 @@ mod tests {
         let rsa = blob("ssh-rsa", &[&[1, 0, 1], &n]);
         let text = format!("h ssh-rsa {}\n", b64(&rsa));
         let known = Known::parse(text.as_bytes(), "h", 22);
-        assert!(known.algorithms().starts_with("rsa-sha2-512,rsa-sha2-256,ssh-ed25519"));
+        assert!(known
+            .algorithms()
+            .starts_with("rsa-sha2-512,rsa-sha2-256,ssh-ed25519"));
         let text = format!("h ssh-rsa {}\n{}", b64(&rsa), line("h", &ed25519(1)));
         assert_eq!(
             Known::parse(text.as_bytes(), "h", 22).algorithms(),

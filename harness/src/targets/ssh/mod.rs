@@ -184,7 +184,10 @@ impl SshTarget {
             .or_else(|| params.as_ref().and_then(|p| p.proxy_jump.clone()))
             .unwrap_or_default();
         jumps.retain(|j| !j.trim().is_empty());
-        if jumps.first().is_some_and(|j| j.eq_ignore_ascii_case("none")) {
+        if jumps
+            .first()
+            .is_some_and(|j| j.eq_ignore_ascii_case("none"))
+        {
             jumps.clear();
         }
         // `ProxyJump a,b`: this host is reached through b, and b through a.
@@ -262,8 +265,7 @@ impl SshTarget {
     fn connect(&self) -> Result<Connection, TargetError> {
         let known_hosts = self.known_hosts_path()?;
         // Read before the handshake: the host key algorithms are negotiated from it.
-        let known =
-            Known::read(&known_hosts, &self.host, self.port).map_err(|r| self.error(r))?;
+        let known = Known::read(&known_hosts, &self.host, self.port).map_err(|r| self.error(r))?;
         let connect_timeout = self.options.connect_timeout;
         let (socket, deadline) = match &self.jump {
             None => {
@@ -286,7 +288,12 @@ impl SshTarget {
             .map_err(|e| self.error(format!("cannot start an SSH session: {e}")))?;
         session
             .method_pref(ssh2::MethodType::HostKey, &known.algorithms())
-            .map_err(|e| self.error(format!("cannot choose host key algorithms: {}", e.message())))?;
+            .map_err(|e| {
+                self.error(format!(
+                    "cannot choose host key algorithms: {}",
+                    e.message()
+                ))
+            })?;
         session.set_tcp_stream(socket);
         session.set_timeout(millis(remaining(deadline)).max(1));
         session.handshake().map_err(|e| {
@@ -383,7 +390,10 @@ impl SshTarget {
                     self.host,
                     self.port,
                     if connection.watchdog.fired() {
-                        format!("no answer within {} s (--connect-timeout)", timeout.as_secs())
+                        format!(
+                            "no answer within {} s (--connect-timeout)",
+                            timeout.as_secs()
+                        )
                     } else {
                         e.message().to_owned()
                     }
@@ -731,7 +741,9 @@ struct BatchRun {
 fn agent_login(session: &ssh2::Session, user: &str) -> Result<(), String> {
     let mut agent = session.agent().map_err(|e| e.message().to_owned())?;
     agent.connect().map_err(|e| e.message().to_owned())?;
-    agent.list_identities().map_err(|e| e.message().to_owned())?;
+    agent
+        .list_identities()
+        .map_err(|e| e.message().to_owned())?;
     let identities = agent.identities().map_err(|e| e.message().to_owned())?;
     let mut last = "no identities found in the ssh agent".to_owned();
     for identity in &identities {
