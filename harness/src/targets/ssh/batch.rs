@@ -677,6 +677,59 @@ mod tests {
         assert_eq!(decode_output(b"no marker"), Vec::<u8>::new());
     }
 
+    /// The output is decoded the same whatever the chunks it arrives in; hostile bytes never
+    /// panic; more than the cap is refused with the reason, keeping what was decoded.
+    #[test]
+    fn output_decodes_in_any_chunks_and_stops_at_the_cap() {
+        let whole = encoded(&[
+            frame("p0", "ok", "/a", &[7u8; 10_000]),
+            b"\n@@HC n1 DONE\n".to_vec(),
+        ]);
+        let reference = decode_output(&whole);
+        assert_eq!(
+            parse_frames(&reference, "n1").0["p0"].payload,
+            vec![7u8; 10_000]
+        );
+        for size in [1, 3, 7, 76, 4096, 5000] {
+            let mut output = Output::default();
+            for chunk in whole.chunks(size) {
+                output.push(chunk).unwrap();
+            }
+            assert_eq!(output.finish(), reference, "chunks of {size}");
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..500 {
+            let mut bytes = whole.clone();
+            for _ in 0..(round % 5 + 1) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state as usize) % bytes.len();
+                bytes[at] = (state >> 32) as u8;
+            }
+            let _ = parse_frames(&decode_output(&bytes), "n1");
+        }
+        let mut output = Output::default();
+        output.push(&whole).unwrap();
+        let line = [b'A'; 1 << 20];
+        let mut refused = None;
+        for _ in 0..(MAX_OUTPUT_BYTES >> 20) + 1 {
+            if let Err(reason) = output.push(&line) {
+                refused = Some(reason);
+                break;
+            }
+        }
+        assert_eq!(
+            refused.as_deref(),
+            Some("the host sent more than 64 MiB of output: hostcert stopped reading")
+        );
+        let decoded = output.finish();
+        assert_eq!(
+            parse_frames(&decoded, "n1").0["p0"].payload,
+            vec![7u8; 10_000]
+        );
+    }
+
     #[test]
     fn shell_quoting() {
         assert_eq!(shell_quote("a b"), "'a b'");

@@ -922,4 +922,40 @@ mod tests {
             "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256"
         );
     }
+
+    /// Hostile files (random bytes, and real lines with bytes flipped) never panic and never
+    /// trust a key they do not list.
+    #[test]
+    fn hostile_files_neither_panic_nor_trust() {
+        let key = ed25519(9);
+        let good = format!(
+            "@revoked h {}\n|1|{}|{} {}\n*,!x {}\n",
+            line("", &ed25519(1)).trim_start(),
+            b64(&[3; 20]),
+            b64(&[4; 20]),
+            line("", &ed25519(2)).trim_start().trim_end(),
+            line("", &ed25519(3)).trim_start().trim_end()
+        );
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let mut text = good.clone().into_bytes();
+            if round % 3 == 0 {
+                text = (0..(next() % 400)).map(|_| next() as u8).collect();
+            } else {
+                for _ in 0..(next() % 8 + 1) {
+                    let at = (next() as usize) % text.len();
+                    text[at] = next() as u8;
+                }
+            }
+            let known = Known::parse(&text, "h", 2222);
+            assert!(!matches!(known.check(&key), Status::Trusted(_)));
+            let _ = known.algorithms();
+        }
+    }
 }
