@@ -1555,3 +1555,60 @@ fn proxyjump_chains_through_two_bastions() {
     let forwarded = format!("target 127.0.0.1 port {}", inner.port);
     assert_eq!(count(&b2.log(), &forwarded), 2, "{}", b2.log());
 }
+
+/// A host known only through `@cert-authority` (its certificate signed by the CA): `ssh`
+/// accepts the certificate; hostcert, which negotiates plain host keys and does not verify
+/// certificates, refuses it and says so, never trusting the plain key as if it were listed.
+#[test]
+fn a_host_known_only_through_a_certificate_authority_is_refused_with_the_reason() {
+    let client = Client::new();
+    let dir = client.dir.path();
+    let ca_key = dir.join("host_ca");
+    let ca = keygen_kind(&ca_key, "ed25519");
+    let host_dir = dir.join("certified");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    support::keygen(&host_dir.join("host_ed25519"));
+    let signed = Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca_key)
+        .args(["-I", "certified", "-h", "-n", "127.0.0.1"])
+        .arg(host_dir.join("host_ed25519.pub"))
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", text(&signed));
+    let host = SshHost::start(
+        &client,
+        "certified",
+        &[&format!(
+            "HostCertificate={}",
+            host_dir.join("host_ed25519-cert.pub").display()
+        )],
+    );
+    let known = dir.join("known_hosts");
+    std::fs::write(&known, format!("@cert-authority [127.0.0.1]:* {ca}\n")).unwrap();
+    let (theirs, log) = ssh_accepts(&client, &known, "127.0.0.1", host.port);
+    assert!(theirs, "ssh trusts the certificate: {log}");
+    let ours = hostcert_decisions(&client, &known, &["127.0.0.1"], host.port, &[], "ca");
+    let error = ours[0].as_ref().expect_err("hostcert refuses");
+    assert!(
+        error.ends_with(&format!(
+            "{}:1 names a certificate authority (@cert-authority) for it, but hostcert does not verify host certificates: list the host's own key (ssh-keyscan)",
+            known.display()
+        )),
+        "{error}"
+    );
+    // Not even trust on first use records a host that known_hosts means to trust by certificate.
+    let ours = hostcert_decisions(
+        &client,
+        &known,
+        &["127.0.0.1"],
+        host.port,
+        &["--accept-new-host-keys"],
+        "ca-tofu",
+    );
+    assert!(ours[0].is_err());
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        format!("@cert-authority [127.0.0.1]:* {ca}\n")
+    );
+}
