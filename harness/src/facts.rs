@@ -379,3 +379,72 @@ impl Snapshot {
 
 /// The probes a set of checks needs, deduplicated.
 pub type ProbeSet = BTreeSet<Probe>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(facts: &str) -> String {
+        format!(
+            r#"{{"format-version": 1, "tool-version": "0", "gathered-at": "x",
+                "target": {{"name": "t", "kind": "local", "address": "t"}}, "facts": {facts}}}"#
+        )
+    }
+
+    #[test]
+    fn snapshots_with_a_fact_twice_or_both_or_neither_value_and_error_are_refused() {
+        let cases = [
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": {"text": "x86_64"}},
+                    {"probe": "architecture", "source": "b", "value": {"text": "aarch64"}}]"#,
+                "facts[1] (architecture): the fact appears twice (also facts[0])",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": "absent", "error": "e"}]"#,
+                "facts[0] (architecture): has both a value and an error",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": null}]"#,
+                "facts[0] (architecture): has neither a value nor an error",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "source": "b", "value": "absent"}]"#,
+                "the key `source` appears twice",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": {"text": 1}}]"#,
+                "a fact holds no number or boolean",
+            ),
+        ];
+        for (facts, expected) in cases {
+            let error = Snapshot::parse(&snapshot(facts)).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        let (parsed, _) = Snapshot::parse(&snapshot(
+            r#"[{"source": "a", "probe": "architecture", "value": {"absent": null}}]"#,
+        ))
+        .unwrap();
+        assert_eq!(parsed.facts[0].value, Some(FactValue::Absent));
+    }
+
+    /// The digest is over the facts as `jq -cj` writes them: file order, DEL as `\u007f`.
+    #[test]
+    fn the_snapshot_digest_is_over_compact_json_as_jq_writes_it() {
+        let facts = r#"[{"source": "a\u007f\u001b", "probe": "architecture", "error": "é\n"}]"#;
+        let (_, digest) = Snapshot::parse(&snapshot(facts)).unwrap();
+        let jq = r#"[{"source":"a\u007f\u001b","probe":"architecture","error":"é\n"}]"#;
+        assert_eq!(digest, crate::catalog::digest(jq.as_bytes()));
+        let set: FactSet = [Fact::failed(Probe::Architecture, "a\u{7f}", "x")]
+            .into_iter()
+            .collect();
+        let canonical = r#"[{"probe":"architecture","source":"a\u007f","error":"x"}]"#;
+        assert_eq!(set.digest(), crate::catalog::digest(canonical.as_bytes()));
+    }
+
+    #[test]
+    fn display_never_cuts() {
+        let long = "x".repeat(1000);
+        assert_eq!(FactValue::Text(long.clone()).display("absent"), long);
+        assert_eq!(FactValue::Text("a\nb".into()).display("absent"), "a\\nb");
+    }
+}

@@ -787,6 +787,87 @@ mod tests {
         assert_eq!(code, exit::NOT_CERTIFIED);
     }
 
+    /// A target whose gather stops part way, after reading CONFIG_NET_NS as `net_ns`.
+    struct StoppingTarget {
+        net_ns: FactValue,
+    }
+
+    impl Target for StoppingTarget {
+        fn name(&self) -> &str {
+            "stopping"
+        }
+        fn kind(&self) -> TargetKind {
+            TargetKind::Local
+        }
+        fn address(&self) -> &str {
+            "stopping"
+        }
+        fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+            let read = crate::model::Probe::KernelConfig("NET_NS".to_owned());
+            let facts = probes
+                .iter()
+                .filter(|p| **p == read)
+                .map(|p| Fact::read(p.clone(), "/proc/config.gz", self.net_ns.clone()))
+                .collect();
+            Ok(Gathered::stopped(
+                Some("host".to_owned()),
+                facts,
+                probes,
+                "ssh",
+                "connection lost",
+            ))
+        }
+    }
+
+    fn run_stopping(net_ns: FactValue) -> (u8, RunReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let report_dir = dir.path().to_str().unwrap().to_owned();
+        let argv = ["hostcert", "run", "--report-dir", &report_dir, "-q"];
+        let Command::Run(args) = crate::cli::Cli::parse_from(argv).command else {
+            unreachable!("parsed a run command");
+        };
+        let prepared = prepare(&args).unwrap();
+        let target = StoppingTarget { net_ns };
+        let code = run_on(&args, prepared, vec![Box::new(target)], now()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+        (code, hostcert_reports::json::from_str(&text).unwrap())
+    }
+
+    /// Facts survive partial failure: what a target read before its gather stopped is judged
+    /// (a gating failure among it is not certified), every other fact is an error with the
+    /// reason, and the target, never certified, records why it stopped.
+    #[test]
+    fn facts_read_before_a_gather_stopped_are_kept_and_judged() {
+        let (code, report) = run_stopping(FactValue::Absent);
+        assert_eq!(code, exit::NOT_CERTIFIED);
+        let net = report
+            .results
+            .iter()
+            .find(|r| r.check == "kernel.namespaces.net")
+            .unwrap();
+        assert_eq!(net.outcome, Outcome::Fail);
+        let target = &report.targets[0];
+        assert_eq!(target.gather_error.as_deref(), Some("connection lost"));
+        assert_eq!(target.error, None);
+        assert!(target.facts_digest.is_some());
+        assert_eq!(target.hostname.as_deref(), Some("host"));
+
+        let (code, report) = run_stopping(FactValue::Text("y".to_owned()));
+        assert_eq!(code, exit::COULD_NOT_RUN);
+        assert_eq!(report.verdict, hostcert_reports::Verdict::Incomplete);
+        let outcome = |check: &str| {
+            let result = report.results.iter().find(|r| r.check == check).unwrap();
+            (result.outcome, result.message.clone())
+        };
+        assert_eq!(outcome("kernel.namespaces.net").0, Outcome::Pass);
+        let (pid, message) = outcome("kernel.namespaces.pid");
+        assert_eq!(pid, Outcome::Error);
+        assert!(
+            message.ends_with("could not be read from ssh: connection lost"),
+            "{message}"
+        );
+    }
+
     /// Filters narrow what is gathered, not only what is shown.
     #[test]
     fn a_filter_gathers_only_the_facts_of_the_checks_it_keeps() {

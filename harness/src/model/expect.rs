@@ -165,11 +165,12 @@ pub enum Predicate {
     VersionBelow(Operand),
 }
 
-/// The most memory a `matches` pattern may compile to, and the most its lazy DFA may cache,
-/// per pattern: a pattern that needs more (`(a{1000}){1000}`) is refused when the suite is
-/// loaded. Matching is linear in the text with the `regex` crate (no backtracking), and the text
-/// is a fact, bounded by what the probe reads.
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// The most memory a `matches` pattern may compile to (2 MiB), and the most its lazy DFA may
+/// cache, per pattern: a pattern that needs more (`(a{1000}){1000}`, or `\w{100}`, since `\w`
+/// is every Unicode word character) is refused when the suite is loaded, with the file and line.
+/// Matching is linear in the length of the text with the `regex` crate (no backtracking), and
+/// the text is a fact, bounded by what its probe reads.
+pub const REGEX_SIZE_LIMIT: usize = 2 << 20;
 
 /// Compiles a `matches` pattern within [`REGEX_SIZE_LIMIT`].
 fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {

@@ -446,3 +446,41 @@ fn locate_near(text: &str, line: usize, key: &str) -> Option<(usize, usize)> {
             (index + 1, lines[index].len() - body.len() + 1)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_kinds_name_single_kinds_and_pairs() {
+        let text = "name: p\nversion: 1.0.0\ntarget-kinds: [image, image@local, os-tree@ssh]\nsuites:\n  kernel-features: ^1\n";
+        let profile = Profile::parse("p.yaml", text).unwrap();
+        assert!(profile.certifies(TargetKind::Image, None));
+        assert!(profile.certifies(TargetKind::Local, Some(TargetKind::Image)));
+        assert!(profile.certifies(TargetKind::Ssh, Some(TargetKind::OsTree)));
+        assert!(!profile.certifies(TargetKind::Local, None));
+        assert!(!profile.certifies(TargetKind::Ssh, Some(TargetKind::Image)));
+        let kinds: Vec<String> = profile.target_kinds.iter().map(|k| k.to_string()).collect();
+        assert_eq!(kinds, ["image", "image@local", "os-tree@ssh"]);
+        assert_eq!(
+            profile.target_kinds[1].how_to_give(),
+            "--image oci:DIR[:TAG] --target local"
+        );
+        // Without the key, every kind.
+        let any = Profile::parse("a.yaml", "name: a\nversion: 1.0.0\nsuites:\n  x: ^1\n").unwrap();
+        assert!(any.certifies(TargetKind::KernelConfig, None));
+        let errors = Profile::parse(
+            "b.yaml",
+            "name: b\nversion: 1.0.0\ntarget-kinds: [image, image, local@image]\nsuites:\n  x: ^1\n",
+        )
+        .unwrap_err();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "b.yaml:3:1: target-kinds[1]: `image` is listed twice",
+                "b.yaml:3:1: target-kinds[2]: `local@image`: the image of a pair is an image or an os-tree, not local",
+            ]
+        );
+    }
+}
