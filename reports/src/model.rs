@@ -502,25 +502,28 @@ pub struct Summary {
 impl Summary {
     /// Counts the outcomes of `results`.
     pub fn of(results: &[CheckResult]) -> Summary {
-        let mut summary = Summary {
-            total: results.len(),
-            ..Summary::default()
-        };
+        let mut summary = Summary::default();
         for result in results {
-            match result.outcome {
-                Outcome::Pass => summary.pass += 1,
-                Outcome::Fail => summary.fail += 1,
-                Outcome::Skip => summary.skip += 1,
-                Outcome::Waived => summary.waived += 1,
-                Outcome::Error => summary.error += 1,
-            }
-            if result.gating && result.outcome == Outcome::Fail {
-                summary.gating_fail += 1;
-            }
-            if result.gating && result.outcome == Outcome::Error {
-                summary.gating_error += 1;
-            }
+            summary.add(result);
         }
         summary
+    }
+
+    /// Counts one more result.
+    pub fn add(&mut self, result: &CheckResult) {
+        self.total += 1;
+        match result.outcome {
+            Outcome::Pass => self.pass += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Skip => self.skip += 1,
+            Outcome::Waived => self.waived += 1,
+            Outcome::Error => self.error += 1,
+        }
+        if result.gating && result.outcome == Outcome::Fail {
+            self.gating_fail += 1;
+        }
+        if result.gating && result.outcome == Outcome::Error {
+            self.gating_error += 1;
+        }
     }
 }

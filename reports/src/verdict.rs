@@ -21,7 +21,7 @@
 //! follows the same rules, with failures also in the baseline counted as evaluated but not
 //! failing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::{BaselineInfo, CheckResult, Outcome, RunReport, Summary, TargetReport, Verdict};
 
@@ -216,9 +216,23 @@ impl RunReport {
             })
             .collect();
         // Results of a target the report does not list count as a target not read in full.
-        gates.retain(|name, _| !self.targets.iter().any(|t| t.name == *name));
+        let listed: HashSet<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        gates.retain(|name, _| !listed.contains(name));
         verdicts.extend(gates.values().map(|g| g.verdict(None).verdict));
         combine(verdicts)
+    }
+
+    /// Each target's outcome counts by check group ([`crate::matrix::groups`]), in one pass.
+    fn groups_by_target(&self) -> HashMap<&str, BTreeMap<String, Summary>> {
+        let mut all: HashMap<&str, BTreeMap<String, Summary>> = HashMap::new();
+        for result in &self.results {
+            all.entry(result.target.as_str())
+                .or_default()
+                .entry(crate::matrix::group_of(&result.check).to_owned())
+                .or_default()
+                .add(result);
+        }
+        all
     }
 
     /// Known, new and new gating failures, from the results' `known-failure` marks.
@@ -240,10 +254,11 @@ impl RunReport {
     pub fn derive(&mut self) {
         self.summary = Summary::of(&self.results);
         self.verdict = self.derived_verdict();
+        let mut groups = self.groups_by_target();
         let groups: Vec<_> = self
             .targets
             .iter()
-            .map(|t| crate::matrix::groups(&self.results, &t.name))
+            .map(|t| groups.remove(t.name.as_str()).unwrap_or_default())
             .collect();
         for (target, groups) in self.targets.iter_mut().zip(groups) {
             target.groups = groups;
@@ -269,11 +284,9 @@ impl RunReport {
                 problem,
             })
         };
+        let mut listed: HashMap<&str, usize> = HashMap::new();
         for (index, target) in self.targets.iter().enumerate() {
-            if let Some(first) = self.targets[..index]
-                .iter()
-                .position(|t| t.name == target.name)
-            {
+            if let Some(first) = listed.insert(target.name.as_str(), index) {
                 return wrong(
                     &format!("targets[{index}].name"),
                     format!("`{}` is also the name of targets[{first}]", target.name),
@@ -283,7 +296,7 @@ impl RunReport {
         if let Some(index) = self
             .results
             .iter()
-            .position(|r| !self.targets.iter().any(|t| t.name == r.target))
+            .position(|r| !listed.contains_key(r.target.as_str()))
         {
             return wrong(
                 &format!("results[{index}].target"),
@@ -316,9 +329,11 @@ impl RunReport {
                 );
             }
         }
+        let groups = self.groups_by_target();
+        let none = BTreeMap::new();
         for (index, target) in self.targets.iter().enumerate() {
             if !target.groups.is_empty()
-                && target.groups != crate::matrix::groups(&self.results, &target.name)
+                && target.groups != *groups.get(target.name.as_str()).unwrap_or(&none)
             {
                 return wrong(
                     &format!("targets[{index}].groups"),
