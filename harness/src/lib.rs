@@ -14,6 +14,7 @@ pub mod cli;
 pub mod dsse;
 pub mod engine;
 pub mod facts;
+pub mod fsio;
 pub mod inventory;
 pub mod model;
 pub mod targets;

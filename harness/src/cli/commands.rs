@@ -116,7 +116,7 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
     let mut waiver_files = Vec::new();
     for file in &files {
         let source = file.display().to_string();
-        let text = match yaml::read_file(file) {
+        let text = match yaml::read_file(file, crate::fsio::cap::YAML, "file") {
             Ok(text) => text,
             Err(e) => {
                 errors.push(e);
@@ -534,14 +534,15 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
     Ok(exit::CERTIFIED)
 }
 
-/// Reads a JSON report and its bytes, naming the file in every error.
+/// Reads a JSON report (at most [`crate::fsio::cap::REPORT`]) and its bytes, naming the file in
+/// every error.
 fn read_report(path: &Path) -> Result<(RunReport, Vec<u8>), CliError> {
     let name = path.display().to_string();
     let fail = |reason: String| CliError::File {
         path: name.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let bytes = crate::fsio::read_regular(path, crate::fsio::cap::REPORT, "report")?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| fail("not a hostcert report: not UTF-8".to_owned()))?;
     let report = hostcert_reports::json::from_str(text).map_err(|e| fail(e.to_string()))?;
@@ -611,10 +612,7 @@ fn attest(args: AttestArgs) -> Result<u8, CliError> {
 fn verify(args: VerifyArgs) -> Result<u8, CliError> {
     let key = VerifyingKey::read(&args.key).map_err(key_error)?;
     let bundle = args.bundle.display().to_string();
-    let text = std::fs::read_to_string(&args.bundle).map_err(|e| CliError::File {
-        path: bundle.clone(),
-        reason: format!("cannot read: {e}"),
-    })?;
+    let text = crate::fsio::read_regular_text(&args.bundle, crate::fsio::cap::BUNDLE, "bundle")?;
     let failed = |reason: String| {
         eprintln!("verify: FAILED: {bundle}: {reason}");
         Ok(exit::NOT_VERIFIED)
@@ -646,9 +644,14 @@ fn verify(args: VerifyArgs) -> Result<u8, CliError> {
             ))
         }
     };
-    let bytes = std::fs::read(&report_path).map_err(|e| CliError::File {
-        path: report_path.display().to_string(),
-        reason: format!("cannot read the report the bundle names: {e} (give --report FILE)"),
+    let bytes = crate::fsio::read_regular(
+        &report_path,
+        crate::fsio::cap::REPORT,
+        "report the bundle names",
+    )
+    .map_err(|e| CliError::File {
+        path: e.path,
+        reason: format!("{} (give --report FILE)", e.reason),
     })?;
     let digest = catalog::digest(&bytes);
     if named.sha256().as_deref() != Some(digest.as_str()) {

@@ -120,7 +120,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
     let mut waivers = Vec::new();
     let mut errors = Vec::new();
     for path in &args.waivers {
-        let parsed = crate::yaml::read_file(path)
+        let parsed = crate::yaml::read_file(path, crate::fsio::cap::YAML, "waivers file")
             .map_err(|e| vec![e])
             .and_then(|text| Waiver::parse_file(&path.display().to_string(), &text));
         match parsed {
@@ -167,7 +167,7 @@ fn read_baseline(path: &Path) -> Result<Baseline, CliError> {
         path: source.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the baseline: {e}")))?;
+    let bytes = crate::fsio::read_regular(path, crate::fsio::cap::REPORT, "baseline")?;
     let text = String::from_utf8(bytes)
         .map_err(|_| fail("the baseline is not a hostcert report: not UTF-8".to_owned()))?;
     let report = hostcert_reports::json::from_str(&text)

@@ -34,13 +34,7 @@ const TOOLS: &[(&str, &str)] = &[
 /// Why a real run cannot happen here (not root, no namespaces), or `None` when it can. Such a
 /// run is skipped with the reason, never passed.
 pub(super) fn cannot_run_here() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("");
-    if euid != "0" {
+    if !rustix::process::geteuid().is_root() {
         return Some(
             "a real run needs root on the host (namespaces, veth pairs, mounts)".to_owned(),
         );

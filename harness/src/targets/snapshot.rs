@@ -23,8 +23,9 @@ impl SnapshotTarget {
             target: name.clone(),
             reason,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read the fact snapshot: {e}")))?;
+        let text =
+            crate::fsio::read_regular_text(path, crate::fsio::cap::SNAPSHOT, "fact snapshot")
+                .map_err(|e| fail(e.reason))?;
         let version: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| fail(format!("not a fact snapshot: {e}")))?;
         let found = version
