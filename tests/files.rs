@@ -387,3 +387,303 @@ fn suites_folders_are_walked_without_leaving_them_or_looping() {
         .unwrap();
     assert!(status.success());
 }
+
+/// A report to render again and the folder it is in.
+fn a_report(work: &Work) -> String {
+    let output = hostcert(
+        work,
+        &[
+            "run",
+            "--profile",
+            fixture("profiles/container-host-1.0.yaml")
+                .to_str()
+                .unwrap(),
+            "--facts",
+            fixture("snapshots/healthy-host.json").to_str().unwrap(),
+            "--report-dir",
+            "out",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    work.read("out/report.json")
+}
+
+/// The names in a folder, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).unwrap().file_type()
+}
+
+/// Guards "nothing is written but through an exclusive temporary file": a device and a FIFO
+/// are written to, never replaced; a link and a directory are refused; a file's mode and owner
+/// are kept; another file of the folder, however it is named, is never touched.
+#[test]
+fn reports_replace_regular_files_only_and_write_devices_and_fifos_directly() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let work = Work::new();
+    let json = a_report(&work);
+    let render = |to: &str| {
+        hostcert(
+            &work,
+            &["report", "--from", "out/report.json", "--json", to],
+        )
+    };
+
+    // A character device (a copy of /dev/null, made here so that nothing can replace the
+    // machine's own) is written to and stays a device.
+    let status = Command::new("mknod")
+        .arg(work.path("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .expect("mknod (coreutils) runs");
+    assert!(status.success(), "mknod needs root (the tests run as root)");
+    let output = render("null");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(file_type(&work.path("null")).is_char_device());
+    let output = render("/dev/null");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(file_type(Path::new("/dev/null")).is_char_device());
+
+    // A FIFO with a reader gets the report; without one it is an error, not a hang.
+    mkfifo(&work.path("fifo"));
+    let fifo = work.path("fifo");
+    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    let output = render("fifo");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(reader.join().unwrap(), json);
+    assert!(file_type(&work.path("fifo")).is_fifo());
+    let output = render("fifo");
+    assert_eq!(code(&output), 2);
+    assert_eq!(
+        stderr(&output),
+        "error: fifo: cannot write: a FIFO nobody reads\n"
+    );
+
+    // A link to a file, a link to nothing and a directory are refused, and nothing is written.
+    work.write("victim.json", "victim\n");
+    std::os::unix::fs::symlink("victim.json", work.path("link.json")).unwrap();
+    std::os::unix::fs::symlink("nothing.json", work.path("dangling.json")).unwrap();
+    std::fs::create_dir(work.path("folder.json")).unwrap();
+    for (to, expected) in [
+        ("link.json", "error: link.json: cannot write: a symbolic link to a regular file; hostcert does not replace a file through a link (name the file it leads to)\n"),
+        ("dangling.json", "error: dangling.json: cannot write: a symbolic link to nothing; hostcert does not create a file through a link\n"),
+        ("folder.json", "error: folder.json: cannot write: a directory; hostcert writes only to a regular file, a FIFO or a character device\n"),
+    ] {
+        let output = render(to);
+        assert_eq!(code(&output), 2, "{to}");
+        assert_eq!(stderr(&output), expected);
+    }
+    assert_eq!(work.read("victim.json"), "victim\n");
+    assert!(!work.path("nothing.json").exists());
+    // A link to a device is followed, as /dev/stdout is.
+    std::os::unix::fs::symlink("null", work.path("to-null")).unwrap();
+    assert_eq!(code(&render("to-null")), 0);
+    assert!(file_type(&work.path("null")).is_char_device());
+
+    // An existing file keeps its mode, owner and group (hostcert runs as root here).
+    work.write("kept.json", "old\n");
+    std::fs::set_permissions(
+        work.path("kept.json"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(work.path("kept.json"), Some(65534), Some(65534)).unwrap();
+    let output = render("kept.json");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(work.read("kept.json"), json);
+    let metadata = std::fs::metadata(work.path("kept.json")).unwrap();
+    assert_eq!(
+        (metadata.mode() & 0o7777, metadata.uid(), metadata.gid()),
+        (0o640, 65534, 65534)
+    );
+
+    // A missing folder is made, with its parents.
+    let output = render("new/deeper/report.json");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(work.read("new/deeper/report.json"), json);
+    let output = hostcert(
+        &work,
+        &["report", "--from", "out/report.json", "--junit", "-"],
+    );
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output)
+        .starts_with("error: `-` (standard output) is taken only by the JSON report"));
+}
+
+/// The temporary file is created exclusively under a random name: files already in the folder
+/// (the name hostcert used to use, `.report.json.PID.tmp`, included) are never overwritten or
+/// moved, and temporary files of writers that are gone are removed.
+#[test]
+fn a_report_never_clobbers_a_file_named_like_its_temporary_file() {
+    let work = Work::new();
+    let json = a_report(&work);
+    std::fs::create_dir(work.path("dest")).unwrap();
+    // A pid that just ended.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    work.write(
+        &format!("dest/.report.json.hostcert-{gone_pid}-AbCdEf.tmp"),
+        "stale",
+    );
+    work.write("dest/.report.json.hostcert-1-AbCdEf.tmp", "pid 1 is alive");
+    // `exec` keeps the shell's pid, so the shell knows the name hostcert would pick for it.
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            r#"echo mine > "dest/.report.json.$$.tmp" && echo mine > "dest/.report.json.hostcert-$$.tmp" && exec "$0" report --from out/report.json --json dest/report.json"#,
+            BIN,
+        ])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(work.read("dest/report.json"), json);
+    let pid = output_pid_files(&work.path("dest"));
+    assert_eq!(pid.len(), 2, "{pid:?}");
+    for name in &pid {
+        assert_eq!(work.read(&format!("dest/{name}")), "mine\n", "{name}");
+    }
+    assert_eq!(names(&work.path("dest")), {
+        let mut expected = vec![
+            ".report.json.hostcert-1-AbCdEf.tmp".to_owned(),
+            "report.json".to_owned(),
+        ];
+        expected.extend(pid);
+        expected.sort();
+        expected
+    });
+}
+
+/// The files the shell made for hostcert's pid in `dest`.
+fn output_pid_files(dest: &Path) -> Vec<String> {
+    names(dest)
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp") && !n.contains("AbCdEf"))
+        .collect()
+}
+
+/// `-` sends the JSON report (`run --json`, `report --json`, `report merge --json`) and a
+/// snapshot (`gather --output`) to stdout, alone: libtest's lines and the summary go to stderr.
+#[test]
+fn a_dash_sends_the_json_report_and_snapshots_to_stdout_alone() {
+    let work = Work::new();
+    let json = a_report(&work);
+    let profile = fixture("profiles/container-host-1.0.yaml");
+    let healthy = fixture("snapshots/healthy-host.json");
+    let output = hostcert(
+        &work,
+        &[
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--facts",
+            healthy.to_str().unwrap(),
+            "--report-dir",
+            "again",
+            "--json",
+            "-",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("only JSON on stdout");
+    assert_eq!(report["verdict"], "certified");
+    assert!(stderr(&output).contains("test healthy-host::kernel-features::"));
+    assert!(stderr(&output).contains("reports: stdout, again/junit.xml"));
+    assert!(!work.path("again/report.json").exists() && work.path("again/junit.xml").is_file());
+
+    let output = hostcert(
+        &work,
+        &["report", "--from", "out/report.json", "--json", "-"],
+    );
+    assert_eq!((code(&output), stdout(&output)), (0, json.clone()));
+    let output = hostcert(
+        &work,
+        &["report", "merge", "out/report.json", "--json", "-"],
+    );
+    assert_eq!(code(&output), 0);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()["verdict"],
+        "certified"
+    );
+    assert!(stderr(&output).starts_with("merged 1 reports"));
+
+    let output = hostcert(
+        &work,
+        &[
+            "gather",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--output",
+            "-",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(snapshot["target"]["kind"], "local");
+    assert!(
+        stderr(&output).contains("into stdout"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Other outputs do not take `-`, and a signed run needs its report in a file.
+    let output = hostcert(
+        &work,
+        &["run", "--facts", healthy.to_str().unwrap(), "--junit", "-"],
+    );
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).starts_with("error: `-` (standard output) is taken only by"));
+    let output = hostcert(
+        &work,
+        &[
+            "run",
+            "--facts",
+            healthy.to_str().unwrap(),
+            "--json",
+            "-",
+            "--sign",
+            "key.pem",
+        ],
+    );
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).starts_with("error: --sign needs the JSON report in a file"));
+    assert!(output.stdout.is_empty());
+}
+
+/// A folder hostcert cannot write in (a read-only mount: root ignores permission bits) is an
+/// error naming the file, and the file already there is left as it was.
+#[test]
+fn a_read_only_folder_is_an_error_and_its_file_is_left_alone() {
+    support::require("unshare", "util-linux");
+    let work = Work::new();
+    a_report(&work);
+    work.write("ro/report.json", "old\n");
+    let output = Command::new("unshare")
+        .args([
+            "--mount",
+            "sh",
+            "-c",
+            r#"mount --make-rprivate / && mount --bind ro ro && mount -o remount,bind,ro ro && exec "$0" report --from out/report.json --json ro/report.json"#,
+            BIN,
+        ])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "error: ro/report.json: cannot write: cannot create a temporary file in ro: Read-only file system (os error 30)\n"
+    );
+    assert_eq!(work.read("ro/report.json"), "old\n");
+    assert_eq!(names(&work.path("ro")), vec!["report.json"]);
+}

@@ -1,5 +1,6 @@
-//! Reading the user's files: only regular files, never more than a cap per kind of file, and
-//! folders walked without following links out of them or looping.
+//! The user's files: reading only regular files, never more than a cap per kind of file, and
+//! folders walked without following links out of them or looping; writing reports and snapshots
+//! whole, through an exclusive temporary file.
 //!
 //! Every file hostcert reads on the user's behalf (suites, profiles, waivers, inventories, fact
 //! snapshots, reports, keys, bundles, seccomp profiles, kernel configs, files of OS trees) goes
@@ -15,6 +16,11 @@
 //! - every failure is one [`FileError`] naming the file: `PATH: cannot read the KIND: REASON`.
 //!
 //! [`files_under`] walks the folders of `--suites`, `--profiles` and `lint`.
+//!
+//! [`write_output`] writes every report, bundle and snapshot (see its rules): a regular file
+//! is replaced whole through a temporary file created exclusively beside it and renamed over it,
+//! so that a reader never sees half a report and no existing file but the destination is ever
+//! touched; `/dev/null`, a FIFO, a terminal and `/dev/stdout` are written to directly.
 
 use std::fs::Metadata;
 use std::io::Read;
@@ -70,6 +76,15 @@ impl FileError {
             path: path.display().to_string(),
             cause: reason.clone(),
             reason,
+            not_found: false,
+        }
+    }
+
+    fn writing(path: &Path, cause: String) -> FileError {
+        FileError {
+            path: path.display().to_string(),
+            reason: format!("cannot write: {cause}"),
+            cause,
             not_found: false,
         }
     }
@@ -270,6 +285,221 @@ pub fn files_under(root: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Pa
     Ok(files)
 }
 
+/// Where an output goes, decided before it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// hostcert's standard output: `-` (for the options that take it) and `/dev/stdout`.
+    Stdout,
+    /// A regular file, or nothing yet: replaced whole through a temporary file.
+    Replace(PathBuf),
+    /// Something that is not a regular file and is written to as it is: a character device
+    /// (`/dev/null`, a terminal), a FIFO, or a descriptor of this process (`/dev/stderr`,
+    /// `/dev/fd/N`).
+    Direct(PathBuf),
+}
+
+impl Destination {
+    /// Whether the bytes go to hostcert's standard output.
+    pub fn is_stdout(&self) -> bool {
+        *self == Destination::Stdout
+    }
+}
+
+/// Decides how `path` is written (see [`write_output`]); `dash_is_stdout` for the options that
+/// take `-`.
+pub fn destination(path: &Path, dash_is_stdout: bool) -> Result<Destination, FileError> {
+    let fail = |cause: String| FileError::writing(path, cause);
+    if (dash_is_stdout && path.as_os_str() == "-") || path == Path::new("/dev/stdout") {
+        return Ok(Destination::Stdout);
+    }
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Destination::Replace(path.to_owned()))
+        }
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let file_type = metadata.file_type();
+    if file_type.is_file() {
+        return Ok(Destination::Replace(path.to_owned()));
+    }
+    if file_type.is_fifo() || file_type.is_char_device() {
+        return Ok(Destination::Direct(path.to_owned()));
+    }
+    if !file_type.is_symlink() {
+        return Err(fail(format!(
+            "{}; hostcert writes only to a regular file, a FIFO or a character device",
+            describe_type(&metadata)
+        )));
+    }
+    // A link in /proc/PID/fd (behind /dev/stderr, /dev/fd/N) is a descriptor of this process:
+    // written to as it is, whatever it leads to.
+    let in_proc = path
+        .parent()
+        .and_then(|parent| parent.canonicalize().ok())
+        .is_some_and(|parent| parent.starts_with("/proc"));
+    let leads_to = std::fs::metadata(path);
+    match leads_to {
+        _ if in_proc => Ok(Destination::Direct(path.to_owned())),
+        Ok(target) if target.file_type().is_fifo() || target.file_type().is_char_device() => {
+            Ok(Destination::Direct(path.to_owned()))
+        }
+        Ok(target) => Err(fail(format!(
+            "a symbolic link to {}; hostcert does not replace a file through a link (name the file it leads to)",
+            describe_type(&target)
+        ))),
+        Err(_) => Err(fail(
+            "a symbolic link to nothing; hostcert does not create a file through a link"
+                .to_owned(),
+        )),
+    }
+}
+
+/// Writes `bytes` whole to `path` for the user. The rules, in order:
+///
+/// - `-` (when `dash_is_stdout`, for the JSON report and snapshots) and `/dev/stdout` are
+///   hostcert's standard output;
+/// - a FIFO, a character device (`/dev/null`, a terminal), and a symbolic link to one of them
+///   or into `/proc/PID/fd` (`/dev/stderr`, `/dev/fd/N`) are written to directly, never
+///   replaced; a FIFO that nobody reads is an error, not a hang;
+/// - a regular file, or nothing, is written through a temporary file created exclusively
+///   (`O_EXCL`, a random name `.NAME.hostcert-PID-RANDOM.tmp`) in the destination's folder and
+///   renamed over the destination, so no existing file, `.tmp` or not, is ever overwritten but
+///   the destination itself. The folder is created (with its parents) when it is missing. An
+///   existing file's permission bits are kept, and so are its owner and group when hostcert
+///   runs as root; otherwise the new file belongs to the user who wrote it (as with `mv`);
+/// - a symbolic link to a regular file or to nothing is refused: a link planted where a report
+///   goes cannot redirect the write; a directory, a socket and a block device are refused.
+pub fn write_output(path: &Path, bytes: &[u8], dash_is_stdout: bool) -> Result<(), FileError> {
+    match destination(path, dash_is_stdout)? {
+        Destination::Stdout => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| FileError::writing(path, e.to_string()))
+        }
+        Destination::Direct(path) => write_direct(&path, bytes),
+        Destination::Replace(path) => replace(&path, bytes),
+    }
+}
+
+fn write_direct(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    use rustix::fs::OFlags;
+    use std::io::Write;
+    let fail = |cause: String| FileError::writing(path, cause);
+    // Non-blocking to open, so a FIFO without a reader fails (ENXIO) instead of hanging.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::NXIO.raw_os_error() => {
+                fail("a FIFO nobody reads".to_owned())
+            }
+            _ => fail(e.to_string()),
+        })?;
+    let opened = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if opened.file_type().is_block_device() || opened.is_dir() {
+        return Err(fail(format!(
+            "{}; hostcert writes only to a regular file, a FIFO or a character device",
+            describe_type(&opened)
+        )));
+    }
+    let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| fail(e.to_string()))?;
+    rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK).map_err(|e| fail(e.to_string()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.flush())
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// The start of the names of temporary files for `file_name` made by this process.
+fn temporary_prefix(file_name: &str) -> String {
+    format!(".{file_name}.{}", crate::temp::own_prefix())
+}
+
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |cause: String| FileError::writing(path, cause);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| fail("names no file".to_owned()))?;
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder).map_err(|e| {
+        fail(format!(
+            "cannot create the folder {}: {e}",
+            folder.display()
+        ))
+    })?;
+    remove_stale_temporaries(&folder, &file_name);
+    let existing = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(Metadata::is_file);
+    let mut temporary = tempfile::Builder::new()
+        .prefix(&temporary_prefix(&file_name))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(&folder)
+        .map_err(|e| {
+            // tempfile adds ` at path "…"` with the temporary file's name; the system's reason
+            // is enough.
+            let text = e.to_string();
+            let cause = text
+                .split(" at path ")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            fail(format!(
+                "cannot create a temporary file in {}: {cause}",
+                folder.display()
+            ))
+        })?;
+    let file = temporary.as_file_mut();
+    file.write_all(bytes)
+        .map_err(|e| fail(format!("{}: {e}", temporary.path().display())))?;
+    let file = temporary.as_file();
+    if let Some(existing) = &existing {
+        file.set_permissions(std::fs::Permissions::from_mode(existing.mode() & 0o7777))
+            .map_err(|e| fail(format!("cannot keep the file's permissions: {e}")))?;
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::fchown(file, Some(existing.uid()), Some(existing.gid()))
+                .map_err(|e| fail(format!("cannot keep the file's owner: {e}")))?;
+            // chown clears set-id bits; set them again.
+            file.set_permissions(std::fs::Permissions::from_mode(existing.mode() & 0o7777))
+                .map_err(|e| fail(format!("cannot keep the file's permissions: {e}")))?;
+        }
+    }
+    file.sync_all().map_err(|e| fail(e.to_string()))?;
+    temporary
+        .persist(path)
+        .map(drop)
+        .map_err(|e| fail(e.error.to_string()))
+}
+
+/// Removes the temporary files for `file_name` in `folder` whose writer is gone (a run killed
+/// while writing its reports).
+fn remove_stale_temporaries(folder: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.{}", crate::temp::PREFIX);
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = name.ends_with(".tmp")
+            && crate::temp::owner_after(&name, &prefix).is_some_and(crate::temp::is_stale)
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +562,72 @@ mod tests {
             error.reason,
             "cannot read the suite: not UTF-8 text (byte 0)"
         );
+    }
+
+    #[test]
+    fn destinations_are_told_apart_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("report.json");
+        assert_eq!(
+            destination(&file, false),
+            Ok(Destination::Replace(file.clone()))
+        );
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(
+            destination(&file, false),
+            Ok(Destination::Replace(file.clone()))
+        );
+        assert_eq!(destination(Path::new("-"), true), Ok(Destination::Stdout));
+        assert_eq!(
+            destination(Path::new("-"), false),
+            Ok(Destination::Replace(PathBuf::from("-")))
+        );
+        assert_eq!(
+            destination(Path::new("/dev/stdout"), false),
+            Ok(Destination::Stdout)
+        );
+        assert_eq!(
+            destination(Path::new("/dev/null"), false),
+            Ok(Destination::Direct(PathBuf::from("/dev/null")))
+        );
+        // /dev/stderr leads into /proc/self/fd: a descriptor, written as it is.
+        assert_eq!(
+            destination(Path::new("/dev/stderr"), false),
+            Ok(Destination::Direct(PathBuf::from("/dev/stderr")))
+        );
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(destination(&link, false)
+            .unwrap_err()
+            .reason
+            .starts_with("cannot write: a symbolic link to a regular file"));
+        assert!(destination(dir.path(), false)
+            .unwrap_err()
+            .reason
+            .starts_with("cannot write: a directory"));
+    }
+
+    #[test]
+    fn a_new_file_gets_the_umask_s_mode_and_no_temporary_file_is_left() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/report.json");
+        write_output(&file, b"{}\n", false).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"{}\n");
+        let umask = {
+            let probe = dir.path().join("probe");
+            std::fs::write(&probe, "").unwrap();
+            std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            umask
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("report.json")]);
     }
 
     #[test]

@@ -18,4 +18,5 @@ pub mod fsio;
 pub mod inventory;
 pub mod model;
 pub mod targets;
+pub mod temp;
 pub mod yaml;

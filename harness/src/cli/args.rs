@@ -282,7 +282,8 @@ pub struct RunArgs {
     /// The folder for report.json, junit.xml, report.html and report.md.
     #[arg(long, value_name = "DIR", default_value = "hostcert-report")]
     pub report_dir: PathBuf,
-    /// Write the JSON report here instead of <report-dir>/report.json.
+    /// Write the JSON report here instead of <report-dir>/report.json (`-`: stdout, with
+    /// libtest's lines and the summary on stderr).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write the JUnit XML report here instead of <report-dir>/junit.xml.
@@ -363,7 +364,7 @@ pub struct GatherArgs {
     /// snapshot is evaluated (default: the target's own name, e.g. `local`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// The snapshot file to write.
+    /// The snapshot file to write (`-`: stdout).
     #[arg(long, short, value_name = "FILE")]
     pub output: PathBuf,
 }
@@ -381,7 +382,7 @@ pub struct ReportArgs {
     /// Write JUnit XML here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Write the JSON report here (after checking it reads as a report).
+    /// Write the JSON report here (after checking it reads as a report; `-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write the HTML report here.
@@ -450,7 +451,7 @@ pub struct MergeArgs {
     /// The JSON reports to join.
     #[arg(value_name = "REPORT", required = true)]
     pub reports: Vec<PathBuf>,
-    /// Write the joined JSON report here.
+    /// Write the joined JSON report here (`-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write the joined JUnit XML here.

@@ -52,26 +52,39 @@ pub(super) fn now() -> String {
         .unwrap_or_default()
 }
 
-/// Writes a file whole: to a temporary file beside it, then renamed over it, so a reader never
-/// sees half a report. Creates the parent folder.
-pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::File {
-        path: path.display().to_string(),
-        reason: format!("cannot write: {e}"),
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(fail)?;
+/// What `-` means where an option does not take it.
+const DASH_NOT_TAKEN: &str = "`-` (standard output) is taken only by the JSON report (`run --json`, `report --json`, `report merge --json`) and snapshots (`gather --output`); name a file, or ./- for a file named -";
+
+/// Prints a line for people: on stdout, or on stderr when an output goes to stdout.
+pub(super) fn say(stdout_taken: bool, line: &str) {
+    if stdout_taken {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
     }
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes).map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        fail(e)
-    })
+}
+
+/// Checks where an output goes before anything is read or gathered: `-` where the option
+/// does not take it, a directory, a link to a file. `takes_dash` for the JSON report and
+/// snapshots.
+pub(super) fn output_destination(
+    path: &Path,
+    takes_dash: bool,
+) -> Result<crate::fsio::Destination, CliError> {
+    if !takes_dash && path.as_os_str() == "-" {
+        return Err(CliError::Usage(DASH_NOT_TAKEN.to_owned()));
+    }
+    Ok(crate::fsio::destination(path, takes_dash)?)
+}
+
+/// Writes a report, bundle or snapshot whole ([`crate::fsio::write_output`]: through an
+/// exclusive temporary file renamed over a regular file, directly into a FIFO or a device).
+/// `takes_dash` for the JSON report and snapshots, which `-` sends to stdout.
+pub(super) fn write_file(path: &Path, bytes: &[u8], takes_dash: bool) -> Result<(), CliError> {
+    if !takes_dash && path.as_os_str() == "-" {
+        return Err(CliError::Usage(DASH_NOT_TAKEN.to_owned()));
+    }
+    Ok(crate::fsio::write_output(path, bytes, takes_dash)?)
 }
 
 fn list(args: ListArgs) -> Result<u8, CliError> {
@@ -409,6 +422,7 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
 }
 
 fn gather(args: GatherArgs) -> Result<u8, CliError> {
+    let to_stdout = output_destination(&args.output, true)?.is_stdout();
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
@@ -467,18 +481,41 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut text =
         serde_json::to_string_pretty(&snapshot).map_err(|e| CliError::Usage(e.to_string()))?;
     text.push('\n');
-    write_file(&args.output, text.as_bytes())?;
+    write_file(&args.output, text.as_bytes(), true)?;
     let failed = snapshot.facts.iter().filter(|f| f.error.is_some()).count();
-    println!(
-        "gathered {} facts from {} ({failed} could not be read) into {}",
-        snapshot.facts.len(),
-        snapshot.target.name,
-        args.output.display()
+    say(
+        to_stdout,
+        &format!(
+            "gathered {} facts from {} ({failed} could not be read) into {}",
+            snapshot.facts.len(),
+            snapshot.target.name,
+            if to_stdout {
+                "stdout".to_owned()
+            } else {
+                args.output.display().to_string()
+            }
+        ),
     );
     Ok(exit::CERTIFIED)
 }
 
 fn report(args: ReportArgs) -> Result<u8, CliError> {
+    // Where each output goes is checked before any report is read.
+    let (json, junit) = match &args.action {
+        Some(ReportAction::Merge(merge)) => (merge.json.as_ref(), merge.junit.as_ref()),
+        None => (args.json.as_ref(), args.junit.as_ref()),
+    };
+    let mut to_stdout = false;
+    for (path, takes_dash) in [
+        (json, true),
+        (junit, false),
+        (args.html.as_ref(), false),
+        (args.markdown.as_ref(), false),
+    ] {
+        if let Some(path) = path {
+            to_stdout |= output_destination(path, takes_dash)?.is_stdout();
+        }
+    }
     let (report, json, junit) = match args.action {
         Some(ReportAction::Merge(merge)) => {
             let reports = merge
@@ -488,12 +525,15 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
                 .collect::<Result<Vec<_>, _>>()?;
             let merged = hostcert_reports::merge::merge(reports)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            println!(
-                "merged {} reports: {} targets, {} results, verdict {}",
-                merge.reports.len(),
-                merged.targets.len(),
-                merged.results.len(),
-                merged.verdict.label()
+            say(
+                to_stdout,
+                &format!(
+                    "merged {} reports: {} targets, {} results, verdict {}",
+                    merge.reports.len(),
+                    merged.targets.len(),
+                    merged.results.len(),
+                    merged.verdict.label()
+                ),
             );
             (merged, merge.json, merge.junit)
         }
@@ -514,21 +554,31 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
         waiver_warning_days: args.waiver_warning_days,
     };
     if let Some(junit) = &junit {
-        write_file(junit, hostcert_reports::junit::render(&report).as_bytes())?;
+        write_file(
+            junit,
+            hostcert_reports::junit::render(&report).as_bytes(),
+            false,
+        )?;
     }
     if let Some(json) = &json {
-        write_file(json, hostcert_reports::json::to_string(&report).as_bytes())?;
+        write_file(
+            json,
+            hostcert_reports::json::to_string(&report).as_bytes(),
+            true,
+        )?;
     }
     if let Some(html) = &args.html {
         write_file(
             html,
             hostcert_reports::html::render(&report, &options).as_bytes(),
+            false,
         )?;
     }
     if let Some(markdown) = &args.markdown {
         write_file(
             markdown,
             hostcert_reports::markdown::render(&report, &options).as_bytes(),
+            false,
         )?;
     }
     Ok(exit::CERTIFIED)
@@ -550,6 +600,9 @@ fn read_report(path: &Path) -> Result<(RunReport, Vec<u8>), CliError> {
 }
 
 fn diff(args: DiffArgs) -> Result<u8, CliError> {
+    if let Some(json) = &args.json {
+        output_destination(json, false)?;
+    }
     let (old, _) = read_report(&args.old)?;
     let (new, _) = read_report(&args.new)?;
     let diff = hostcert_reports::diff::compare(
@@ -563,7 +616,7 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
         let mut text = serde_json::to_string_pretty(&diff)
             .map_err(|e| CliError::Usage(format!("cannot serialize the diff: {e}")))?;
         text.push('\n');
-        write_file(json, text.as_bytes())?;
+        write_file(json, text.as_bytes(), false)?;
     }
     Ok(if diff.counts.new_gating_failures > 0 {
         exit::NOT_CERTIFIED
@@ -586,25 +639,30 @@ fn key_error(error: crate::dsse::KeyError) -> CliError {
 }
 
 fn attest(args: AttestArgs) -> Result<u8, CliError> {
+    let to_stdout = output_destination(&args.output, false)?.is_stdout();
     let key = SigningKey::read(&args.key).map_err(key_error)?;
     let (report, bytes) = read_report(&args.from)?;
     let name = super::run::file_name(&args.from);
     write_file(
         &args.output,
         sign_report(&report, &name, &bytes, &key).as_bytes(),
+        false,
     )?;
     let subjects: Vec<String> = attestation::subjects(&report, &name, &catalog::digest(&bytes))
         .iter()
         .map(|s| s.name.clone().unwrap_or_default())
         .collect();
-    println!(
-        "signed {} ({}) with an {} key (keyid {}) into {}; subjects: {}",
-        args.from.display(),
-        catalog::digest(&bytes),
-        key.algorithm().as_str(),
-        key.verifying_key().key_id(),
-        args.output.display(),
-        subjects.join(", ")
+    say(
+        to_stdout,
+        &format!(
+            "signed {} ({}) with an {} key (keyid {}) into {}; subjects: {}",
+            args.from.display(),
+            catalog::digest(&bytes),
+            key.algorithm().as_str(),
+            key.verifying_key().key_id(),
+            args.output.display(),
+            subjects.join(", ")
+        ),
     );
     Ok(exit::CERTIFIED)
 }
