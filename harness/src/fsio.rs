@@ -460,6 +460,8 @@ fn replace(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
                 folder.display()
             ))
         })?;
+    // Removed even if a second Ctrl-C stops the process before the rename.
+    let _removed_if_stopped = crate::interrupt::RemoveOnExit::register(temporary.path());
     let file = temporary.as_file_mut();
     file.write_all(bytes)
         .map_err(|e| fail(format!("{}: {e}", temporary.path().display())))?;

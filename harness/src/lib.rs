@@ -15,6 +15,7 @@ pub mod dsse;
 pub mod engine;
 pub mod facts;
 pub mod fsio;
+pub mod interrupt;
 pub mod inventory;
 pub mod model;
 pub mod targets;

@@ -92,6 +92,37 @@ fn folders_in(dir: &Path) -> Vec<(PathBuf, u32)> {
     found
 }
 
+/// Removes a temporary folder and everything in it, unless something is mounted under it
+/// (a real run's image tree, had its mount namespace leaked): removing would reach into the
+/// mount. A folder that is already gone is fine.
+pub fn remove_folder(path: &Path) -> Result<(), String> {
+    let Ok(canonical) = path.canonicalize() else {
+        return Ok(());
+    };
+    let mounts = crate::fsio::read_regular_text(
+        Path::new("/proc/self/mountinfo"),
+        crate::fsio::cap::FACT_TEXT,
+        "mount table",
+    )
+    .unwrap_or_default();
+    // The fifth field is the mount point, with spaces and the like escaped as \ooo.
+    let mounted = mounts
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|point| Path::new(point).starts_with(&canonical));
+    if mounted {
+        return Err(format!(
+            "{}: something is mounted under it; not removed",
+            path.display()
+        ));
+    }
+    match std::fs::remove_dir_all(&canonical) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// Removes this process's own folders under `TMPDIR` (those of targets whose gathers were
 /// abandoned when the run was interrupted). Returns what could not be removed.
 pub fn remove_own_folders() -> Vec<String> {
@@ -99,12 +130,7 @@ pub fn remove_own_folders() -> Vec<String> {
     folders()
         .into_iter()
         .filter(|(_, owner)| *owner == me)
-        .filter_map(|(path, _)| {
-            std::fs::remove_dir_all(&path)
-                .err()
-                .filter(|e| e.kind() != std::io::ErrorKind::NotFound)
-                .map(|e| format!("{}: {e}", path.display()))
-        })
+        .filter_map(|(path, _)| remove_folder(&path).err())
         .collect()
 }
 

@@ -55,6 +55,12 @@ pub enum Command {
     /// Exits 0 when the signature and the report's digest hold, 1 when they do not, 2 when a file
     /// cannot be read.
     Verify(VerifyArgs),
+    /// Remove what killed runs left: folders under TMPDIR, and (as root) the network namespaces
+    /// and veth interfaces of real runs, all named `hostcert-<pid>-...` or `hc<pid>-...` for
+    /// the run that made them; those of a run still going are never touched.
+    ///
+    /// Exits 0 when nothing is left, 2 when something could not be removed.
+    Clean(CleanArgs),
 }
 
 /// Where suites and profiles come from, and which profile to use.
@@ -457,4 +463,12 @@ pub struct MergeArgs {
     /// Write the joined JUnit XML here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+/// `hostcert clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -7,8 +7,8 @@ use hostcert_reports::attestation::{self, PAYLOAD_TYPE};
 use hostcert_reports::{RenderOptions, RunReport};
 
 use super::args::{
-    AttestArgs, CatalogArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs, ListArgs,
-    ReportAction, ReportArgs, VerifyArgs,
+    AttestArgs, CatalogArgs, CleanArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs,
+    ListArgs, ReportAction, ReportArgs, VerifyArgs,
 };
 use super::{choose_profile, exit, CliError};
 use crate::catalog::{self, Catalog, DataFile};
@@ -30,6 +30,53 @@ pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
         Command::Diff(args) => diff(args),
         Command::Attest(args) => attest(args),
         Command::Verify(args) => verify(args),
+        Command::Clean(args) => clean(args),
+    }
+}
+
+/// `hostcert clean`: what killed runs left, removed (or listed with `--dry-run`).
+fn clean(args: CleanArgs) -> Result<u8, CliError> {
+    use crate::targets::leftovers;
+    let root = rustix::process::geteuid().is_root();
+    let found = leftovers::find(root);
+    if found.is_empty() {
+        println!("clean: nothing left by earlier runs");
+        return Ok(exit::CERTIFIED);
+    }
+    let mut failed = 0;
+    for leftover in &found {
+        if args.dry_run {
+            println!("would remove {leftover}");
+            continue;
+        }
+        match leftovers::remove(leftover) {
+            Ok(()) => println!("removed {leftover}"),
+            Err(reason) => {
+                failed += 1;
+                eprintln!("could not remove {leftover}: {reason}");
+            }
+        }
+    }
+    if !root {
+        println!(
+            "clean: network namespaces and interfaces of real runs are looked for only as root"
+        );
+    }
+    Ok(if failed == 0 {
+        exit::CERTIFIED
+    } else {
+        exit::COULD_NOT_RUN
+    })
+}
+
+/// Removes what killed runs left (at the start of `run` and `gather`), saying so on stderr.
+pub(super) fn remove_leftovers() {
+    let (removed, failed) = crate::targets::leftovers::remove_stale();
+    for leftover in removed {
+        eprintln!("note: removed {leftover}");
+    }
+    for (leftover, reason) in failed {
+        eprintln!("warning: could not remove {leftover}: {reason}");
     }
 }
 
@@ -422,7 +469,12 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
 }
 
 fn gather(args: GatherArgs) -> Result<u8, CliError> {
+    // SIGINT and SIGTERM stop the gather; an interrupted target's snapshot is not written.
+    if let Err(error) = crate::interrupt::install() {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
+    }
     let to_stdout = output_destination(&args.output, true)?.is_stdout();
+    remove_leftovers();
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
@@ -465,15 +517,35 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     }
     let probes = engine::probes_for(&plan.checks);
     let gathered_at = now();
-    let gathered = target.gather(&probes)?;
+    let (kind, address) = (target.kind(), target.address().to_owned());
+    let targets = Arc::new(vec![target]);
+    let mut gathered = engine::gather(targets, Arc::new(vec![probes]), 1, &|_| {});
+    let gathered = gathered.remove(0);
+    if let Some(signal) = crate::interrupt::requested() {
+        for left in crate::temp::remove_own_folders() {
+            eprintln!("warning: could not remove {left}");
+        }
+        eprintln!(
+            "{}: interrupted by {}; no snapshot written",
+            gathered.info.name,
+            signal.name()
+        );
+        return Ok(signal.exit_code());
+    }
+    if let Some(reason) = gathered.info.unreadable {
+        return Err(CliError::Target(crate::targets::TargetError {
+            target: gathered.info.name,
+            reason,
+        }));
+    }
     let snapshot = Snapshot {
         format_version: SNAPSHOT_FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         gathered_at,
         target: SnapshotTarget {
             name,
-            kind: target.kind().as_str().to_owned(),
-            address: target.address().to_owned(),
+            kind: kind.as_str().to_owned(),
+            address,
             hostname: gathered.hostname,
         },
         facts: gathered.facts.iter().cloned().collect(),

@@ -23,10 +23,17 @@ use crate::targets::ssh::SshTarget;
 use crate::targets::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
+    // SIGINT and SIGTERM stop gathering; the report of what was read is still written.
+    if let Err(error) = crate::interrupt::install() {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
+    }
     // Suites, profile, waivers, baseline and key first: a bad one fails before any target is
     // opened.
     let started_at = now();
     let prepared = prepare(&args)?;
+    if !args.libtest.list {
+        super::commands::remove_leftovers();
+    }
     let mut targets: Vec<Box<dyn Target>> = Vec::new();
     // A target that cannot be opened stays in the run: its checks report the reason as errors
     // and every other target is still certified.
@@ -333,8 +340,8 @@ fn run_on(
         .collect();
     let progress = super::progress::Progress::new(targets.len(), libtest.format);
     let gathered = Arc::new(engine::gather(
-        &targets,
-        &probes,
+        Arc::new(targets),
+        Arc::new(probes),
         usize::from(args.jobs),
         &|done| progress.done(done),
     ));
@@ -422,6 +429,13 @@ fn run_on(
         let _ = std::io::stdout().flush();
     }
     written?;
+    if let Some(signal) = crate::interrupt::requested() {
+        // Folders of targets abandoned in flight (an image being unpacked).
+        for left in crate::temp::remove_own_folders() {
+            eprintln!("warning: could not remove {left}");
+        }
+        return Ok(signal.exit_code());
+    }
     Ok(exit::of_verdict(report.gate_verdict()))
 }
 
@@ -678,6 +692,21 @@ fn summary_text(
             gate.new_failures,
             gate.new_gating_failures,
             gate.verdict.label().to_uppercase()
+        );
+    }
+    if let Some(reason) = crate::interrupt::reason() {
+        let unread = gathered
+            .iter()
+            .filter(|t| {
+                t.info
+                    .unreadable
+                    .as_ref()
+                    .is_some_and(|r| r.starts_with(&reason))
+            })
+            .count();
+        text += &format!(
+            "{reason}: {unread} of {} targets were not read (their checks are errors); the report holds what was read\n",
+            gathered.len()
         );
     }
     let mut files = vec![
