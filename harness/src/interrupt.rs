@@ -34,9 +34,13 @@ impl Signal {
         }
     }
 
-    /// 128 + its number, as shells report a process it ended.
+    /// 128 + its number, as shells report a process it ended: [`crate::cli::exit::INTERRUPTED`]
+    /// or [`crate::cli::exit::TERMINATED`].
     pub fn exit_code(self) -> u8 {
-        128 + self.number() as u8
+        match self {
+            Signal::Interrupt => crate::cli::exit::INTERRUPTED,
+            Signal::Terminate => crate::cli::exit::TERMINATED,
+        }
     }
 
     fn number(self) -> i32 {

@@ -672,9 +672,10 @@ fn read_report(path: &Path) -> Result<(RunReport, Vec<u8>), CliError> {
 }
 
 fn diff(args: DiffArgs) -> Result<u8, CliError> {
-    if let Some(json) = &args.json {
-        output_destination(json, false)?;
-    }
+    let to_stdout = match &args.json {
+        Some(json) => output_destination(json, false)?.is_stdout(),
+        None => false,
+    };
     let (old, _) = read_report(&args.old)?;
     let (new, _) = read_report(&args.new)?;
     let diff = hostcert_reports::diff::compare(
@@ -683,7 +684,12 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
         &new,
         &args.new.display().to_string(),
     );
-    print!("{}", hostcert_reports::diff::render_text(&diff));
+    let text = hostcert_reports::diff::render_text(&diff);
+    if to_stdout {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
     if let Some(json) = &args.json {
         let mut text = serde_json::to_string_pretty(&diff)
             .map_err(|e| CliError::Usage(format!("cannot serialize the diff: {e}")))?;

@@ -58,7 +58,7 @@ pub fn probes_for<'a>(checks: impl IntoIterator<Item = &'a PlannedCheck>) -> Pro
     probes
 }
 
-/// How long an interrupted run waits for targets in flight that hold no [`Teardown`]
+/// How long an interrupted run waits for targets in flight that hold no [`interrupt::Teardown`]
 /// (a target blocked on the network): they are abandoned after it.
 const GRACE: Duration = Duration::from_millis(500);
 /// How long an interrupted run waits at most for targets that tear down (a real run).
@@ -69,7 +69,7 @@ const TEARDOWN_WAIT: Duration = Duration::from_secs(60);
 /// called as each target finishes (for progress), on the calling thread.
 ///
 /// When a signal asks the run to stop ([`interrupt::requested`]), no target is started after
-/// it; targets in flight get [`GRACE`] to return, or up to [`TEARDOWN_WAIT`] while one holds an
+/// it; targets in flight get half a second to return, or up to a minute while one holds an
 /// [`interrupt::Teardown`], and are then abandoned. Every target that was not read before the
 /// signal is returned unreadable, `interrupted by SIGINT` (or SIGTERM), whatever it returned.
 pub fn gather(
