@@ -147,7 +147,7 @@ fn is_live_folder(name: &str) -> bool {
 }
 
 /// What a real run could leave behind: network namespaces (`hostcert-<pid>-<n>-srv`, and the
-/// `hc…` names of earlier versions), veth interfaces (`hc<pid>-<n>s`), its folders in /tmp
+/// `hc…` names of earlier versions), veth interfaces (`hc<pid>s`), its folders in /tmp
 /// (`hostcert-<pid>-live-*`), mounts and processes that name them.
 fn host_state() -> Vec<String> {
     host_state_in(Path::new("/tmp"))
@@ -709,15 +709,48 @@ fn a_second_sigint_during_the_real_run_exits_at_once_and_still_leaves_nothing() 
     std::fs::create_dir(&tmp).unwrap();
     let before = host_state();
     let mut child = start_real_run(&work, &tmp, "out");
+    // hostcert's stderr as it comes: the second signal goes as soon as the first is seen.
+    let stderr = {
+        use std::io::Read;
+        let mut pipe = child.stderr.take().unwrap();
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&text);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        text
+    };
     wait_for_the_real_run(&mut child);
     signal(child.id(), rustix::process::Signal::INT);
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    while !stderr.lock().unwrap().contains("SIGINT: stopping") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     signal(child.id(), rustix::process::Signal::INT);
-    let (code, out, err) = finish(child);
+    let (code, out, _) = finish(child);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let err = stderr.lock().unwrap().clone();
     assert_eq!(code, 130, "{out}{err}");
     assert!(err.contains("SIGINT again: stopped at once"), "{err}");
+    assert!(
+        !work.path("out").exists(),
+        "no report after a second signal"
+    );
+    // The script tears down after hostcert has gone; its folder goes last. Then the state must
+    // hold still.
     let started = std::time::Instant::now();
-    while host_state() != before && started.elapsed() < std::time::Duration::from_secs(30) {
+    let settled = || host_state_in(&tmp).is_empty() && host_state() == before;
+    while !(settled() && {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        settled()
+    }) && started.elapsed() < std::time::Duration::from_secs(30)
+    {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(host_state(), before, "the real run left something behind");

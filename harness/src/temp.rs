@@ -10,7 +10,7 @@
 //! | folder under `TMPDIR` | `hostcert-<pid>-<kind>-<random>` (`image`, `live`) |
 //! | report or snapshot being written | `.<file name>.hostcert-<pid>-<random>.tmp`, beside it |
 //! | network namespace of a real run | `hostcert-<pid>-<n>-srv`, `hostcert-<pid>-<n>-img` |
-//! | veth interface of a real run | `hc<pid>-<n>s`, `hc<pid>-<n>c` |
+//! | veth interface of a real run | `hc<pid>s`, `hc<pid>c` (`hc<pid>s<n>`, `hc<pid>c<n>` for the process's later runs) |
 //!
 //! A process id is reused once its process is gone, so "gone" is decided conservatively: a pid
 //! that names any living process keeps its objects.

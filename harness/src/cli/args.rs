@@ -56,7 +56,7 @@ pub enum Command {
     /// cannot be read.
     Verify(VerifyArgs),
     /// Remove what killed runs left: folders under TMPDIR, and (as root) the network namespaces
-    /// and veth interfaces of real runs, all named `hostcert-<pid>-...` or `hc<pid>-...` for
+    /// and veth interfaces of real runs, all named `hostcert-<pid>-...` or `hc<pid>...` for
     /// the run that made them; those of a run still going are never touched.
     ///
     /// Exits 0 when nothing is left, 2 when something could not be removed.

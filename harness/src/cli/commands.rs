@@ -69,9 +69,11 @@ fn clean(args: CleanArgs) -> Result<u8, CliError> {
     })
 }
 
-/// Removes what killed runs left (at the start of `run` and `gather`), saying so on stderr.
-pub(super) fn remove_leftovers() {
-    let (removed, failed) = crate::targets::leftovers::remove_stale();
+/// Removes what killed runs left (at the start of `run` and `gather`), saying so on stderr: the
+/// folders, and the network namespaces and interfaces of real runs when this one may make one
+/// (`with_image`).
+pub(super) fn remove_leftovers(with_image: bool) {
+    let (removed, failed) = crate::targets::leftovers::remove_stale(with_image);
     for leftover in removed {
         eprintln!("note: removed {leftover}");
     }
@@ -474,7 +476,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
         eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
     }
     let to_stdout = output_destination(&args.output, true)?.is_stdout();
-    remove_leftovers();
+    remove_leftovers(args.image.is_some());
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;

@@ -32,7 +32,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     let started_at = now();
     let prepared = prepare(&args)?;
     if !args.libtest.list {
-        super::commands::remove_leftovers();
+        super::commands::remove_leftovers(args.image.is_some());
     }
     let mut targets: Vec<Box<dyn Target>> = Vec::new();
     // A target that cannot be opened stays in the run: its checks report the reason as errors

@@ -1,8 +1,9 @@
 //! Leftovers of hostcert runs that were killed (SIGKILL, the OOM killer, a machine's
 //! shutdown): the folders under `TMPDIR`, and a real run's network namespaces and veth
 //! interfaces, named for the process that made them ([`crate::temp`]). `hostcert clean`
-//! removes them, and so does the start of every `run` and `gather`; an object whose owner is
-//! still alive is never touched.
+//! removes them, and so does the start of every `run` and `gather` (the network objects only
+//! when it may make a real run: with `--image`, as root); an object whose owner is still alive
+//! is never touched.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,12 +55,14 @@ fn namespace_owner(name: &str) -> Option<u32> {
     (is_number(run) && (side == "srv" || side == "img")).then_some(owner)
 }
 
-/// A veth name of a real run, `hc<pid>-<n>s` or `c`: its owner.
+/// A veth name of a real run, `hc<pid>s` or `c`, then the run's number past the first: its
+/// owner.
 fn link_owner(name: &str) -> Option<u32> {
-    let owner = temp::owner_after(name, LINK_PREFIX)?;
-    let rest = name.strip_prefix(&format!("{LINK_PREFIX}{owner}-"))?;
-    let run = rest.strip_suffix('s').or_else(|| rest.strip_suffix('c'))?;
-    is_number(run).then_some(owner)
+    let rest = name.strip_prefix(LINK_PREFIX)?;
+    let (pid, side) = rest.split_at(rest.find(['s', 'c'])?);
+    let run = &side[1..];
+    let valid = is_number(pid) && !pid.starts_with('0') && (run.is_empty() || is_number(run));
+    valid.then(|| pid.parse().ok()).flatten()
 }
 
 fn is_number(text: &str) -> bool {
@@ -128,6 +131,15 @@ fn ip(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Success when `path` is gone (another hostcert removed it first), else the error.
+fn gone_or(path: &Path, error: String) -> Result<String, String> {
+    if path.exists() {
+        Err(error)
+    } else {
+        Ok(String::new())
+    }
+}
+
 /// Removes one leftover: a namespace's processes are killed (they are the dead run's dnsmasq,
 /// DHCP client and sshd) before the namespace is deleted.
 pub fn remove(leftover: &Leftover) -> Result<(), String> {
@@ -137,29 +149,37 @@ pub fn remove(leftover: &Leftover) -> Result<(), String> {
             if !Path::new(NETNS_DIR).join(name).exists() {
                 return Ok(());
             }
-            for pid in ip(&["netns", "pids", name])?.split_whitespace() {
+            let path = Path::new(NETNS_DIR).join(name);
+            let pids = ip(&["netns", "pids", name]).or_else(|e| gone_or(&path, e))?;
+            for pid in pids.split_whitespace() {
                 if let Ok(pid) = pid.parse() {
                     crate::interrupt::send(pid, rustix::process::Signal::KILL, false);
                 }
             }
-            ip(&["netns", "delete", name]).map(drop)
+            ip(&["netns", "delete", name])
+                .map(drop)
+                .or_else(|e| gone_or(&path, e).map(drop))
         }
         Object::Link(name) => {
             // Deleting a namespace takes its end of the pair, and the other end with it.
-            if !Path::new(LINKS_DIR).join(name).exists() {
+            let path = Path::new(LINKS_DIR).join(name);
+            if !path.exists() {
                 return Ok(());
             }
-            ip(&["link", "delete", name]).map(drop)
+            ip(&["link", "delete", name])
+                .map(drop)
+                .or_else(|e| gone_or(&path, e).map(drop))
         }
     }
 }
 
-/// Removes every leftover this user may remove (network objects only as root), namespaces
-/// first. Returns what was removed and what could not be, with why.
-pub fn remove_stale() -> (Vec<Leftover>, Vec<(Leftover, String)>) {
+/// Removes every leftover this user may remove, namespaces first: the folders, and the network
+/// objects too when `network` (and hostcert runs as root). Returns what was removed and what
+/// could not be, with why.
+pub fn remove_stale(network: bool) -> (Vec<Leftover>, Vec<(Leftover, String)>) {
     let mut removed = Vec::new();
     let mut failed = Vec::new();
-    for leftover in find(rustix::process::geteuid().is_root()) {
+    for leftover in find(network && rustix::process::geteuid().is_root()) {
         match remove(&leftover) {
             Ok(()) => removed.push(leftover),
             Err(reason) => failed.push((leftover, reason)),
@@ -178,10 +198,12 @@ mod tests {
         assert_eq!(namespace_owner("hostcert-1234-12-img"), Some(1234));
         assert_eq!(namespace_owner("hostcert-1234-0-other"), None);
         assert_eq!(namespace_owner("hc1234-srv"), None);
-        assert_eq!(link_owner("hc1234-0s"), Some(1234));
-        assert_eq!(link_owner("hc1234-3c"), Some(1234));
-        assert_eq!(link_owner("hc1234-0x"), None);
-        assert_eq!(link_owner("hc1234-s"), None);
+        assert_eq!(link_owner("hc1234s"), Some(1234));
+        assert_eq!(link_owner("hc1234c3"), Some(1234));
+        assert_eq!(link_owner("hc1234x"), None);
+        assert_eq!(link_owner("hc1234s-1"), None);
+        assert_eq!(link_owner("hcs"), None);
+        assert_eq!(link_owner("hc01s"), None);
         assert_eq!(link_owner("vhc1234s"), None);
     }
 

@@ -46,8 +46,9 @@ pub(super) fn cannot_run_here() -> Option<String> {
     None
 }
 
-/// The prefix of the veth interfaces of a real run: `hc<pid>-<n>s` and `hc<pid>-<n>c` (an
-/// interface name has at most 15 bytes).
+/// The prefix of the veth interfaces of a real run: `hc<pid>s` and `hc<pid>c`, followed by the
+/// run's number for a process's later runs (an interface name has at most 15 bytes, and
+/// dnsmasq's log lines that are evidence name it).
 pub(crate) const LINK_PREFIX: &str = "hc";
 
 /// The script of a real run, started in its own process group (a Ctrl-C on the terminal reaches
@@ -95,7 +96,8 @@ impl Script {
 /// (`ok` or what was left).
 ///
 /// Everything it makes is named for this process ([`crate::temp`]): the namespaces
-/// `hostcert-<pid>-<n>-srv` and `-img`, the veth pair `hc<pid>-<n>s`/`c`, and its folder
+/// `hostcert-<pid>-<n>-srv` and `-img`, the veth pair `hc<pid>s`/`c` (`hc<pid>s<n>` past the
+/// first run), and its folder
 /// `hostcert-<pid>-live-*` under TMPDIR; `hostcert clean` removes them if hostcert is killed
 /// before its script tore them down.
 pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
@@ -119,7 +121,11 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let pid = std::process::id();
     let namespaces = format!("{}{pid}-{n}", crate::temp::PREFIX);
-    let links = format!("{LINK_PREFIX}{pid}-{n}");
+    let run_number = if n == 0 { String::new() } else { n.to_string() };
+    let links = [
+        format!("{LINK_PREFIX}{pid}s{run_number}"),
+        format!("{LINK_PREFIX}{pid}c{run_number}"),
+    ];
     // `HOSTCERT_LIVE_RUN_DENY_SECCOMP=1` simulates a host that refuses seccomp filters for the
     // image's sshd (hostcert-probe deny-seccomp, as recipes/sshd-noseccomp-wrapper.sh does).
     let deny = match std::env::var_os("HOSTCERT_LIVE_RUN_DENY_SECCOMP") {
@@ -138,7 +144,8 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
         .env("TREE", tree)
         .env("WORK", &work)
         .env("NS", &namespaces)
-        .env("IF", &links)
+        .env("IF_S", &links[0])
+        .env("IF_C", &links[1])
         .env("DENY_SECCOMP", deny)
         .process_group(0)
         .stdin(Stdio::piped())
@@ -377,14 +384,12 @@ fn login(fields: &BTreeMap<String, String>) -> Result<(String, String), String> 
 }
 
 /// The run itself. Environment: TREE (the image tree), WORK (its empty folder, under TMPDIR),
-/// NS (the prefix of its network namespaces) and IF (of its veth pair, short: interface names
-/// are at most 15 bytes). Prints `key=value` lines, `ready` once the image's sshd listens, and
+/// NS (the prefix of its network namespaces), IF_S and IF_C (its veth pair's ends). Prints `key=value` lines, `ready` once the image's sshd listens, and
 /// after stdin closes or on SIGINT, SIGTERM, SIGHUP or SIGPIPE (hostcert gone), the teardown's
 /// result.
 const SCRIPT: &str = r#"
 set -u
 NS_S="$NS-srv"; NS_I="$NS-img"
-IF_S="${IF}s"; IF_C="${IF}c"
 NET="10.213.$(( $$ % 200 + 20 ))"
 DNSMASQ_PID=""; IMAGE_PID=""
 now() { date +%s.%N; }
