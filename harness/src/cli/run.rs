@@ -578,6 +578,7 @@ fn assemble(
         filtered_out: 0,
         waivers: profile.waivers.iter().map(|w| w.info(today)).collect(),
         baseline: None,
+        matrix: None,
     };
     report.derive();
     report

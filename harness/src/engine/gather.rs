@@ -52,6 +52,7 @@ impl GatheredTarget {
                 .collect(),
             facts_digest: self.facts_digest.clone(),
             groups: Default::default(),
+            pair: None,
         }
     }
 }
