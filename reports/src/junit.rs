@@ -23,7 +23,7 @@ use crate::{CheckResult, Outcome, RenderOptions, ReportView, RunReport};
 pub static FORMAT: Format = Format {
     name: "junit",
     file: "junit.xml",
-    what: "JUnit XML",
+    what: "the JUnit XML report",
     takes_dash: false,
     renderer: &Junit,
 };
