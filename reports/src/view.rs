@@ -8,14 +8,16 @@
 //! run writes and those `hostcert report --from` writes from its JSON are byte-identical.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::verdict::{Tally, TargetTally};
 use crate::{CheckResult, RunReport, Summary, TargetReport, TargetVerdict, WaiverInfo};
 
-/// Where a view reads each target's results (and the target in full) from.
+/// Where a view reads what the report's head does not hold: each target's fact sources and
+/// results.
 pub trait ResultStore: Sync {
-    /// The target at `index` of the report's targets, in full (with its fact sources).
-    fn target(&self, index: usize) -> std::io::Result<Cow<'_, TargetReport>>;
+    /// The fact sources of the target at `index` of the report's targets.
+    fn fact_sources(&self, index: usize) -> std::io::Result<Cow<'_, BTreeMap<String, String>>>;
     /// The results of the target at `index`, in report order.
     fn results(&self, index: usize) -> std::io::Result<Cow<'_, [CheckResult]>>;
 }
@@ -52,8 +54,8 @@ struct InMemory<'a> {
 }
 
 impl ResultStore for InMemory<'_> {
-    fn target(&self, index: usize) -> std::io::Result<Cow<'_, TargetReport>> {
-        Ok(Cow::Borrowed(&self.report.targets[index]))
+    fn fact_sources(&self, index: usize) -> std::io::Result<Cow<'_, BTreeMap<String, String>>> {
+        Ok(Cow::Borrowed(&self.report.targets[index].fact_sources))
     }
 
     fn results(&self, index: usize) -> std::io::Result<Cow<'_, [CheckResult]>> {
@@ -125,15 +127,21 @@ impl<'a> ReportView<'a> {
         self.report
     }
 
-    /// The targets, in report order (a spooled report's without their fact sources: see
-    /// [`ReportView::target`]).
+    /// The targets, in report order (a spooled report's without their fact sources, which
+    /// [`ReportView::target`] adds).
     pub fn targets(&self) -> &[TargetReport] {
         &self.report.targets
     }
 
-    /// The target at `index` in full.
+    /// The target at `index` in full: the head's entry with its fact sources.
     pub fn target(&self, index: usize) -> std::io::Result<Cow<'_, TargetReport>> {
-        self.store.get().target(index)
+        let head = &self.report.targets[index];
+        if let Store::Memory(_) = self.store {
+            return Ok(Cow::Borrowed(head));
+        }
+        let mut full = head.clone();
+        full.fact_sources = self.store.get().fact_sources(index)?.into_owned();
+        Ok(Cow::Owned(full))
     }
 
     /// The results of the target at `index`, in report order.

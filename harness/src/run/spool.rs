@@ -8,6 +8,7 @@
 //! results, never the results themselves.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -129,9 +130,10 @@ impl SpoolStore {
 }
 
 impl ResultStore for SpoolStore {
-    fn target(&self, index: usize) -> std::io::Result<Cow<'_, TargetReport>> {
+    fn fact_sources(&self, index: usize) -> std::io::Result<Cow<'_, BTreeMap<String, String>>> {
         let (block, bytes) = self.read(index)?;
-        Ok(Cow::Owned(serde_json::from_slice(&bytes[..block.target])?))
+        let target: TargetReport = serde_json::from_slice(&bytes[..block.target])?;
+        Ok(Cow::Owned(target.fact_sources))
     }
 
     fn results(&self, index: usize) -> std::io::Result<Cow<'_, [CheckResult]>> {
