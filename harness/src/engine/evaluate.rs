@@ -406,6 +406,10 @@ fn describe(predicate: &Predicate) -> String {
         Predicate::AtMost(v) => format!("<= {}", v),
         Predicate::VersionAtLeast(v) => format!("is version {} or newer", v),
         Predicate::VersionBelow(v) => format!("is a version below {}", v),
+        Predicate::FixedIn(v) => format!(
+            "is a release with the fix (fixed in {})",
+            words(&v.to_string()).join(", ")
+        ),
     }
 }
 
@@ -483,6 +487,11 @@ fn test(predicate: &Predicate, value: &FactValue) -> Result<bool, String> {
             } else {
                 ordering == Ordering::Less
             })
+        }
+        Predicate::FixedIn(v) => {
+            let text = text.ok_or("is not a version")?;
+            let fixed = crate::model::fixed_versions(v.literal())?;
+            crate::model::fixed_in(text, &fixed)
         }
     }
 }

@@ -5,6 +5,7 @@
 //! [`kernel_config`] (a bare kernel config), [`image`] (container images) and [`snapshot`] (facts
 //! saved by `hostcert gather`).
 
+mod buildinfo;
 mod elf;
 mod host;
 pub mod image;
@@ -13,9 +14,12 @@ pub mod kernel_config;
 mod live_run;
 pub mod local;
 mod mounts;
+mod node;
+pub mod package_list;
 pub mod pair;
 pub mod probe_program;
 pub mod rootfs;
+mod runtimes;
 pub mod snapshot;
 pub mod ssh;
 
