@@ -143,6 +143,9 @@ pub fn evaluate(
 /// Why a check does not apply to a target, or `None` when it does.
 fn not_applicable(planned: &PlannedCheck, target: &TargetInfo, facts: &FactSet) -> Option<String> {
     let applies = &planned.check.applies_to;
+    if let Some(reason) = &planned.not_applicable {
+        return Some(reason.clone());
+    }
     if !applies.covers_kind(target.kind, target.image_kind) {
         if !target.kind.is_live() && applies.target_kinds.iter().all(|k| k.is_live()) {
             return Some(format!(
@@ -544,6 +547,7 @@ mod tests {
             suite: loaded,
             check,
             gating: true,
+            not_applicable: None,
         };
         let profile = Profile::parse("p.yaml", PROFILE).unwrap();
         let target = TargetInfo {

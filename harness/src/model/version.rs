@@ -157,10 +157,12 @@ impl Ord for ReleaseVersion {
 /// version on an older line, or on a line between listed ones that has no fix, is not fixed.
 /// `Err` names the text that is not a version.
 pub fn fixed_in(version: &str, fixed: &[&str]) -> Result<bool, String> {
-    let have = ReleaseVersion::parse(version).ok_or_else(|| format!("`{version}` is not a version"))?;
+    let have =
+        ReleaseVersion::parse(version).ok_or_else(|| format!("`{version}` is not a version"))?;
     let mut fixes = Vec::new();
     for text in fixed {
-        fixes.push(ReleaseVersion::parse(text).ok_or_else(|| format!("`{text}` is not a version"))?);
+        fixes
+            .push(ReleaseVersion::parse(text).ok_or_else(|| format!("`{text}` is not a version"))?);
     }
     if fixes.is_empty() {
         return Err("no fixed version given".to_owned());
@@ -227,8 +229,14 @@ mod tests {
         assert_eq!(fixed_in("1.1.11", &["1.1.12"]), Ok(false));
         assert_eq!(fixed_in("1.1.12", &["1.1.12"]), Ok(true));
         assert_eq!(fixed_in("1.2.0", &["1.1.12"]), Ok(true));
-        assert_eq!(fixed_in("1.6.20", &["1.7.29", "2.0.7", "2.1.5", "2.2.0"]), Ok(false));
-        assert_eq!(fixed_in("2.2.0-rc.1", &["1.7.29", "2.0.7", "2.1.5", "2.2.0"]), Ok(false));
+        assert_eq!(
+            fixed_in("1.6.20", &["1.7.29", "2.0.7", "2.1.5", "2.2.0"]),
+            Ok(false)
+        );
+        assert_eq!(
+            fixed_in("2.2.0-rc.1", &["1.7.29", "2.0.7", "2.1.5", "2.2.0"]),
+            Ok(false)
+        );
         assert!(fixed_in("unknown", &runc).is_err());
         assert!(ReleaseVersion::parse("1.4.0-rc.3") < ReleaseVersion::parse("1.4.0"));
         assert!(ReleaseVersion::parse("1.4.0-rc.2") < ReleaseVersion::parse("1.4.0-rc.10"));

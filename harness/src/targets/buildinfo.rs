@@ -55,7 +55,8 @@ impl GoBuildInfo {
             let definition = if word == "-X" || word == "--X" {
                 words.next().map(String::as_str)
             } else {
-                word.strip_prefix("-X=").or_else(|| word.strip_prefix("--X="))
+                word.strip_prefix("-X=")
+                    .or_else(|| word.strip_prefix("--X="))
             };
             if let Some((name, value)) = definition.and_then(|d| d.split_once('=')) {
                 definitions.push((name.to_owned(), value.to_owned()));
@@ -120,8 +121,8 @@ pub fn read_go(data: &[u8]) -> Result<Option<GoBuildInfo>, String> {
     let pointer_size = usize::from(header[14]);
     let flags = header[15];
     let (version, modinfo) = if flags & 2 != 0 {
-        let (version, rest) = decode_string(&header[HEADER..])
-            .ok_or("the build info's Go version is cut off")?;
+        let (version, rest) =
+            decode_string(&header[HEADER..]).ok_or("the build info's Go version is cut off")?;
         let (modinfo, _) =
             decode_string(rest).ok_or("the build info's module information is cut off")?;
         (version.to_vec(), modinfo.to_vec())
@@ -183,10 +184,7 @@ pub fn read_go(data: &[u8]) -> Result<Option<GoBuildInfo>, String> {
 fn find_header(window: &[u8]) -> Option<&[u8]> {
     let mut at = 0;
     while at + HEADER <= window.len() {
-        let found = window[at..]
-            .windows(MAGIC.len())
-            .position(|w| w == MAGIC)?
-            + at;
+        let found = window[at..].windows(MAGIC.len()).position(|w| w == MAGIC)? + at;
         if found % ALIGN == 0 && window.len() - found >= HEADER {
             return Some(&window[found..]);
         }
@@ -337,7 +335,8 @@ fn split_quoted(text: &str) -> Vec<String> {
 /// format string `%s version %s` that follows it in the read-only data. `None` when the pattern
 /// is not there.
 pub fn c_version(program: &str, data: &[u8]) -> Option<String> {
-    let version_chars = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'~' | b'+');
+    let version_chars =
+        |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'~' | b'+');
     match program {
         "conmon" => {
             let marker = b"conmon version ";
@@ -357,7 +356,10 @@ pub fn c_version(program: &str, data: &[u8]) -> Option<String> {
                 let at = from + found;
                 // The NUL-terminated string just before (past any alignment padding).
                 let end = data[..at].iter().rposition(|b| *b != 0)? + 1;
-                let start = data[..end].iter().rposition(|b| *b == 0).map_or(0, |p| p + 1);
+                let start = data[..end]
+                    .iter()
+                    .rposition(|b| *b == 0)
+                    .map_or(0, |p| p + 1);
                 let candidate = &data[start..end];
                 if starts_with_digit(candidate)
                     && candidate.len() <= 64
@@ -405,7 +407,10 @@ mod tests {
             Some(("1.1.12".to_owned(), "-X main.version".to_owned()))
         );
         let module_only = GoBuildInfo {
-            main_module: Some(("github.com/opencontainers/runc".to_owned(), "v1.2.8".to_owned())),
+            main_module: Some((
+                "github.com/opencontainers/runc".to_owned(),
+                "v1.2.8".to_owned(),
+            )),
             ..GoBuildInfo::default()
         };
         assert_eq!(
@@ -425,7 +430,10 @@ mod tests {
             unquote_go(r#""a\tb \"c\" \x41\u00e9""#).as_deref(),
             Some("a\tb \"c\" Aé")
         );
-        assert_eq!(decode_string(&[3, b'a', b'b', b'c', 9]), Some((&b"abc"[..], &[9u8][..])));
+        assert_eq!(
+            decode_string(&[3, b'a', b'b', b'c', 9]),
+            Some((&b"abc"[..], &[9u8][..]))
+        );
         assert_eq!(decode_string(&[5, b'a']), None);
     }
 
@@ -436,7 +444,11 @@ mod tests {
             Some("2.1.6")
         );
         assert_eq!(
-            c_version("crun", b"x\0please\x001.8.1\0\0\0%s version %s\ncommit: %s\n").as_deref(),
+            c_version(
+                "crun",
+                b"x\0please\x001.8.1\0\0\0%s version %s\ncommit: %s\n"
+            )
+            .as_deref(),
             Some("1.8.1")
         );
         assert_eq!(c_version("crun", b"%s version %s\n"), None);

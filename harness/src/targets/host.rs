@@ -109,22 +109,33 @@ impl HostFs {
                 Probe::CgroupMode => {
                     let mode = if self.live() {
                         let table = mount_table.get_or_insert_with(|| self.mount_table());
-                        table.as_ref().map_err(Clone::clone).and_then(node::live_cgroup_mode)
+                        table
+                            .as_ref()
+                            .map_err(Clone::clone)
+                            .and_then(node::live_cgroup_mode)
                     } else {
                         node::tree_cgroup_mode(self, &|dir| self.list(dir))
                     };
                     match mode {
-                        Ok((mode, source)) => Fact::read(probe.clone(), source, FactValue::Text(mode)),
+                        Ok((mode, source)) => {
+                            Fact::read(probe.clone(), source, FactValue::Text(mode))
+                        }
                         Err(reason) => Fact::failed(probe.clone(), "cgroup layout", reason),
                     }
                 }
                 Probe::SubidRanges(user) => match node::subid_ranges(self, user) {
-                    Ok(value) => Fact::read(probe.clone(), "/etc/passwd, /etc/subuid, /etc/subgid", value),
+                    Ok(value) => Fact::read(
+                        probe.clone(),
+                        "/etc/passwd, /etc/subuid, /etc/subgid",
+                        value,
+                    ),
                     Err(reason) => Fact::failed(probe.clone(), "/etc/subuid, /etc/subgid", reason),
                 },
                 Probe::UserCgroup(user) => {
                     match node::user_cgroup(self, &|dir| self.list(dir), user, self.live()) {
-                        Ok(value) => Fact::read(probe.clone(), "user@.service and its drop-ins", value),
+                        Ok(value) => {
+                            Fact::read(probe.clone(), "user@.service and its drop-ins", value)
+                        }
                         Err(reason) => Fact::failed(probe.clone(), "user@.service", reason),
                     }
                 }
@@ -317,11 +328,15 @@ impl HostFs {
         let mut value = [0u8; 64];
         match rustix::fs::getxattr(&resolved, "security.capability", &mut value[..]) {
             Ok(length) => match node::file_caps(&value[..length]) {
-                Ok(record) => Fact::read(probe.clone(), format!("{path} security.capability"), record),
+                Ok(record) => {
+                    Fact::read(probe.clone(), format!("{path} security.capability"), record)
+                }
                 Err(reason) => Fact::failed(probe.clone(), path, reason),
             },
             Err(rustix::io::Errno::NODATA) => Fact::read(probe.clone(), path, FactValue::Absent),
-            Err(error) => Fact::failed(probe.clone(), path, format!("security.capability: {error}")),
+            Err(error) => {
+                Fact::failed(probe.clone(), path, format!("security.capability: {error}"))
+            }
         }
     }
 
@@ -750,7 +765,8 @@ fn d_type_support(folder: &Path) -> Result<Option<bool>, String> {
         rustix::fs::Mode::empty(),
     )
     .map_err(|e| format!("{}: {e}", folder.display()))?;
-    let mut dir = rustix::fs::Dir::read_from(&fd).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut dir =
+        rustix::fs::Dir::read_from(&fd).map_err(|e| format!("{}: {e}", folder.display()))?;
     let mut seen = 0usize;
     while let Some(entry) = dir.read() {
         let entry = entry.map_err(|e| format!("{}: {e}", folder.display()))?;

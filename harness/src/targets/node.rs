@@ -34,15 +34,23 @@ fn record(fields: Vec<(&str, String)>) -> FactValue {
 pub fn live_cgroup_mode(table: &MountTable) -> Result<(String, String), String> {
     let source = super::mounts::MOUNTINFO.to_owned();
     match table.fs_type_at("/sys/fs/cgroup") {
-        Some("cgroup2") => Ok(("v2".to_owned(), format!("{source}: cgroup2 at /sys/fs/cgroup"))),
+        Some("cgroup2") => Ok((
+            "v2".to_owned(),
+            format!("{source}: cgroup2 at /sys/fs/cgroup"),
+        )),
         Some(fs_type) => {
             if table.fs_type_at("/sys/fs/cgroup/unified") == Some("cgroup2") {
                 Ok((
                     "hybrid".to_owned(),
-                    format!("{source}: {fs_type} at /sys/fs/cgroup, cgroup2 at /sys/fs/cgroup/unified"),
+                    format!(
+                        "{source}: {fs_type} at /sys/fs/cgroup, cgroup2 at /sys/fs/cgroup/unified"
+                    ),
                 ))
             } else {
-                Ok(("v1".to_owned(), format!("{source}: {fs_type} at /sys/fs/cgroup")))
+                Ok((
+                    "v1".to_owned(),
+                    format!("{source}: {fs_type} at /sys/fs/cgroup"),
+                ))
             }
         }
         None => Err(format!("{source}: nothing is mounted at /sys/fs/cgroup")),
@@ -80,7 +88,10 @@ pub fn tree_cgroup_mode(
         }
     }
     if let Some(entries) = list_dir("/boot/loader/entries")? {
-        let mut entries: Vec<String> = entries.into_iter().filter(|e| e.ends_with(".conf")).collect();
+        let mut entries: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.ends_with(".conf"))
+            .collect();
         entries.sort();
         for entry in entries {
             let path = format!("/boot/loader/entries/{entry}");
@@ -89,7 +100,9 @@ pub fn tree_cgroup_mode(
                     if let Some(options) = line.trim().strip_prefix("options") {
                         read_from.push(path.clone());
                         arguments.extend(
-                            options.split_whitespace().map(|w| (path.clone(), w.to_owned())),
+                            options
+                                .split_whitespace()
+                                .map(|w| (path.clone(), w.to_owned())),
                         );
                     }
                 }
@@ -97,18 +110,15 @@ pub fn tree_cgroup_mode(
         }
     }
     let value_of = |key: &str| {
-        arguments
-            .iter()
-            .rev()
-            .find_map(|(path, word)| {
-                if word == key {
-                    Some((path.clone(), "1".to_owned()))
-                } else {
-                    word.strip_prefix(key)
-                        .and_then(|rest| rest.strip_prefix('='))
-                        .map(|value| (path.clone(), value.to_owned()))
-                }
-            })
+        arguments.iter().rev().find_map(|(path, word)| {
+            if word == key {
+                Some((path.clone(), "1".to_owned()))
+            } else {
+                word.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('='))
+                    .map(|value| (path.clone(), value.to_owned()))
+            }
+        })
     };
     let boolean = |value: &str| match value {
         "1" | "yes" | "y" | "true" | "on" => Some(true),
@@ -136,7 +146,10 @@ pub fn tree_cgroup_mode(
         source += &format!(", kernel command line in {}", read_from.join(", "));
     }
     if systemd >= 258 {
-        return Ok(("v2".to_owned(), format!("{source}: systemd 258 and later mount only cgroup v2")));
+        return Ok((
+            "v2".to_owned(),
+            format!("{source}: systemd 258 and later mount only cgroup v2"),
+        ));
     }
     if value_of("cgroup_no_v1").is_some_and(|(_, v)| v == "all") {
         return Ok(("v2".to_owned(), format!("{source}: cgroup_no_v1=all")));
@@ -214,7 +227,12 @@ fn shell_assignment(text: &str, key: &str) -> Option<String> {
     text.lines()
         .filter_map(|line| line.trim().strip_prefix(key)?.strip_prefix('='))
         .last()
-        .map(|value| value.trim().trim_matches(|c| c == '"' || c == '\'').to_owned())
+        .map(|value| {
+            value
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_owned()
+        })
 }
 
 /// systemd's version in a tree: the number in `libsystemd-shared-NNN*.so`, else the dpkg package.
@@ -237,7 +255,10 @@ fn systemd_version(
             let upstream = super::package_list::upstream_version(&package.version);
             let digits: String = upstream.chars().take_while(char::is_ascii_digit).collect();
             if let Ok(version) = digits.parse() {
-                return Ok(Some((version, format!("package systemd {}", package.version))));
+                return Ok(Some((
+                    version,
+                    format!("package systemd {}", package.version),
+                )));
             }
         }
     }
@@ -287,12 +308,24 @@ pub fn subid_ranges(files: &dyn TargetFiles, user: &str) -> Result<FactValue, St
             }
         }
         fields.push((
-            if key == "subuid" { "subuid-count" } else { "subgid-count" },
+            if key == "subuid" {
+                "subuid-count"
+            } else {
+                "subgid-count"
+            },
             total.to_string(),
         ));
         fields.push((
-            if key == "subuid" { "subuid-ranges" } else { "subgid-ranges" },
-            if ranges.is_empty() { "none".to_owned() } else { ranges.join(" ") },
+            if key == "subuid" {
+                "subuid-ranges"
+            } else {
+                "subgid-ranges"
+            },
+            if ranges.is_empty() {
+                "none".to_owned()
+            } else {
+                ranges.join(" ")
+            },
         ));
     }
     Ok(record(fields))
@@ -322,7 +355,10 @@ pub fn user_cgroup(
     };
     let mut unit = None;
     for dir in UNIT_DIRS {
-        for candidate in [format!("{dir}/user@{uid}.service"), format!("{dir}/user@.service")] {
+        for candidate in [
+            format!("{dir}/user@{uid}.service"),
+            format!("{dir}/user@.service"),
+        ] {
             if unit.is_none() {
                 if let Some(text) = text(files, &candidate)? {
                     unit = Some((candidate, text));
@@ -332,7 +368,10 @@ pub fn user_cgroup(
     }
     let mut dropins: BTreeMap<String, String> = BTreeMap::new();
     for dir in UNIT_DIRS {
-        for folder in [format!("{dir}/user@.service.d"), format!("{dir}/user@{uid}.service.d")] {
+        for folder in [
+            format!("{dir}/user@.service.d"),
+            format!("{dir}/user@{uid}.service.d"),
+        ] {
             for entry in list_dir(&folder)?.unwrap_or_default() {
                 if entry.ends_with(".conf") && !dropins.contains_key(&entry) {
                     dropins.insert(entry.clone(), format!("{folder}/{entry}"));
@@ -401,7 +440,9 @@ pub fn user_cgroup(
             "delegate-source",
             if sources.is_empty() {
                 unit.as_ref()
-                    .map_or("no user@.service unit".to_owned(), |(p, _)| format!("{p} (no Delegate=)"))
+                    .map_or("no user@.service unit".to_owned(), |(p, _)| {
+                        format!("{p} (no Delegate=)")
+                    })
             } else {
                 sources.join(", ")
             },
@@ -479,7 +520,12 @@ pub fn file_caps(value: &[u8]) -> Result<FactValue, String> {
         0x0100_0000 => (1, 12),
         0x0200_0000 => (2, 20),
         0x0300_0000 => (2, 24),
-        other => return Err(format!("unknown security.capability revision {:#x}", other >> 24)),
+        other => {
+            return Err(format!(
+                "unknown security.capability revision {:#x}",
+                other >> 24
+            ))
+        }
     };
     if value.len() != size {
         return Err(format!(
@@ -577,8 +623,14 @@ mod tests {
     #[test]
     fn subid_ranges_by_name_and_uid() {
         let files = Map(BTreeMap::from([
-            ("/etc/passwd", "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"),
-            ("/etc/subuid", "alice:100000:65536\n1000:300000:10\nbob:1:2\nbroken\n"),
+            (
+                "/etc/passwd",
+                "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+            ),
+            (
+                "/etc/subuid",
+                "alice:100000:65536\n1000:300000:10\nbob:1:2\nbroken\n",
+            ),
             ("/etc/subgid", "alice:100000:1000\n"),
         ]));
         let value = subid_ranges(&files, "alice").unwrap();
@@ -588,7 +640,11 @@ mod tests {
         assert_eq!(field("subgid-count"), "1000");
         assert_eq!(subid_ranges(&files, "nobody").unwrap(), FactValue::Absent);
         assert_eq!(
-            subid_ranges(&files, "0").unwrap().field("subuid-count").unwrap().to_string(),
+            subid_ranges(&files, "0")
+                .unwrap()
+                .field("subuid-count")
+                .unwrap()
+                .to_string(),
             "0"
         );
     }
@@ -612,25 +668,35 @@ mod tests {
         let none = |_: &str| -> Result<Option<Vec<String>>, String> { Ok(None) };
         let systemd = |version: &'static str| {
             move |dir: &str| -> Result<Option<Vec<String>>, String> {
-                Ok((dir == "/usr/lib/systemd").then(|| vec![format!("libsystemd-shared-{version}.so")]))
+                Ok((dir == "/usr/lib/systemd")
+                    .then(|| vec![format!("libsystemd-shared-{version}.so")]))
             }
         };
         let empty = Map(BTreeMap::new());
         assert_eq!(tree_cgroup_mode(&empty, &systemd("252")).unwrap().0, "v2");
-        assert_eq!(tree_cgroup_mode(&empty, &systemd("239")).unwrap().0, "hybrid");
+        assert_eq!(
+            tree_cgroup_mode(&empty, &systemd("239")).unwrap().0,
+            "hybrid"
+        );
         assert!(tree_cgroup_mode(&empty, &none).is_err());
         let grub = Map(BTreeMap::from([(
             "/etc/default/grub",
             "GRUB_CMDLINE_LINUX=\"quiet systemd.unified_cgroup_hierarchy=0\"\n",
         )]));
-        assert_eq!(tree_cgroup_mode(&grub, &systemd("252")).unwrap().0, "hybrid");
+        assert_eq!(
+            tree_cgroup_mode(&grub, &systemd("252")).unwrap().0,
+            "hybrid"
+        );
         assert_eq!(tree_cgroup_mode(&grub, &systemd("256")).unwrap().0, "v2");
         let legacy = Map(BTreeMap::from([(
             "/etc/kernel/cmdline",
             "systemd.unified_cgroup_hierarchy=no systemd.legacy_systemd_cgroup_controller",
         )]));
         assert_eq!(tree_cgroup_mode(&legacy, &systemd("250")).unwrap().0, "v1");
-        let rc = Map(BTreeMap::from([("/etc/rc.conf", "rc_cgroup_mode=\"unified\"\n")]));
+        let rc = Map(BTreeMap::from([(
+            "/etc/rc.conf",
+            "rc_cgroup_mode=\"unified\"\n",
+        )]));
         assert_eq!(tree_cgroup_mode(&rc, &none).unwrap().0, "v2");
     }
 }

@@ -242,7 +242,8 @@ mod tests {
 
     #[test]
     fn apk_installed_stanzas() {
-        let db = "C:Q1abc=\nP:runc\nV:1.1.12-r3\nA:x86_64\nF:usr/bin\nR:runc\n\nP:crun\nV:1.14-r0\n";
+        let db =
+            "C:Q1abc=\nP:runc\nV:1.1.12-r3\nA:x86_64\nF:usr/bin\nR:runc\n\nP:crun\nV:1.14-r0\n";
         let packages = read_apk_installed(db);
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[0].files, ["/usr/bin/runc"]);

@@ -119,7 +119,10 @@ pub const SPECS: &[RuntimeSpec] = &[
 
 /// Every package name some runtime is installed by (for batches that filter databases).
 pub fn package_names() -> Vec<&'static str> {
-    SPECS.iter().flat_map(|spec| spec.packages.iter().copied()).collect()
+    SPECS
+        .iter()
+        .flat_map(|spec| spec.packages.iter().copied())
+        .collect()
 }
 
 /// Every path a runtime binary is looked for at.
@@ -258,7 +261,11 @@ impl Inventory {
                 }
             }
         }
-        Fact::read(probe.clone(), self.source.clone(), FactValue::Record(record))
+        Fact::read(
+            probe.clone(),
+            self.source.clone(),
+            FactValue::Record(record),
+        )
     }
 }
 

@@ -109,7 +109,11 @@ fi
                     .iter()
                     .map(|n| n.replace('.', "\\."))
                     .collect();
-                let key = if path == DPKG_STATUS { "Package: " } else { "P:" };
+                let key = if path == DPKG_STATUS {
+                    "Package: "
+                } else {
+                    "P:"
+                };
                 let program = shell_quote(&format!(
                     "BEGIN{{RS=\"\";ORS=\"\\n\\n\"}} $0 ~ /(^|\\n){key}({})(\\n|$)/",
                     names.join("|")
@@ -126,7 +130,9 @@ fi
         for path in exist_paths {
             let id = format!("x{}", exists.len());
             let quoted = shell_quote(&path);
-            script += &format!("b {id} {quoted}; if [ -e {quoted} ]; then e {id} yes; else e {id} no; fi\n");
+            script += &format!(
+                "b {id} {quoted}; if [ -e {quoted} ]; then e {id} yes; else e {id} no; fi\n"
+            );
             exists.insert(path, id);
         }
         if probes
@@ -490,7 +496,9 @@ fn file_inputs(probes: &ProbeSet) -> (Vec<String>, Vec<String>) {
         for package in runtimes::package_names() {
             files.push(runtimes::changelog_path(package));
             files.push(format!("/var/lib/dpkg/info/{package}.list"));
-            for arch in ["amd64", "arm64", "armhf", "i386", "ppc64el", "s390x", "riscv64"] {
+            for arch in [
+                "amd64", "arm64", "armhf", "i386", "ppc64el", "s390x", "riscv64",
+            ] {
                 files.push(format!("/var/lib/dpkg/info/{package}:{arch}.list"));
             }
         }
