@@ -40,6 +40,11 @@ enum Mode {
     Live,
     /// An OS tree in a folder, and the kernel of it being judged (if it has one).
     Tree { kernel: Option<TreeKernel> },
+    /// The running host whose root is mounted in a folder (`host-root:/host`, a Kubernetes Job or
+    /// DaemonSet with hostPID and hostNetwork): its files are read inside the folder as in a tree,
+    /// its kernel's facts from this process's /proc and /sys (the host's, with hostPID and
+    /// hostNetwork), its mount table from /proc/1/mountinfo (the host's init), and nothing is run.
+    HostRoot,
 }
 
 /// One kernel of an OS tree: its release and its config, as a path inside the tree.
@@ -76,8 +81,40 @@ impl HostFs {
         }
     }
 
+    /// The running host whose root is mounted at `root` (`host-root:DIR`).
+    pub(super) fn host_root(root: PathBuf) -> HostFs {
+        HostFs {
+            root,
+            mode: Mode::HostRoot,
+        }
+    }
+
+    /// Whether the kernel's facts are a running kernel's (`/proc`, `/sys`, sysctls, mounts).
     fn live(&self) -> bool {
+        matches!(self.mode, Mode::Live | Mode::HostRoot)
+    }
+
+    /// Whether commands may run: only on this machine itself, never on a mounted host root.
+    fn runs_commands(&self) -> bool {
         matches!(self.mode, Mode::Live)
+    }
+
+    /// Where this host's mount table is: its init's in host-root mode (ours is the pod's).
+    fn mountinfo_path(&self) -> &'static str {
+        match self.mode {
+            Mode::HostRoot => "/proc/1/mountinfo",
+            _ => MOUNTINFO,
+        }
+    }
+
+    /// Whether a path is read inside the root folder (tree and host-root files) rather than from
+    /// this process's own /proc and /sys.
+    fn in_tree(&self, absolute: &str) -> bool {
+        match self.mode {
+            Mode::Live => false,
+            Mode::Tree { .. } => true,
+            Mode::HostRoot => !is_kernel_path(absolute),
+        }
     }
 
     /// The real path of an absolute path of the host, `None` when it does not exist. In a tree,
@@ -86,7 +123,8 @@ impl HostFs {
     pub(super) fn resolve(&self, absolute: &str) -> Result<Option<PathBuf>, String> {
         match self.mode {
             Mode::Live => Ok(Some(PathBuf::from(absolute))),
-            Mode::Tree { .. } => resolve_in_tree(&self.root, absolute),
+            Mode::HostRoot if is_kernel_path(absolute) => Ok(Some(PathBuf::from(absolute))),
+            Mode::Tree { .. } | Mode::HostRoot => resolve_in_tree(&self.root, absolute),
         }
     }
 
@@ -284,9 +322,10 @@ impl HostFs {
 
     /// The live mount table.
     fn mount_table(&self) -> Result<MountTable, String> {
-        match self.read_text(MOUNTINFO)? {
+        let path = self.mountinfo_path();
+        match self.read_text(path)? {
             FactValue::Text(text) => MountTable::parse(&text),
-            _ => Err(format!("{MOUNTINFO} is missing")),
+            _ => Err(format!("{path} is missing")),
         }
     }
 
@@ -391,7 +430,7 @@ impl HostFs {
     /// The kernel release and where it was read, or where it was looked for and why it failed.
     fn kernel_release(&self) -> Result<(String, String), (String, String)> {
         match &self.mode {
-            Mode::Live => {
+            Mode::Live | Mode::HostRoot => {
                 let path = "/proc/sys/kernel/osrelease";
                 match self.read_text(path) {
                     Ok(FactValue::Text(release)) if !release.is_empty() => {
@@ -415,7 +454,7 @@ impl HostFs {
     /// the config of the kernel being judged. Records which file it was.
     fn kernel_config(&self, release: Option<&(String, String)>) -> Result<KernelConfig, String> {
         let candidates = match &self.mode {
-            Mode::Live => {
+            Mode::Live | Mode::HostRoot => {
                 let mut candidates = vec!["/proc/config.gz".to_owned()];
                 if let Some((_, release)) = release {
                     candidates.push(format!("/boot/config-{release}"));
@@ -456,7 +495,9 @@ impl HostFs {
         let release = match (&self.mode, release) {
             (_, Some((_, release))) => release.clone(),
             (Mode::Tree { .. }, None) => return Err(NO_KERNEL_IN_TREE.to_owned()),
-            (Mode::Live, None) => return Err("the kernel release is unknown".to_owned()),
+            (Mode::Live | Mode::HostRoot, None) => {
+                return Err("the kernel release is unknown".to_owned())
+            }
         };
         let dir = format!("/lib/modules/{release}");
         let text = |value: FactValue| match value {
@@ -623,7 +664,7 @@ impl HostFs {
         let Some(resolved) = self.resolve(path)? else {
             return Ok(FactValue::Absent);
         };
-        if !self.live() && !resolved.is_file() {
+        if self.in_tree(path) && !resolved.is_file() {
             // In a tree only regular files are read: a device node or a FIFO could block.
             return if resolved.is_dir() {
                 Err("is a directory".to_owned())
@@ -726,11 +767,11 @@ impl HostFs {
 
     fn command(&self, probe: &Probe, argv: &[String]) -> Fact {
         let source = argv.join(" ");
-        if !self.live() {
+        if !self.runs_commands() {
             return Fact::failed(
                 probe.clone(),
                 source,
-                "needs a live host; nothing from an OS tree is ever run",
+                "needs this machine itself; nothing from an OS tree or a mounted host root is ever run",
             );
         }
         match run_command(argv) {
@@ -754,6 +795,13 @@ impl TargetFiles for HostFs {
     fn exists(&self, path: &str) -> Result<bool, String> {
         Ok(self.resolve(path)?.is_some_and(|p| p.exists()))
     }
+}
+
+/// Whether a path is the running kernel's own (/proc, and /sys but its cgroup mount, which a
+/// pod sees through its cgroup namespace): read from this process in host-root mode.
+fn is_kernel_path(absolute: &str) -> bool {
+    let under = |dir: &str| absolute == dir || absolute.starts_with(&format!("{dir}/"));
+    under("/proc") || (under("/sys") && !under("/sys/fs/cgroup"))
 }
 
 /// Whether a folder's entries (other than `.` and `..`) report their file type through

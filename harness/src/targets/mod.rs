@@ -103,6 +103,11 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
     if image::is_image_address(address) {
         return Ok(vec![Box::new(image::open(address, &options.image)?)]);
     }
+    if let Some(dir) = address.strip_prefix("host-root:") {
+        return Ok(vec![Box::new(local::LocalTarget::host_root(
+            std::path::Path::new(dir),
+        )?)]);
+    }
     if let Some(file) = address.strip_prefix("kernel-config:") {
         return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(
             file.into(),
@@ -117,7 +122,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `host-root:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }
