@@ -1,0 +1,781 @@
+//! Real container nodes: the runtime inventory of OS trees made from Debian's own runc,
+//! containerd, podman, crun, conmon and docker.io packages (`dpkg-deb -x` plus a dpkg status
+//! entry), judged by `dpkg-query` on the same tree and by `go version -m` on hand-installed Go
+//! binaries (the Go 1.18+ inline build info, and the older pointer format made from it); the
+//! container-runtimes advisories on patched and unpatched builds; kubernetes-node on this
+//! machine's cgroup layout (judged by `stat -f`) and on cgroup v2 and v1 trees; rootless-podman
+//! on trees whose newuidmap carries file capabilities set by `setcap` and read by `getcap`; and
+//! `host-root:DIR` against `local`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::{code, require, stderr, stdout, Work};
+
+/// The Debian packages ci/runtime-debs downloads.
+fn runtime_debs() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("HOSTCERT_RUNTIME_DEBS")
+            .unwrap_or_else(|_| "/var/cache/hostcert-runtime-debs".to_owned()),
+    );
+    for package in [
+        "runc",
+        "containerd",
+        "podman",
+        "crun",
+        "conmon",
+        "docker.io",
+    ] {
+        let found = std::fs::read_dir(&dir).ok().is_some_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{package}_"))
+            })
+        });
+        assert!(
+            found,
+            "{package}'s .deb is missing from {}: run ci/runtime-debs (ci/test does)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Unpacks a .deb into a tree as dpkg would leave it: its files, a status stanza and its file
+/// list under var/lib/dpkg.
+fn install_deb(tree: &Path, deb: &Path) {
+    run(
+        "dpkg-deb",
+        &["-x", deb.to_str().unwrap(), tree.to_str().unwrap()],
+    );
+    let field = |name: &str| {
+        run("dpkg-deb", &["-f", deb.to_str().unwrap(), name])
+            .trim()
+            .to_owned()
+    };
+    let (package, version, arch) = (field("Package"), field("Version"), field("Architecture"));
+    let admin = tree.join("var/lib/dpkg");
+    std::fs::create_dir_all(admin.join("info")).unwrap();
+    let mut status = std::fs::read_to_string(admin.join("status")).unwrap_or_default();
+    status += &format!(
+        "Package: {package}\nStatus: install ok installed\nPriority: optional\nArchitecture: {arch}\nVersion: {version}\nDescription: from {}\n\n",
+        deb.file_name().unwrap().to_string_lossy()
+    );
+    std::fs::write(admin.join("status"), status).unwrap();
+    let contents = run("dpkg-deb", &["-c", deb.to_str().unwrap()]);
+    let files: Vec<String> = contents
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .map(|path| {
+            let path = path.trim_start_matches('.').trim_end_matches('/');
+            if path.is_empty() {
+                "/.".to_owned()
+            } else {
+                path.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(
+        admin.join(format!("info/{package}.list")),
+        files.join("\n") + "\n",
+    )
+    .unwrap();
+}
+
+fn deb(dir: &Path, package: &str) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{package}_"))
+        })
+        .unwrap()
+}
+
+/// A tree with a kernel config (Debian 13's, from the shared fixtures), systemd's shared library
+/// name (its version decides the cgroup layout at boot), an fstab without swap and os-release.
+fn base_tree(tree: &Path, systemd: u32) {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/kernel-configs/debian13-6.12.63-amd64.config");
+    assert!(config.is_file(), "{} is missing", config.display());
+    for dir in ["boot", "etc", "usr/lib/systemd", "var/lib/dpkg/info"] {
+        std::fs::create_dir_all(tree.join(dir)).unwrap();
+    }
+    std::fs::copy(&config, tree.join("boot/config-6.12.63-amd64")).unwrap();
+    std::fs::write(
+        tree.join(format!("usr/lib/systemd/libsystemd-shared-{systemd}.so")),
+        "",
+    )
+    .unwrap();
+    std::fs::write(tree.join("etc/fstab"), "UUID=1 / ext4 defaults 0 1\n").unwrap();
+    // The modules Debian's kernel builds as =m that the kernel-features checks look for.
+    let modules = tree.join("lib/modules/6.12.63-amd64");
+    std::fs::create_dir_all(&modules).unwrap();
+    std::fs::write(
+        modules.join("modules.dep"),
+        [
+            "kernel/fs/overlayfs/overlay.ko.xz:",
+            "kernel/net/bridge/bridge.ko.xz: kernel/net/802/stp.ko.xz kernel/net/llc/llc.ko.xz",
+            "kernel/drivers/net/veth.ko.xz:",
+            "kernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz",
+            "kernel/net/netfilter/nf_nat.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz",
+            "kernel/net/netfilter/xt_conntrack.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz",
+            "kernel/net/netfilter/xt_addrtype.ko.xz:",
+            "kernel/net/netfilter/nf_conntrack.ko.xz:",
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"13\"\n",
+    )
+    .unwrap();
+}
+
+/// Gathers the given probes from a target into a snapshot and returns its facts by probe.
+fn gather(work: &Work, target: &str, suite_yaml: &str) -> BTreeMap<String, Value> {
+    work.write("probes/probes.yaml", suite_yaml);
+    work.write(
+        "probes/profile.yaml",
+        "name: probes\nversion: 1.0.0\nsuites:\n  probes: ^1\n",
+    );
+    let output = work.hostcert(&[
+        "gather",
+        "--suites",
+        "probes",
+        "--profiles",
+        "probes",
+        "--profile",
+        "probes",
+        "--target",
+        target,
+        "--output",
+        "facts.json",
+    ]);
+    assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
+    work.json("facts.json")["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (serde_json::to_string(&f["probe"]).unwrap(), f.clone()))
+        .collect()
+}
+
+/// A suite that reads one probe per runtime.
+fn runtime_probes_suite() -> String {
+    let mut yaml = "name: probes\nversion: 1.0.0\nchecks:\n".to_owned();
+    for runtime in hostcert::model::RUNTIMES {
+        yaml += &format!(
+            "  - id: probe.{runtime}\n    version: 1.0.0\n    title: t\n    severity: info\n    probes:\n      r: {{runtime: {runtime}}}\n    expect: {{exists: true}}\n"
+        );
+    }
+    yaml += "  - id: probe.all\n    version: 1.0.0\n    title: t\n    severity: info\n    probes:\n      r: runtimes\n    expect: {exists: true}\n";
+    yaml
+}
+
+fn runtime_record(facts: &BTreeMap<String, Value>, runtime: &str) -> Value {
+    facts[&format!("{{\"runtime\":\"{runtime}\"}}")]["value"].clone()
+}
+
+#[test]
+fn the_runtime_inventory_of_debian_packages_equals_dpkg_query() {
+    require("dpkg-deb", "dpkg");
+    require("dpkg-query", "dpkg");
+    let debs = runtime_debs();
+    let work = Work::new();
+    let tree = work.path("tree");
+    base_tree(&tree, 252);
+    for package in [
+        "runc",
+        "containerd",
+        "podman",
+        "crun",
+        "conmon",
+        "docker.io",
+    ] {
+        install_deb(&tree, &deb(&debs, package));
+    }
+    let facts = gather(
+        &work,
+        &format!("rootfs:{}", tree.display()),
+        &runtime_probes_suite(),
+    );
+    let admindir = format!("--admindir={}", tree.join("var/lib/dpkg").display());
+    let listed = run(
+        "dpkg-query",
+        &[&admindir, "-W", "-f=${Package} ${Version}\n"],
+    );
+    let dpkg: BTreeMap<&str, &str> = listed.lines().filter_map(|l| l.split_once(' ')).collect();
+    for (runtime, package) in [
+        ("runc", "runc"),
+        ("containerd", "containerd"),
+        ("podman", "podman"),
+        ("crun", "crun"),
+        ("conmon", "conmon"),
+        ("docker", "docker.io"),
+    ] {
+        let record = runtime_record(&facts, runtime);
+        assert_eq!(
+            record["record"]["package"]["text"], package,
+            "{runtime}: {record}"
+        );
+        assert_eq!(
+            record["record"]["package-version"]["text"], dpkg[package],
+            "{runtime}: dpkg-query says {}",
+            dpkg[package]
+        );
+        assert_eq!(record["record"]["package-manager"]["text"], "dpkg");
+        let path = record["record"]["path"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let list = std::fs::read_to_string(tree.join(format!("var/lib/dpkg/info/{package}.list")))
+            .unwrap();
+        assert!(
+            list.lines().any(|l| l == path),
+            "{runtime}: {path} is the package's"
+        );
+        // The upstream part of dpkg's version, as dpkg-query prints ${source:Upstream-Version}.
+        let upstream = run(
+            "dpkg-query",
+            &[&admindir, "-W", "-f=${source:Upstream-Version}", package],
+        );
+        let expected = upstream.split(['+', '~']).next().unwrap();
+        assert_eq!(record["record"]["version"]["text"], expected, "{runtime}");
+    }
+    // The patched build's changelog names CVE-2024-21626; containerd's the 2024/2025 advisories.
+    let runc = runtime_record(&facts, "runc");
+    assert!(runc["record"]["fixes"]["text"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .any(|c| c == "CVE-2024-21626"));
+    assert_eq!(runtime_record(&facts, "cri-o"), Value::from("absent"));
+    assert_eq!(runtime_record(&facts, "kata"), Value::from("absent"));
+    let all = &facts["\"runtimes\""]["value"]["record"];
+    assert_eq!(all.as_object().unwrap().len(), 6, "{all}");
+
+    // The advisories: Debian's runc 1.1.5+ds1-1+deb12u1 carries CVE-2024-21626's fix (passes)
+    // but not the 2025 ones (fails); containerd 1.6.20~ds1-1+deb12u3 names CVE-2024-25621.
+    let report = run_profile(
+        &work,
+        "container-runtimes",
+        &format!("rootfs:{}", tree.display()),
+    );
+    let outcome = |id: &str| outcome_of(&report, id);
+    assert_eq!(outcome("runtime.runc.cve-2024-21626"), "pass");
+    assert_eq!(outcome("runtime.runc.cve-2025-31133"), "fail");
+    assert_eq!(outcome("runtime.runc.cve-2025-52565"), "fail");
+    assert_eq!(outcome("runtime.runc.cve-2025-52881"), "fail");
+    assert_eq!(outcome("runtime.containerd.cve-2024-25621"), "pass");
+    assert_eq!(outcome("runtime.containerd.cve-2025-64329"), "pass");
+    assert_eq!(report["verdict"], "not-certified");
+}
+
+fn run_profile(work: &Work, profile: &str, target: &str) -> Value {
+    let dir = format!("out-{profile}-{}", target.len());
+    let output = work.hostcert(&[
+        "run",
+        "--profile",
+        profile,
+        "--target",
+        target,
+        "--report-dir",
+        &dir,
+    ]);
+    assert!(
+        code(&output) <= 2 && work.path(&format!("{dir}/report.json")).is_file(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    work.json(&format!("{dir}/report.json"))
+}
+
+fn results(report: &Value) -> Vec<Value> {
+    report["results"].as_array().cloned().unwrap_or_default()
+}
+
+fn outcome_of(report: &Value, id: &str) -> String {
+    results(report)
+        .iter()
+        .find(|r| r["check"] == id)
+        .unwrap_or_else(|| panic!("no result for {id}"))["outcome"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Builds a Go program whose module path and `-X main.version` mimic a runtime's release build.
+fn build_go(work: &Work, module: &str, version: &str, output: &Path) {
+    require("go", "golang-go");
+    let src = work.path(&format!(
+        "go-src-{}",
+        output.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), format!("module {module}\n\ngo 1.19\n")).unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nvar version = \"dev\"\n\nfunc main() { println(version) }\n",
+    )
+    .unwrap();
+    let status = Command::new("go")
+        .args([
+            "build",
+            "-ldflags",
+            &format!("-X main.version={version} -X main.gitCommit=abc"),
+            "-o",
+        ])
+        .arg(output)
+        .current_dir(&src)
+        .env("GOCACHE", work.path("gocache"))
+        .env("GOPATH", work.path("gopath"))
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GO111MODULE", "on")
+        .status()
+        .unwrap();
+    assert!(status.success(), "go build");
+}
+
+/// `go version -m FILE`: the Go version, and `path`, `mod` and `build` lines.
+fn go_version_m(file: &Path) -> (String, BTreeMap<String, String>) {
+    let text = run("go", &["version", "-m", file.to_str().unwrap()]);
+    let mut lines = text.lines();
+    let go = lines
+        .next()
+        .unwrap()
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut fields = BTreeMap::new();
+    for line in lines {
+        let parts: Vec<&str> = line.trim_start().split('\t').collect();
+        match parts.as_slice() {
+            ["path", path] => {
+                fields.insert("path".to_owned(), (*path).to_owned());
+            }
+            ["mod", path, version, ..] => {
+                fields.insert("mod".to_owned(), format!("{path} {version}"));
+            }
+            ["build", setting] => {
+                if let Some((key, value)) = setting.split_once('=') {
+                    fields.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    (go, fields)
+}
+
+/// Rewrites a Go 1.18+ binary's build info header into the pre-1.18 pointer format: flags 0,
+/// and pointers to the string headers of `runtime.buildVersion` and `runtime.modinfo`, which
+/// the binary still holds (what Go before 1.18 wrote).
+fn to_pointer_format(file: &Path) {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let mut data = std::fs::read(file).unwrap();
+    let (offset, version_address, modinfo_address) = {
+        let elf = object::File::parse(&*data).unwrap();
+        let section = elf.section_by_name(".go.buildinfo").unwrap();
+        let (offset, _) = section.file_range().unwrap();
+        let symbol = |name: &str| {
+            elf.symbols()
+                .find(|s| s.name() == Ok(name))
+                .unwrap_or_else(|| panic!("no {name}"))
+                .address()
+        };
+        (
+            offset as usize,
+            symbol("runtime.buildVersion"),
+            symbol("runtime.modinfo"),
+        )
+    };
+    assert_eq!(&data[offset..offset + 14], b"\xff Go buildinf:");
+    data[offset + 15] = 0;
+    data[offset + 16..offset + 24].copy_from_slice(&version_address.to_le_bytes());
+    data[offset + 24..offset + 32].copy_from_slice(&modinfo_address.to_le_bytes());
+    std::fs::write(file, data).unwrap();
+}
+
+#[test]
+fn hand_installed_go_binaries_are_read_as_go_version_m_reads_them() {
+    let work = Work::new();
+    let tree = work.path("tree");
+    base_tree(&tree, 252);
+    std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
+    build_go(
+        &work,
+        "github.com/opencontainers/runc",
+        "1.1.11",
+        &tree.join("usr/local/bin/runc"),
+    );
+    build_go(
+        &work,
+        "github.com/containerd/containerd/v2",
+        "2.1.5",
+        &tree.join("usr/local/bin/containerd"),
+    );
+    // The same containerd, its header rewritten into the pointer format of Go before 1.18.
+    std::fs::create_dir_all(tree.join("usr/bin")).unwrap();
+    build_go(
+        &work,
+        "github.com/containers/podman/v5",
+        "5.6.2",
+        &tree.join("usr/bin/podman"),
+    );
+    to_pointer_format(&tree.join("usr/bin/podman"));
+    let facts = gather(
+        &work,
+        &format!("rootfs:{}", tree.display()),
+        &runtime_probes_suite(),
+    );
+    for (runtime, path, version) in [
+        ("runc", "usr/local/bin/runc", "1.1.11"),
+        ("containerd", "usr/local/bin/containerd", "2.1.5"),
+        ("podman", "usr/bin/podman", "5.6.2"),
+    ] {
+        let (go, fields) = go_version_m(&tree.join(path));
+        let record = &runtime_record(&facts, runtime)["record"];
+        assert_eq!(
+            record["go-version"]["text"],
+            go.as_str(),
+            "{runtime}: {record}"
+        );
+        let module = fields["mod"].split(' ').collect::<Vec<_>>();
+        assert_eq!(record["module"]["text"], module[0], "{runtime}");
+        assert_eq!(record["module-version"]["text"], module[1], "{runtime}");
+        assert!(
+            fields["-ldflags"].contains(&format!("-X main.version={version}")),
+            "{runtime}: go version -m shows {fields:?}"
+        );
+        assert_eq!(record["version"]["text"], version, "{runtime}");
+        assert_eq!(record["package"]["text"], "none");
+        assert_eq!(record["path"]["text"], format!("/{path}"));
+    }
+    // runc 1.1.11 by hand: CVE-2024-21626 unfixed and no package to have patched it.
+    let report = run_profile(
+        &work,
+        "container-runtimes",
+        &format!("rootfs:{}", tree.display()),
+    );
+    assert_eq!(outcome_of(&report, "runtime.runc.cve-2024-21626"), "fail");
+    assert_eq!(
+        outcome_of(&report, "runtime.containerd.cve-2024-25621"),
+        "pass"
+    );
+    assert_eq!(report["verdict"], "not-certified");
+
+    // A fixed runc certifies.
+    build_go(
+        &work,
+        "github.com/opencontainers/runc",
+        "1.3.3",
+        &tree.join("usr/local/bin/runc"),
+    );
+    let report = run_profile(
+        &work,
+        "container-runtimes",
+        &format!("rootfs:{}", tree.display()),
+    );
+    for id in [
+        "runtime.runc.cve-2024-21626",
+        "runtime.runc.cve-2025-31133",
+        "runtime.runc.cve-2025-52565",
+        "runtime.runc.cve-2025-52881",
+    ] {
+        assert_eq!(outcome_of(&report, id), "pass", "{id}");
+    }
+    assert_eq!(outcome_of(&report, "runtime.runc.cve-2026-41579"), "fail");
+    assert_eq!(
+        report["verdict"], "certified",
+        "only the low CVE-2026-41579 fails"
+    );
+}
+
+#[test]
+fn an_rpm_database_is_never_silently_left_out_of_the_inventory() {
+    let work = Work::new();
+    let tree = work.path("tree");
+    base_tree(&tree, 252);
+    std::fs::create_dir_all(tree.join("var/lib/rpm")).unwrap();
+    std::fs::write(tree.join("var/lib/rpm/rpmdb.sqlite"), "").unwrap();
+    let report = run_profile(
+        &work,
+        "container-runtimes",
+        &format!("rootfs:{}", tree.display()),
+    );
+    let result = results(&report)
+        .into_iter()
+        .find(|r| r["check"] == "runtime.runc.cve-2024-21626")
+        .unwrap();
+    assert_eq!(result["outcome"], "error", "{result}");
+    assert!(result["message"].as_str().unwrap().contains("rpm database"));
+    assert_ne!(report["verdict"], "certified");
+}
+
+/// The cgroup layout this machine runs, as coreutils' `stat -f` reports /sys/fs/cgroup.
+fn this_machine_runs_cgroup2() -> bool {
+    run("stat", &["-f", "-c", "%T", "/sys/fs/cgroup"]).trim() == "cgroup2fs"
+}
+
+#[test]
+fn kubernetes_node_judges_this_machines_cgroup_layout_as_the_kubelet_does() {
+    let work = Work::new();
+    let report = run_profile(&work, "kubernetes-node", "local");
+    let result = results(&report)
+        .into_iter()
+        .find(|r| r["check"] == "kubernetes.cgroup.v2")
+        .unwrap();
+    if this_machine_runs_cgroup2() {
+        assert_eq!(result["outcome"], "pass", "{result}");
+    } else {
+        assert_eq!(result["outcome"], "fail", "{result}");
+        assert_eq!(report["verdict"], "not-certified");
+        assert!(result["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("failCgroupV1: false"));
+        let evidence = result["evidence"].to_string();
+        assert!(
+            evidence.contains("hybrid") || evidence.contains("\"v1\""),
+            "{evidence}"
+        );
+        let output = work.hostcert(&["explain", "kubernetes.cgroup.v2"]);
+        assert!(
+            stdout(&output).contains("kubelet is configured to not run on a host using cgroup v1"),
+            "{}",
+            stdout(&output)
+        );
+    }
+    // host-root:/ reads the same host the same way.
+    let host_root = run_profile(&work, "kubernetes-node", "host-root:/");
+    let same = results(&host_root)
+        .into_iter()
+        .find(|r| r["check"] == "kubernetes.cgroup.v2")
+        .unwrap();
+    assert_eq!(same["outcome"], result["outcome"]);
+}
+
+#[test]
+fn kubernetes_node_certifies_a_cgroup_v2_tree_and_refuses_a_v1_one() {
+    let debs = runtime_debs();
+    let work = Work::new();
+    let v2 = work.path("v2");
+    base_tree(&v2, 252);
+    install_deb(&v2, &deb(&debs, "containerd"));
+    let report = run_profile(
+        &work,
+        "kubernetes-node",
+        &format!("rootfs:{}", v2.display()),
+    );
+    let failed: Vec<String> = results(&report)
+        .iter()
+        .filter(|r| r["outcome"] == "fail" && r["gating"] == true)
+        .map(|r| r["check"].to_string())
+        .collect();
+    assert_eq!(
+        report["verdict"], "certified",
+        "gating failures: {failed:?}"
+    );
+    assert_eq!(outcome_of(&report, "kubernetes.cgroup.v2"), "pass");
+    assert_eq!(
+        outcome_of(&report, "kubernetes.swap.configured-off"),
+        "pass"
+    );
+    assert_eq!(outcome_of(&report, "kubernetes.runtime.cri"), "pass");
+    assert_eq!(outcome_of(&report, "kubernetes.ipvs.ip-vs"), "skip");
+
+    // systemd 252 told to boot the hybrid layout, and a swap line: refused.
+    let v1 = work.path("v1");
+    base_tree(&v1, 252);
+    install_deb(&v1, &deb(&debs, "containerd"));
+    std::fs::create_dir_all(v1.join("etc/default")).unwrap();
+    std::fs::write(
+        v1.join("etc/default/grub"),
+        "GRUB_CMDLINE_LINUX=\"quiet systemd.unified_cgroup_hierarchy=0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        v1.join("etc/fstab"),
+        "UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n",
+    )
+    .unwrap();
+    let report = run_profile(
+        &work,
+        "kubernetes-node",
+        &format!("rootfs:{}", v1.display()),
+    );
+    assert_eq!(outcome_of(&report, "kubernetes.cgroup.v2"), "fail");
+    assert_eq!(
+        outcome_of(&report, "kubernetes.swap.configured-off"),
+        "fail"
+    );
+    assert_eq!(report["verdict"], "not-certified");
+
+    // Without a CRI runtime, and with IPVS asked for on a kernel that has it.
+    let bare = work.path("bare");
+    base_tree(&bare, 257);
+    let output = work.hostcert(&[
+        "run",
+        "--profile",
+        "kubernetes-node",
+        "--param",
+        "kube-proxy-mode=ipvs",
+        "--target",
+        &format!("rootfs:{}", bare.display()),
+        "--report-dir",
+        "bare",
+    ]);
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let report = work.json("bare/report.json");
+    assert_eq!(outcome_of(&report, "kubernetes.runtime.cri"), "fail");
+    assert_eq!(outcome_of(&report, "kubernetes.ipvs.ip-vs"), "pass");
+}
+
+/// getcap's view of a file: the capabilities it names, each with its flags.
+fn getcap(file: &Path) -> String {
+    run("getcap", &[file.to_str().unwrap()])
+}
+
+#[test]
+fn rootless_podman_passes_and_fails_on_trees() {
+    require("setcap", "libcap2-bin");
+    require("getcap", "libcap2-bin");
+    let work = Work::new();
+    let make = |name: &str, subids: &str, delegate: Option<&str>| {
+        let tree = work.path(name);
+        base_tree(&tree, 252);
+        std::fs::create_dir_all(tree.join("usr/bin")).unwrap();
+        std::fs::write(
+            tree.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(tree.join("etc/subuid"), subids).unwrap();
+        std::fs::write(tree.join("etc/subgid"), subids).unwrap();
+        std::fs::create_dir_all(tree.join("usr/lib/systemd/system")).unwrap();
+        std::fs::write(
+            tree.join("usr/lib/systemd/system/user@.service"),
+            "[Unit]\nDescription=User Manager\n[Service]\nType=notify\nDelegate=pids memory\n",
+        )
+        .unwrap();
+        if let Some(delegate) = delegate {
+            std::fs::create_dir_all(tree.join("etc/systemd/system/user@.service.d")).unwrap();
+            std::fs::write(
+                tree.join("etc/systemd/system/user@.service.d/delegate.conf"),
+                format!("[Service]\nDelegate=\nDelegate={delegate}\n"),
+            )
+            .unwrap();
+        }
+        for tool in ["newuidmap", "newgidmap", "pasta"] {
+            std::fs::copy("/bin/true", tree.join("usr/bin").join(tool)).unwrap();
+        }
+        tree
+    };
+    let good = make(
+        "good",
+        "alice:100000:65536\n",
+        Some("cpu cpuset io memory pids"),
+    );
+    run(
+        "setcap",
+        &[
+            "cap_setuid=ep",
+            good.join("usr/bin/newuidmap").to_str().unwrap(),
+        ],
+    );
+    run(
+        "setcap",
+        &[
+            "cap_setgid=ep",
+            good.join("usr/bin/newgidmap").to_str().unwrap(),
+        ],
+    );
+    assert!(getcap(&good.join("usr/bin/newuidmap")).contains("cap_setuid=ep"));
+    let bad = make("bad", "alice:100000:65535\n", Some(""));
+    std::fs::remove_file(bad.join("usr/bin/pasta")).unwrap();
+    run(
+        "setcap",
+        &[
+            "cap_setuid=p",
+            bad.join("usr/bin/newuidmap").to_str().unwrap(),
+        ],
+    );
+    assert!(getcap(&bad.join("usr/bin/newuidmap")).contains("cap_setuid=p"));
+
+    let judge = |tree: &Path| {
+        let output = work.hostcert(&[
+            "run",
+            "--profile",
+            "rootless-podman",
+            "--param",
+            "user=alice",
+            "--target",
+            &format!("rootfs:{}", tree.display()),
+            "--report-dir",
+            &format!("out-{}", tree.file_name().unwrap().to_string_lossy()),
+        ]);
+        assert!(code(&output) <= 1, "{}", stderr(&output));
+        work.json(&format!(
+            "out-{}/report.json",
+            tree.file_name().unwrap().to_string_lossy()
+        ))
+    };
+    let report = judge(&good);
+    for id in [
+        "rootless.subuid-range",
+        "rootless.subgid-range",
+        "rootless.newuidmap",
+        "rootless.newgidmap",
+        "rootless.cgroup-v2",
+        "rootless.cgroup-delegation",
+        "rootless.cgroup-delegation-cpu-io",
+        "rootless.network-helper",
+        "rootless.overlay",
+    ] {
+        assert_eq!(outcome_of(&report, id), "pass", "{id}");
+    }
+    let report = judge(&bad);
+    for id in [
+        "rootless.subuid-range",
+        "rootless.subgid-range",
+        // Permitted but not effective: getcap prints cap_setuid=p, newuidmap would not get it.
+        "rootless.newuidmap",
+        // Neither set-uid nor a capability.
+        "rootless.newgidmap",
+        // `Delegate=` reset, then nothing.
+        "rootless.cgroup-delegation",
+        "rootless.network-helper",
+    ] {
+        assert_eq!(outcome_of(&report, id), "fail", "{id}");
+    }
+    assert_eq!(report["verdict"], "not-certified");
+}
