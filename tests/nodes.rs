@@ -779,3 +779,130 @@ fn rootless_podman_passes_and_fails_on_trees() {
     }
     assert_eq!(report["verdict"], "not-certified");
 }
+
+/// kubeadm's system validators' kernel-config rules for a cgroup v2 host, transcribed from
+/// k8s.io/system-validators validators/types_unix.go (DefaultSysSpec.KernelSpec, commit 9040bc2):
+/// (hostcert check, names with aliases, required).
+const VALIDATOR_KERNEL_CONFIGS: &[(Option<&str>, &[&str], bool)] = &[
+    (Some("namespaces"), &["NAMESPACES"], true),
+    (Some("net-ns"), &["NET_NS"], true),
+    (Some("pid-ns"), &["PID_NS"], true),
+    (Some("ipc-ns"), &["IPC_NS"], true),
+    (Some("uts-ns"), &["UTS_NS"], true),
+    (Some("cpusets"), &["CPUSETS"], true),
+    (Some("memcg"), &["MEMCG"], true),
+    (Some("inet"), &["INET"], true),
+    (Some("ext4-fs"), &["EXT4_FS"], true),
+    (Some("proc-fs"), &["PROC_FS"], true),
+    (
+        Some("xt-target-redirect"),
+        &["NETFILTER_XT_TARGET_REDIRECT", "IP_NF_TARGET_REDIRECT"],
+        true,
+    ),
+    (Some("xt-match-comment"), &["NETFILTER_XT_MATCH_COMMENT"], true),
+    (Some("fair-group-sched"), &["FAIR_GROUP_SCHED"], true),
+    // RequiredCgroupsV2.
+    (Some("cgroups"), &["CGROUPS"], true),
+    (Some("cgroup-bpf"), &["CGROUP_BPF"], true),
+    (Some("cgroup-pids"), &["CGROUP_PIDS"], true),
+    (Some("cgroup-sched"), &["CGROUP_SCHED"], true),
+    // Optional and OptionalCgroupsV2.
+    (Some("overlay-fs"), &["OVERLAY_FS", "OVERLAYFS_FS"], false),
+    (None, &["AUFS_FS"], false),
+    (Some("blk-dev-dm"), &["BLK_DEV_DM"], false),
+    (Some("cfs-bandwidth"), &["CFS_BANDWIDTH"], false),
+    (Some("seccomp"), &["SECCOMP"], false),
+    (Some("seccomp-filter"), &["SECCOMP_FILTER"], false),
+    (Some("cgroup-hugetlb"), &["CGROUP_HUGETLB"], false),
+];
+
+/// Items where hostcert deliberately differs; keep equal to the table in
+/// suites/kubernetes-node/README.md ("Compared with kubeadm's system validators").
+const VALIDATOR_DIFFERENCES: &[&str] = &["AUFS_FS"];
+
+/// The validators' verdict on one item, as validateCachedKernelConfig decides it: the first of
+/// the names (then aliases) that has a `CONFIG_X=[ymn]` line (the last such line wins) is `good`
+/// when `y` or `m`; a missing or `n` item is bad (required) or a warning (optional).
+fn validator_good(config: &str, names: &[&str]) -> bool {
+    let mut values: BTreeMap<&str, u8> = BTreeMap::new();
+    for line in config.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("CONFIG_") else {
+            continue;
+        };
+        let Some((name, value)) = rest.split_once('=') else {
+            continue;
+        };
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if valid_name && matches!(value.bytes().next(), Some(b'y' | b'm' | b'n')) {
+            values.insert(name, value.as_bytes()[0]);
+        }
+    }
+    names
+        .iter()
+        .find_map(|name| values.get(name))
+        .is_some_and(|value| *value != b'n')
+}
+
+#[test]
+fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_configs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kernel-configs");
+    assert!(dir.is_dir(), "{} is missing", dir.display());
+    let work = Work::new();
+    let mut configs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "config"))
+        .collect();
+    configs.sort();
+    assert_eq!(configs.len(), 47, "the 47 shared configs");
+    let (mut rows, mut agree) = (0, 0);
+    let mut differing = std::collections::BTreeSet::new();
+    for config in &configs {
+        let text = std::fs::read_to_string(config).unwrap();
+        let report = run_profile(&work, "kubernetes-node", &format!("kernel-config:{}", config.display()));
+        for (check, names, _required) in VALIDATOR_KERNEL_CONFIGS {
+            rows += 1;
+            let validators = validator_good(&text, names);
+            let hostcert = match check {
+                Some(check) => {
+                    outcome_of(&report, &format!("kubernetes.kernel-config.{check}")) == "pass"
+                }
+                // Not checked by hostcert: never flagged.
+                None => true,
+            };
+            if validators == hostcert {
+                agree += 1;
+            } else {
+                differing.insert(names[0]);
+            }
+        }
+    }
+    eprintln!("{agree} of {rows} (config, item) rows agree");
+    let explained: std::collections::BTreeSet<&str> =
+        VALIDATOR_DIFFERENCES.iter().copied().collect();
+    assert_eq!(differing, explained, "differences not in the README's table, or gone");
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/kubernetes-node/README.md"),
+    )
+    .unwrap();
+    let table = readme
+        .split("## Compared with kubeadm's system validators")
+        .nth(1)
+        .unwrap();
+    for item in VALIDATOR_DIFFERENCES {
+        assert!(table.contains(&format!("| `{item}` |")), "{item} in the README");
+    }
+    // The table's symbol rows are exactly the differences.
+    let rows_in_table: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|item| item.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .collect();
+    assert_eq!(rows_in_table, VALIDATOR_DIFFERENCES);
+}
