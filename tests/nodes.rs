@@ -799,7 +799,11 @@ const VALIDATOR_KERNEL_CONFIGS: &[(Option<&str>, &[&str], bool)] = &[
         &["NETFILTER_XT_TARGET_REDIRECT", "IP_NF_TARGET_REDIRECT"],
         true,
     ),
-    (Some("xt-match-comment"), &["NETFILTER_XT_MATCH_COMMENT"], true),
+    (
+        Some("xt-match-comment"),
+        &["NETFILTER_XT_MATCH_COMMENT"],
+        true,
+    ),
     (Some("fair-group-sched"), &["FAIR_GROUP_SCHED"], true),
     // RequiredCgroupsV2.
     (Some("cgroups"), &["CGROUPS"], true),
@@ -864,7 +868,11 @@ fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_config
     let mut differing = std::collections::BTreeSet::new();
     for config in &configs {
         let text = std::fs::read_to_string(config).unwrap();
-        let report = run_profile(&work, "kubernetes-node", &format!("kernel-config:{}", config.display()));
+        let report = run_profile(
+            &work,
+            "kubernetes-node",
+            &format!("kernel-config:{}", config.display()),
+        );
         for (check, names, _required) in VALIDATOR_KERNEL_CONFIGS {
             rows += 1;
             let validators = validator_good(&text, names);
@@ -885,7 +893,10 @@ fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_config
     eprintln!("{agree} of {rows} (config, item) rows agree");
     let explained: std::collections::BTreeSet<&str> =
         VALIDATOR_DIFFERENCES.iter().copied().collect();
-    assert_eq!(differing, explained, "differences not in the README's table, or gone");
+    assert_eq!(
+        differing, explained,
+        "differences not in the README's table, or gone"
+    );
     let readme = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/kubernetes-node/README.md"),
     )
@@ -895,14 +906,76 @@ fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_config
         .nth(1)
         .unwrap();
     for item in VALIDATOR_DIFFERENCES {
-        assert!(table.contains(&format!("| `{item}` |")), "{item} in the README");
+        assert!(
+            table.contains(&format!("| `{item}` |")),
+            "{item} in the README"
+        );
     }
     // The table's symbol rows are exactly the differences.
     let rows_in_table: Vec<&str> = table
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split('`').next())
-        .filter(|item| item.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|item| {
+            item.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
         .collect();
     assert_eq!(rows_in_table, VALIDATOR_DIFFERENCES);
+}
+
+/// kubernetes-validate, from the venv ci/test makes.
+fn kubernetes_validate() -> PathBuf {
+    let venv = std::env::var("HOSTCERT_KUBERNETES_VALIDATE")
+        .unwrap_or_else(|_| "/var/cache/hostcert-kubernetes-validate".to_owned());
+    let program = Path::new(&venv).join("bin/kubernetes-validate");
+    assert!(
+        program.is_file(),
+        "{} is missing: python3 -m venv {venv} && {venv}/bin/pip install kubernetes-validate (ci/test does)",
+        program.display()
+    );
+    program
+}
+
+#[test]
+fn the_kubernetes_examples_validate_against_kubernetes_1_35_schemas() {
+    let validate = kubernetes_validate();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/examples");
+    let work = Work::new();
+    for name in ["kubernetes-node-job.yaml", "kubernetes-node-daemonset.yaml"] {
+        let file = examples.join(name);
+        let text = std::fs::read_to_string(&file).unwrap();
+        for needed in [
+            "--target host-root:/host",
+            "hostPID: true",
+            "hostNetwork: true",
+            "mountPath: /host, readOnly: true",
+            "hostPath: {path: /, type: Directory}",
+        ] {
+            assert!(text.contains(needed), "{name} lacks {needed}");
+        }
+        let output = Command::new(&validate)
+            .args(["--strict", "-k", "1.35.0"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        // The validator is no rubber stamp: the same file with a wrong type is refused.
+        let broken = work.path(name);
+        std::fs::write(&broken, text.replace("hostPID: true", "hostPID: \"yes\"")).unwrap();
+        let output = Command::new(&validate)
+            .args(["--strict", "-k", "1.35.0"])
+            .arg(&broken)
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "{name} with hostPID \"yes\" validated"
+        );
+    }
 }
