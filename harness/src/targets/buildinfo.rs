@@ -211,17 +211,13 @@ fn read_at<'a>(file: &object::File<'a>, address: u64, size: u64) -> Option<&'a [
 /// A varint-prefixed string and what follows it.
 fn decode_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut length: u64 = 0;
-    let mut shift = 0;
-    let mut used = 0;
-    for byte in bytes.iter().take(10) {
-        used += 1;
-        length |= u64::from(byte & 0x7f) << shift;
+    for (index, byte) in bytes.iter().take(10).enumerate() {
+        length |= u64::from(byte & 0x7f) << (7 * index);
         if byte & 0x80 == 0 {
             let length = usize::try_from(length).ok()?;
-            let rest = &bytes[used..];
+            let rest = &bytes[index + 1..];
             return (rest.len() >= length).then(|| rest.split_at(length));
         }
-        shift += 7;
     }
     None
 }

@@ -152,7 +152,7 @@ impl HostFs {
                             .map_err(Clone::clone)
                             .and_then(node::live_cgroup_mode)
                     } else {
-                        node::tree_cgroup_mode(self, &|dir| self.list(dir))
+                        node::tree_cgroup_mode(self)
                     };
                     match mode {
                         Ok((mode, source)) => {
@@ -169,14 +169,10 @@ impl HostFs {
                     ),
                     Err(reason) => Fact::failed(probe.clone(), "/etc/subuid, /etc/subgid", reason),
                 },
-                Probe::UserCgroup(user) => {
-                    match node::user_cgroup(self, &|dir| self.list(dir), user, self.live()) {
-                        Ok(value) => {
-                            Fact::read(probe.clone(), "user@.service and its drop-ins", value)
-                        }
-                        Err(reason) => Fact::failed(probe.clone(), "user@.service", reason),
-                    }
-                }
+                Probe::UserCgroup(user) => match node::user_cgroup(self, user, self.live()) {
+                    Ok(value) => Fact::read(probe.clone(), "user@.service and its drop-ins", value),
+                    Err(reason) => Fact::failed(probe.clone(), "user@.service", reason),
+                },
                 Probe::FileCaps(path) => self.file_caps(probe, path),
                 Probe::Filesystem(path) => self.filesystem(probe, path),
                 Probe::KernelConfig(symbol) => {
@@ -794,6 +790,10 @@ impl TargetFiles for HostFs {
 
     fn exists(&self, path: &str) -> Result<bool, String> {
         Ok(self.resolve(path)?.is_some_and(|p| p.exists()))
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        HostFs::list(self, path)
     }
 }
 

@@ -72,10 +72,7 @@ const CMDLINE_FILES: &[&str] = &[
 /// `systemd.legacy_systemd_cgroup_controller`, `cgroup_no_v1=all`,
 /// `SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1`); OpenRC's `rc_cgroup_mode` in /etc/rc.conf. An error
 /// when the tree has neither, or when systemd's version cannot be told.
-pub fn tree_cgroup_mode(
-    files: &dyn TargetFiles,
-    list_dir: &dyn Fn(&str) -> Result<Option<Vec<String>>, String>,
-) -> Result<(String, String), String> {
+pub fn tree_cgroup_mode(files: &dyn TargetFiles) -> Result<(String, String), String> {
     let mut arguments: Vec<(String, String)> = Vec::new();
     let mut read_from = Vec::new();
     for path in CMDLINE_FILES {
@@ -87,7 +84,7 @@ pub fn tree_cgroup_mode(
             arguments.extend(words.into_iter().map(|w| (path.to_string(), w)));
         }
     }
-    if let Some(entries) = list_dir("/boot/loader/entries")? {
+    if let Some(entries) = files.list("/boot/loader/entries")? {
         let mut entries: Vec<String> = entries
             .into_iter()
             .filter(|e| e.ends_with(".conf"))
@@ -125,7 +122,7 @@ pub fn tree_cgroup_mode(
         "0" | "no" | "n" | "false" | "off" => Some(false),
         _ => None,
     };
-    let Some((systemd, systemd_source)) = systemd_version(files, list_dir)? else {
+    let Some((systemd, systemd_source)) = systemd_version(files)? else {
         if let Some(rc) = text(files, "/etc/rc.conf")? {
             if let Some(mode) = shell_assignment(&rc, "rc_cgroup_mode") {
                 let mode = match mode.as_str() {
@@ -225,8 +222,8 @@ fn cmdline_words(path: &str, text: &str) -> Vec<String> {
 /// The value of a `KEY=value` shell assignment (quotes removed), the last one winning.
 fn shell_assignment(text: &str, key: &str) -> Option<String> {
     text.lines()
-        .filter_map(|line| line.trim().strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix(key)?.strip_prefix('='))
         .map(|value| {
             value
                 .trim()
@@ -236,12 +233,9 @@ fn shell_assignment(text: &str, key: &str) -> Option<String> {
 }
 
 /// systemd's version in a tree: the number in `libsystemd-shared-NNN*.so`, else the dpkg package.
-fn systemd_version(
-    files: &dyn TargetFiles,
-    list_dir: &dyn Fn(&str) -> Result<Option<Vec<String>>, String>,
-) -> Result<Option<(u32, String)>, String> {
+fn systemd_version(files: &dyn TargetFiles) -> Result<Option<(u32, String)>, String> {
     for dir in ["/usr/lib/systemd", "/lib/systemd", "/usr/lib64/systemd"] {
-        for name in list_dir(dir)?.unwrap_or_default() {
+        for name in files.list(dir)?.unwrap_or_default() {
             if let Some(rest) = name.strip_prefix("libsystemd-shared-") {
                 let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 if let Ok(version) = digits.parse() {
@@ -344,12 +338,7 @@ const UNIT_DIRS: &[&str] = &[
 /// then the drop-ins of `user@.service.d` and `user@UID.service.d` in systemd's order: by file
 /// name, a file in an earlier folder hiding the same name in a later one), and on a live host
 /// the controllers its cgroup has.
-pub fn user_cgroup(
-    files: &dyn TargetFiles,
-    list_dir: &dyn Fn(&str) -> Result<Option<Vec<String>>, String>,
-    user: &str,
-    live: bool,
-) -> Result<FactValue, String> {
+pub fn user_cgroup(files: &dyn TargetFiles, user: &str, live: bool) -> Result<FactValue, String> {
     let Some((name, uid)) = passwd_user(files, user)? else {
         return Ok(FactValue::Absent);
     };
@@ -372,7 +361,7 @@ pub fn user_cgroup(
             format!("{dir}/user@.service.d"),
             format!("{dir}/user@{uid}.service.d"),
         ] {
-            for entry in list_dir(&folder)?.unwrap_or_default() {
+            for entry in files.list(&folder)?.unwrap_or_default() {
                 if entry.ends_with(".conf") && !dropins.contains_key(&entry) {
                     dropins.insert(entry.clone(), format!("{folder}/{entry}"));
                 }
@@ -608,7 +597,7 @@ pub fn filesystem_name(magic: u64) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    /// Files from a map, for unit tests.
+    /// Files from a map, for unit tests: a folder lists the names of the files right in it.
     struct Map(BTreeMap<&'static str, &'static str>);
 
     impl TargetFiles for Map {
@@ -617,6 +606,16 @@ mod tests {
         }
         fn exists(&self, path: &str) -> Result<bool, String> {
             Ok(self.0.contains_key(path))
+        }
+        fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+            let names: Vec<String> = self
+                .0
+                .keys()
+                .filter_map(|file| file.strip_prefix(path)?.strip_prefix('/'))
+                .filter(|name| !name.contains('/'))
+                .map(str::to_owned)
+                .collect();
+            Ok((!names.is_empty()).then_some(names))
         }
     }
 
@@ -665,38 +664,42 @@ mod tests {
 
     #[test]
     fn tree_cgroup_modes() {
-        let none = |_: &str| -> Result<Option<Vec<String>>, String> { Ok(None) };
-        let systemd = |version: &'static str| {
-            move |dir: &str| -> Result<Option<Vec<String>>, String> {
-                Ok((dir == "/usr/lib/systemd")
-                    .then(|| vec![format!("libsystemd-shared-{version}.so")]))
+        let tree = |systemd: &'static str, files: &[(&'static str, &'static str)]| {
+            let mut map: BTreeMap<&'static str, &'static str> = files.iter().copied().collect();
+            if !systemd.is_empty() {
+                map.insert(systemd, "");
             }
+            Map(map)
         };
-        let empty = Map(BTreeMap::new());
-        assert_eq!(tree_cgroup_mode(&empty, &systemd("252")).unwrap().0, "v2");
+        const V252: &str = "/usr/lib/systemd/libsystemd-shared-252.so";
+        const V256: &str = "/usr/lib/systemd/libsystemd-shared-256.so";
+        let mode = |map: &Map| tree_cgroup_mode(map).map(|(mode, _)| mode);
+        assert_eq!(mode(&tree(V252, &[])).unwrap(), "v2");
         assert_eq!(
-            tree_cgroup_mode(&empty, &systemd("239")).unwrap().0,
+            mode(&tree("/usr/lib/systemd/libsystemd-shared-239.so", &[])).unwrap(),
             "hybrid"
         );
-        assert!(tree_cgroup_mode(&empty, &none).is_err());
-        let grub = Map(BTreeMap::from([(
+        assert!(mode(&tree("", &[])).is_err());
+        let grub = [(
             "/etc/default/grub",
             "GRUB_CMDLINE_LINUX=\"quiet systemd.unified_cgroup_hierarchy=0\"\n",
-        )]));
-        assert_eq!(
-            tree_cgroup_mode(&grub, &systemd("252")).unwrap().0,
-            "hybrid"
-        );
-        assert_eq!(tree_cgroup_mode(&grub, &systemd("256")).unwrap().0, "v2");
-        let legacy = Map(BTreeMap::from([(
+        )];
+        assert_eq!(mode(&tree(V252, &grub)).unwrap(), "hybrid");
+        assert_eq!(mode(&tree(V256, &grub)).unwrap(), "v2");
+        let legacy = [(
             "/etc/kernel/cmdline",
             "systemd.unified_cgroup_hierarchy=no systemd.legacy_systemd_cgroup_controller",
-        )]));
-        assert_eq!(tree_cgroup_mode(&legacy, &systemd("250")).unwrap().0, "v1");
-        let rc = Map(BTreeMap::from([(
-            "/etc/rc.conf",
-            "rc_cgroup_mode=\"unified\"\n",
-        )]));
-        assert_eq!(tree_cgroup_mode(&rc, &none).unwrap().0, "v2");
+        )];
+        assert_eq!(
+            mode(&tree("/usr/lib/systemd/libsystemd-shared-250.so", &legacy)).unwrap(),
+            "v1"
+        );
+        let entry = [(
+            "/boot/loader/entries/a.conf",
+            "title x\noptions root=/dev/sda systemd.unified_cgroup_hierarchy=0\n",
+        )];
+        assert_eq!(mode(&tree(V252, &entry)).unwrap(), "hybrid");
+        let rc = [("/etc/rc.conf", "rc_cgroup_mode=\"unified\"\n")];
+        assert_eq!(mode(&tree("", &rc)).unwrap(), "v2");
     }
 }

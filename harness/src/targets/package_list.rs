@@ -75,6 +75,8 @@ pub trait TargetFiles {
     fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String>;
     /// Whether a path exists (a file or a folder).
     fn exists(&self, path: &str) -> Result<bool, String>;
+    /// The sorted names in a folder; `Ok(None)` when there is no folder there.
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, String>;
 }
 
 impl PackageList {

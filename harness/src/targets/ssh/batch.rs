@@ -557,6 +557,12 @@ impl TargetFiles for SentFiles<'_> {
         }
         Ok(self.read_file(path, u64::MAX)?.is_some())
     }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        Err(format!(
+            "{path}: folders are not listed for this fact over SSH"
+        ))
+    }
 }
 
 /// The `file` frame: `l|` or `-|` (whether the path is a symbolic link), then stat's
