@@ -780,7 +780,7 @@ fn rootless_podman_passes_and_fails_on_trees() {
     assert_eq!(report["verdict"], "not-certified");
 }
 
-/// kubeadm's system validators' kernel-config rules for a cgroup v2 host, transcribed from
+/// kubeadm's system validators' kernel-config items for a cgroup v2 host, transcribed from
 /// k8s.io/system-validators validators/types_unix.go (DefaultSysSpec.KernelSpec, commit 9040bc2):
 /// (hostcert check, names with aliases, required).
 const VALIDATOR_KERNEL_CONFIGS: &[(Option<&str>, &[&str], bool)] = &[
@@ -824,31 +824,115 @@ const VALIDATOR_KERNEL_CONFIGS: &[(Option<&str>, &[&str], bool)] = &[
 /// suites/kubernetes-node/README.md ("Compared with kubeadm's system validators").
 const VALIDATOR_DIFFERENCES: &[&str] = &["AUFS_FS"];
 
-/// The validators' verdict on one item, as validateCachedKernelConfig decides it: the first of
-/// the names (then aliases) that has a `CONFIG_X=[ymn]` line (the last such line wins) is `good`
-/// when `y` or `m`; a missing or `n` item is bad (required) or a warning (optional).
-fn validator_good(config: &str, names: &[&str]) -> bool {
-    let mut values: BTreeMap<&str, u8> = BTreeMap::new();
-    for line in config.lines() {
-        let line = line.trim();
-        let Some(rest) = line.strip_prefix("CONFIG_") else {
-            continue;
-        };
-        let Some((name, value)) = rest.split_once('=') else {
-            continue;
-        };
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-        if valid_name && matches!(value.bytes().next(), Some(b'y' | b'm' | b'n')) {
-            values.insert(name, value.as_bytes()[0]);
+/// The Go driver that runs the validators' own KernelValidator (parseKernelConfig and
+/// validateCachedKernelConfig of Debian's golang-k8s-system-validators-dev, k8s.io/system-validators
+/// 1.4.0, whose per-item logic, names then aliases and `y`/`m` good, is the one of 9040bc2) on
+/// each config for each item of the 1.35 spec above, and prints `HC CONFIG ITEM RESULT` (0 good).
+const VALIDATOR_DRIVER: &str = r#"package system
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+type lineReporter struct{ results []string }
+
+func (r *lineReporter) Report(key, value string, result ValidationResultType) error {
+	r.results = append(r.results, fmt.Sprintf("%d", result))
+	return nil
+}
+
+func TestHostcertDriver(t *testing.T) {
+	for _, file := range strings.Split(os.Getenv("HOSTCERT_CONFIGS"), "\n") {
+		if file == "" {
+			continue
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &KernelValidator{}
+		config, err := k.parseKernelConfig(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range strings.Split(os.Getenv("HOSTCERT_ITEMS"), "\n") {
+			names := strings.Fields(item)
+			if len(names) == 0 {
+				continue
+			}
+			reporter := &lineReporter{}
+			k.Reporter = reporter
+			spec := KernelSpec{Optional: []KernelConfig{{Name: names[0], Aliases: names[1:]}}}
+			_ = k.validateCachedKernelConfig(config, spec)
+			fmt.Printf("HC\t%s\t%s\t%s\n", file, names[0], strings.Join(reporter.results, ","))
+		}
+	}
+}
+"#;
+
+/// Runs the validators' Go code on the configs: (config path, first name) to good.
+fn run_validators(work: &Work, configs: &[PathBuf]) -> BTreeMap<(String, String), bool> {
+    require("go", "golang-go");
+    let installed = Path::new("/usr/share/gocode/src/k8s.io/system-validators/validators");
+    assert!(
+        installed.is_dir(),
+        "{} is missing: apt-get install golang-k8s-system-validators-dev (ci/test does)",
+        installed.display()
+    );
+    let package = work.path("gopath/src/k8s.io/system-validators/validators");
+    std::fs::create_dir_all(&package).unwrap();
+    for entry in std::fs::read_dir(installed).unwrap().filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let wanted = name.ends_with(".go")
+            && !name.ends_with("_test.go")
+            && !name.contains("windows")
+            && !name.ends_with("_other.go");
+        if wanted {
+            std::fs::copy(entry.path(), package.join(&name)).unwrap();
         }
     }
-    names
+    std::fs::write(package.join("hostcert_driver_test.go"), VALIDATOR_DRIVER).unwrap();
+    let items: Vec<String> = VALIDATOR_KERNEL_CONFIGS
         .iter()
-        .find_map(|name| values.get(name))
-        .is_some_and(|value| *value != b'n')
+        .map(|(_, names, _)| names.join(" "))
+        .collect();
+    let paths: Vec<String> = configs.iter().map(|c| c.display().to_string()).collect();
+    let output = Command::new("go")
+        .args(["test", "-count=1", "-run", "TestHostcertDriver", "-v", "."])
+        .current_dir(&package)
+        .env("GO111MODULE", "off")
+        .env(
+            "GOPATH",
+            format!("{}:/usr/share/gocode", work.path("gopath").display()),
+        )
+        .env("GOCACHE", work.path("gocache"))
+        .env("GOFLAGS", "")
+        .env("HOSTCERT_CONFIGS", paths.join("\n"))
+        .env("HOSTCERT_ITEMS", items.join("\n"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "go test: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let mut verdicts = BTreeMap::new();
+    for line in stdout(&output).lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if let ["HC", config, item, result] = fields.as_slice() {
+            verdicts.insert(((*config).to_owned(), (*item).to_owned()), *result == "0");
+        }
+    }
+    assert_eq!(
+        verdicts.len(),
+        configs.len() * VALIDATOR_KERNEL_CONFIGS.len()
+    );
+    verdicts
 }
 
 #[test]
@@ -864,21 +948,59 @@ fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_config
         .collect();
     configs.sort();
     assert_eq!(configs.len(), 47, "the 47 shared configs");
+    let verdicts = run_validators(&work, &configs);
+    // One run, one target per config.
+    let mut args = vec![
+        "run".to_owned(),
+        "--profile".to_owned(),
+        "kubernetes-node".to_owned(),
+        "--report-dir".to_owned(),
+        "configs".to_owned(),
+    ];
+    for config in &configs {
+        args.push("--target".to_owned());
+        args.push(format!("kernel-config:{}", config.display()));
+    }
+    let output = work.hostcert(&args);
+    assert!(code(&output) <= 2, "{}", stderr(&output));
+    let report = work.json("configs/report.json");
+    let name_of: BTreeMap<String, String> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["address"].as_str().unwrap().to_owned(),
+                t["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let outcomes: BTreeMap<(String, String), String> = results(&report)
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["target"].as_str().unwrap_or_default().to_owned(),
+                    r["check"].as_str().unwrap_or_default().to_owned(),
+                ),
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
     let (mut rows, mut agree) = (0, 0);
     let mut differing = std::collections::BTreeSet::new();
     for config in &configs {
-        let text = std::fs::read_to_string(config).unwrap();
-        let report = run_profile(
-            &work,
-            "kubernetes-node",
-            &format!("kernel-config:{}", config.display()),
-        );
+        let target = &name_of[&format!("kernel-config:{}", config.display())];
         for (check, names, _required) in VALIDATOR_KERNEL_CONFIGS {
             rows += 1;
-            let validators = validator_good(&text, names);
+            let validators = verdicts[&(config.display().to_string(), names[0].to_owned())];
             let hostcert = match check {
                 Some(check) => {
-                    outcome_of(&report, &format!("kubernetes.kernel-config.{check}")) == "pass"
+                    let id = format!("kubernetes.kernel-config.{check}");
+                    outcomes
+                        .get(&(target.clone(), id.clone()))
+                        .unwrap_or_else(|| panic!("no {id} on {target}"))
+                        == "pass"
                 }
                 // Not checked by hostcert: never flagged.
                 None => true,
