@@ -1101,3 +1101,144 @@ fn the_kubernetes_examples_validate_against_kubernetes_1_35_schemas() {
         );
     }
 }
+
+fn text(value: &str) -> Value {
+    serde_json::json!({ "text": value })
+}
+
+fn record(fields: &[(&str, &str)]) -> Value {
+    let map: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), text(v)))
+        .collect();
+    serde_json::json!({ "record": map })
+}
+
+/// Every live-only check, passing and failing: this machine's facts gathered into a snapshot,
+/// one fact changed to what a passing or a failing host shows, evaluated offline.
+#[test]
+fn live_checks_pass_and_fail_on_snapshots() {
+    let work = Work::new();
+    let gather_snapshot = |profile: &str, extra: &[&str]| {
+        let file = format!("{profile}.json");
+        let mut args = vec!["gather", "--profile", profile, "--output", &file];
+        args.extend_from_slice(extra);
+        let output = work.hostcert(&args);
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        work.json(&file)
+    };
+    let snapshots: BTreeMap<&str, Value> = [
+        ("kubernetes-node", gather_snapshot("kubernetes-node", &[])),
+        (
+            "rootless-podman",
+            gather_snapshot("rootless-podman", &["--param", "user=root"]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let probe = |json: &str| -> Value { serde_json::from_str(json).unwrap() };
+    let cgroup_v2 = ("\"cgroup-mode\"", text("v2"));
+    let clock = |value: &str| {
+        let mut fields: Vec<(String, String)> = snapshots["kubernetes-node"]["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["probe"] == "probe-program")
+            .unwrap()["value"]["record"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v["text"].as_str().unwrap_or_default().to_owned()))
+            .collect();
+        fields.retain(|(k, _)| k != "clock-sync");
+        fields.push(("clock-sync".to_owned(), value.to_owned()));
+        let refs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        record(&refs)
+    };
+    type Row = (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, Value)>,
+        &'static str,
+    );
+    let rows: Vec<Row> = vec![
+        ("kubernetes-node", "kubernetes.cgroup.v2", vec![cgroup_v2.clone()], "pass"),
+        ("kubernetes-node", "kubernetes.cgroup.v2", vec![("\"cgroup-mode\"", text("v1"))], "fail"),
+        ("kubernetes-node", "node.clock.synchronised", vec![("\"probe-program\"", clock("ok"))], "pass"),
+        ("kubernetes-node", "node.clock.synchronised", vec![("\"probe-program\"", clock("failed: unsynchronised (adjtimex status 0x40 has STA_UNSYNC, maxerror 16000000 us)"))], "fail"),
+        ("kubernetes-node", "kubernetes.swap.off", vec![("{\"file-content\":\"/proc/swaps\"}", text("Filename\tType\tSize\tUsed\tPriority"))], "pass"),
+        ("kubernetes-node", "kubernetes.swap.off", vec![("{\"file-content\":\"/proc/swaps\"}", text("Filename\tType\tSize\tUsed\tPriority\n/swapfile file 1048572 0 -2"))], "fail"),
+        ("kubernetes-node", "kubernetes.network.br-netfilter", vec![("{\"kernel-module\":\"br_netfilter\"}", text("loaded"))], "pass"),
+        ("kubernetes-node", "kubernetes.network.br-netfilter", vec![("{\"kernel-module\":\"br_netfilter\"}", text("not-loaded"))], "fail"),
+        ("kubernetes-node", "kubernetes.network.bridge-nf-call-iptables", vec![("{\"sysctl\":\"net.bridge.bridge-nf-call-iptables\"}", text("1"))], "pass"),
+        ("kubernetes-node", "kubernetes.network.bridge-nf-call-iptables", vec![("{\"sysctl\":\"net.bridge.bridge-nf-call-iptables\"}", Value::from("absent"))], "fail"),
+        ("kubernetes-node", "kubernetes.network.ip-forward", vec![("{\"sysctl\":\"net.ipv4.ip_forward\"}", text("1"))], "pass"),
+        ("kubernetes-node", "kubernetes.network.ip-forward", vec![("{\"sysctl\":\"net.ipv4.ip_forward\"}", text("0"))], "fail"),
+        ("kubernetes-node", "kubernetes.cgroups.required-controllers", vec![("{\"file-content\":\"/sys/fs/cgroup/cgroup.controllers\"}", text("cpuset cpu io memory hugetlb pids rdma misc"))], "pass"),
+        ("kubernetes-node", "kubernetes.cgroups.required-controllers", vec![("{\"file-content\":\"/sys/fs/cgroup/cgroup.controllers\"}", text("cpuset cpu io pids"))], "fail"),
+        ("kubernetes-node", "kubernetes.cgroups.optional-controllers", vec![("{\"file-content\":\"/sys/fs/cgroup/cgroup.controllers\"}", text("cpuset cpu io memory hugetlb pids"))], "pass"),
+        ("kubernetes-node", "kubernetes.cgroups.optional-controllers", vec![("{\"file-content\":\"/sys/fs/cgroup/cgroup.controllers\"}", text("cpuset cpu memory pids"))], "fail"),
+        ("kubernetes-node", "kubernetes.validators.os", vec![("{\"sysctl\":\"kernel.ostype\"}", text("Linux"))], "pass"),
+        ("kubernetes-node", "kubernetes.validators.os", vec![("{\"sysctl\":\"kernel.ostype\"}", text("GNU/kFreeBSD"))], "fail"),
+        ("kubernetes-node", "kubernetes.runtime.containerd-2", vec![("{\"runtime\":\"containerd\"}", record(&[("version", "2.1.5")]))], "pass"),
+        ("kubernetes-node", "kubernetes.runtime.containerd-2", vec![("{\"runtime\":\"containerd\"}", record(&[("version", "1.7.29")]))], "fail"),
+        ("kubernetes-node", "node.selinux.container-policy", vec![("{\"file-content\":\"/sys/fs/selinux/enforce\"}", text("0"))], "pass"),
+        ("kubernetes-node", "node.selinux.container-policy", vec![("{\"file-content\":\"/sys/fs/selinux/enforce\"}", text("1")), ("{\"dir-list\":\"/var/lib/selinux/targeted/active/modules/200\"}", serde_json::json!({"list": ["container"]}))], "pass"),
+        ("kubernetes-node", "node.selinux.container-policy", vec![("{\"file-content\":\"/sys/fs/selinux/enforce\"}", text("1")), ("{\"dir-list\":\"/var/lib/selinux/targeted/active/modules/200\"}", serde_json::json!({"list": ["unconfined"]}))], "fail"),
+        ("kubernetes-node", "node.selinux.mode-configured", vec![("{\"file-content\":\"/etc/selinux/config\"}", text("SELINUX=enforcing\nSELINUXTYPE=targeted"))], "pass"),
+        ("kubernetes-node", "node.selinux.mode-configured", vec![("{\"file-content\":\"/etc/selinux/config\"}", text("SELINUX=disabled\nSELINUXTYPE=targeted"))], "fail"),
+        ("kubernetes-node", "node.apparmor.profiles-loaded", vec![("{\"file-content\":\"/sys/module/apparmor/parameters/enabled\"}", text("Y")), ("{\"file-content\":\"/sys/kernel/security/apparmor/profiles\"}", text("docker-default (enforce)\n/usr/bin/man (enforce)"))], "pass"),
+        ("kubernetes-node", "node.apparmor.profiles-loaded", vec![("{\"file-content\":\"/sys/module/apparmor/parameters/enabled\"}", text("Y")), ("{\"file-content\":\"/sys/kernel/security/apparmor/profiles\"}", Value::from("absent"))], "fail"),
+        ("kubernetes-node", "node.overlay.backing-filesystem", vec![("{\"filesystem\":\"/var/lib/containers\"}", record(&[("type", "xfs"), ("magic", "0x58465342"), ("d-type", "yes")]))], "pass"),
+        ("kubernetes-node", "node.overlay.backing-filesystem", vec![("{\"filesystem\":\"/var/lib/containers\"}", record(&[("type", "xfs"), ("magic", "0x58465342"), ("d-type", "no")]))], "fail"),
+        ("kubernetes-node", "node.overlay.backing-filesystem", vec![("{\"filesystem\":\"/var/lib/docker\"}", record(&[("type", "overlay"), ("magic", "0x794c7630"), ("d-type", "yes")]))], "fail"),
+        ("kubernetes-node", "node.rhel7.user-namespaces", vec![("\"kernel-release\"", text("3.10.0-1160.el7.x86_64")), ("{\"os-release\":\"ID\"}", text("rhel")), ("{\"file-content\":\"/proc/cmdline\"}", text("ro crashkernel=auto user_namespace.enable=1"))], "pass"),
+        ("kubernetes-node", "node.rhel7.user-namespaces", vec![("\"kernel-release\"", text("3.10.0-1160.el7.x86_64")), ("{\"os-release\":\"ID\"}", text("rhel")), ("{\"file-content\":\"/proc/cmdline\"}", text("ro crashkernel=auto"))], "fail"),
+        ("rootless-podman", "rootless.cgroup-v2", vec![cgroup_v2.clone()], "pass"),
+        ("rootless-podman", "rootless.cgroup-v2", vec![("\"cgroup-mode\"", text("hybrid"))], "fail"),
+        ("rootless-podman", "rootless.max-user-namespaces", vec![("{\"sysctl\":\"user.max_user_namespaces\"}", text("28633"))], "pass"),
+        ("rootless-podman", "rootless.max-user-namespaces", vec![("{\"sysctl\":\"user.max_user_namespaces\"}", text("0"))], "fail"),
+        ("rootless-podman", "rootless.unprivileged-userns-clone", vec![("{\"sysctl\":\"kernel.unprivileged_userns_clone\"}", text("1"))], "pass"),
+        ("rootless-podman", "rootless.unprivileged-userns-clone", vec![("{\"sysctl\":\"kernel.unprivileged_userns_clone\"}", text("0"))], "fail"),
+        ("rootless-podman", "rootless.apparmor-userns-restriction", vec![("{\"sysctl\":\"kernel.apparmor_restrict_unprivileged_userns\"}", text("1")), ("{\"file-content\":\"/sys/kernel/security/apparmor/profiles\"}", text("podman (unconfined)\nunprivileged_userns (enforce)"))], "pass"),
+        ("rootless-podman", "rootless.apparmor-userns-restriction", vec![("{\"sysctl\":\"kernel.apparmor_restrict_unprivileged_userns\"}", text("1")), ("{\"file-content\":\"/sys/kernel/security/apparmor/profiles\"}", text("unprivileged_userns (enforce)"))], "fail"),
+        ("rootless-podman", "rootless.cgroup-controllers-live", vec![("{\"user-cgroup\":\"root\"}", record(&[("controllers", "cpu memory pids"), ("delegate", "pids memory cpu")]))], "pass"),
+        ("rootless-podman", "rootless.cgroup-controllers-live", vec![("{\"user-cgroup\":\"root\"}", record(&[("controllers", "cpu"), ("delegate", "pids memory cpu")]))], "fail"),
+        ("rootless-podman", "rootless.overlay", vec![("\"kernel-release\"", text("5.10.0-30-amd64")), ("{\"file\":\"/usr/bin/fuse-overlayfs\"}", Value::from("absent"))], "fail"),
+        ("rootless-podman", "rootless.overlay", vec![("\"kernel-release\"", text("5.11.0")), ("{\"file\":\"/usr/bin/fuse-overlayfs\"}", Value::from("absent"))], "pass"),
+    ];
+    let mut failures = Vec::new();
+    for (index, (profile, check, facts, expected)) in rows.iter().enumerate() {
+        let mut snapshot = snapshots[profile].clone();
+        for (key, value) in facts {
+            support::set_fact(&mut snapshot, probe(key), value.clone());
+        }
+        let file = format!("row-{index}.json");
+        work.write(&file, &serde_json::to_string(&snapshot).unwrap());
+        let mut args = vec![
+            "run",
+            "--profile",
+            profile,
+            "--facts",
+            &file,
+            "--report-dir",
+        ];
+        let dir = format!("row-{index}");
+        args.push(&dir);
+        if *profile == "rootless-podman" {
+            args.extend_from_slice(&["--param", "user=root"]);
+        }
+        let output = work.hostcert(&args);
+        assert!(code(&output) <= 2, "{}", stderr(&output));
+        let outcome = outcome_of(&work.json(&format!("{dir}/report.json")), check);
+        if outcome != *expected {
+            failures.push(format!(
+                "{check} with {facts:?}: {outcome}, expected {expected}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
