@@ -1242,3 +1242,110 @@ fn live_checks_pass_and_fail_on_snapshots() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// The `filesystem` probe on real filesystems, mounted from image files in a private mount
+/// namespace: XFS (always ftype=1 in its v5 format, which xfs_info shows) reports entry types,
+/// ext4 made without its `filetype` feature (dumpe2fs lists the features) does not, and statfs's
+/// type agrees with `stat -f`.
+#[test]
+fn the_filesystem_probe_reads_d_type_as_xfs_info_and_dumpe2fs_tell() {
+    for (tool, package) in [
+        ("mkfs.xfs", "xfsprogs"),
+        ("xfs_info", "xfsprogs"),
+        ("mkfs.ext4", "e2fsprogs"),
+        ("dumpe2fs", "e2fsprogs"),
+        ("unshare", "util-linux"),
+    ] {
+        require(tool, package);
+    }
+    let work = Work::new();
+    let images = [
+        ("xfs", "mkfs.xfs -q -f", "320M"),
+        ("ext4-filetype", "mkfs.ext4 -q -F", "64M"),
+        ("ext4-no-filetype", "mkfs.ext4 -q -F -O ^filetype", "64M"),
+    ];
+    let mut script = String::from("set -e\n");
+    let mut suite = "name: probes\nversion: 1.0.0\nchecks:\n".to_owned();
+    for (name, mkfs, size) in images {
+        let image = work.path(&format!("{name}.img"));
+        let point = work.path(name);
+        std::fs::create_dir_all(&point).unwrap();
+        run("truncate", &["-s", size, image.to_str().unwrap()]);
+        let mut words = mkfs.split(' ');
+        let program = words.next().unwrap();
+        let mut args: Vec<&str> = words.collect();
+        args.push(image.to_str().unwrap());
+        run(program, &args);
+        script += &format!(
+            "mount -o loop {image} {point}\nmkdir {point}/folder\ntouch {point}/file\n",
+            image = image.display(),
+            point = point.display()
+        );
+        suite += &format!(
+            "  - id: probe.{name}\n    version: 1.0.0\n    title: t\n    severity: info\n    probes:\n      fs: {{filesystem: {}}}\n    expect: {{exists: true}}\n",
+            point.display()
+        );
+    }
+    work.write("probes/probes.yaml", &suite);
+    work.write(
+        "probes/profile.yaml",
+        "name: probes\nversion: 1.0.0\nsuites:\n  probes: ^1\n",
+    );
+    script += &format!(
+        "{} gather --suites probes --profiles probes --profile probes --output facts.json\n",
+        support::BIN
+    );
+    for (name, _, _) in images {
+        let point = work.path(name);
+        script += &format!("stat -f -c %T {p} > {p}.stat\n", p = point.display());
+        if name == "xfs" {
+            script += &format!("xfs_info {p} > {p}.info\n", p = point.display());
+        }
+    }
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let facts = work.json("facts.json");
+    let fact = |name: &str, field: &str| -> String {
+        let path = work.path(name).display().to_string();
+        facts["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["probe"]["filesystem"] == path.as_str())
+            .unwrap()["value"]["record"][field]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let xfs_info = std::fs::read_to_string(work.path("xfs.info")).unwrap();
+    assert!(xfs_info.contains("ftype=1"), "{xfs_info}");
+    assert_eq!(fact("xfs", "type"), "xfs");
+    assert_eq!(fact("xfs", "d-type"), "yes");
+    for (name, filetype) in [("ext4-filetype", true), ("ext4-no-filetype", false)] {
+        let features = run(
+            "dumpe2fs",
+            &["-h", work.path(&format!("{name}.img")).to_str().unwrap()],
+        );
+        let has = features
+            .lines()
+            .find(|l| l.starts_with("Filesystem features:"))
+            .unwrap()
+            .split_whitespace()
+            .any(|w| w == "filetype");
+        assert_eq!(has, filetype, "{name}: {features}");
+        assert_eq!(fact(name, "type"), "ext4");
+        assert_eq!(
+            fact(name, "d-type"),
+            if has { "yes" } else { "no" },
+            "{name}"
+        );
+        let stat = std::fs::read_to_string(work.path(&format!("{name}.stat"))).unwrap();
+        assert_eq!(stat.trim(), "ext2/ext3", "stat -f names ext4 by its magic");
+    }
+    let stat = std::fs::read_to_string(work.path("xfs.stat")).unwrap();
+    assert_eq!(stat.trim(), "xfs");
+}
