@@ -925,4 +925,88 @@ mod tests {
             Some(&FactValue::Text("3".to_owned()))
         );
     }
+
+    /// The runtime inventory from what a host's batch sent: the filtered dpkg stanza, the dpkg
+    /// file list, the changelog and the existence of binaries; a binary no package owns is not
+    /// copied back, so its version is unknown rather than guessed.
+    #[test]
+    fn runtimes_are_read_from_the_frames_a_host_sent() {
+        let probes: ProbeSet = [
+            Probe::Runtime("runc".to_owned()),
+            Probe::Runtime("containerd".to_owned()),
+            Probe::Runtime("crun".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let batch = Batch::new(&probes, "n1");
+        let id = |path: &str| batch.files[path].clone();
+        let mut changelog = Vec::new();
+        {
+            use std::io::Write;
+            let mut gz =
+                flate2::write::GzEncoder::new(&mut changelog, flate2::Compression::default());
+            gz.write_all(b"runc (1.1.5+ds1-1+deb12u1) bookworm-security; urgency=high\n  * CVE-2024-21626: leaked fds\n").unwrap();
+            gz.finish().unwrap();
+        }
+        let mut parts = vec![
+            frame(
+                &id(DPKG_STATUS),
+                "ok",
+                DPKG_STATUS,
+                b"Package: runc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.1.5+ds1-1+deb12u1\n\n",
+            ),
+            frame(&id(APK_INSTALLED), "absent", APK_INSTALLED, b""),
+            frame(
+                &id("/var/lib/dpkg/info/runc.list"),
+                "ok",
+                "/var/lib/dpkg/info/runc.list",
+                b"/.\n/usr\n/usr/sbin\n/usr/sbin/runc\n",
+            ),
+            frame(
+                &id("/usr/share/doc/runc/changelog.Debian.gz"),
+                "ok",
+                "/usr/share/doc/runc/changelog.Debian.gz",
+                &changelog,
+            ),
+        ];
+        for (path, frame_id) in &batch.exists {
+            let here = path == "/usr/sbin/runc" || path == "/usr/local/bin/containerd";
+            parts.push(frame(frame_id, if here { "yes" } else { "no" }, path, b""));
+        }
+        for (path, frame_id) in &batch.files {
+            if !parts
+                .iter()
+                .any(|p| String::from_utf8_lossy(p).contains(&format!("BEGIN {frame_id} ")))
+            {
+                parts.push(frame(frame_id, "absent", path, b""));
+            }
+        }
+        parts.push(b"\n@@HC n1 DONE\n".to_vec());
+        let (facts, _, _) = batch.facts(&probes, &encoded(&parts), None);
+        let runc = facts.get(&Probe::Runtime("runc".to_owned())).unwrap();
+        let field = |fact: &Fact, name: &str| {
+            fact.value
+                .as_ref()
+                .and_then(|v| v.field(name))
+                .map(ToString::to_string)
+        };
+        assert_eq!(field(runc, "version").as_deref(), Some("1.1.5"), "{runc:?}");
+        assert_eq!(
+            field(runc, "package-version").as_deref(),
+            Some("1.1.5+ds1-1+deb12u1")
+        );
+        assert_eq!(field(runc, "path").as_deref(), Some("/usr/sbin/runc"));
+        assert_eq!(field(runc, "fixes").as_deref(), Some("CVE-2024-21626"));
+        let containerd = facts.get(&Probe::Runtime("containerd".to_owned())).unwrap();
+        assert_eq!(
+            field(containerd, "version").as_deref(),
+            Some("unknown"),
+            "{containerd:?}"
+        );
+        assert!(field(containerd, "version-source")
+            .unwrap()
+            .contains("not read over SSH"));
+        let crun = facts.get(&Probe::Runtime("crun".to_owned())).unwrap();
+        assert_eq!(crun.value, Some(FactValue::Absent));
+    }
 }
