@@ -249,6 +249,10 @@ fn the_runtime_inventory_of_debian_packages_equals_dpkg_query() {
             dpkg[package]
         );
         assert_eq!(record["record"]["package-manager"]["text"], "dpkg");
+        assert_eq!(
+            record["record"]["other-copies"]["text"], "none",
+            "{runtime}: /sbin and /usr/sbin are one folder"
+        );
         let path = record["record"]["path"]["text"]
             .as_str()
             .unwrap()

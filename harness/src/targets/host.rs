@@ -795,6 +795,18 @@ impl TargetFiles for HostFs {
     fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
         HostFs::list(self, path)
     }
+
+    fn canonical(&self, path: &str) -> String {
+        let real = match self.mode {
+            Mode::Live => std::fs::canonicalize(path).ok(),
+            _ => self.resolve(path).ok().flatten(),
+        };
+        real.and_then(|real| {
+            let inside = real.strip_prefix(&self.root).ok()?;
+            Some(format!("/{}", inside.display()))
+        })
+        .unwrap_or_else(|| path.to_owned())
+    }
 }
 
 /// Whether a path is the running kernel's own (/proc, and /sys but its cgroup mount, which a

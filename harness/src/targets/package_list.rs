@@ -77,6 +77,12 @@ pub trait TargetFiles {
     fn exists(&self, path: &str) -> Result<bool, String>;
     /// The sorted names in a folder; `Ok(None)` when there is no folder there.
     fn list(&self, path: &str) -> Result<Option<Vec<String>>, String>;
+    /// The path with every symbolic link resolved (inside the target), to tell two names of one
+    /// file apart (`/sbin/runc` and `/usr/sbin/runc` on a merged-/usr system); the path itself
+    /// where the target cannot tell.
+    fn canonical(&self, path: &str) -> String {
+        path.to_owned()
+    }
 }
 
 impl PackageList {

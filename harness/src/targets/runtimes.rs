@@ -281,8 +281,10 @@ fn find(
         .iter()
         .find_map(|name| packages.packages.get(*name));
     let mut binaries = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for path in binary_paths(spec) {
-        if files.exists(&path)? && !binaries.iter().any(|(p, _)| *p == path) {
+        // One file under two names (/sbin is /usr/sbin on a merged-/usr system) counts once.
+        if files.exists(&path)? && seen.insert(files.canonical(&path)) {
             let owner = match package {
                 Some(package) => owns(package, &path, files)?,
                 None => false,
