@@ -4,8 +4,12 @@
 //! binaries (the Go 1.18+ inline build info, and the older pointer format made from it); the
 //! container-runtimes advisories on patched and unpatched builds; kubernetes-node on this
 //! machine's cgroup layout (judged by `stat -f`) and on cgroup v2 and v1 trees; rootless-podman
-//! on trees whose newuidmap carries file capabilities set by `setcap` and read by `getcap`; and
-//! `host-root:DIR` against `local`.
+//! on trees whose newuidmap carries file capabilities set by `setcap` and read by `getcap`;
+//! `host-root:DIR` against `local`; the kernel-config checks against kubeadm's own KernelValidator
+//! (Debian's golang-k8s-system-validators-dev) on the 47 shared configs; every live-only check
+//! passing and failing on snapshots; the `filesystem` probe against xfs_info, dumpe2fs and
+//! `stat -f`; an image built with umoci from a runtime tree; and the Kubernetes examples against
+//! kubernetes-validate's 1.35 schemas.
 
 mod support;
 
@@ -1352,4 +1356,60 @@ fn the_filesystem_probe_reads_d_type_as_xfs_info_and_dumpe2fs_tell() {
     }
     let stat = std::fs::read_to_string(work.path("xfs.stat")).unwrap();
     assert_eq!(stat.trim(), "xfs");
+}
+
+/// An image holding Debian's runc and containerd (built with umoci from the same tree) has the
+/// inventory the tree has, read from its unpacked layers, and the same advisories' verdicts.
+#[test]
+fn an_images_runtime_inventory_equals_its_trees() {
+    require("umoci", "umoci");
+    let debs = runtime_debs();
+    let work = Work::new();
+    let tree = work.path("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(
+        tree.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\n",
+    )
+    .unwrap();
+    for package in ["runc", "containerd"] {
+        install_deb(&tree, &deb(&debs, package));
+    }
+    let at = work.dir.path().to_str().unwrap().to_owned();
+    for args in [
+        vec!["init", "--layout", "img"],
+        vec!["new", "--image", "img:1"],
+        vec!["insert", "--image", "img:1", tree.to_str().unwrap(), "/"],
+    ] {
+        let output = Command::new("umoci")
+            .args(&args)
+            .current_dir(&at)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "umoci {args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let from_tree = gather(
+        &work,
+        &format!("rootfs:{}", tree.display()),
+        &runtime_probes_suite(),
+    );
+    let from_image = gather(&work, "oci:img:1", &runtime_probes_suite());
+    for runtime in ["runc", "containerd", "podman"] {
+        assert_eq!(
+            runtime_record(&from_image, runtime),
+            runtime_record(&from_tree, runtime),
+            "{runtime}"
+        );
+    }
+    assert_eq!(
+        runtime_record(&from_image, "runc")["record"]["package-version"]["text"],
+        "1.1.5+ds1-1+deb12u1"
+    );
+    let report = run_profile(&work, "container-runtimes", "oci:img:1");
+    assert_eq!(outcome_of(&report, "runtime.runc.cve-2024-21626"), "pass");
+    assert_eq!(outcome_of(&report, "runtime.runc.cve-2025-52881"), "fail");
 }
