@@ -1413,3 +1413,83 @@ fn an_images_runtime_inventory_equals_its_trees() {
     assert_eq!(outcome_of(&report, "runtime.runc.cve-2024-21626"), "pass");
     assert_eq!(outcome_of(&report, "runtime.runc.cve-2025-52881"), "fail");
 }
+
+/// Debian's own binaries copied by hand into /usr/local/bin, with no package database entry:
+/// dockerd's `-X …dockerversion.Version` and the Go version as `go version -m` prints them,
+/// runc (built without a version setting) as `unknown`, and the C programs crun and conmon by
+/// the version strings they carry, which their packages' upstream versions confirm.
+#[test]
+fn debian_binaries_installed_by_hand_are_read_from_their_bytes() {
+    let debs = runtime_debs();
+    let work = Work::new();
+    let unpacked = work.path("unpacked");
+    for package in ["docker.io", "runc", "crun", "conmon"] {
+        run(
+            "dpkg-deb",
+            &[
+                "-x",
+                deb(&debs, package).to_str().unwrap(),
+                unpacked.to_str().unwrap(),
+            ],
+        );
+    }
+    let tree = work.path("tree");
+    base_tree(&tree, 252);
+    std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
+    for (from, name) in [
+        ("usr/sbin/dockerd", "dockerd"),
+        ("usr/sbin/runc", "runc"),
+        ("usr/bin/crun", "crun"),
+        ("usr/bin/conmon", "conmon"),
+    ] {
+        std::fs::copy(unpacked.join(from), tree.join("usr/local/bin").join(name)).unwrap();
+    }
+    let facts = gather(
+        &work,
+        &format!("rootfs:{}", tree.display()),
+        &runtime_probes_suite(),
+    );
+    let field = |runtime: &str, name: &str| {
+        runtime_record(&facts, runtime)["record"][name]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // dockerd: the -X setting go version -m shows.
+    let (go, settings) = go_version_m(&tree.join("usr/local/bin/dockerd"));
+    let ldflags = &settings["-ldflags"];
+    let marker = "dockerversion.Version=";
+    let at = ldflags.find(marker).unwrap() + marker.len();
+    let version: String = ldflags[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '\\' && *c != '"')
+        .collect();
+    assert_eq!(field("docker", "version"), version);
+    assert_eq!(field("docker", "go-version"), go);
+    assert_eq!(field("docker", "package"), "none");
+    // runc: no version setting and no module version: unknown, and its advisories cannot pass.
+    let (go, _) = go_version_m(&tree.join("usr/local/bin/runc"));
+    assert_eq!(field("runc", "go-version"), go);
+    assert_eq!(field("runc", "version"), "unknown");
+    // C programs: the packages' upstream versions.
+    for (runtime, package) in [("crun", "crun"), ("conmon", "conmon")] {
+        let version = run(
+            "dpkg-deb",
+            &["-f", deb(&debs, package).to_str().unwrap(), "Version"],
+        );
+        let upstream = version
+            .trim()
+            .split(['-', '+', '~'])
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(field(runtime, "version"), upstream, "{runtime}");
+    }
+    let report = run_profile(
+        &work,
+        "container-runtimes",
+        &format!("rootfs:{}", tree.display()),
+    );
+    assert_eq!(outcome_of(&report, "runtime.runc.cve-2024-21626"), "error");
+    assert_ne!(report["verdict"], "certified");
+}
