@@ -1493,3 +1493,93 @@ fn debian_binaries_installed_by_hand_are_read_from_their_bytes() {
     assert_eq!(outcome_of(&report, "runtime.runc.cve-2024-21626"), "error");
     assert_ne!(report["verdict"], "certified");
 }
+
+/// getcap's text (libcap's cap_to_text: clauses `names=flags`, `names+flags`, `names-flags`,
+/// applied in order) as sets of capability names per flag.
+fn getcap_sets(text: &str) -> BTreeMap<char, std::collections::BTreeSet<String>> {
+    let mut sets: BTreeMap<char, std::collections::BTreeSet<String>> = ['e', 'i', 'p']
+        .into_iter()
+        .map(|f| (f, Default::default()))
+        .collect();
+    for clause in text.split_whitespace().skip(1) {
+        if clause.starts_with('[') {
+            continue;
+        }
+        let at = clause.find(['=', '+', '-']).unwrap();
+        let names: Vec<String> = clause[..at].split(',').map(str::to_owned).collect();
+        let mut rest = &clause[at..];
+        while let Some(op) = rest.chars().next() {
+            let flags: String = rest[1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            for flag in ['e', 'i', 'p'] {
+                for name in &names {
+                    let set = sets.get_mut(&flag).unwrap();
+                    match op {
+                        '=' if flags.contains(flag) => {
+                            set.insert(name.clone());
+                        }
+                        '=' => {
+                            set.remove(name);
+                        }
+                        '+' if flags.contains(flag) => {
+                            set.insert(name.clone());
+                        }
+                        '-' if flags.contains(flag) => {
+                            set.remove(name);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            rest = &rest[1 + flags.len()..];
+        }
+    }
+    sets
+}
+
+#[test]
+fn file_capabilities_are_read_as_getcap_reads_them() {
+    require("setcap", "libcap2-bin");
+    require("getcap", "libcap2-bin");
+    let work = Work::new();
+    let tree = work.path("tree");
+    std::fs::create_dir_all(tree.join("usr/bin")).unwrap();
+    let file = tree.join("usr/bin/tool");
+    let suite = "name: probes\nversion: 1.0.0\nchecks:\n  - id: probe.caps\n    version: 1.0.0\n    title: t\n    severity: info\n    probes:\n      c: {file-caps: /usr/bin/tool}\n    expect: {exists: true}\n";
+    for caps in [
+        "cap_setuid=ep",
+        "cap_net_bind_service,cap_net_admin+ep",
+        "cap_sys_admin=eip",
+        "cap_chown+i cap_kill+p",
+        "cap_checkpoint_restore,cap_bpf=p",
+        "cap_setgid=p",
+    ] {
+        std::fs::copy("/bin/true", &file).unwrap();
+        run("setcap", &[caps, file.to_str().unwrap()]);
+        let expected = getcap_sets(&getcap(&file));
+        let facts = gather(&work, &format!("rootfs:{}", tree.display()), suite);
+        let value = &facts["{\"file-caps\":\"/usr/bin/tool\"}"]["value"]["record"];
+        let names = |field: &str| -> std::collections::BTreeSet<String> {
+            value[field]["text"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .filter(|n| *n != "none")
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(names("permitted"), expected[&'p'], "{caps}");
+        assert_eq!(names("inheritable"), expected[&'i'], "{caps}");
+        // File capabilities have one effective bit: all permitted or none.
+        let effective = value["effective"]["text"] == "yes";
+        assert_eq!(effective, !expected[&'e'].is_empty(), "{caps}");
+        if effective {
+            assert_eq!(expected[&'e'], expected[&'p'], "{caps}");
+        }
+    }
+    // No attribute: absent, as getcap prints nothing.
+    std::fs::copy("/bin/true", tree.join("usr/bin/plain")).unwrap();
+    assert_eq!(getcap(&tree.join("usr/bin/plain")).trim(), "");
+}
