@@ -313,7 +313,7 @@ impl HostFs {
             Ok(FactValue::Text(name)) if !name.is_empty() => Some(name),
             _ => None,
         };
-        Gathered { hostname, facts }
+        Gathered::complete(hostname, facts)
     }
 
     /// The live mount table.
@@ -794,6 +794,10 @@ impl TargetFiles for HostFs {
 
     fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
         HostFs::list(self, path)
+    }
+
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 
     fn canonical(&self, path: &str) -> String {

@@ -1,11 +1,12 @@
 //! The installed packages of a target, from its package databases, read as data: dpkg's status
-//! file (`/var/lib/dpkg/status`) and apk's installed database (`/lib/apk/db/installed`), on OS
-//! trees, unpacked images, the live machine and (through the bytes a batch sends) SSH hosts.
+//! file (`/var/lib/dpkg/status`), apk's installed database (`/lib/apk/db/installed`) and the rpm
+//! database, on OS trees, unpacked images, the live machine and (through the bytes a batch sends;
+//! not the rpm database) SSH hosts.
 //!
 //! The rpm database (SQLite, Berkeley DB or NDB under `/var/lib/rpm` or
-//! `/usr/lib/sysimage/rpm`) is found but not read here: [`rpm_packages`] is the hook where an rpm
-//! database reader plugs in. Until one does, a target with an rpm database gives an error that
-//! says so, never an inventory that silently leaves its rpm packages out.
+//! `/usr/lib/sysimage/rpm`) is read by [`super::packages::rpmdb`] through [`rpm_packages`], with
+//! each package's `%changelog` CVE ids; a database that cannot be read is an error, never an
+//! inventory that silently leaves its packages out.
 
 use std::collections::BTreeMap;
 
@@ -54,9 +55,12 @@ pub struct InstalledPackage {
     pub architecture: Option<String>,
     /// Which database it came from.
     pub manager: Manager,
-    /// The files it installed, when the database lists them (apk's does; dpkg's are in
+    /// The files it installed, when the database lists them (apk's and rpm's do; dpkg's are in
     /// `info/*.list` and read on demand).
     pub files: Vec<String>,
+    /// The CVE ids its changelog names, when the database holds the changelog (rpm's does;
+    /// dpkg's is the package's `changelog.Debian.gz`, read on demand).
+    pub changelog_cves: Vec<String>,
 }
 
 /// Every installed package found, by name, and the databases read.
@@ -75,6 +79,11 @@ pub trait TargetFiles {
     fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String>;
     /// Whether a path exists (a file or a folder).
     fn exists(&self, path: &str) -> Result<bool, String>;
+    /// The folder on this machine the target's files are in (`/` for this machine), when they
+    /// are on this machine; `None` for a remote host's files.
+    fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
     /// The sorted names in a folder; `Ok(None)` when there is no folder there.
     fn list(&self, path: &str) -> Result<Option<Vec<String>>, String>;
     /// The path with every symbolic link resolved (inside the target), to tell two names of one
@@ -112,22 +121,47 @@ impl PackageList {
     }
 }
 
-/// The hook for rpm databases: the packages of the target's rpm database, `Ok(None)` when it has
-/// none. No rpm database reader is wired in yet (one reads SQLite, Berkeley DB and NDB without
-/// librpm), so a target that has one is an error naming the database, rather than an inventory
-/// that leaves its packages out.
+/// The packages of the target's rpm database ([`super::packages::rpmdb`], which reads SQLite,
+/// Berkeley DB and NDB databases without librpm and finds the database as rpm's macros place
+/// it), `Ok(None)` when it has none; each with its `[EPOCH:]VERSION-RELEASE`, its files and the
+/// CVE ids its `%changelog` names. A remote host's rpm database is not sent by its batch: there
+/// the database is an error, never left out.
 pub fn rpm_packages(files: &dyn TargetFiles) -> Result<Option<Vec<InstalledPackage>>, String> {
-    for dir in RPM_DB_DIRS {
-        for file in RPM_DB_FILES {
-            let path = format!("{dir}/{file}");
-            if files.exists(&path)? {
-                return Err(format!(
-                    "the target has an rpm database ({path}), which hostcert does not read yet; its packages cannot be listed"
-                ));
+    let Some(root) = files.local_root() else {
+        for dir in RPM_DB_DIRS {
+            for file in RPM_DB_FILES {
+                let path = format!("{dir}/{file}");
+                if files.exists(&path)? {
+                    return Err(format!(
+                        "the host has an rpm database ({path}), which is not read over SSH; its packages cannot be listed"
+                    ));
+                }
             }
         }
-    }
-    Ok(None)
+        return Ok(None);
+    };
+    let tree = super::packages::LocalTree::new(root);
+    let Some(database) = super::packages::rpmdb::read(&tree).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        database
+            .packages
+            .into_iter()
+            .filter(|package| package.name != "gpg-pubkey")
+            .map(|package| InstalledPackage {
+                version: match package.epoch {
+                    Some(epoch) => format!("{epoch}:{}-{}", package.version, package.release),
+                    None => format!("{}-{}", package.version, package.release),
+                },
+                architecture: package.arch.clone(),
+                manager: Manager::Rpm,
+                files: package.files.iter().map(|f| f.path.clone()).collect(),
+                changelog_cves: super::runtimes::cve_ids(&package.changelog.join("\n")),
+                name: package.name,
+            })
+            .collect(),
+    ))
 }
 
 /// The packages dpkg's status file records as installed (`Status: install ok installed`, and
@@ -164,6 +198,7 @@ pub fn read_dpkg_status(text: &str) -> Vec<InstalledPackage> {
                 architecture: fields.get("Architecture").map(|a| (*a).to_owned()),
                 manager: Manager::Dpkg,
                 files: Vec::new(),
+                changelog_cves: Vec::new(),
             });
         }
     }
@@ -200,6 +235,7 @@ pub fn read_apk_installed(text: &str) -> Vec<InstalledPackage> {
                 architecture,
                 manager: Manager::Apk,
                 files,
+                changelog_cves: Vec::new(),
             });
         }
     }

@@ -315,11 +315,12 @@ fn find(
         installation.set("package", package.name.clone());
         installation.set("package-version", package.version.clone());
         installation.set("package-manager", package.manager.as_str());
-        if package.manager == Manager::Dpkg {
-            let fixes = changelog_cves(files, &package.name)?;
-            if !fixes.is_empty() {
-                installation.set("fixes", fixes.join(" "));
-            }
+        let fixes = match package.manager {
+            Manager::Dpkg => changelog_cves(files, &package.name)?,
+            Manager::Rpm | Manager::Apk => package.changelog_cves.clone(),
+        };
+        if !fixes.is_empty() {
+            installation.set("fixes", fixes.join(" "));
         }
     }
     let others: Vec<String> = binaries
