@@ -1135,7 +1135,7 @@ mod tests {
             }
         }
         parts.push(b"\n@@HC n1 DONE\n".to_vec());
-        let (facts, _, _) = batch.facts(&probes, &encoded(&parts), None);
+        let (facts, _, _) = batch.facts(&probes, &decode_output(&encoded(&parts)), None);
         let runc = facts.get(&Probe::Runtime("runc".to_owned())).unwrap();
         let field = |fact: &Fact, name: &str| {
             fact.value
