@@ -1328,6 +1328,12 @@ fn live_checks_pass_and_fail_on_snapshots() {
         let mut snapshot = snapshots[profile].clone();
         for (key, value) in facts {
             support::set_fact(&mut snapshot, probe(key), value.clone());
+            // A fact that could not be read here (no module support) is now one that was.
+            for fact in snapshot["facts"].as_array_mut().unwrap() {
+                if fact["probe"] == probe(key) {
+                    fact.as_object_mut().unwrap().remove("error");
+                }
+            }
         }
         let file = format!("row-{index}.json");
         work.write(&file, &serde_json::to_string(&snapshot).unwrap());
