@@ -14,6 +14,8 @@ pub mod cli;
 pub mod dsse;
 pub mod engine;
 pub mod facts;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod inventory;
 pub mod model;
 pub mod targets;

@@ -6,6 +6,8 @@
 //! saved by `hostcert gather`).
 
 mod elf;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod host;
 pub mod image;
 mod kconfig;

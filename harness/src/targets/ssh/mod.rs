@@ -7,6 +7,27 @@
 
 mod batch;
 
+/// The batch script for `probes` with `nonce`; for the fuzz target `batch_output`
+/// ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_batch_script(probes: &ProbeSet, nonce: &str) -> String {
+    batch::Batch::new(probes, nonce).script
+}
+
+/// Reads a host's batch output for a batch of `probes` made with `nonce`, as a gather does; for
+/// the fuzz target `batch_output` ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_batch_output(
+    probes: &ProbeSet,
+    nonce: &str,
+    output: &[u8],
+    ended: Option<&str>,
+) -> crate::facts::FactSet {
+    batch::Batch::new(probes, nonce)
+        .facts(probes, output, ended)
+        .0
+}
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
