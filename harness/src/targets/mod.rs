@@ -15,6 +15,7 @@ pub mod kernel_config;
 mod live_run;
 pub mod local;
 mod mounts;
+pub mod packages;
 pub mod pair;
 pub mod probe_program;
 pub mod rootfs;
