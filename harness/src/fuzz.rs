@@ -23,6 +23,7 @@ use crate::engine::{describe_expectation, evaluate, TargetInfo};
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::{Probe, TargetKind, Waiver};
 use crate::targets::image::{self as image_target, ImageOptions};
+use crate::targets::packages::{rpmdb, TreeFile, TreeFiles};
 use crate::targets::snapshot::SnapshotTarget;
 use crate::targets::Target;
 
@@ -487,6 +488,60 @@ pub fn policy(data: &[u8]) {
     assert_clean();
 }
 
+/// A tree of files in memory, as a remote host's files reach the package readers.
+struct MemoryTree(BTreeMap<String, Vec<u8>>);
+
+impl TreeFiles for MemoryTree {
+    fn open(&self, path: &str) -> Result<Option<TreeFile>, String> {
+        Ok(self.0.get(path).map(|bytes| TreeFile::Bytes(bytes.clone())))
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let names: Vec<String> = self
+            .0
+            .keys()
+            .filter_map(|file| file.strip_prefix(&prefix))
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+            .collect();
+        Ok((!names.is_empty()).then_some(names))
+    }
+}
+
+/// Separates an [`rpmdb`] database from the macro file that follows it.
+pub const MACROS_SEPARATOR: &[u8] = b"\n--macros--\n";
+
+/// An rpm database, read as the `packages` fact reads it. The first byte chooses what the rest
+/// is (flag % 4): a Berkeley DB `Packages`, an NDB `Packages.db`, an SQLite `rpmdb.sqlite` (all
+/// in `/var/lib/rpm`), or one header blob. A database may be followed by
+/// [`MACROS_SEPARATOR`] and the text of `/etc/rpm/macros`, which may move it.
+pub fn rpmdb(data: &[u8]) {
+    let Some((&flag, rest)) = data.split_first() else {
+        return;
+    };
+    let file = match flag % 4 {
+        0 => "Packages",
+        1 => "Packages.db",
+        2 => "rpmdb.sqlite",
+        _ => {
+            crate::targets::packages::rpmdb::fuzz_header(rest);
+            return;
+        }
+    };
+    let mut parts = split(rest, MACROS_SEPARATOR).into_iter();
+    let database = parts.next().unwrap_or_default();
+    let mut files = BTreeMap::from([(format!("/var/lib/rpm/{file}"), database.to_vec())]);
+    if let Some(macros) = parts.next() {
+        files.insert("/etc/rpm/macros".to_owned(), macros.to_vec());
+    }
+    if let Ok(Some(database)) = rpmdb::read(&MemoryTree(files)) {
+        for package in &database.packages {
+            let _ = (package.nevra(), package.evr(), package.signature_key_id());
+        }
+    }
+    assert_clean();
+}
+
 /// The nonce of the batches [`batch_output`] reads: frames must carry it.
 pub const BATCH_NONCE: &str = "fz";
 
@@ -556,7 +611,49 @@ pub fn batch_output(data: &[u8]) {
     };
     let output = encode_batch_output(flag, rest);
     let ended = (flag & 0x80 != 0).then_some("the gather timed out");
-    crate::targets::ssh::fuzz_batch_output(&batch_probes(), BATCH_NONCE, &output, ended);
+    // The output arrives in pieces: whole, or cut at odd places (bits 2 to 6 of the flag).
+    let piece = match (flag >> 2) & 0x1f {
+        0 => output.len(),
+        n => usize::from(n),
+    };
+    crate::targets::ssh::fuzz_batch_output(&batch_probes(), BATCH_NONCE, &output, piece, ended);
+}
+
+/// The public keys [`known_hosts`] checks and appends: real ones, made with ssh-keygen.
+pub const KNOWN_HOSTS_KEYS: [&str; 3] = [
+    "AAAAC3NzaC1lZDI1NTE5AAAAIH3XIFiu1XFIu87LBkVXV/zJ6tyZBJliBJdOCq10C1cy",
+    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBB9lDVmZfD79lPB6pBy/G1o9+GsGM9nLXcf2KbSgvcWSEdi1EZ5ckltDIHde6kvFqHUWUUPFyMz/+cQrUhdCeZo=",
+    "AAAAB3NzaC1yc2EAAAADAQABAAAAgQC8WWQ1EzC3/OSHwZw1K9zLkxSlRT7IOKXZaQAGz0+T87+8dMjGgwTlOxnXC1CcAe4Uv762ab7uEmPlwiAGb2ipu1TsiAwGa7wHqcoI4cwvoFOlDCh8KOpAHOir3PBM28mmj/FQ0Ltv3sHT+Lw/heOmYZkaClUGpQ2z4V1T/fKAUQ==",
+];
+
+/// A known_hosts file, read for a few hosts as a connection reads it (`host.example`,
+/// `[10.0.0.1]:2222`), with the keys of [`KNOWN_HOSTS_KEYS`] and every base64 word of the file
+/// checked against it; then a key is appended as `--accept-new-host-keys` appends it, and the
+/// file read again must trust it (or revoke it, when a `@revoked` line says so).
+pub fn known_hosts(data: &[u8]) {
+    use base64::Engine;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let keys: Vec<Vec<u8>> = KNOWN_HOSTS_KEYS
+        .iter()
+        .map(|k| engine.decode(k).expect("a valid key"))
+        .collect();
+    let mut blobs: Vec<Vec<u8>> = keys.clone();
+    blobs.extend(
+        data.split(|b| b.is_ascii_whitespace())
+            .filter(|word| word.len() >= 16)
+            .filter_map(|word| engine.decode(word).ok())
+            .take(16),
+    );
+    let blobs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    for (index, (host, port)) in [("host.example", 22), ("10.0.0.1", 2222)]
+        .into_iter()
+        .enumerate()
+    {
+        let path = input_dir().join("known_hosts");
+        write(&path, data);
+        crate::targets::ssh::fuzz_known_hosts(&path, host, port, &blobs, &keys[index]);
+    }
+    assert_clean();
 }
 
 #[cfg(test)]
@@ -584,11 +681,14 @@ mod tests {
                 &batch_probes(),
                 BATCH_NONCE,
                 &encode_batch_output(flag, &raw),
+                7,
                 None,
             );
             let release = facts.get(&Probe::KernelRelease).expect("asked");
             assert!(release.value.is_some(), "{release:?}");
-            let passwd = facts.get(&Probe::File("/etc/passwd".to_owned())).expect("asked");
+            let passwd = facts
+                .get(&Probe::File("/etc/passwd".to_owned()))
+                .expect("asked");
             assert!(passwd.value.is_some(), "{passwd:?}");
         }
         if let Some(dir) = std::env::var_os("HOSTCERT_FUZZ_SEEDS") {
