@@ -714,7 +714,12 @@ impl Target for SshTarget {
             });
             return Err(self.error(why));
         }
-        Ok(Gathered { hostname, facts })
+        // Stopped mid-batch (a timeout, a lost connection): what came back is kept and judged.
+        Ok(Gathered {
+            hostname,
+            facts,
+            gather_error: ended.map(|reason| format!("the host's batch stopped: {reason}")),
+        })
     }
 }
 
