@@ -912,6 +912,64 @@ fn nonce(address: &str) -> String {
         .collect()
 }
 
+/// The batch script for `probes` with `nonce`; for the fuzz target `batch_output`
+/// ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_batch_script(probes: &ProbeSet, nonce: &str) -> String {
+    batch::Batch::new(probes, nonce).script
+}
+
+/// Reads a host's output for a batch of `probes` made with `nonce` as a gather does: decoded
+/// as it arrives, in pieces of `piece` bytes, then turned into facts; for the fuzz target
+/// `batch_output` ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_batch_output(
+    probes: &ProbeSet,
+    nonce: &str,
+    output: &[u8],
+    piece: usize,
+    ended: Option<&str>,
+) -> crate::facts::FactSet {
+    let mut decoder = batch::Output::default();
+    let mut ended = ended.map(str::to_owned);
+    for bytes in output.chunks(piece.max(1)) {
+        if let Err(reason) = decoder.push(bytes) {
+            ended = Some(reason);
+            break;
+        }
+    }
+    batch::Batch::new(probes, nonce)
+        .facts(probes, &decoder.finish(), ended.as_deref())
+        .0
+}
+
+/// Reads the known_hosts file `path` for `host` and `port` as a connection does, and checks
+/// each key blob against it; then appends `new_key` as `--accept-new-host-keys` does, and the
+/// file read again must know it. For the fuzz target `known_hosts` ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_known_hosts(
+    path: &Path,
+    host: &str,
+    port: u16,
+    blobs: &[&[u8]],
+    new_key: &[u8],
+) {
+    if let Ok(known) = Known::read(path, host, port) {
+        let _ = known.algorithms();
+        for blob in blobs {
+            let _ = known.check(blob);
+        }
+    }
+    if known_hosts::append(path, host, port, new_key).is_ok() {
+        let known = Known::read(path, host, port).expect("known_hosts hostcert appended to reads");
+        let status = known.check(new_key);
+        assert!(
+            matches!(status, Status::Trusted(_) | Status::Revoked(_)),
+            "a key appended for {host}:{port} reads back as {status:?}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
