@@ -578,9 +578,13 @@ impl SshTarget {
                 return Fact::failed(Probe::ProbeProgram, probe_program::PROGRAM, reason)
             }
         };
-        let bytes = match std::fs::read(&local) {
+        let bytes = match crate::fsio::read_regular(
+            &local,
+            crate::fsio::cap::PROBE_PROGRAM,
+            "probe program",
+        ) {
             Ok(bytes) => bytes,
-            Err(error) => return failed(format!("cannot read {}: {error}", local.display())),
+            Err(error) => return failed(error.to_string()),
         };
         let timeout = format!(
             "no complete answer within {} s (--gather-timeout)",
@@ -838,12 +842,12 @@ fn load_ssh_config(options: &SshOptions) -> Result<Option<ssh2_config::SshConfig
             _ => return Ok(None),
         },
     };
-    let file = std::fs::File::open(&path)
-        .map_err(|e| format!("cannot read ssh_config {}: {e}", path.display()))?;
+    let bytes = crate::fsio::read_regular(&path, crate::fsio::cap::SSH_CONFIG, "ssh_config")
+        .map_err(|e| e.to_string())?;
     let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
         | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
     ssh2_config::SshConfig::default()
-        .parse(&mut std::io::BufReader::new(file), rules)
+        .parse(&mut std::io::Cursor::new(bytes), rules)
         .map(Some)
         .map_err(|e| format!("ssh_config {}: {e}", path.display()))
 }
