@@ -18,6 +18,8 @@ pub mod engine;
 pub mod error;
 pub mod facts;
 pub mod fsio;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod interrupt;
 pub mod inventory;
 pub mod lint;

@@ -123,7 +123,14 @@ impl Target for KernelConfigTarget {
                 | Probe::LibcVersions(_)
                 | Probe::OpensshVersion(_)
                 | Probe::ProbeProgram
-                | Probe::Mounts(_) => Fact::failed(
+                | Probe::Mounts(_)
+                | Probe::Runtime(_)
+                | Probe::Runtimes
+                | Probe::CgroupMode
+                | Probe::SubidRanges(_)
+                | Probe::UserCgroup(_)
+                | Probe::FileCaps(_)
+                | Probe::Filesystem(_) => Fact::failed(
                     probe.clone(),
                     source.clone(),
                     "needs a live host or an OS tree; this target is a kernel config alone",

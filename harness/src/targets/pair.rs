@@ -56,7 +56,14 @@ fn side(probe: &Probe) -> Side<'_> {
         | Probe::LibcVersions(_)
         | Probe::OpensshVersion(_)
         | Probe::ProbeProgram
-        | Probe::Mounts(_) => Side::Host,
+        | Probe::Mounts(_)
+        | Probe::Runtime(_)
+        | Probe::Runtimes
+        | Probe::CgroupMode
+        | Probe::SubidRanges(_)
+        | Probe::UserCgroup(_)
+        | Probe::FileCaps(_)
+        | Probe::Filesystem(_) => Side::Host,
     }
 }
 
