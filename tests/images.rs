@@ -3353,3 +3353,113 @@ fn a_matrix_of_three_images_on_three_hosts_reads_each_image_and_each_host_once()
         "the run left files in its temporary folder: {left:?}"
     );
 }
+
+/// A matrix cell is its own pair's verdict, never another's: of two images on two SSH hosts, the
+/// good image certifies on the host that answers, the image without /licenses fails only its own
+/// check there, and both pairs on the host that does not answer (stopped before the run) are
+/// incomplete with the host named, although their image sides were read and would pass. The
+/// hosts and images are given in an order (down host first, failing image first) where a cell
+/// taking its neighbour's verdict would show.
+#[test]
+fn a_matrix_cell_never_takes_another_pairs_verdict() {
+    let work = Work::new();
+    let mut without_licenses = Spec::good();
+    without_licenses.licenses = false;
+    build_image(&work, "img-bad", &without_licenses);
+    build_image(&work, "img-good", &Spec::good());
+    let client = Client::new();
+    let mut down = client.host("down");
+    let up = client.host("up");
+    let known = client.known_hosts("known_hosts", &[&down, &up]);
+    let (down_address, up_address) = (down.address(), up.address());
+    down.stop();
+    let tmp = work.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--image",
+            "oci:img-bad:1.0",
+            "--image",
+            "oci:img-good:1.0",
+            "--target",
+            &down_address,
+            "--target",
+            &up_address,
+            "--report-dir",
+            "report",
+            "image.",
+            "--skip",
+            "image.signature",
+        ])
+        .current_dir(work.dir.path())
+        .env("TMPDIR", &tmp)
+        .env("HOME", work.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("hostcert runs");
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert_ne!(code(&output), 0, "{printed}");
+    let report = work.json("report/report.json");
+    assert_ne!(report["verdict"], "certified", "{printed}");
+    let (down_name, up_name) = (
+        down_address.trim_start_matches("ssh://").to_owned(),
+        up_address.trim_start_matches("ssh://").to_owned(),
+    );
+    let cells = report["matrix"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4, "{}", report["matrix"]);
+    let cell = |image: &str, host: &str| -> &Value {
+        cells
+            .iter()
+            .find(|c| c["image"] == image && c["host"] == host)
+            .unwrap_or_else(|| panic!("no cell {image}@{host}: {}", report["matrix"]))
+    };
+    let good_up = cell("img-good:1.0", &up_name);
+    assert_eq!(good_up["verdict"], "certified", "{good_up}");
+    assert!(good_up.get("failing").is_none(), "{good_up}");
+    let bad_up = cell("img-bad:1.0", &up_name);
+    assert_eq!(bad_up["verdict"], "not-certified", "{bad_up}");
+    assert_eq!(
+        bad_up["failing"],
+        json!(["image.redhat.licenses"]),
+        "{bad_up}"
+    );
+    for image in ["img-bad:1.0", "img-good:1.0"] {
+        let on_down = cell(image, &down_name);
+        assert_eq!(on_down["verdict"], "incomplete", "{on_down}");
+        assert!(on_down.get("failing").is_none(), "{on_down}");
+        let target = report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == on_down["target"])
+            .unwrap();
+        assert!(
+            target["error"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("127.0.0.1")),
+            "the host is named: {target}"
+        );
+    }
+    // Every result belongs to the pair it was evaluated on: the up host's results pass or fail
+    // on their image, the down host's are errors.
+    for result in report["results"].as_array().unwrap() {
+        let target = result["target"].as_str().unwrap();
+        if target.ends_with(&format!("@{down_name}")) {
+            assert_eq!(result["outcome"], "error", "{result}");
+        } else if result["check"] == "image.redhat.licenses" {
+            let expected = if target.starts_with("img-bad") {
+                "fail"
+            } else {
+                "pass"
+            };
+            assert_eq!(result["outcome"], expected, "{result}");
+        }
+    }
+}

@@ -319,10 +319,12 @@ pub fn gather<T: Send + 'static>(
                 gather_error: result.as_ref().ok().and_then(|g| g.gather_error.clone()),
             }));
             // A host alone is one target, which takes its facts; each pair copies what it needs
-            // of them, and they are dropped when the last is judged.
+            // of them, and they are dropped when the last is judged. A host that could not be
+            // read gives every target made of it the same reason.
             let mut result = Some(result);
             for &cell in &cells_of[index] {
                 let facts = match &result {
+                    Some(Err(reason)) => HostFacts::Failed(reason.clone()),
                     Some(Ok(read)) if units.cells[cell].paired => HostFacts::Shared(read),
                     _ => match result.take() {
                         Some(Ok(read)) => HostFacts::Owned(read),
