@@ -75,7 +75,15 @@ fn open_images(
         );
     }
     if let Some(path) = &selection.images_file {
-        for (line, address) in read_images_file(path)? {
+        let addresses = read_images_file(path)?;
+        // A matrix whose rows are all missing is not the hosts alone.
+        if addresses.is_empty() {
+            return Err(Error::Usage(format!(
+                "--images {} names no image (one address a line; blank lines and # comments are skipped)",
+                path.display()
+            )));
+        }
+        for (line, address) in addresses {
             images.push(
                 targets::pair::open_image(&address, options).map_err(|e| {
                     Error::Usage(format!("--images {}:{line}: {e}", path.display()))
