@@ -386,14 +386,25 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     .get_or_insert_with(|| runtimes::Inventory::read(&sent))
                     .summary_fact(probe),
                 Way::CgroupMode => {
-                    let table = mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
-                    match table.as_ref().map_err(Clone::clone).and_then(node::live_cgroup_mode) {
-                        Ok((mode, source)) => Fact::read(probe.clone(), source, FactValue::Text(mode)),
+                    let table =
+                        mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
+                    match table
+                        .as_ref()
+                        .map_err(Clone::clone)
+                        .and_then(node::live_cgroup_mode)
+                    {
+                        Ok((mode, source)) => {
+                            Fact::read(probe.clone(), source, FactValue::Text(mode))
+                        }
                         Err(reason) => Fact::failed(probe.clone(), "cgroup layout", reason),
                     }
                 }
                 Way::SubidRanges(user) => match node::subid_ranges(&sent, user) {
-                    Ok(value) => Fact::read(probe.clone(), "/etc/passwd, /etc/subuid, /etc/subgid", value),
+                    Ok(value) => Fact::read(
+                        probe.clone(),
+                        "/etc/passwd, /etc/subuid, /etc/subgid",
+                        value,
+                    ),
                     Err(reason) => Fact::failed(probe.clone(), "/etc/subuid, /etc/subgid", reason),
                 },
                 Way::Release => match &release {
@@ -470,7 +481,8 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     }
                 }
                 Way::Mounts(point) => {
-                    let table = mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
+                    let table =
+                        mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
                     mounts_fact(table, probe, point)
                 }
                 Way::Not {
