@@ -221,7 +221,10 @@ pub fn gather<T: Send + 'static>(
 
     // Images first: each verified and unpacked once for all its pairs. An image no pair asks
     // anything is not read.
-    let (sender, receiver) = mpsc::channel::<Message<T>>();
+    // Bounded: a worker whose target's results the caller has not taken yet waits, so a run
+    // holds at most `jobs` targets' results in flight, whatever the number of targets (without
+    // it, fast units, such as OS trees, pile every result of the run up in the channel).
+    let (sender, receiver) = mpsc::sync_channel::<Message<T>>(jobs.max(1));
     let image_started: Arc<Vec<AtomicBool>> = Arc::new(flags(units.images.len()));
     let mut images: Vec<Option<ReadImage>> = (0..units.images.len()).map(|_| None).collect();
     let mut expected = 0;
