@@ -24,12 +24,12 @@ fn fixtures() -> PathBuf {
     dir
 }
 
-/// The probe program beside the hostcert binary (ci/test builds it).
+/// The probe program, a binary of the hostcert package, built beside hostcert.
 fn probe_program() -> PathBuf {
-    let path = Path::new(support::BIN).with_file_name("hostcert-probe");
+    let path = PathBuf::from(support::PROBE_BIN);
     assert!(
         path.is_file(),
-        "{} is missing; build it with `cargo build -p hostcert-probe` (ci/test does)",
+        "{} is missing; `cargo build` builds it beside hostcert",
         path.display()
     );
     path

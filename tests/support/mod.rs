@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+/// The probe program, the hostcert package's second binary: cargo builds it beside `BIN`.
+pub const PROBE_BIN: &str = env!("CARGO_BIN_EXE_hostcert-probe");
 
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
