@@ -23,6 +23,23 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// A file or folder of the shared fixtures (`shared/fixtures/PATH`), beside the repository or a
+/// folder above it (the main checkout and its worktrees share one); without it the test fails
+/// and says where it looked, never passes.
+pub fn shared_fixture(path: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = manifest
+        .ancestors()
+        .map(|dir| dir.join("shared/fixtures").join(path))
+        .find(|candidate| candidate.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "shared/fixtures/{path} is missing beside {} and the folders above it: these tests judge hostcert with the shared real fixtures",
+            manifest.display()
+        )
+    })
+}
+
 /// A temporary working folder for one test.
 pub struct Work {
     pub dir: tempfile::TempDir,
