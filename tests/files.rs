@@ -427,7 +427,7 @@ fn file_type(path: &Path) -> std::fs::FileType {
 /// are kept; another file of the folder, however it is named, is never touched.
 #[test]
 fn reports_replace_regular_files_only_and_write_devices_and_fifos_directly() {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     let work = Work::new();
     let json = a_report(&work);
     let render = |to: &str| {
@@ -452,11 +452,28 @@ fn reports_replace_regular_files_only_and_write_devices_and_fifos_directly() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(file_type(Path::new("/dev/null")).is_char_device());
 
-    // A FIFO with a reader gets the report; without one it is an error, not a hang.
+    // A FIFO with a reader gets the report; without one it is an error, not a hang. The reader
+    // opens it before hostcert starts (without blocking, then blocking reads), and the test
+    // holds a write end of its own until hostcert has exited, so that the reader sees the end
+    // of the file only after all hostcert wrote, and never before hostcert opened it.
     mkfifo(&work.path("fifo"));
-    let fifo = work.path("fifo");
-    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    let mut read_end = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(work.path("fifo"))
+        .unwrap();
+    let held_writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(work.path("fifo"))
+        .unwrap();
+    rustix::fs::fcntl_setfl(&read_end, rustix::fs::OFlags::empty()).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        read_end.read_to_string(&mut text).unwrap();
+        text
+    });
     let output = render("fifo");
+    drop(held_writer);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(reader.join().unwrap(), json);
     assert!(file_type(&work.path("fifo")).is_fifo());
