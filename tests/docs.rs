@@ -36,6 +36,9 @@ use regex::Regex;
 /// README.md must stay a front page.
 const README_LIMIT: usize = 20_000;
 
+/// One of the manual's promises about itself.
+type Check = fn() -> Result<(), Failed>;
+
 /// The first line of a session block the tests do not run.
 const ILLUSTRATIVE: &str = "# illustrative: ";
 
@@ -48,30 +51,32 @@ fn main() -> ExitCode {
             run_examples(&page)
         }));
     }
-    trials.push(Trial::test(
-        "readme_is_a_front_page_under_20000_bytes",
-        readme_is_a_front_page,
-    ));
-    trials.push(Trial::test(
-        "sessions_are_checked_or_marked_illustrative",
-        sessions_are_checked_or_marked_illustrative,
-    ));
-    trials.push(Trial::test(
-        "relative_links_lead_to_files_and_headings",
-        relative_links_lead_to_files_and_headings,
-    ));
-    trials.push(Trial::test(
-        "cargo_build_builds_the_probe_program_beside_hostcert",
-        cargo_build_builds_the_probe_program_beside_hostcert,
-    ));
+    let checks: [(&str, Check); 4] = [
+        (
+            "readme_is_a_front_page_under_20000_bytes",
+            readme_is_a_front_page,
+        ),
+        (
+            "sessions_are_checked_or_marked_illustrative",
+            sessions_are_checked_or_marked_illustrative,
+        ),
+        (
+            "relative_links_lead_to_files_and_headings",
+            relative_links_lead_to_files_and_headings,
+        ),
+        (
+            "cargo_build_builds_the_probe_program_beside_hostcert",
+            cargo_build_builds_the_probe_program_beside_hostcert,
+        ),
+    ];
+    for (name, check) in checks {
+        trials.push(Trial::test(name, check));
+    }
     libtest_mimic::run(&args, trials).exit()
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("the repository")
+    support::repo("")
 }
 
 fn relative(path: &Path) -> String {

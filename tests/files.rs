@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{code, fixture, stderr, stdout, Work, BIN};
+use support::{code, fixture, keypair, stderr, stdout, Work, BIN};
 
 /// How long a command may take before it counts as hanging: far more than any of these needs.
 const HANG: Duration = Duration::from_secs(60);
@@ -68,26 +68,9 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
-fn openssl(work: &Work, args: &[&str]) {
-    support::require("openssl", "openssl");
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(work.dir.path())
-        .output()
-        .expect("openssl runs");
-    assert!(output.status.success(), "{}", stderr(&output));
-}
-
 /// A folder with a genuine report, its bundle and the key pair that signed it.
 fn signed_run(work: &Work) {
-    openssl(
-        work,
-        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
-    );
-    openssl(
-        work,
-        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
-    );
+    keypair(work, "key", &["-algorithm", "ed25519"]);
     let healthy = fixture("snapshots/healthy-host.json");
     let output = hostcert(
         work,
@@ -194,14 +177,14 @@ fn every_file_hostcert_reads_is_refused_unless_it_is_a_regular_file() {
             ],
             "key",
         ),
-        (&["verify", "H", "--key", "pub.pem"], "bundle"),
+        (&["verify", "H", "--key", "key.pub"], "bundle"),
         (&["verify", "out/report.intoto.jsonl", "--key", "H"], "key"),
         (
             &[
                 "verify",
                 "out/report.intoto.jsonl",
                 "--key",
-                "pub.pem",
+                "key.pub",
                 "--report",
                 "H",
             ],
@@ -293,7 +276,7 @@ fn a_file_over_its_cap_is_refused_with_the_cap_named() {
     let work = Work::new();
     signed_run(&work);
     // A key is at most 64 KiB: a PEM file padded beyond that is not read.
-    let mut padded = std::fs::read_to_string(work.path("pub.pem")).unwrap();
+    let mut padded = std::fs::read_to_string(work.path("key.pub")).unwrap();
     padded.push_str(&"#".repeat(64 << 10));
     std::fs::write(work.path("big.pem"), padded).unwrap();
     let output = hostcert(
