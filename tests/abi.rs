@@ -9,27 +9,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::{code, stderr, stdout, Client, SshHost, Work};
+use support::{code, fixture_trees, stderr, stdout, Client, SshHost, Work};
 
-/// The fixture trees, built by `ci/fixtures` (ci/test runs it first).
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("HOSTCERT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures"));
-    assert!(
-        dir.join("stamp").is_file() && dir.join("rootfs/usr/sbin/sshd").is_file(),
-        "the fixture trees are missing from {}; build them with `ci/fixtures` as root (ci/test does; it needs mmdebstrap: apt-get install mmdebstrap)",
-        dir.display()
-    );
-    dir
-}
-
-/// The probe program beside the hostcert binary (ci/test builds it).
+/// The probe program, a binary of the hostcert package, built beside hostcert.
 fn probe_program() -> PathBuf {
-    let path = Path::new(support::BIN).with_file_name("hostcert-probe");
+    let path = PathBuf::from(support::PROBE_BIN);
     assert!(
         path.is_file(),
-        "{} is missing; build it with `cargo build -p hostcert-probe` (ci/test does)",
+        "{} is missing; `cargo build` builds it beside hostcert",
         path.display()
     );
     path
@@ -67,7 +54,7 @@ fn outcomes(report: &Value, target: &str) -> BTreeMap<String, (String, String)> 
 }
 
 fn tree(name: &str) -> String {
-    format!("rootfs:{}", fixtures().join(name).display())
+    format!("rootfs:{}", fixture_trees().join(name).display())
 }
 
 #[test]

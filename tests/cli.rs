@@ -6,24 +6,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
-use support::{code, fixture, stderr, stdout, xmllint_validates, Work};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// The result of one check on one target in a JSON report.
-fn result<'a>(report: &'a Value, target: &str, check: &str) -> &'a Value {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["target"] == target && r["check"] == check)
-        .unwrap_or_else(|| panic!("no result for {target} {check}"))
-}
+use support::{code, fixture, repo, result, stderr, stdout, target_names, xmllint_validates, Work};
 
 /// (target, check, outcome) of every result, sorted.
 fn outcomes(report: &Value) -> Vec<(String, String, String)> {
@@ -671,12 +655,7 @@ fn gather_names_a_snapshot_so_it_can_run_beside_the_live_machine() {
     let both = work.hostcert(&["run", "--facts", "facts.json", "--target", "local", "-q"]);
     assert!(matches!(code(&both), 0 | 1), "{}", stderr(&both));
     let report = work.json("hostcert-report/report.json");
-    let names: Vec<&str> = report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = target_names(&report);
     assert_eq!(names, ["build-42", "local"]);
 
     let unnamed = work.hostcert(&["gather", "--output", "local.json"]);

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{code, fixture, stderr, stdout, Work, BIN};
+use support::{code, fixture, keypair, stderr, stdout, Work, BIN};
 
 /// How long a command may take before it counts as hanging: far more than any of these needs.
 const HANG: Duration = Duration::from_secs(60);
@@ -68,26 +68,9 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
-fn openssl(work: &Work, args: &[&str]) {
-    support::require("openssl", "openssl");
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(work.dir.path())
-        .output()
-        .expect("openssl runs");
-    assert!(output.status.success(), "{}", stderr(&output));
-}
-
 /// A folder with a genuine report, its bundle and the key pair that signed it.
 fn signed_run(work: &Work) {
-    openssl(
-        work,
-        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
-    );
-    openssl(
-        work,
-        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
-    );
+    keypair(work, "key", &["-algorithm", "ed25519"]);
     let healthy = fixture("snapshots/healthy-host.json");
     let output = hostcert(
         work,
@@ -194,14 +177,14 @@ fn every_file_hostcert_reads_is_refused_unless_it_is_a_regular_file() {
             ],
             "key",
         ),
-        (&["verify", "H", "--key", "pub.pem"], "bundle"),
+        (&["verify", "H", "--key", "key.pub"], "bundle"),
         (&["verify", "out/report.intoto.jsonl", "--key", "H"], "key"),
         (
             &[
                 "verify",
                 "out/report.intoto.jsonl",
                 "--key",
-                "pub.pem",
+                "key.pub",
                 "--report",
                 "H",
             ],
@@ -293,7 +276,7 @@ fn a_file_over_its_cap_is_refused_with_the_cap_named() {
     let work = Work::new();
     signed_run(&work);
     // A key is at most 64 KiB: a PEM file padded beyond that is not read.
-    let mut padded = std::fs::read_to_string(work.path("pub.pem")).unwrap();
+    let mut padded = std::fs::read_to_string(work.path("key.pub")).unwrap();
     padded.push_str(&"#".repeat(64 << 10));
     std::fs::write(work.path("big.pem"), padded).unwrap();
     let output = hostcert(
@@ -427,7 +410,7 @@ fn file_type(path: &Path) -> std::fs::FileType {
 /// are kept; another file of the folder, however it is named, is never touched.
 #[test]
 fn reports_replace_regular_files_only_and_write_devices_and_fifos_directly() {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     let work = Work::new();
     let json = a_report(&work);
     let render = |to: &str| {
@@ -452,11 +435,28 @@ fn reports_replace_regular_files_only_and_write_devices_and_fifos_directly() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(file_type(Path::new("/dev/null")).is_char_device());
 
-    // A FIFO with a reader gets the report; without one it is an error, not a hang.
+    // A FIFO with a reader gets the report; without one it is an error, not a hang. The reader
+    // opens it before hostcert starts (without blocking, then blocking reads), and the test
+    // holds a write end of its own until hostcert has exited, so that the reader sees the end
+    // of the file only after all hostcert wrote, and never before hostcert opened it.
     mkfifo(&work.path("fifo"));
-    let fifo = work.path("fifo");
-    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    let mut read_end = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(work.path("fifo"))
+        .unwrap();
+    let held_writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(work.path("fifo"))
+        .unwrap();
+    rustix::fs::fcntl_setfl(&read_end, rustix::fs::OFlags::empty()).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        read_end.read_to_string(&mut text).unwrap();
+        text
+    });
     let output = render("fifo");
+    drop(held_writer);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(reader.join().unwrap(), json);
     assert!(file_type(&work.path("fifo")).is_fifo());

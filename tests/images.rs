@@ -10,22 +10,12 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use support::gpg::Gpg;
 use support::*;
 
-/// Runs a tool, failing the test with its output when it fails.
+/// Runs a tool in `dir`, failing the test with its output when it fails.
 fn tool(dir: &Path, program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
+    run_ok(Command::new(program).args(args).current_dir(dir))
 }
 
 fn require_image_tools() {
@@ -1751,79 +1741,6 @@ fn sboms_are_valid_documents_that_describe_the_image() {
 
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
 
-/// A throwaway GnuPG home with signing keys; its agent is stopped when dropped.
-struct Gpg {
-    home: PathBuf,
-}
-
-impl Gpg {
-    fn new(work: &Work) -> Gpg {
-        require("gpg", "gpg");
-        let home = work.path("gnupg");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .unwrap();
-        Gpg { home }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("GNUPGHOME", &self.home);
-        command
-    }
-
-    /// Makes a key for `email`, exports its public key to `file`, and returns its fingerprint.
-    fn key(&self, email: &str, file: &Path) -> String {
-        let output = self
-            .command("gpg")
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args([
-                "--quick-gen-key",
-                &format!("HCC Test <{email}>"),
-                "rsa2048",
-                "sign",
-                "1d",
-            ])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", stderr(&output));
-        let output = self
-            .command("gpg")
-            .args(["--list-keys", "--with-colons", email])
-            .output()
-            .unwrap();
-        let fingerprint = stdout(&output)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("fpr:")
-                    .map(|r| r.trim_matches(':').to_owned())
-            })
-            .expect("a fingerprint");
-        let output = self
-            .command("gpg")
-            .args(["--export", &fingerprint])
-            .output()
-            .unwrap();
-        std::fs::write(file, &output.stdout).unwrap();
-        fingerprint
-    }
-
-    /// Runs skopeo with this GnuPG home.
-    fn skopeo(&self, at: &Path, args: &[&str]) -> Output {
-        self.command("skopeo")
-            .args(args)
-            .current_dir(at)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        let _ = self.command("gpgconf").args(["--kill", "all"]).output();
-    }
-}
-
 const REFERENCE: &str = "registry.example/hcc/busybox:1.0";
 
 /// Flips one byte in the middle of a file.
@@ -1856,7 +1773,7 @@ fn gpg_signatures_are_judged_as_skopeo_judges_them() {
     let work = Work::new();
     let at = work.dir.path();
     build_image(&work, "img", &Spec::good());
-    let gpg = Gpg::new(&work);
+    let gpg = Gpg::new(work.dir.path());
     let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
     let other = gpg.key("other@example.invalid", &work.path("other.gpg"));
     let requirement = json!({
@@ -2082,7 +1999,7 @@ fn policies_are_accepted_and_refused_as_skopeo_does() {
     let work = Work::new();
     let at = work.dir.path();
     build_image(&work, "img", &Spec::good());
-    let gpg = Gpg::new(&work);
+    let gpg = Gpg::new(work.dir.path());
     let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
     let output = gpg.skopeo(
         at,
@@ -2244,7 +2161,7 @@ fn signatures_by_expired_or_revoked_gpg_keys_are_refused_as_skopeo_does() {
     let work = Work::new();
     let at = work.dir.path();
     build_image(&work, "img", &Spec::good());
-    let gpg = Gpg::new(&work);
+    let gpg = Gpg::new(work.dir.path());
     // The expired key: made, and used, in 2020, with a one-day lifetime.
     work.write("gnupg/gpg.conf", "faked-system-time 20200101T000000\n");
     let expired = gpg.key("expired@example.invalid", &work.path("expired.gpg"));

@@ -14,13 +14,14 @@
 //! disagreement and every gated-off row must have its symbol in [`EXPLAINED`], which must list
 //! the same symbols as the disagreement table of `suites/kernel-features/README.md`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+use support::BIN;
 
 /// The least share of compared rows on which hostcert and check-config must agree.
 const MIN_AGREEMENT: f64 = 0.99;
@@ -162,16 +163,9 @@ const CHECK_CONFIG_SYMBOLS: &[&str] = &[
     "OVERLAY_FS",
 ];
 
-/// The shared fixtures sit beside the repository; without them the test fails and says where it
-/// looked, never passes.
+/// The shared real kernel configs beside the repository.
 fn fixtures() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kernel-configs");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: this test compares hostcert with check-config.sh on the real kernel configs of ../shared/fixtures/kernel-configs beside the repository",
-        dir.display()
-    );
-    dir
+    support::shared_fixture("kernel-configs")
 }
 
 /// One row of check-config's summary.tsv.

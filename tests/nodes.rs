@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{code, require, stderr, stdout, Work};
+use support::{code, require, run_ok, stderr, stdout, Work};
 
 /// The Debian packages ci/runtime-debs downloads.
 fn runtime_debs() -> PathBuf {
@@ -51,16 +51,7 @@ fn runtime_debs() -> PathBuf {
 }
 
 fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    run_ok(Command::new(program).args(args))
 }
 
 /// Unpacks a .deb into a tree as dpkg would leave it: its files, a status stanza and its file
@@ -121,8 +112,7 @@ fn deb(dir: &Path, package: &str) -> PathBuf {
 /// A tree with a kernel config (Debian 13's, from the shared fixtures), systemd's shared library
 /// name (its version decides the cgroup layout at boot), an fstab without swap and os-release.
 fn base_tree(tree: &Path, systemd: u32) {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/kernel-configs/debian13-6.12.63-amd64.config");
+    let config = support::shared_fixture("kernel-configs/debian13-6.12.63-amd64.config");
     assert!(config.is_file(), "{} is missing", config.display());
     for dir in ["boot", "etc", "usr/lib/systemd", "var/lib/dpkg/info"] {
         std::fs::create_dir_all(tree.join(dir)).unwrap();
@@ -1050,7 +1040,7 @@ fn run_validators(work: &Work, configs: &[PathBuf]) -> BTreeMap<(String, String)
 
 #[test]
 fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_configs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kernel-configs");
+    let dir = support::shared_fixture("kernel-configs");
     assert!(dir.is_dir(), "{} is missing", dir.display());
     let work = Work::new();
     let mut configs: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -1132,10 +1122,8 @@ fn kubernetes_node_kernel_configs_agree_with_the_validators_on_the_shared_config
         differing, explained,
         "differences not in the README's table, or gone"
     );
-    let readme = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/kubernetes-node/README.md"),
-    )
-    .unwrap();
+    let readme =
+        std::fs::read_to_string(support::repo("suites/kubernetes-node/README.md")).unwrap();
     let table = readme
         .split("## Compared with kubeadm's system validators")
         .nth(1)
@@ -1175,7 +1163,7 @@ fn kubernetes_validate() -> PathBuf {
 #[test]
 fn the_kubernetes_examples_validate_against_kubernetes_1_35_schemas() {
     let validate = kubernetes_validate();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/examples");
+    let examples = support::repo("ci/examples");
     let work = Work::new();
     for name in ["kubernetes-node-job.yaml", "kubernetes-node-daemonset.yaml"] {
         let file = examples.join(name);

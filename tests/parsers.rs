@@ -206,19 +206,6 @@ fn lines_kconfig_warns_about_are_refused_with_their_line() {
 
 // ---- ELF files, judged by readelf, the kernel and ld.so ----
 
-/// The fixture trees `ci/fixtures` builds (tests/abi.rs certifies them).
-fn fixture_trees() -> PathBuf {
-    let dir = std::env::var_os("HOSTCERT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures"));
-    assert!(
-        dir.join("stamp").is_file() && dir.join("rootfs/usr/sbin/sshd").is_file(),
-        "the fixture trees are missing from {}; build them with `ci/fixtures` as root (ci/test does; it needs mmdebstrap: apt-get install mmdebstrap)",
-        dir.display()
-    );
-    dir
-}
-
 /// What readelf shows of a file's loader view: DT_NEEDED, PT_INTERP, and the highest non-weak
 /// `GLIBC_x.y` of its version needs ("0" for none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,7 +275,7 @@ fn elf_facts_of_real_binaries_agree_with_readelf() {
         .iter()
         .map(|p| ("local".to_owned(), PathBuf::from(p)))
         .collect();
-    let trees = fixture_trees();
+    let trees = support::fixture_trees();
     for tree in ["rootfs", "broken-glibc", "broken-abi-note", "udhcpc-only"] {
         for binary in [
             "usr/sbin/sshd",

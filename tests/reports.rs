@@ -9,16 +9,6 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use support::*;
 
-/// The result of one check on one target in a JSON report.
-fn result<'a>(report: &'a Value, target: &str, check: &str) -> &'a Value {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["target"] == target && r["check"] == check)
-        .unwrap_or_else(|| panic!("no result for {target} {check}"))
-}
-
 /// The broken fixture host without its one gating error (the cgroup controllers file it could
 /// not read), so that its verdict is decided by failures alone.
 fn readable_broken(snapshot: &mut Value) {
@@ -313,32 +303,6 @@ fn diff_and_the_baseline_gate_on_two_runs_that_differ() {
     assert!(stdout(&missing).is_empty());
 }
 
-fn openssl(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("openssl is needed to make and check keys ({e}); install it: apt-get install openssl")
-        })
-}
-
-/// Makes a key pair with OpenSSL: `NAME.pem` (PKCS#8) and `NAME.pub` (SubjectPublicKeyInfo).
-fn keypair(work: &Work, name: &str, genpkey: &[&str]) {
-    let private = format!("{name}.pem");
-    let mut args = vec!["genpkey"];
-    args.extend_from_slice(genpkey);
-    args.extend_from_slice(&["-out", &private]);
-    let made = openssl(&args, work.dir.path());
-    assert!(made.status.success(), "{}", stderr(&made));
-    let public = format!("{name}.pub");
-    let made = openssl(
-        &["pkey", "-in", &private, "-pubout", "-out", &public],
-        work.dir.path(),
-    );
-    assert!(made.status.success(), "{}", stderr(&made));
-}
-
 /// The DSSE pre-authentication encoding, written here from the specification rather than
 /// taken from the code under test.
 fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
@@ -514,6 +478,7 @@ fn signed_bundles_verify_interoperate_with_openssl_and_fail_on_one_changed_byte(
         std::fs::write(work.path("sig.bin"), &sig).unwrap();
         let checked = if algorithm == "ecdsa" {
             openssl(
+                work.dir.path(),
                 &[
                     "dgst",
                     "-sha256",
@@ -523,15 +488,14 @@ fn signed_bundles_verify_interoperate_with_openssl_and_fail_on_one_changed_byte(
                     "sig.bin",
                     "pae.bin",
                 ],
-                work.dir.path(),
             )
         } else {
             openssl(
+                work.dir.path(),
                 &[
                     "pkeyutl", "-verify", "-pubin", "-inkey", public, "-rawin", "-in", "pae.bin",
                     "-sigfile", "sig.bin",
                 ],
-                work.dir.path(),
             )
         };
         assert!(

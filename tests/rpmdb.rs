@@ -31,25 +31,14 @@ use hostcert::targets::packages::rpmdb::{
 };
 use hostcert::targets::packages::version::{rpmvercmp, Evr};
 use hostcert::targets::packages::LocalTree;
-use support::{require, stderr, stdout};
+use support::gpg::Gpg;
+use support::{require, run_ok, stderr, stdout};
 
 // ---- helpers: hostcert's side ----
 
-/// A folder of `shared/fixtures/rpmdb`, beside the repository or a folder above it (the main
-/// checkout and its worktrees share one); without it the test fails and says where it looked.
+/// A file of `shared/fixtures/rpmdb`, the real databases beside the repository.
 fn shared(name: &str) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let found = manifest
-        .ancestors()
-        .map(|dir| dir.join("shared/fixtures/rpmdb"))
-        .find(|dir| dir.is_dir());
-    let Some(dir) = found else {
-        panic!(
-            "shared/fixtures/rpmdb is missing beside {} and the folders above it: these tests compare hostcert with rpm on its real rpm databases",
-            manifest.display()
-        );
-    };
-    dir.join(name)
+    support::shared_fixture(&format!("rpmdb/{name}"))
 }
 
 /// Reads one database file, as the only file of a tree rooted at its folder.
@@ -275,17 +264,6 @@ fn copy_into(work: &Path, folder: &str, file: &Path) -> PathBuf {
     copy
 }
 
-fn run(command: &mut Command) -> String {
-    let output = command.output().expect("the command runs");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
-}
-
 // ---- the shared real databases ----
 
 #[test]
@@ -387,17 +365,21 @@ fn shared_ndb_database_reads_as_listed_and_as_rpm_reads_its_headers() {
     // rpm lists the same headers, imported into a database it reads.
     let work = tempfile::tempdir().unwrap();
     let headers = work.path().join("headers");
-    run(Command::new("python3")
-        .args(["-c", NDB_EXTRACT])
-        .arg(&path)
-        .arg(&headers));
+    run_ok(
+        Command::new("python3")
+            .args(["-c", NDB_EXTRACT])
+            .arg(&path)
+            .arg(&headers),
+    );
     let dbpath = work.path().join("imported");
     std::fs::create_dir(&dbpath).unwrap();
-    run(Command::new("rpmdb")
-        .arg("--dbpath")
-        .arg(&dbpath)
-        .arg("--importdb")
-        .stdin(std::fs::File::open(&headers).unwrap()));
+    run_ok(
+        Command::new("rpmdb")
+            .arg("--dbpath")
+            .arg(&dbpath)
+            .arg("--importdb")
+            .stdin(std::fs::File::open(&headers).unwrap()),
+    );
     let rpm = |qf| rpm_qa_dbpath(&dbpath, "sqlite", qf);
     assert_same(&rows(&database, package_row), &rpm(PACKAGE_QF), "packages");
     assert_same(
@@ -493,72 +475,38 @@ fn reading_changes_nothing_beside_the_database() {
 
 // ---- packages built and installed with rpmbuild and rpm ----
 
-/// A throwaway GnuPG home whose keys sign packages (rpmsign); its agent is stopped when dropped.
-struct Signer {
-    home: PathBuf,
-}
+/// Keys that sign packages: a throwaway GnuPG home (`support::gpg`) and rpmsign.
+struct Signer(Gpg);
 
 impl Signer {
     fn new(work: &Path, keys: &[(&str, &str)]) -> Signer {
-        require("gpg", "gpg");
-        let home = work.join("gnupg");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .unwrap();
-        let signer = Signer { home };
+        let gpg = Gpg::new(work);
         for (email, algorithm) in keys {
-            run(signer
-                .command("gpg")
-                .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-                .args(["--quick-gen-key", &format!("Hostcert Test <{email}>")])
-                .args([algorithm, "sign", "1d"]));
+            gpg.generate(email, algorithm);
         }
-        signer
+        Signer(gpg)
     }
 
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("GNUPGHOME", &self.home);
-        command
-    }
-
-    /// The key's id, 16 lowercase hex digits.
+    /// The key's id, 16 lowercase hex digits, as hostcert reports it.
     fn key_id(&self, email: &str) -> String {
-        let listing = run(self
-            .command("gpg")
-            .args(["--list-keys", "--with-colons", email]));
-        listing
-            .lines()
-            .find_map(|line| line.strip_prefix("pub:"))
-            .and_then(|rest| rest.split(':').nth(3))
-            .expect("a key id")
-            .to_lowercase()
+        self.0.key_id(email).to_lowercase()
     }
 
-    /// The key's fingerprint, lowercase hex.
+    /// The key's fingerprint, lowercase hex, as hostcert reports it.
     fn fingerprint(&self, email: &str) -> String {
-        let listing = run(self
-            .command("gpg")
-            .args(["--list-keys", "--with-colons", email]));
-        listing
-            .lines()
-            .find_map(|line| line.strip_prefix("fpr:"))
-            .map(|rest| rest.trim_matches(':'))
-            .expect("a fingerprint")
-            .to_lowercase()
+        self.0.fingerprint(email).to_lowercase()
     }
 
     /// Writes the ASCII-armored public key.
     fn export(&self, email: &str, file: &Path) {
-        let armored = run(self.command("gpg").args(["--export", "--armor", email]));
-        std::fs::write(file, armored).unwrap();
+        self.0.export(email, file, true);
     }
 
     /// Signs a package in place with `rpmsign`, with a header+payload (v3) signature too when
     /// asked.
     fn sign(&self, email: &str, package: &Path, v3: bool) {
         require("rpmsign", "rpm");
-        let mut command = self.command("rpmsign");
+        let mut command = self.0.command("rpmsign");
         command
             .arg("--addsign")
             .args(["--define", "__gpg /usr/bin/gpg"])
@@ -570,13 +518,7 @@ impl Signer {
         if v3 {
             command.arg("--rpmv3");
         }
-        run(command.arg(package));
-    }
-}
-
-impl Drop for Signer {
-    fn drop(&mut self) {
-        let _ = self.command("gpgconf").args(["--kill", "all"]).output();
+        run_ok(command.arg(package));
     }
 }
 
@@ -593,7 +535,7 @@ fn rpmbuild(work: &Path, name: &str, spec: &str, defines: &[&str]) -> Vec<PathBu
     for define in defines {
         command.args(["--define", define]);
     }
-    run(command.arg(&spec_file));
+    run_ok(command.arg(&spec_file));
     let mut built: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
         .unwrap()
         .flat_map(|arch| std::fs::read_dir(arch.unwrap().path()).unwrap())
@@ -711,9 +653,11 @@ fn wide_spec() -> String {
 /// Header blobs by record number, exported from an rpm SQLite database with the sqlite3 tool.
 fn sqlite_blobs(database: &Path) -> Vec<(u32, Vec<u8>)> {
     require("sqlite3", "sqlite3");
-    let listing = run(Command::new("sqlite3")
-        .arg(database)
-        .arg("SELECT hnum, hex(blob) FROM Packages ORDER BY hnum"));
+    let listing = run_ok(
+        Command::new("sqlite3")
+            .arg(database)
+            .arg("SELECT hnum, hex(blob) FROM Packages ORDER BY hnum"),
+    );
     listing
         .lines()
         .map(|line| {
@@ -750,10 +694,12 @@ fn berkeley_db(dir: &Path, blobs: &[(u32, Vec<u8>)], order: u32, page_size: u32)
     let dump_file = dir.join("dump");
     std::fs::write(&dump_file, dump).unwrap();
     let packages = dir.join("Packages");
-    run(Command::new("db5.3_load")
-        .args(["-c", &format!("db_lorder={order}"), "-f"])
-        .arg(&dump_file)
-        .arg(&packages));
+    run_ok(
+        Command::new("db5.3_load")
+            .args(["-c", &format!("db_lorder={order}"), "-f"])
+            .arg(&dump_file)
+            .arg(&packages),
+    );
     std::fs::remove_file(dump_file).unwrap();
     packages
 }
@@ -848,14 +794,14 @@ fn rpmbuild_packages_read_as_rpm_lists_them_in_every_backend() {
             .args(args);
         command
     };
-    run(&mut rpm_root(&["--initdb"]));
+    run_ok(&mut rpm_root(&["--initdb"]));
     let mut install = rpm_root(&["-i", "--nodeps", "--noscripts"]);
-    run(install.args(&demo).args(&caret).args(&wide));
-    run(rpm_root(&["-i", "--nodeps", "--noscripts", "--excludedocs"]).args(&docs));
+    run_ok(install.args(&demo).args(&caret).args(&wide));
+    run_ok(rpm_root(&["-i", "--nodeps", "--noscripts", "--excludedocs"]).args(&docs));
     for email in ["rsa@example.invalid", "eddsa@example.invalid"] {
         let key = work.join(format!("{email}.asc"));
         signer.export(email, &key);
-        run(rpm_root(&["--import"]).arg(&key));
+        run_ok(rpm_root(&["--import"]).arg(&key));
     }
 
     let database = rpmdb::read(&LocalTree::new(&root))
@@ -1051,26 +997,32 @@ fn a_pending_write_ahead_log_is_read_as_rpm_reads_it() {
     );
     let dbpath = work.join("db");
     std::fs::create_dir(&dbpath).unwrap();
-    run(Command::new("rpm")
-        .arg("--dbpath")
-        .arg(&dbpath)
-        .arg("--initdb"));
+    run_ok(
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(&dbpath)
+            .arg("--initdb"),
+    );
     for email in ["one@example.invalid", "two@example.invalid"] {
         let key = work.join(format!("{email}.asc"));
         signer.export(email, &key);
-        run(Command::new("rpm")
-            .arg("--dbpath")
-            .arg(&dbpath)
-            .arg("--import")
-            .arg(&key));
+        run_ok(
+            Command::new("rpm")
+                .arg("--dbpath")
+                .arg(&dbpath)
+                .arg("--import")
+                .arg(&key),
+        );
     }
     // Remove one package in a transaction SQLite leaves in the write-ahead log, as an
     // interrupted rpm would.
     let database = dbpath.join("rpmdb.sqlite");
-    run(Command::new("sqlite3")
-        .arg(&database)
-        .arg(".dbconfig no_ckpt_on_close on")
-        .arg("DELETE FROM Packages WHERE hnum = (SELECT min(hnum) FROM Packages)"));
+    run_ok(
+        Command::new("sqlite3")
+            .arg(&database)
+            .arg(".dbconfig no_ckpt_on_close on")
+            .arg("DELETE FROM Packages WHERE hnum = (SELECT min(hnum) FROM Packages)"),
+    );
     let wal = std::fs::metadata(dbpath.join("rpmdb.sqlite-wal"))
         .unwrap()
         .len();
@@ -1119,7 +1071,7 @@ fn rpm_dbpath(root: &Path) -> String {
     let files = format!(
         "{r}/usr/lib/rpm/macros:{r}/usr/lib/rpm/macros.d/macros.*:{r}/usr/lib/rpm/*/macros:{r}/etc/rpm/macros.*:{r}/etc/rpm/macros"
     );
-    run(Command::new("rpm").args(["--macros", &files, "--eval", "%{_dbpath}"]))
+    run_ok(Command::new("rpm").args(["--macros", &files, "--eval", "%{_dbpath}"]))
         .trim()
         .to_owned()
 }
@@ -1818,7 +1770,7 @@ fn rpm_lua(work: &Path, script: &str) -> Vec<i32> {
     require("rpmlua", "rpm");
     let file = work.join("compare.lua");
     std::fs::write(&file, script).unwrap();
-    run(Command::new("rpmlua").arg(&file))
+    run_ok(Command::new("rpmlua").arg(&file))
         .lines()
         .map(|line| line.trim().parse().expect("a number"))
         .collect()

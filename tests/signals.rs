@@ -8,47 +8,16 @@
 mod support;
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{fixture, Work, BIN};
+use support::{fixture, SilentHost, Work, BIN};
 
 /// Far more than any of these runs needs once signalled.
 const HANG: Duration = Duration::from_secs(60);
-
-/// A TCP listener on 127.0.0.1 that accepts connections and never says a word (an SSH host
-/// stuck before its banner), and counts them.
-struct SilentHost {
-    port: u16,
-    accepted: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl SilentHost {
-    fn start() -> SilentHost {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&accepted);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                kept.lock().unwrap().push(stream);
-            }
-        });
-        SilentHost { port, accepted }
-    }
-
-    fn address(&self) -> String {
-        format!("ssh://root@127.0.0.1:{}", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.accepted.lock().unwrap().len()
-    }
-}
 
 /// A running hostcert whose output is collected as it comes.
 struct Running {

@@ -9,9 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::{Client, SshHost};
-
-const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+use support::{read_json, stdout_and_stderr, target_names, Client, SilentHost, SshHost, BIN};
 
 fn hostcert(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -24,20 +22,9 @@ fn hostcert(dir: &Path, args: &[&str]) -> Output {
         .expect("hostcert runs")
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
+/// The JSON report a run wrote into `dir/folder`.
 fn report(dir: &Path, folder: &str) -> Value {
-    let path = dir.join(folder).join("report.json");
-    serde_json::from_str(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .expect("valid JSON")
+    read_json(&dir.join(folder).join("report.json"))
 }
 
 /// (check, outcome) of one target's results, sorted.
@@ -111,7 +98,7 @@ fn an_sshd_host_gives_the_local_verdicts_in_one_connection_and_one_session() {
         remote.status.code(),
         local.status.code(),
         "{}",
-        text(&remote)
+        stdout_and_stderr(&remote)
     );
     let name = address.trim_start_matches("ssh://");
     let ssh = report(dir, "ssh");
@@ -164,7 +151,7 @@ fn twenty_hosts_in_one_run_each_in_one_session() {
         fleet["targets"].as_array().unwrap().len(),
         20,
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
     // Not a terminal: one plain progress line per host on stderr.
     let progress = String::from_utf8_lossy(&output.stderr);
@@ -201,14 +188,7 @@ fn each_failure_mode_is_an_error_for_that_host_only() {
     .unwrap();
     let closed_port = support::free_port();
     // A port that accepts TCP and never speaks.
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in silent.incoming() {
-            held.push(stream);
-        }
-    });
+    let silent = SilentHost::start();
     let mut known = client.known_hosts("known_hosts", &[&good, &changed, &bad_key]);
     let changed_line = format!(
         "[127.0.0.1]:{} {}\n",
@@ -229,7 +209,7 @@ fn each_failure_mode_is_an_error_for_that_host_only() {
     let targets = [
         good.address(),
         format!("ssh://root@127.0.0.1:{closed_port}"),
-        format!("ssh://root@127.0.0.1:{silent_port}"),
+        silent.address(),
         unknown.address(),
         changed.address(),
         bad_key.address(),
@@ -259,7 +239,12 @@ fn each_failure_mode_is_an_error_for_that_host_only() {
     );
     // Unreadable hosts make the run incomplete, unless the good host (this machine) fails.
     let expected = if local_code(dir) == 1 { 1 } else { 2 };
-    assert_eq!(output.status.code(), Some(expected), "{}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "{}",
+        stdout_and_stderr(&output)
+    );
     let run = report(dir, "hostcert-report");
     let name = |address: &str| address.trim_start_matches("ssh://").to_owned();
     assert_eq!(
@@ -344,7 +329,12 @@ fn accept_new_host_keys_records_a_new_key_and_still_refuses_a_changed_one() {
     tofu.push("--accept-new-host-keys");
     let first = hostcert(dir, &tofu);
     let local = local_code(dir);
-    assert_eq!(first.status.code(), Some(local), "{}", text(&first));
+    assert_eq!(
+        first.status.code(),
+        Some(local),
+        "{}",
+        stdout_and_stderr(&first)
+    );
     let recorded = std::fs::read_to_string(&known).unwrap();
     assert!(
         recorded.contains(&format!("[127.0.0.1]:{} ssh-ed25519 ", host.port)),
@@ -355,7 +345,7 @@ fn accept_new_host_keys_records_a_new_key_and_still_refuses_a_changed_one() {
         again.status.code(),
         Some(local),
         "the recorded key is trusted: {}",
-        text(&again)
+        stdout_and_stderr(&again)
     );
     // The host's key changes: refused even with --accept-new-host-keys.
     let port = host.port;
@@ -372,7 +362,12 @@ fn accept_new_host_keys_records_a_new_key_and_still_refuses_a_changed_one() {
     )
     .unwrap();
     let changed = hostcert(dir, &tofu);
-    assert_eq!(changed.status.code(), Some(2), "{}", text(&changed));
+    assert_eq!(
+        changed.status.code(),
+        Some(2),
+        "{}",
+        stdout_and_stderr(&changed)
+    );
     let run = report(dir, "hostcert-report");
     assert!(target_error(&run, &format!("root@127.0.0.1:{port}")).contains("has CHANGED"));
     moved.stop();
@@ -438,7 +433,12 @@ checks:
             known.to_str().unwrap(),
         ],
     );
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        stdout_and_stderr(&output)
+    );
     let run = report(dir, "hostcert-report");
     let name = address.trim_start_matches("ssh://");
     assert_eq!(
@@ -489,7 +489,7 @@ fn sudo_runs_the_whole_batch_under_one_sudo() {
         output.status.code(),
         Some(local_code(dir)),
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
     assert_eq!(count(&host.log(), "Starting session: command"), 1);
     let run = report(dir, "hostcert-report");
@@ -542,15 +542,10 @@ fn inventories_in_every_format_with_limit() {
             output.status.code(),
             Some(local),
             "{file}: {}",
-            text(&output)
+            stdout_and_stderr(&output)
         );
         let run = report(dir, &folder);
-        let names: Vec<&str> = run["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
+        let names = target_names(&run);
         assert_eq!(names, ["web-a"], "{file}");
         assert_eq!(target_error(&run, "web-a"), "", "{file}");
         assert_eq!(
@@ -611,7 +606,12 @@ fn sharded_runs_merged_equal_the_unsharded_run() {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
+    assert_eq!(
+        merged.status.code(),
+        Some(0),
+        "{}",
+        stdout_and_stderr(&merged)
+    );
     assert!(String::from_utf8_lossy(&merged.stdout).starts_with("merged 3 reports: 6 targets, "));
     let whole = report(dir, "whole");
     let joined: Value =
@@ -650,9 +650,9 @@ fn sharded_runs_merged_equal_the_unsharded_run() {
         .unwrap();
     assert_eq!(twice.status.code(), Some(2));
     assert!(
-        text(&twice).contains("is in more than one report: shards must not overlap"),
+        stdout_and_stderr(&twice).contains("is in more than one report: shards must not overlap"),
         "{}",
-        text(&twice)
+        stdout_and_stderr(&twice)
     );
 }
 
@@ -688,7 +688,7 @@ fn ssh_config_aliases_and_proxyjump_through_a_bastion() {
         output.status.code(),
         Some(local_code(dir)),
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
     let run = report(dir, "hostcert-report");
     assert_eq!(target_error(&run, "inner"), "");
@@ -766,7 +766,7 @@ fn ssh_agent_keys_log_in_without_an_identity_file() {
         .env("SSH_AUTH_SOCK", &socket)
         .output()
         .expect("ssh-add runs");
-    assert!(added.status.success(), "{}", text(&added));
+    assert!(added.status.success(), "{}", stdout_and_stderr(&added));
     let address = host.address();
     let output = Command::new(BIN)
         .args([
@@ -789,7 +789,7 @@ fn ssh_agent_keys_log_in_without_an_identity_file() {
         target_error(&run, address.trim_start_matches("ssh://")),
         "",
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
     assert_eq!(count(&host.log(), "Accepted publickey for root"), 1);
 }
@@ -836,7 +836,7 @@ fn ssh_accepts(client: &Client, known: &Path, host: &str, port: u16) -> (bool, S
         .stdin(std::process::Stdio::null())
         .output()
         .expect("ssh runs");
-    (output.status.success(), text(&output))
+    (output.status.success(), stdout_and_stderr(&output))
 }
 
 /// A one-check profile, so that a run is mostly the connection.
@@ -903,7 +903,7 @@ fn hostcert_decisions(
                 assert!(
                     error.contains("host key") || error.contains("known_hosts"),
                     "{host}: {error}\n{}",
-                    text(&output)
+                    stdout_and_stderr(&output)
                 );
                 Err(error)
             }
@@ -1068,7 +1068,7 @@ fn accept_new_host_keys_appends_and_keeps_every_byte_before() {
         .arg(&hashed)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", stdout_and_stderr(&out));
     let hashed_line = std::fs::read_to_string(&hashed).unwrap();
     let original = format!(
         "# fleet keys, kept by hand\n\n{hashed_line}db-1,db-2,10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOzGdpKDQp1G8fBvD2TMDOqvCRvV1LzGYc6F4CtS8Kn2 comment\n@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOzGdpKDQp1G8fBvD2TMDOqvCRvV1LzGYc6F4CtS8Kn2\n  # indented comment, last line without newline"
@@ -1094,7 +1094,12 @@ fn accept_new_host_keys_appends_and_keeps_every_byte_before() {
     let run = report(dir, "hostcert-report");
     for host in hosts.iter().chain([&known_host]) {
         let name = host.address().trim_start_matches("ssh://").to_owned();
-        assert_eq!(target_error(&run, &name), "", "{}", text(&output));
+        assert_eq!(
+            target_error(&run, &name),
+            "",
+            "{}",
+            stdout_and_stderr(&output)
+        );
     }
     let written = std::fs::read_to_string(&known).unwrap();
     let (before, appended) = written.split_at(original.len());
@@ -1127,7 +1132,7 @@ fn accept_new_host_keys_appends_and_keeps_every_byte_before() {
             .arg(&known)
             .output()
             .unwrap();
-        assert!(found.status.success(), "{}", text(&found));
+        assert!(found.status.success(), "{}", stdout_and_stderr(&found));
         assert!(ssh_accepts(&client, &known, "127.0.0.1", host.port).0);
     }
     // A second run appends nothing.
@@ -1175,8 +1180,8 @@ fn accept_new_host_keys_never_writes_through_a_link_or_a_fifo() {
                 "tofu",
             ],
         );
-        assert!(started.elapsed().as_secs() < 30, "{}", text(&output));
-        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        assert!(started.elapsed().as_secs() < 30, "{}", stdout_and_stderr(&output));
+        assert_eq!(output.status.code(), Some(2), "{}", stdout_and_stderr(&output));
         let error = target_error(&report(dir, "tofu"), &name);
         assert!(error.contains(expected), "{}: {error}", path.display());
         assert!(error.contains(&path.display().to_string()), "{error}");
@@ -1255,9 +1260,14 @@ fn connect_timeout_bounds_the_banner_and_the_key_exchange() {
     assert!(
         elapsed.as_secs() < 15,
         "took {elapsed:?}: {}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        stdout_and_stderr(&output)
+    );
     let run = report(dir, "hostcert-report");
     for (index, port) in ports.into_iter().enumerate() {
         let error = target_error(&run, &format!("root@127.0.0.1:{port}"));
@@ -1311,7 +1321,11 @@ fn auth_timeout_bounds_a_login_that_never_answers() {
             "300",
         ],
     );
-    assert!(started.elapsed().as_secs() < 15, "{}", text(&output));
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "{}",
+        stdout_and_stderr(&output)
+    );
     let error = target_error(
         &report(dir, "hostcert-report"),
         address.trim_start_matches("ssh://"),
@@ -1320,7 +1334,7 @@ fn auth_timeout_bounds_a_login_that_never_answers() {
         error,
         "authentication as root not finished within 2 s (--auth-timeout)",
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
 }
 
@@ -1355,7 +1369,12 @@ fn a_host_flooding_stderr_does_not_stall_the_batch() {
     let elapsed = started.elapsed();
     let run = report(dir, "hostcert-report");
     let name = address.trim_start_matches("ssh://");
-    assert_eq!(target_error(&run, name), "", "{}", text(&output));
+    assert_eq!(
+        target_error(&run, name),
+        "",
+        "{}",
+        stdout_and_stderr(&output)
+    );
     hostcert(dir, &["run", "--report-dir", "local"]);
     assert_eq!(
         outcomes(&run, name),
@@ -1426,8 +1445,17 @@ checks:
             "120",
         ],
     );
-    assert!(started.elapsed().as_secs() < 100, "{}", text(&output));
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        started.elapsed().as_secs() < 100,
+        "{}",
+        stdout_and_stderr(&output)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        stdout_and_stderr(&output)
+    );
     let run = report(dir, "hostcert-report");
     let name = address.trim_start_matches("ssh://");
     assert_eq!(target_error(&run, name), "", "the first frames came back");
@@ -1489,8 +1517,17 @@ fn proxyjump_loops_and_deep_chains_are_errors_naming_the_hops() {
             "ssh://list",
         ],
     );
-    assert!(started.elapsed().as_secs() < 10, "{}", text(&output));
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "{}",
+        stdout_and_stderr(&output)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        stdout_and_stderr(&output)
+    );
     let run = report(dir, "hostcert-report");
     assert_eq!(
         target_error(&run, "ssh://self"),
@@ -1547,8 +1584,18 @@ fn proxyjump_chains_through_two_bastions() {
         ],
     );
     let run = report(dir, "hostcert-report");
-    assert_eq!(target_error(&run, "inner"), "", "{}", text(&output));
-    assert_eq!(target_error(&run, "inner-list"), "", "{}", text(&output));
+    assert_eq!(
+        target_error(&run, "inner"),
+        "",
+        "{}",
+        stdout_and_stderr(&output)
+    );
+    assert_eq!(
+        target_error(&run, "inner-list"),
+        "",
+        "{}",
+        stdout_and_stderr(&output)
+    );
     assert_eq!(count(&inner.log(), "Starting session: command"), 2);
     let forwarded = format!("target 127.0.0.1 port {}", b2.port);
     assert_eq!(count(&b1.log(), &forwarded), 2, "{}", b1.log());
@@ -1575,7 +1622,7 @@ fn a_host_known_only_through_a_certificate_authority_is_refused_with_the_reason(
         .arg(host_dir.join("host_ed25519.pub"))
         .output()
         .unwrap();
-    assert!(signed.status.success(), "{}", text(&signed));
+    assert!(signed.status.success(), "{}", stdout_and_stderr(&signed));
     let host = SshHost::start(
         &client,
         "certified",

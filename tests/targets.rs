@@ -2,106 +2,30 @@
 //! ../shared/fixtures/kernel-configs) and `rootfs:DIR` on OS trees each test builds, including
 //! hostile ones (symbolic links out of the tree, loops, FIFOs, damaged configs).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::{code, outcome, result, stdout_and_stderr, target_names, Work};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
-
-/// A real kernel config from the shared fixtures. The folder sits beside the repository on
-/// developers' machines and in CI; without it the test fails and says where it looked.
+/// A real kernel config from the shared fixtures beside the repository.
 fn real_config(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kernel-configs");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: these tests read the real kernel configs of ../shared/fixtures/kernel-configs beside the repository",
-        path.display()
-    );
-    path
+    support::shared_fixture(&format!("kernel-configs/{name}"))
 }
 
-struct Work {
-    dir: tempfile::TempDir,
+/// Runs `hostcert ARGS --report-dir report -q` in the work folder (pinned to the
+/// `container-host-1-0` profile unless the test names one, as `Work::hostcert` does).
+fn run(work: &Work, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--report-dir", "report", "-q"]);
+    work.hostcert(&all)
 }
 
-impl Work {
-    fn new() -> Work {
-        Work {
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Writes a file (creating its folders).
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn symlink(&self, target: &str, name: &str) {
-        let path = self.path(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, path).unwrap();
-    }
-
-    /// Runs `hostcert ARGS --report-dir report -q`, pinned to `container-host-1-0`
-    /// (kernel-features 1.0.0), the level these expectations were made for, unless the test
-    /// names a profile.
-    fn hostcert(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .args(["--report-dir", "report", "-q"])
-            .current_dir(self.dir.path());
-        if !args.contains(&"--profile") {
-            command.arg("--profile").arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../tests/fixtures/profiles/container-host-1.0.yaml"),
-            );
-        }
-        command.output().expect("hostcert runs")
-    }
-
-    fn report(&self) -> Value {
-        let text = std::fs::read_to_string(self.path("report/report.json")).expect("a report");
-        serde_json::from_str(&text).expect("valid JSON")
-    }
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn result(report: &Value, target: &str, check: &str) -> Value {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["target"] == target && r["check"] == check)
-        .unwrap_or_else(|| panic!("no result for {target} {check}"))
-        .clone()
-}
-
-fn outcome(report: &Value, target: &str, check: &str) -> String {
-    result(report, target, check)["outcome"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+/// The JSON report of the last `run`.
+fn last_report(work: &Work) -> Value {
+    work.json("report/report.json")
 }
 
 #[test]
@@ -109,9 +33,9 @@ fn a_real_debian_config_is_judged_with_its_own_kernel_version() {
     let work = Work::new();
     let config = real_config("debian13-6.12.63-amd64.config");
     let address = format!("kernel-config:{}", config.display());
-    let output = work.hostcert(&["run", "--target", &address]);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    let report = work.report();
+    let output = run(&work, &["run", "--target", &address]);
+    assert_eq!(code(&output), 0, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     let target = "debian13-6.12.63-amd64";
     assert_eq!(report["targets"][0]["kind"], "kernel-config");
     assert_eq!(outcome(&report, target, "kernel.namespaces.net"), "pass");
@@ -143,11 +67,11 @@ fn an_old_kernel_fails_the_minimum_and_a_headerless_config_needs_its_version() {
         "kernel-config:{}",
         real_config("centos7-3.10.0-1160.119.1.el7-amd64.config").display()
     );
-    let output = work.hostcert(&["run", "--target", &centos7]);
-    assert_eq!(code(&output), 1, "{}", text(&output));
+    let output = run(&work, &["run", "--target", &centos7]);
+    assert_eq!(code(&output), 1, "{}", stdout_and_stderr(&output));
     assert_eq!(
         outcome(
-            &work.report(),
+            &last_report(&work),
             "centos7-3.10.0-1160.119.1.el7-amd64",
             "kernel.version.minimum"
         ),
@@ -159,13 +83,14 @@ fn an_old_kernel_fails_the_minimum_and_a_headerless_config_needs_its_version() {
         "kernel-config:{}",
         real_config("photon5-6.1.138-amd64.config").display()
     );
-    let output = work.hostcert(&["run", "--target", &photon]);
-    assert_eq!(code(&output), 2, "{}", text(&output));
+    let output = run(&work, &["run", "--target", &photon]);
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
     let minimum = result(
-        &work.report(),
+        &last_report(&work),
         "photon5-6.1.138-amd64",
         "kernel.version.minimum",
-    );
+    )
+    .clone();
     assert_eq!(minimum["outcome"], "error");
     assert!(
         minimum["message"]
@@ -174,19 +99,23 @@ fn an_old_kernel_fails_the_minimum_and_a_headerless_config_needs_its_version() {
             .ends_with("the config has no `# Linux/<arch> <version> Kernel Configuration` header; give its version with --param kernel-version=X.Y.Z"),
         "{minimum}"
     );
-    let output = work.hostcert(&[
-        "run",
-        "--target",
-        &photon,
-        "--param",
-        "kernel-version=6.1.138",
-    ]);
-    assert_eq!(code(&output), 0, "{}", text(&output));
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--target",
+            &photon,
+            "--param",
+            "kernel-version=6.1.138",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stdout_and_stderr(&output));
     let minimum = result(
-        &work.report(),
+        &last_report(&work),
         "photon5-6.1.138-amd64",
         "kernel.version.minimum",
-    );
+    )
+    .clone();
     assert_eq!(minimum["evidence"][0]["source"], "--param kernel-version");
 }
 
@@ -197,7 +126,7 @@ fn fragments_garbage_and_damaged_files_are_refused_with_the_reason() {
         "kernel-config:{}",
         real_config("fragments/flatcar-6.12.103-amd64.config").display()
     );
-    let garbage = work.write(
+    let garbage = work.write_bytes(
         "garbage.config",
         "# Linux/x86 6.1.0 Kernel Configuration\nCONFIG_NET_NS=y\nrm -rf /\n",
     );
@@ -208,23 +137,26 @@ fn fragments_garbage_and_damaged_files_are_refused_with_the_reason() {
     )
     .unwrap();
     let gz = gz.finish().unwrap();
-    let truncated = work.write("truncated.config.gz", &gz[..gz.len() / 3]);
-    let whole = work.write("whole.config.gz", &gz);
-    let output = work.hostcert(&[
-        "run",
-        "--target",
-        &fragment,
-        "--target",
-        &format!("kernel-config:{}", garbage.display()),
-        "--target",
-        &format!("kernel-config:{}", truncated.display()),
-        "--target",
-        &format!("kernel-config:{}", whole.display()),
-        "--target",
-        "kernel-config:missing.config",
-    ]);
-    assert_eq!(code(&output), 2, "{}", text(&output));
-    let report = work.report();
+    let truncated = work.write_bytes("truncated.config.gz", &gz[..gz.len() / 3]);
+    let whole = work.write_bytes("whole.config.gz", &gz);
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--target",
+            &fragment,
+            "--target",
+            &format!("kernel-config:{}", garbage.display()),
+            "--target",
+            &format!("kernel-config:{}", truncated.display()),
+            "--target",
+            &format!("kernel-config:{}", whole.display()),
+            "--target",
+            "kernel-config:missing.config",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     let errors: Vec<(String, String)> = report["targets"]
         .as_array()
         .unwrap()
@@ -281,13 +213,13 @@ fn fragments_garbage_and_damaged_files_are_refused_with_the_reason() {
 
 /// A small OS tree: os-release and one kernel with a real config.
 fn debian_tree(work: &Work, root: &str) {
-    work.write(
+    work.write_bytes(
         &format!("{root}/etc/os-release"),
         "PRETTY_NAME=\"Debian GNU/Linux 13\"\nID=debian\nVERSION_ID=\"13\"\n",
     );
-    work.write(&format!("{root}/etc/hostname"), "builder\n");
+    work.write_bytes(&format!("{root}/etc/hostname"), "builder\n");
     let config = std::fs::read(real_config("debian13-6.12.63-amd64.config")).unwrap();
-    work.write(&format!("{root}/boot/config-6.12.63-amd64"), config);
+    work.write_bytes(&format!("{root}/boot/config-6.12.63-amd64"), config);
     std::fs::create_dir_all(work.path(&format!("{root}/lib/modules/6.12.63-amd64/kernel")))
         .unwrap();
 }
@@ -296,9 +228,9 @@ fn debian_tree(work: &Work, root: &str) {
 fn an_os_tree_is_judged_by_its_own_kernel_and_files() {
     let work = Work::new();
     debian_tree(&work, "tree");
-    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    let report = work.report();
+    let output = run(&work, &["run", "--target", "rootfs:tree"]);
+    assert_eq!(code(&output), 0, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     assert_eq!(report["targets"][0]["name"], "tree");
     assert_eq!(report["targets"][0]["kind"], "os-tree");
     assert_eq!(report["targets"][0]["hostname"], "builder");
@@ -318,21 +250,16 @@ fn a_tree_with_two_kernels_gives_two_named_targets_or_the_one_chosen() {
     let work = Work::new();
     debian_tree(&work, "tree");
     let old = std::fs::read(real_config("centos7-3.10.0-1160.119.1.el7-amd64.config")).unwrap();
-    work.write("tree/lib/modules/3.10.0-1160.el7.x86_64/config", old);
-    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
+    work.write_bytes("tree/lib/modules/3.10.0-1160.el7.x86_64/config", old);
+    let output = run(&work, &["run", "--target", "rootfs:tree"]);
     assert_eq!(
         code(&output),
         1,
         "the 3.10 kernel is below the minimum:\n{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
-    let report = work.report();
-    let names: Vec<&str> = report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let report = last_report(&work);
+    let names = target_names(&report);
     assert_eq!(names, ["tree@3.10.0-1160.el7.x86_64", "tree@6.12.63-amd64"]);
     assert_eq!(
         outcome(
@@ -351,26 +278,32 @@ fn a_tree_with_two_kernels_gives_two_named_targets_or_the_one_chosen() {
         "/lib/modules/3.10.0-1160.el7.x86_64/config"
     );
 
-    let chosen = work.hostcert(&[
-        "run",
-        "--target",
-        "rootfs:tree",
-        "--param",
-        "kernel-version=6.12.63-amd64",
-    ]);
-    assert_eq!(code(&chosen), 0, "{}", text(&chosen));
-    assert_eq!(work.report()["targets"].as_array().unwrap().len(), 1);
+    let chosen = run(
+        &work,
+        &[
+            "run",
+            "--target",
+            "rootfs:tree",
+            "--param",
+            "kernel-version=6.12.63-amd64",
+        ],
+    );
+    assert_eq!(code(&chosen), 0, "{}", stdout_and_stderr(&chosen));
+    assert_eq!(last_report(&work)["targets"].as_array().unwrap().len(), 1);
 
-    let absent = work.hostcert(&[
-        "run",
-        "--target",
-        "rootfs:tree",
-        "--param",
-        "kernel-version=9.9",
-    ]);
+    let absent = run(
+        &work,
+        &[
+            "run",
+            "--target",
+            "rootfs:tree",
+            "--param",
+            "kernel-version=9.9",
+        ],
+    );
     assert_eq!(code(&absent), 2);
     assert_eq!(
-        work.report()["targets"][0]["error"],
+        last_report(&work)["targets"][0]["error"],
         "no kernel 9.9 in the tree (it has: 3.10.0-1160.el7.x86_64, 6.12.63-amd64)"
     );
 }
@@ -378,10 +311,10 @@ fn a_tree_with_two_kernels_gives_two_named_targets_or_the_one_chosen() {
 #[test]
 fn a_tree_without_a_kernel_says_so_for_every_kernel_check() {
     let work = Work::new();
-    work.write("image/etc/os-release", "ID=alpine\n");
-    let output = work.hostcert(&["run", "--target", "rootfs:image"]);
-    assert_eq!(code(&output), 2, "{}", text(&output));
-    let report = work.report();
+    work.write_bytes("image/etc/os-release", "ID=alpine\n");
+    let output = run(&work, &["run", "--target", "rootfs:image"]);
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     let net = result(&report, "image", "kernel.namespaces.net");
     assert_eq!(net["outcome"], "error");
     assert!(
@@ -397,7 +330,7 @@ fn a_tree_without_a_kernel_says_so_for_every_kernel_check() {
 fn symbolic_links_never_lead_out_of_the_tree() {
     let work = Work::new();
     debian_tree(&work, "tree");
-    work.write("outside/os-release", "ID=outside-the-tree\n");
+    work.write_bytes("outside/os-release", "ID=outside-the-tree\n");
     std::fs::remove_file(work.path("tree/etc/os-release")).unwrap();
     let escape = format!(
         "../../../../../../../../{}/outside/os-release",
@@ -408,18 +341,25 @@ fn symbolic_links_never_lead_out_of_the_tree() {
         &format!("{}/outside/os-release", work.dir.path().display()),
         "tree/usr/lib/os-release",
     );
-    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
-    assert!(matches!(code(&output), 0 | 1), "{}", text(&output));
-    let os = result(&work.report(), "tree", "host.os.release");
+    let output = run(&work, &["run", "--target", "rootfs:tree"]);
+    assert!(
+        matches!(code(&output), 0 | 1),
+        "{}",
+        stdout_and_stderr(&output)
+    );
+    let os = result(&last_report(&work), "tree", "host.os.release").clone();
     assert_eq!(os["outcome"], "fail", "{os}");
     assert_eq!(os["evidence"][0]["observed"], "absent");
 
     // Inside the tree, links work as on the installed system.
     std::fs::remove_file(work.path("tree/etc/os-release")).unwrap();
-    work.write("tree/usr/lib/real-os-release", "ID=debian\n");
+    work.write_bytes("tree/usr/lib/real-os-release", "ID=debian\n");
     work.symlink("../usr/lib/real-os-release", "tree/etc/os-release");
-    work.hostcert(&["run", "--target", "rootfs:tree"]);
-    assert_eq!(outcome(&work.report(), "tree", "host.os.release"), "pass");
+    run(&work, &["run", "--target", "rootfs:tree"]);
+    assert_eq!(
+        outcome(&last_report(&work), "tree", "host.os.release"),
+        "pass"
+    );
 }
 
 #[test]
@@ -430,9 +370,9 @@ fn link_loops_and_fifos_in_a_tree_are_errors_not_hangs() {
     work.symlink("os-release-b", "tree/etc/os-release");
     work.symlink("os-release", "tree/etc/os-release-b");
     // host.os.release is low severity: its error does not decide the verdict.
-    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    let os = result(&work.report(), "tree", "host.os.release");
+    let output = run(&work, &["run", "--target", "rootfs:tree"]);
+    assert_eq!(code(&output), 0, "{}", stdout_and_stderr(&output));
+    let os = result(&last_report(&work), "tree", "host.os.release").clone();
     assert_eq!(os["outcome"], "error", "{os}");
     assert!(
         os["message"]
@@ -449,9 +389,9 @@ fn link_loops_and_fifos_in_a_tree_are_errors_not_hangs() {
         .expect("mkfifo (coreutils) runs");
     assert!(status.success());
     // host.os.release is low severity: its error does not decide the verdict.
-    let output = work.hostcert(&["run", "--target", "rootfs:tree"]);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    let os = result(&work.report(), "tree", "host.os.release");
+    let output = run(&work, &["run", "--target", "rootfs:tree"]);
+    assert_eq!(code(&output), 0, "{}", stdout_and_stderr(&output));
+    let os = result(&last_report(&work), "tree", "host.os.release").clone();
     assert_eq!(os["outcome"], "error", "{os}");
     assert!(
         os["message"]
@@ -474,9 +414,9 @@ fn several_configs_print_and_record_a_matrix_of_targets_by_check_groups() {
         ));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = work.hostcert(&args);
-    assert_eq!(code(&output), 1, "{}", text(&output));
-    let printed = text(&output);
+    let output = run(&work, &args);
+    assert_eq!(code(&output), 1, "{}", stdout_and_stderr(&output));
+    let printed = stdout_and_stderr(&output);
     let header = printed
         .lines()
         .find(|l| l.starts_with("target "))
@@ -505,7 +445,7 @@ fn several_configs_print_and_record_a_matrix_of_targets_by_check_groups() {
         debian.ends_with(" certified") && !debian.contains('!'),
         "{debian}"
     );
-    let report = work.report();
+    let report = last_report(&work);
     let groups = &report["targets"][1]["groups"]["namespaces"];
     assert_eq!(
         (
@@ -523,26 +463,29 @@ fn several_configs_print_and_record_a_matrix_of_targets_by_check_groups() {
 fn a_module_built_feature_needs_its_module_in_the_tree() {
     let work = Work::new();
     debian_tree(&work, "tree");
-    work.write(
+    work.write_bytes(
         "tree/lib/modules/6.12.63-amd64/kernel/fs/overlayfs/overlay.ko.xz",
         b"",
     );
     let suites = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/suites-modules");
     let suites = suites.to_str().unwrap();
     let run = |work: &Work| {
-        work.hostcert(&[
-            "run",
-            "--suites",
-            suites,
-            "--profile",
-            "modules-demo",
-            "--target",
-            "rootfs:tree",
-        ])
+        run(
+            work,
+            &[
+                "run",
+                "--suites",
+                suites,
+                "--profile",
+                "modules-demo",
+                "--target",
+                "rootfs:tree",
+            ],
+        )
     };
     let output = run(&work);
-    assert_eq!(code(&output), 1, "{}", text(&output));
-    let report = work.report();
+    assert_eq!(code(&output), 1, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     assert_eq!(outcome(&report, "tree", "modules-demo.overlay"), "pass");
     let bridge = result(&report, "tree", "modules-demo.br-netfilter");
     assert_eq!(bridge["outcome"], "fail");
@@ -561,13 +504,13 @@ fn a_module_built_feature_needs_its_module_in_the_tree() {
     );
 
     // modules.dep, as depmod writes it, is read when present.
-    work.write(
+    work.write_bytes(
         "tree/lib/modules/6.12.63-amd64/modules.dep",
         "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\n",
     );
     let output = run(&work);
-    assert_eq!(code(&output), 0, "{}", text(&output));
-    let bridge = result(&work.report(), "tree", "modules-demo.br-netfilter");
+    assert_eq!(code(&output), 0, "{}", stdout_and_stderr(&output));
+    let bridge = result(&last_report(&work), "tree", "modules-demo.br-netfilter").clone();
     assert_eq!(bridge["evidence"][1]["observed"], "not-loaded");
     assert_eq!(
         bridge["evidence"][1]["source"],
@@ -590,18 +533,21 @@ fn the_built_in_suite_fails_a_tree_that_lacks_a_module_its_config_needs() {
         "net/netfilter/xt_conntrack",
         "net/netfilter/xt_addrtype",
     ] {
-        work.write(&format!("{modules}/{module}.ko.xz"), b"");
+        work.write_bytes(&format!("{modules}/{module}.ko.xz"), b"");
     }
-    let output = work.hostcert(&[
-        "run",
-        "--profile",
-        "container-host",
-        "--target",
-        "rootfs:tree",
-        "kernel.modules",
-    ]);
-    assert_eq!(code(&output), 1, "{}", text(&output));
-    let report = work.report();
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "container-host",
+            "--target",
+            "rootfs:tree",
+            "kernel.modules",
+        ],
+    );
+    assert_eq!(code(&output), 1, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     assert_eq!(outcome(&report, "tree", "kernel.modules.overlay"), "pass");
     let bridge = result(&report, "tree", "kernel.modules.br-netfilter");
     assert_eq!(bridge["outcome"], "fail");
@@ -612,19 +558,23 @@ fn the_built_in_suite_fails_a_tree_that_lacks_a_module_its_config_needs() {
         "kernel-config:{}",
         real_config("debian13-6.12.63-amd64.config").display()
     );
-    work.hostcert(&[
-        "run",
-        "--profile",
-        "container-host",
-        "--target",
-        &config,
-        "kernel.modules",
-    ]);
+    run(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "container-host",
+            "--target",
+            &config,
+            "kernel.modules",
+        ],
+    );
     let skipped = result(
-        &work.report(),
+        &last_report(&work),
         "debian13-6.12.63-amd64",
         "kernel.modules.overlay",
-    );
+    )
+    .clone();
     assert_eq!(skipped["outcome"], "skip");
 }
 

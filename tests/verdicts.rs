@@ -247,7 +247,7 @@ fn a_snapshot_with_a_fact_twice_or_both_value_and_error_is_refused() {
     }
 }
 
-/// The facts digest is what README says: `jq -cj .facts snapshot.json | sha256sum`, with the
+/// The facts digest is what docs/signed-evidence.md says: `jq -cj .facts snapshot.json | sha256sum`, with the
 /// real jq, for a snapshot whose facts hold every kind of hostile character and whose keys are
 /// not in hostcert's order (an error fact written with `error` first), filtered or not.
 #[test]

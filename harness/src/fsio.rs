@@ -28,7 +28,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The most hostcert reads of each kind of file. A file larger than its cap is refused with an
-/// error naming it; README.md lists the caps.
+/// error naming it; docs/files.md lists the caps.
 pub mod cap {
     /// A suite, a profile or a `--waivers` file (the largest built-in suite is about 120 KiB).
     pub const YAML: u64 = 16 << 20;

@@ -1,24 +1,66 @@
 //! What the end-to-end tests share: a temporary folder that runs the real binary, fixture
-//! paths, fleets of fact snapshots made from the fixtures, and real hosts: OpenSSH sshd
+//! paths (the repository's, the fixture trees `ci/fixtures` builds, the shared real fixtures
+//! beside the repository), fleets of fact snapshots made from the fixtures, readers of what a
+//! run wrote, tools run to succeed (OpenSSL key pairs among them), and hosts: OpenSSH sshd
 //! processes on 127.0.0.1 high ports, each with its own host key, key-only login for a
-//! generated client key, and a known_hosts file. A host stops exactly the process it started
-//! when dropped.
+//! generated client key, and a known_hosts file, and silent ones that accept TCP and never
+//! speak. A host stops exactly what it started when dropped. `gpg` holds a throwaway GnuPG home
+//! for the tests that sign.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hostcert");
+/// The probe program, the hostcert package's second binary: cargo builds it beside `BIN`.
+pub const PROBE_BIN: &str = env!("CARGO_BIN_EXE_hostcert-probe");
+
+pub mod gpg;
+
+/// A file or folder of the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
 
 pub fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(path)
+    repo("tests/fixtures").join(path)
+}
+
+/// The fixture trees `ci/fixtures` builds (a Debian tree and its broken copies), cached outside
+/// the repository; without them the test fails and says how to build them.
+pub fn fixture_trees() -> PathBuf {
+    let dir = std::env::var_os("HOSTCERT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures"));
+    assert!(
+        dir.join("stamp").is_file() && dir.join("rootfs/usr/sbin/sshd").is_file(),
+        "the fixture trees are missing from {}; build them with `ci/fixtures` as root (ci/test does; it needs mmdebstrap: apt-get install mmdebstrap)",
+        dir.display()
+    );
+    dir
+}
+
+/// A file or folder of the shared fixtures (`shared/fixtures/PATH`), beside the repository or a
+/// folder above it (the main checkout and its worktrees share one); without it the test fails
+/// and says where it looked, never passes.
+pub fn shared_fixture(path: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = manifest
+        .ancestors()
+        .map(|dir| dir.join("shared/fixtures").join(path))
+        .find(|candidate| candidate.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "shared/fixtures/{path} is missing beside {} and the folders above it: these tests judge hostcert with the shared real fixtures",
+            manifest.display()
+        )
+    })
 }
 
 /// A temporary working folder for one test.
@@ -62,15 +104,29 @@ impl Work {
     }
 
     pub fn json(&self, name: &str) -> Value {
-        serde_json::from_str(&self.read(name)).expect("valid JSON")
+        read_json(&self.path(name))
     }
 
+    /// Writes a text file (creating its folders).
     pub fn write(&self, name: &str, text: &str) {
+        self.write_bytes(name, text);
+    }
+
+    /// Writes a file of any bytes (creating its folders) and returns its path.
+    pub fn write_bytes(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
         }
-        std::fs::write(path, text).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Makes a symbolic link `name` to `target` (creating its folders).
+    pub fn symlink(&self, target: &str, name: &str) {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
     }
 
     /// Writes a copy of a fixture snapshot whose target is called `name`, with `edit` applied
@@ -103,6 +159,40 @@ impl Work {
     }
 }
 
+/// A JSON file (a report, a snapshot).
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
+}
+
+/// The result of one check on one target in a JSON report.
+pub fn result<'a>(report: &'a Value, target: &str, check: &str) -> &'a Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == target && r["check"] == check)
+        .unwrap_or_else(|| panic!("no result for {target} {check}"))
+}
+
+/// The names of a JSON report's targets, in its order.
+pub fn target_names(report: &Value) -> Vec<&str> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect()
+}
+
+/// The outcome of one check on one target in a JSON report.
+pub fn outcome(report: &Value, target: &str, check: &str) -> String {
+    result(report, target, check)["outcome"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Sets the value of the fact read by `probe` (e.g. `{"kernel-config": "NET_NS"}`) in a
 /// snapshot's JSON.
 pub fn set_fact(snapshot: &mut Value, probe: Value, value: Value) {
@@ -122,8 +212,57 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Everything a command printed: its stdout, then its stderr.
+pub fn stdout_and_stderr(output: &Output) -> String {
+    format!("{}{}", stdout(output), stderr(output))
+}
+
 pub fn code(output: &Output) -> i32 {
     output.status.code().expect("exited, not killed")
+}
+
+/// Runs a tool that must succeed, failing the test with what it printed when it does not;
+/// returns its stdout.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?} cannot start: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Runs `openssl ARGS` in `dir` (it fails the test with the install hint when OpenSSL is
+/// missing), whatever its exit status.
+pub fn openssl(dir: &Path, args: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("openssl is needed to make and check keys ({e}); install it: apt-get install openssl")
+        })
+}
+
+/// Makes a key pair with OpenSSL in the work folder: `NAME.pem` (PKCS#8) and `NAME.pub`
+/// (SubjectPublicKeyInfo), with `genpkey`'s algorithm options (`-algorithm ed25519`).
+pub fn keypair(work: &Work, name: &str, genpkey: &[&str]) {
+    let private = format!("{name}.pem");
+    let public = format!("{name}.pub");
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey);
+    args.extend_from_slice(&["-out", &private]);
+    for args in [
+        args,
+        vec!["pkey", "-in", &private, "-pubout", "-out", &public],
+    ] {
+        let made = openssl(work.dir.path(), &args);
+        assert!(made.status.success(), "openssl {args:?}: {}", stderr(&made));
+    }
 }
 
 /// `--facts FILE` for every file.
@@ -326,6 +465,38 @@ impl SshHost {
 impl Drop for SshHost {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that accepts connections and never says a word (an SSH host
+/// stuck before its banner), holds them and counts them.
+pub struct SilentHost {
+    pub port: u16,
+    accepted: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl SilentHost {
+    pub fn start() -> SilentHost {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                kept.lock().unwrap().push(stream);
+            }
+        });
+        SilentHost { port, accepted }
+    }
+
+    /// `ssh://root@127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("ssh://root@127.0.0.1:{}", self.port)
+    }
+
+    /// How many connections it accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.lock().unwrap().len()
     }
 }
 

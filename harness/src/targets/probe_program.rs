@@ -48,7 +48,7 @@ pub fn locate_beside_hostcert() -> Result<PathBuf, String> {
         tried.push(candidate.display().to_string());
     }
     Err(format!(
-        "{PROGRAM} not found (looked at {}); build it with `cargo build -p hostcert-probe` or set HOSTCERT_PROBE",
+        "{PROGRAM} not found (looked at {}); every build of hostcert (`cargo build`, `cargo install --path harness`) puts it beside hostcert; or set HOSTCERT_PROBE",
         tried.join(", ")
     ))
 }

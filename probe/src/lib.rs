@@ -14,6 +14,12 @@
 //! with it. `hostcert-probe deny-seccomp -- PROGRAM ARGS...` runs a program on a simulated host
 //! that refuses seccomp filters (prctl(PR_SET_SECCOMP) fails with EINVAL, seccomp(2) with
 //! ENOSYS), as the reference recipe sshd-noseccomp-wrapper.sh does; tests use it.
+//!
+//! This crate is the program's library: [`main`] is all of it. The binary is built by the
+//! `hostcert` package (`harness/src/bin/hostcert-probe.rs`), so that every build of hostcert
+//! (`cargo build`, `cargo run`, `cargo install --path harness`) puts `hostcert-probe` beside
+//! `hostcert`, where hostcert looks for it; this crate holds the unsafe code, which the
+//! `hostcert` package forbids.
 
 use std::io::Write;
 use std::process::{Command, ExitCode, Stdio};
@@ -45,7 +51,8 @@ const TESTS: &[(&str, Test)] = &[
 /// How long one child may take.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn main() -> ExitCode {
+/// The program: reads its arguments and runs every test (or one, or `deny-seccomp`).
+pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => run_all(),
