@@ -927,7 +927,7 @@ fn an_oci_image_makes_the_real_run_from_its_files_unpacked_once() {
     let staging = work.path("staging");
     let copied = std::process::Command::new("cp")
         .arg("-a")
-        .arg(fixtures().join("rootfs"))
+        .arg(fixture_trees().join("rootfs"))
         .arg(&staging)
         .status()
         .expect("cp runs");

@@ -592,30 +592,36 @@ fn an_images_file_gives_the_rows_of_the_matrix_and_a_bad_line_is_named() {
         "bad.txt",
         "rootfs:img-a\n# fine so far\nnot-a-scheme:img-b\n",
     );
-    let output = work.hostcert(&[
-        "run",
-        "--profile",
-        "isv-container",
-        "--images",
-        "bad.txt",
-        "--target",
-        "rootfs:host",
-    ]);
-    assert_eq!(code(&output), 2, "{}", text(&output));
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-container",
+            "--images",
+            "bad.txt",
+            "--target",
+            "rootfs:host",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
     assert!(
-        text(&output).contains("--images bad.txt:3: "),
+        stdout_and_stderr(&output).contains("--images bad.txt:3: "),
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
     assert!(!work.path("report").exists(), "nothing is written");
 
     work.write("empty.txt", "# no image yet\n\n");
-    let output = work.hostcert(&["run", "--images", "empty.txt", "--target", "rootfs:host"]);
-    assert_eq!(code(&output), 2, "{}", text(&output));
+    let output = run(
+        &work,
+        &["run", "--images", "empty.txt", "--target", "rootfs:host"],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
     assert!(
-        text(&output).contains("empty.txt names no image"),
+        stdout_and_stderr(&output).contains("empty.txt names no image"),
         "{}",
-        text(&output)
+        stdout_and_stderr(&output)
     );
     assert!(!work.path("report").exists(), "nothing is written");
 
@@ -623,19 +629,22 @@ fn an_images_file_gives_the_rows_of_the_matrix_and_a_bad_line_is_named() {
         "images.txt",
         "# the rows of the matrix\nrootfs:img-b\n\n   # indented comment\n  rootfs:img-c  \n",
     );
-    let output = work.hostcert(&[
-        "run",
-        "--profile",
-        "isv-container",
-        "--image",
-        "rootfs:img-a",
-        "--images",
-        "images.txt",
-        "--target",
-        "rootfs:host",
-    ]);
-    assert!(code(&output) <= 2, "{}", text(&output));
-    let report = work.report();
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-container",
+            "--image",
+            "rootfs:img-a",
+            "--images",
+            "images.txt",
+            "--target",
+            "rootfs:host",
+        ],
+    );
+    assert!(code(&output) <= 2, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
     let names: Vec<&str> = report["targets"]
         .as_array()
         .unwrap()
