@@ -337,7 +337,14 @@ pub fn gather<T: Send + 'static>(
                         }
                     },
                 };
-                let gathered = compose(&units, &images, cell, facts);
+                // A pair's real run happens as it is composed: a signal during it means the
+                // target was interrupted while it was read, as for a host's own gather.
+                let before = interrupt::reason();
+                let mut gathered = compose(&units, &images, cell, facts);
+                if let (None, Some(reason)) = (before, interrupt::reason()) {
+                    let reason = format!("{reason} while this target was read");
+                    gathered = compose(&units, &images, cell, HostFacts::Failed(reason));
+                }
                 let _ = sender.send(Message::Cell(cell, judge(cell, gathered)));
             }
         }));
@@ -368,6 +375,19 @@ pub fn gather<T: Send + 'static>(
         let gathered = compose(&units, &images, index, HostFacts::Failed(reason));
         on(Gathering::Cell(index, judge(index, gathered)));
     }
+    // Each worker lets go of the images just after its last message: wait for them (bounded,
+    // for workers abandoned after a signal), so that the images' unpacked trees are removed
+    // before the run goes on and exits.
+    let bound = if interrupt::requested().is_some() {
+        GRACE
+    } else {
+        TEARDOWN_WAIT
+    };
+    let since = Instant::now();
+    while Arc::strong_count(&images) > 1 && since.elapsed() < bound {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(images);
 }
 
 fn flags(count: usize) -> Vec<AtomicBool> {
