@@ -115,8 +115,8 @@ fi
                 .collect();
             script += &format!(
                 r#"if [ -e /proc/modules ]; then b modules.loaded /proc/modules; cut -d' ' -f1 /proc/modules; e modules.loaded ok; else b modules.loaded /proc/modules; e modules.loaded absent; fi
-for f in modules.builtin modules.dep; do
-  p="/lib/modules/$r/$f"
+for f in builtin dep; do
+  p="/lib/modules/$r/modules.$f"
   b "modules.$f" "$p"; if [ -e "$p" ]; then grep -E {pattern} "$p" | cut -d: -f1; e "modules.$f" ok; else e "modules.$f" absent; fi
 done
 if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b modules.files "/lib/modules/$r"; find "/lib/modules/$r" -type f \( {} \) 2>/dev/null; e modules.files ok; fi
@@ -295,6 +295,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     crate::targets::probe_program::PROGRAM,
                     "the probe program runs over SSH in its own session; this batch does not run it",
                 ),
+                Probe::Boot => Fact::not_given(probe.clone(), "vm:", crate::targets::NOT_BOOTED),
                 _ if probe.is_image() => Fact::failed(
                     probe.clone(),
                     probe_source(probe),
