@@ -25,7 +25,7 @@ pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
         Command::List(args) => list(args),
         Command::Lint(args) => lint(args),
         Command::Explain(args) => explain(args),
-        Command::Gather(args) => gather(args),
+        Command::Gather(args) => gather(*args),
         Command::Report(args) => report(args),
         Command::Diff(args) => diff(args),
         Command::Attest(args) => attest(args),
@@ -415,6 +415,8 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut options = args.catalog.target_options(&args.ssh);
     args.image_options
         .apply(&mut options, &args.catalog, &profile.profile);
+    // A VM's console log is kept beside the snapshot.
+    options.vm = args.vm.options(args.output.parent().map(Path::to_owned));
     let image = match &args.image {
         Some(address) => Some(
             crate::targets::pair::open_image(address, &options)

@@ -99,6 +99,13 @@ pub enum Probe {
     /// record is the last mounted, the one in view). Absent when nothing is mounted exactly
     /// there. Live targets only.
     Mounts(String),
+    /// How hostcert booted a `vm:` target: a record with `accelerator` (`kvm`, `tcg`),
+    /// `boot-secs` (from starting QEMU to the first SSH login), `key-injection` (`nocloud`,
+    /// `ignition`, `none`), `host-key` (the pinned key and how it was learned), `console-log`
+    /// (where the serial console's log was kept), `console-tail` and `console-problems` (kernel
+    /// oopses, BUGs and warnings the console showed, `none` without), `machine`, `disk`,
+    /// `ssh-port`. "Not given" (checks skipped) on every other kind of target.
+    Boot,
 }
 
 /// The keys of the `image` probe.
@@ -152,6 +159,7 @@ impl Probe {
             Probe::ImageLabel(_) => "image-label",
             Probe::ImageInfo(_) => "image-info",
             Probe::Mounts(_) => "mounts",
+            Probe::Boot => "boot",
         }
     }
 
@@ -183,9 +191,11 @@ impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Probe::KernelConfig(symbol) => write!(f, "CONFIG_{symbol}"),
-            Probe::KernelRelease | Probe::Architecture | Probe::ProbeProgram | Probe::LiveRun => {
-                f.write_str(self.kind())
-            }
+            Probe::KernelRelease
+            | Probe::Architecture
+            | Probe::ProbeProgram
+            | Probe::LiveRun
+            | Probe::Boot => f.write_str(self.kind()),
             Probe::Image(inner) => write!(f, "image {inner}"),
             Probe::OsRelease(key)
             | Probe::File(key)
@@ -230,6 +240,7 @@ const PROBE_KINDS: &[&str] = &[
     "image-label",
     "image-info",
     "mounts",
+    "boot",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -250,6 +261,7 @@ impl<'de> Deserialize<'de> for Probe {
                     "architecture" => Ok(Probe::Architecture),
                     "probe-program" => Ok(Probe::ProbeProgram),
                     "live-run" => Ok(Probe::LiveRun),
+                    "boot" => Ok(Probe::Boot),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -286,6 +298,7 @@ impl<'de> Deserialize<'de> for Probe {
                                 | Probe::SeccompProfile(_)
                                 | Probe::ProbeProgram
                                 | Probe::LiveRun
+                                | Probe::Boot
                         ) {
                             return Err(A::Error::custom(format!(
                                 "`{}` cannot be read from an image",
@@ -294,10 +307,11 @@ impl<'de> Deserialize<'de> for Probe {
                         }
                         Probe::Image(Box::new(inner))
                     }
-                    "kernel-release" | "architecture" | "probe-program" | "live-run" => {
+                    "kernel-release" | "architecture" | "probe-program" | "live-run" | "boot" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         match kind.as_str() {
                             "architecture" => Probe::Architecture,
+                            "boot" => Probe::Boot,
                             "probe-program" => Probe::ProbeProgram,
                             "live-run" => Probe::LiveRun,
                             _ => Probe::KernelRelease,
@@ -374,6 +388,7 @@ impl Probe {
             Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
             Probe::ProbeProgram => Probe::ProbeProgram,
             Probe::LiveRun => Probe::LiveRun,
+            Probe::Boot => Probe::Boot,
             Probe::SeccompProfile(syscall) => {
                 if syscall.is_empty()
                     || !syscall

@@ -199,6 +199,7 @@ impl HostFs {
                 Probe::SeccompProfile(_) => {
                     Fact::not_given(probe.clone(), "--param seccomp-profile", NO_SECCOMP_PROFILE)
                 }
+                Probe::Boot => Fact::not_given(probe.clone(), "vm:", super::NOT_BOOTED),
                 Probe::ProbeProgram => {
                     if self.live() {
                         super::probe_program::run_local(probe)

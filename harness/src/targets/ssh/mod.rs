@@ -189,7 +189,8 @@ impl SshTarget {
         }
     }
 
-    fn connect(&self) -> Result<ssh2::Session, TargetError> {
+    /// Connects, checks the host key and logs in: one authenticated session.
+    pub(crate) fn connect(&self) -> Result<ssh2::Session, TargetError> {
         let mut session = ssh2::Session::new()
             .map_err(|e| self.error(format!("cannot start an SSH session: {e}")))?;
         match &self.jump {
