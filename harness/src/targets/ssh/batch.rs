@@ -24,8 +24,8 @@ use base64::Engine;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
 use crate::targets::host::{
-    command_record, file_record, parse_os_release, FileStat, ModuleIndex, COMMAND_TIMEOUT,
-    MAX_FILE_BYTES,
+    command_record, file_record, kernel_config_places, parse_os_release, FileStat, ModuleIndex,
+    COMMAND_TIMEOUT, MAX_FILE_BYTES,
 };
 use crate::targets::kconfig::{symbol_fact, KernelConfig};
 use crate::targets::mounts::{mounts_fact, MountTable, MOUNTINFO};
@@ -78,16 +78,32 @@ impl Batch {
             .replace("TIMEOUT", &COMMAND_TIMEOUT.as_secs().to_string());
         let mut ids = BTreeMap::new();
         if probes.iter().any(|p| matches!(p, Probe::KernelConfig(_))) {
-            script += r#"kc=''
-for f in /proc/config.gz "/boot/config-$r" "/lib/modules/$r/build/.config"; do
+            // The places the local reader tries, in its order; a `*` stays a glob.
+            let places = kernel_config_places("$r");
+            let words: Vec<String> = places
+                .iter()
+                .map(|place| {
+                    place
+                        .split('*')
+                        .map(|part| format!("\"{part}\""))
+                        .collect::<Vec<_>>()
+                        .join("*")
+                })
+                .collect();
+            script += &format!(
+                r#"kc=''
+for f in {}; do
   if [ -e "$f" ]; then kc=$f; break; fi
 done
 if [ -n "$kc" ]; then
   b kconfig "$kc"; if head -c 16777217 "$kc" 2> "$T/e"; then e kconfig ok; else fail kconfig "$kc"; fi
 else
-  b kconfig "/proc/config.gz, /boot/config-$r, /lib/modules/$r/build/.config"; e kconfig absent
+  b kconfig "{}"; e kconfig absent
 fi
-"#;
+"#,
+                words.join(" "),
+                places.join(", ")
+            );
         }
         if probes.iter().any(|p| matches!(p, Probe::Mounts(_))) {
             script += &format!("rd mountinfo {MOUNTINFO}\n");
