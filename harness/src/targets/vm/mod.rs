@@ -661,6 +661,8 @@ impl Run {
         };
         self.record
             .insert("boot-secs", format!("{:.1}", boot.as_secs_f64()));
+        self.record.insert("login", "ok");
+        self.record.insert("user", target.spec.user.clone());
         self.record
             .insert("ssh-port", format!("127.0.0.1:{}", self.config.ssh_port));
         let problems = self
