@@ -784,7 +784,7 @@ const NO_KERNEL_IN_TREE: &str = "no kernel found in this tree (looked for /boot/
 
 /// Where a running kernel's config is looked for, in this order (`*` is any folder): moby's
 /// check-config.sh places (`/proc/config.gz`, `/boot/config-R`, the build tree's `.config`, last),
-/// and where image-based OSes keep it: `/lib/modules/R/config` and `/usr/lib/modules/R/config`
+/// and where image-based OSes keep it: `/usr/lib/modules/R/config` and `/lib/modules/R/config`
 /// (Fedora, Fedora CoreOS and RHEL CoreOS, bootc images, Arch), `/usr/lib/ostree-boot/config-R`
 /// and `/boot/ostree/*/config-R` (ostree deployments: RHEL Atomic Host), and the kernel snap's
 /// `config-R` (Ubuntu Core: `/snap/pc-kernel/current/config-R`).
@@ -792,8 +792,8 @@ pub(super) fn kernel_config_places(release: &str) -> [String; 8] {
     [
         "/proc/config.gz".to_owned(),
         format!("/boot/config-{release}"),
-        format!("/lib/modules/{release}/config"),
         format!("/usr/lib/modules/{release}/config"),
+        format!("/lib/modules/{release}/config"),
         format!("/usr/lib/ostree-boot/config-{release}"),
         format!("/boot/ostree/*/config-{release}"),
         format!("/snap/*/current/config-{release}"),

@@ -410,6 +410,12 @@ impl Target for VmTarget {
                     stopped.map_or_else(|| "not started".to_owned(), |s| s.how),
                 );
                 record.insert("teardown", teardown);
+                if let Some(after) = run.machine.as_ref().and_then(Machine::login_prompt_after) {
+                    record.insert(
+                        "console-login-prompt-secs",
+                        format!("{:.1}", after.as_secs_f64()),
+                    );
+                }
                 if probes.contains(&Probe::Boot) {
                     gathered.facts.insert(Fact::read(
                         Probe::Boot,
@@ -453,6 +459,9 @@ impl Record {
 /// One boot: its folder, keys, machine and what it has learned.
 struct Run {
     folder: Option<tempfile::TempDir>,
+    /// A `sh` that removes the folder when its input closes: when hostcert ends, however it
+    /// ends (Ctrl-C, SIGKILL), the folder goes with it.
+    guardian: Option<(std::process::Child, std::process::ChildStdin)>,
     keys: keys::RunKeys,
     machine: Option<Machine>,
     record: Record,
@@ -479,6 +488,7 @@ impl Run {
             .tempdir()
             .map_err(|e| format!("cannot make the run's temporary folder: {e}"))?;
         let work = folder.path().to_owned();
+        let guardian = guard(&work)?;
         let keys = keys::RunKeys::generate()?;
         let mut record = Record::default();
         let mut drives = Vec::new();
@@ -601,6 +611,7 @@ impl Run {
         Ok(Run {
             source: format!("{} ({})", spec.arch.emulator(), accel.as_str()),
             folder: Some(folder),
+            guardian: Some(guardian),
             keys,
             machine: None,
             record,
@@ -799,14 +810,45 @@ impl Run {
             return Ok(());
         };
         let path = folder.path().to_owned();
-        folder
+        let closed = folder
             .close()
-            .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot remove {}: {e}", path.display()));
+        if let Some((mut guardian, input)) = self.guardian.take() {
+            drop(input);
+            if qemu::wait_for_exit(&mut guardian, Duration::from_secs(10)).is_none() {
+                let _ = guardian.kill();
+                let _ = guardian.wait();
+            }
+        }
+        closed?;
         if path.exists() {
             return Err(format!("{} is still there", path.display()));
         }
         Ok(())
     }
+}
+
+/// Starts the folder's guardian: `sh` waits for its input to close (hostcert closes it when the
+/// run is over, and the kernel closes it when hostcert dies), then removes the folder. It ignores
+/// SIGINT and SIGHUP, so that a Ctrl-C that ends hostcert does not end it first.
+fn guard(folder: &Path) -> Result<(std::process::Child, std::process::ChildStdin), String> {
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap '' INT HUP; cat >/dev/null; rm -rf -- \"$1\"",
+            "hostcert-vm-cleanup",
+        ])
+        .arg(folder)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start sh to guard {}: {e}", folder.display()))?;
+    let input = child
+        .stdin
+        .take()
+        .ok_or_else(|| format!("cannot guard {}", folder.display()))?;
+    Ok((child, input))
 }
 
 /// Whether something on the forwarded port sends an SSH banner: QEMU accepts the connection

@@ -673,6 +673,12 @@ impl Machine {
         self.started.elapsed()
     }
 
+    /// When the console first showed a login prompt, counted from QEMU's start.
+    pub fn login_prompt_after(&self) -> Option<Duration> {
+        self.console(|c| c.login_prompt_at)
+            .map(|at| at.saturating_duration_since(self.started))
+    }
+
     /// The exit status, once QEMU has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
