@@ -33,6 +33,10 @@ pub const SUITES: &[BuiltinFile] = &[
         text: include_str!("../../suites/image-provenance/v1.yaml"),
     },
     BuiltinFile {
+        path: "suites/image-provenance/v1.0.1.yaml",
+        text: include_str!("../../suites/image-provenance/v1.0.1.yaml"),
+    },
+    BuiltinFile {
         path: "suites/os-build/v1.yaml",
         text: include_str!("../../suites/os-build/v1.yaml"),
     },

@@ -139,6 +139,11 @@ pub struct ImageArgs {
     /// verified with; otherwise the `attestation-key` parameter.
     #[arg(long, value_name = "FILE")]
     pub attestation_key: Option<PathBuf>,
+    /// The platform of a multi-platform image index to certify, `os/arch[/variant]`
+    /// (repeatable); without it every platform of an index is its own target, named
+    /// `NAME[os/arch]`. A platform the index does not list is an error.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_parser = crate::targets::image::Platform::parse)]
+    pub platforms: Vec<crate::targets::image::Platform>,
 }
 
 impl ImageArgs {
@@ -174,6 +179,7 @@ impl ImageArgs {
             .or_else(|| fallback("attestation-key"));
         options.image.signatures = self.signatures.clone();
         options.image.lookaside = self.lookaside.clone();
+        options.image.platforms = self.platforms.clone();
     }
 }
 
@@ -187,24 +193,25 @@ pub struct SshArgs {
     /// The known_hosts file host keys are checked against (default ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
-    /// Record the keys of hosts not yet in known_hosts (trust on first use); a changed key is
-    /// still refused.
+    /// Record the keys of hosts not yet in known_hosts (trust on first use), appending one line
+    /// as `ssh -o StrictHostKeyChecking=accept-new` does; a changed or revoked key is still
+    /// refused.
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// Gather under one `sudo -n` per host (never one sudo per check).
     #[arg(long)]
     pub sudo: bool,
     /// The ssh_config file whose Host entries (HostName, User, Port, IdentityFile, ProxyJump
-    /// through one bastion) apply (default ~/.ssh/config when it exists).
+    /// chains of up to 8 bastions) apply (default ~/.ssh/config when it exists).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
-    /// Seconds to wait for a TCP connection.
+    /// Seconds for the TCP connection, the SSH banner and the key exchange, together.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
-    /// Seconds to wait for the SSH handshake and authentication.
+    /// Seconds for authentication.
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub auth_timeout: u64,
-    /// Seconds to wait for a host's facts once logged in.
+    /// Seconds for a host's facts once logged in (the probe program and the batch).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub gather_timeout: u64,
 }

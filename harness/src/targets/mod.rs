@@ -13,6 +13,7 @@ pub mod kernel_config;
 mod live_run;
 pub mod local;
 mod mounts;
+pub mod packages;
 pub mod pair;
 pub mod probe_program;
 pub mod rootfs;
@@ -103,7 +104,10 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
             .collect());
     }
     if image::is_image_address(address) {
-        return Ok(vec![Box::new(image::open(address, &options.image)?)]);
+        return Ok(image::open(address, &options.image)?
+            .into_iter()
+            .map(|t| Box::new(t) as Box<dyn Target>)
+            .collect());
     }
     if let Some(file) = address.strip_prefix("kernel-config:") {
         return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(

@@ -779,8 +779,8 @@ impl Run {
             }
             if learned && speaks_ssh(port) {
                 match ssh.connect() {
-                    Ok(session) => {
-                        let _ = session.disconnect(None, "hostcert: SSH is up", None);
+                    Ok(connection) => {
+                        drop(connection);
                         return Ok(machine.elapsed());
                     }
                     Err(error) => last_error = Some(error.reason),
