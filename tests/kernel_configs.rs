@@ -747,3 +747,94 @@ fn image_based_os_trees_are_judged_with_the_kernel_they_ship() {
         assert!(compared > 80, "{name}: only {compared} checks compared");
     }
 }
+
+/// Runs a program in `dir` and fails the test with its output when it fails.
+fn tool(dir: &Path, program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed: {e} (apt-get install {program}; ci/test does)")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A bootc image given as `oci:` (the label `containers.bootc=1`, its kernel in
+/// `/usr/lib/modules/R/`) is an OS tree judged with the kernel it ships, and an image too: its
+/// kernel checks give the config's own outcomes. The same image without the label is a container
+/// image, whose kernel checks do not apply.
+#[test]
+fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
+    let dir = fixtures();
+    let work = tempfile::tempdir().unwrap();
+    let at = work.path();
+    let release = "6.17.1-300.fc43.x86_64";
+    let config = dir.join("fedora43-6.17.1-300.fc43-amd64.config");
+    let tree = at.join("tree");
+    image_based_tree(&tree, Layout::FedoraCoreOs, &config, release);
+    tool(at, "umoci", &["init", "--layout", "layout"]);
+    for (tag, labels) in [
+        ("bootc", &["containers.bootc=1", "ostree.bootable=true"][..]),
+        ("plain", &[][..]),
+    ] {
+        let image = format!("layout:{tag}");
+        tool(at, "umoci", &["new", "--image", &image]);
+        tool(at, "umoci", &["insert", "--image", &image, "tree", "/"]);
+        let mut args = vec!["config", "--image", &image, "--config.cmd", "/usr/bin/sh"];
+        for label in labels {
+            args.extend(["--config.label", label]);
+        }
+        tool(at, "umoci", &args);
+    }
+    let run = |target: &str, json: &str| -> Value {
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "container-host",
+                "-q",
+                "--target",
+                target,
+            ])
+            .args(["--json", json, "--report-dir", "reports"])
+            .current_dir(at)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c <= 2),
+            "{target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&std::fs::read_to_string(at.join(json)).unwrap()).unwrap()
+    };
+    let bootc = run("oci:layout:bootc", "bootc.json");
+    let target = &bootc["targets"][0];
+    assert_eq!(target["kind"], "os-tree", "{target}");
+    assert!(target["error"].is_null(), "{}", target["error"]);
+    assert_eq!(
+        text(&target["fact-sources"]["CONFIG_NET_NS"]),
+        format!("/usr/lib/modules/{release}/config")
+    );
+    let alone = run(&format!("kernel-config:{}", config.display()), "alone.json");
+    let in_image = outcomes_of(&bootc);
+    let mut compared = 0;
+    for (check, outcome) in outcomes_of(&alone) {
+        if outcome == "skip" {
+            continue;
+        }
+        if let Some(got) = in_image.get(&check) {
+            assert_eq!(got, &outcome, "{check}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 80, "only {compared} checks compared");
+    let plain = run("oci:layout:plain", "plain.json");
+    assert_eq!(plain["targets"][0]["kind"], "image");
+    assert_eq!(outcomes_of(&plain)["kernel.namespaces.core"], "skip");
+    assert_eq!(in_image["kernel.namespaces.core"], "pass");
+}

@@ -113,7 +113,7 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
 /// `modules/R`); or the tree being a kernel build (`.config` and
 /// `include/config/kernel.release`). When several places hold a config, the first in that order
 /// is the kernel's.
-fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
+pub(super) fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
     let mut kernels: BTreeMap<String, TreeKernel> = BTreeMap::new();
     let mut add =
         |release: &str, source: String, config: Option<String>, modules: Option<String>| {
