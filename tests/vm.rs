@@ -50,10 +50,12 @@ fn cmdline(dir: &Path) -> String {
         .to_owned()
 }
 
-/// A direct-kernel-boot address of the fixture, with extra kernel arguments.
+/// A direct-kernel-boot address of the fixture, with extra kernel arguments. The `qemu64` CPU
+/// boots it about a quarter faster than QEMU's `max` under TCG (the plain `vm:DISK` of the first
+/// test keeps the default).
 fn direct(dir: &Path, name: &str, append: &str) -> String {
     format!(
-        "vm:name={name},kernel={},initrd={},disk={},append={append}",
+        "vm:name={name},cpu=qemu64,kernel={},initrd={},disk={},append={append}",
         dir.join("vmlinuz").display(),
         dir.join("initrd.img").display(),
         dir.join("debian12.qcow2").display(),
@@ -88,27 +90,45 @@ impl Run {
         command
     }
 
-    fn hostcert(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("hostcert runs")
+    /// Runs hostcert to its end, and returns with its output the loopback ports its QEMU
+    /// processes forwarded (read from their command lines while they ran).
+    fn hostcert(&self, args: &[&str]) -> (Output, Vec<u16>) {
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hostcert runs");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let done = std::sync::Arc::clone(&done);
+            let tmp = self.tmp();
+            std::thread::spawn(move || {
+                let mut ports = std::collections::BTreeSet::new();
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    for cmdline in qemu_command_lines(&tmp) {
+                        let mark = "hostfwd=tcp:127.0.0.1:";
+                        if let Some(at) = cmdline.find(mark) {
+                            let digits: String = cmdline[at + mark.len()..]
+                                .chars()
+                                .take_while(char::is_ascii_digit)
+                                .collect();
+                            ports.extend(digits.parse::<u16>());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                ports.into_iter().collect::<Vec<u16>>()
+            })
+        };
+        let output = child.wait_with_output().expect("hostcert ends");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (output, watcher.join().unwrap())
     }
 
     /// The QEMU processes whose command line names this test's TMPDIR.
     fn qemu_processes(&self) -> Vec<String> {
-        let tmp = self.tmp().display().to_string();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains("qemu-system") && cmdline.contains(&tmp) {
-                found.push(format!(
-                    "{}: {cmdline}",
-                    entry.file_name().to_string_lossy()
-                ));
-            }
-        }
-        found
+        qemu_command_lines(&self.tmp())
     }
 
     /// Asserts the run left nothing: no QEMU, nothing in TMPDIR, the ports closed.
@@ -137,6 +157,25 @@ impl Run {
             );
         }
     }
+}
+
+/// The command lines of the QEMU processes that name `tmp`.
+fn qemu_command_lines(tmp: &Path) -> Vec<String> {
+    let tmp = tmp.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("qemu-system") && cmdline.contains(&tmp) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
 }
 
 fn sha256(path: &Path) -> String {
@@ -197,15 +236,6 @@ fn boot_record(report: &Value, name: &str) -> BTreeMap<String, String> {
     record
 }
 
-fn port_of(record: &BTreeMap<String, String>) -> u16 {
-    record["ssh-port"]
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() {
     let dir = fixtures();
@@ -218,7 +248,7 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
         "cgroup-v1",
         &format!("{} systemd.unified_cgroup_hierarchy=0", cmdline(&dir)),
     );
-    let output = run.hostcert(&[
+    let (output, ports) = run.hostcert(&[
         "run",
         "--profile",
         "os-build",
@@ -287,13 +317,13 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
         ["tcg", "kvm"].contains(&record["accelerator"].as_str()),
         "{record:?}"
     );
-    assert_eq!(record["key-injection"], "nocloud");
-    assert!(record["host-key"].contains("pinned"), "{record:?}");
-    assert!(record["boot-secs"].parse::<f64>().unwrap() > 0.0);
-    let console = PathBuf::from(&record["console-log"]);
-    let log = std::fs::read_to_string(run.work.dir.path().join(&console))
-        .or_else(|_| std::fs::read_to_string(&console))
-        .unwrap();
+    let boot_secs = debian["os.boot.time"]["message"].as_str().unwrap();
+    assert!(boot_secs.contains("boot-secs = "), "{boot_secs}");
+    assert_eq!(
+        debian["os.boot.sshd"]["message"].as_str().unwrap(),
+        "observed boot login = ok"
+    );
+    let log = run.work.read("reports/debian12.console.log");
     assert!(
         log.contains("Linux version"),
         "the console log lacks the kernel's banner"
@@ -328,10 +358,7 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
         "{stdout}"
     );
 
-    let ports = [
-        port_of(&record),
-        port_of(&boot_record(&report, "cgroup-v1")),
-    ];
+    assert_eq!(ports.len(), 2, "{ports:?}");
     run.assert_nothing_left(&ports);
     assert_eq!(sha256(&disk), before, "the disk was written");
 }
@@ -346,7 +373,7 @@ fn a_build_whose_sshd_never_starts_is_an_error_showing_its_console() {
         &format!("{} systemd.mask=ssh.service", cmdline(&dir)),
     );
     let started = Instant::now();
-    let output = run.hostcert(&[
+    let (output, ports) = run.hostcert(&[
         "run",
         "--profile",
         "os-build",
@@ -371,7 +398,7 @@ fn a_build_whose_sshd_never_starts_is_an_error_showing_its_console() {
     // Refused when the console showed the login prompt, well before --boot-timeout.
     assert!(started.elapsed() < Duration::from_secs(400));
     assert!(run.work.path("reports/no-sshd.console.log").is_file());
-    run.assert_nothing_left(&[]);
+    run.assert_nothing_left(&ports);
 }
 
 #[test]
@@ -384,7 +411,7 @@ fn a_kernel_that_panics_is_an_error_showing_the_panic() {
         dir.join("vmlinuz").display(),
         dir.join("debian12.qcow2").display()
     );
-    let output = run.hostcert(&[
+    let (output, ports) = run.hostcert(&[
         "run",
         "--target",
         &address,
@@ -403,7 +430,7 @@ fn a_kernel_that_panics_is_an_error_showing_the_panic() {
     assert!(error.contains("the kernel panicked: "), "{error}");
     assert!(error.contains("Kernel panic - not syncing"), "{error}");
     assert!(error.contains("VFS"), "{error}");
-    run.assert_nothing_left(&[]);
+    run.assert_nothing_left(&ports);
 }
 
 /// The Ignition config a guest received, read inside it, is a valid Ignition v3.3 config (the
@@ -444,10 +471,10 @@ checks:
         "name: ignition-seen\nversion: 1.0.0\nsuites:\n  ignition-seen: ^1\n",
     );
     let address = format!(
-        "vm:name=ignition,disk={},seed=ignition",
+        "vm:name=ignition,cpu=qemu64,disk={},seed=ignition",
         dir.join("debian12.qcow2").display()
     );
-    let output = run.hostcert(&[
+    let (output, ports) = run.hostcert(&[
         "gather",
         "--suites",
         "suites",
@@ -564,7 +591,7 @@ print("valid")
         "{}",
         support::stderr(&derived)
     );
-    run.assert_nothing_left(&[]);
+    run.assert_nothing_left(&ports);
 }
 
 /// Ctrl-C (SIGINT to hostcert) while the guest boots: hostcert ends, and QEMU, the run's
@@ -585,6 +612,15 @@ fn ctrl_c_during_a_boot_leaves_nothing_behind() {
         assert!(Instant::now() < deadline, "QEMU never started");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let cmdline = run.qemu_processes().remove(0);
+    let mark = "hostfwd=tcp:127.0.0.1:";
+    let at = cmdline.find(mark).expect("a forwarded port") + mark.len();
+    let port: u16 = cmdline[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
     // Let it boot a little: the kernel and the seed are in use.
     std::thread::sleep(Duration::from_secs(3));
     let pid = i32::try_from(child.id()).unwrap();
@@ -598,5 +634,5 @@ fn ctrl_c_during_a_boot_leaves_nothing_behind() {
         assert!(Instant::now() < deadline, "hostcert did not end on SIGINT");
         std::thread::sleep(Duration::from_millis(100));
     }
-    run.assert_nothing_left(&[]);
+    run.assert_nothing_left(&[port]);
 }
