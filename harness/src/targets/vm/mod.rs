@@ -461,7 +461,7 @@ struct Run {
     folder: Option<tempfile::TempDir>,
     /// A `sh` that removes the folder when its input closes: when hostcert ends, however it
     /// ends (Ctrl-C, SIGKILL), the folder goes with it.
-    guardian: Option<(std::process::Child, std::process::ChildStdin)>,
+    guardian: Option<Guardian>,
     keys: keys::RunKeys,
     machine: Option<Machine>,
     record: Record,
@@ -813,13 +813,7 @@ impl Run {
         let closed = folder
             .close()
             .map_err(|e| format!("cannot remove {}: {e}", path.display()));
-        if let Some((mut guardian, input)) = self.guardian.take() {
-            drop(input);
-            if qemu::wait_for_exit(&mut guardian, Duration::from_secs(10)).is_none() {
-                let _ = guardian.kill();
-                let _ = guardian.wait();
-            }
-        }
+        drop(self.guardian.take());
         closed?;
         if path.exists() {
             return Err(format!("{} is still there", path.display()));
@@ -831,7 +825,7 @@ impl Run {
 /// Starts the folder's guardian: `sh` waits for its input to close (hostcert closes it when the
 /// run is over, and the kernel closes it when hostcert dies), then removes the folder. It ignores
 /// SIGINT and SIGHUP, so that a Ctrl-C that ends hostcert does not end it first.
-fn guard(folder: &Path) -> Result<(std::process::Child, std::process::ChildStdin), String> {
+fn guard(folder: &Path) -> Result<Guardian, String> {
     let mut child = std::process::Command::new("sh")
         .args([
             "-c",
@@ -844,11 +838,24 @@ fn guard(folder: &Path) -> Result<(std::process::Child, std::process::ChildStdin
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start sh to guard {}: {e}", folder.display()))?;
-    let input = child
-        .stdin
-        .take()
-        .ok_or_else(|| format!("cannot guard {}", folder.display()))?;
-    Ok((child, input))
+    let input = child.stdin.take();
+    Ok(Guardian { child, input })
+}
+
+/// The folder's guardian; dropping it closes its input and reaps it.
+struct Guardian {
+    child: std::process::Child,
+    input: Option<std::process::ChildStdin>,
+}
+
+impl Drop for Guardian {
+    fn drop(&mut self) {
+        drop(self.input.take());
+        if qemu::wait_for_exit(&mut self.child, Duration::from_secs(10)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// Whether something on the forwarded port sends an SSH banner: QEMU accepts the connection
