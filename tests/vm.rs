@@ -413,6 +413,8 @@ fn a_kernel_that_panics_is_an_error_showing_the_panic() {
     );
     let (output, ports) = run.hostcert(&[
         "run",
+        "--profile",
+        "os-build",
         "--target",
         &address,
         "--boot-timeout",
@@ -522,10 +524,16 @@ def resolve(node):
             target = target[part]
         node = target
     return node
+def declared_of(node):
+    node = resolve(node)
+    declared = dict(node.get("properties", {}))
+    for part in node.get("allOf", []):
+        declared.update(declared_of(part))
+    return declared
 def walk(value, node, where):
     node = resolve(node)
     if isinstance(value, dict):
-        declared = node.get("properties", {})
+        declared = declared_of(node)
         for key, inner in value.items():
             if key not in declared:
                 sys.exit(f"{where}.{key}: not in the Ignition v3.3 schema")
@@ -602,7 +610,16 @@ fn ctrl_c_during_a_boot_leaves_nothing_behind() {
     let run = Run::new();
     let address = format!("vm:{}", dir.join("debian12.qcow2").display());
     let mut child = run
-        .command(&["run", "--target", &address, "--report-dir", "reports", "-q"])
+        .command(&[
+            "run",
+            "--profile",
+            "os-build",
+            "--target",
+            &address,
+            "--report-dir",
+            "reports",
+            "-q",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

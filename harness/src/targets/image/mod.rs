@@ -85,7 +85,8 @@ pub struct ImageTarget {
     /// does not list).
     missing: Option<String>,
     /// A bootable container image (bootc: the label `containers.bootc=1` or
-    /// `ostree.bootable=true`): an OS tree with the kernel it ships in `/usr/lib/modules`.
+    /// `ostree.bootable=true`): an OS tree (kind `os-tree`) with the kernel it ships in
+    /// `/usr/lib/modules`.
     bootable: bool,
 }
 
@@ -219,16 +220,12 @@ impl Target for ImageTarget {
     }
 
     fn kind(&self) -> TargetKind {
-        // A bootc image is an OS tree judged with its kernel, and an image too.
+        // A bootc image is an OS tree judged with the kernel it ships.
         if self.bootable {
             TargetKind::OsTree
         } else {
             TargetKind::Image
         }
-    }
-
-    fn image_kind(&self) -> Option<TargetKind> {
-        self.bootable.then_some(TargetKind::Image)
     }
 
     fn address(&self) -> &str {
@@ -378,7 +375,7 @@ impl Target for ImageTarget {
             }
         }
         drop(temp);
-        Ok(Gathered { hostname, facts })
+        Ok(Gathered::complete(hostname, facts))
     }
 }
 

@@ -308,10 +308,13 @@ impl SshTarget {
         })?;
         self.verify_host_key(&session, &known_hosts)?;
         let auth_timeout = self.options.auth_timeout;
-        watchdog.arm(Instant::now() + auth_timeout);
+        let auth_deadline = Instant::now() + auth_timeout;
+        watchdog.arm(auth_deadline);
         session.set_timeout(millis(auth_timeout).max(1));
         self.authenticate(&session).map_err(|e| {
-            if watchdog.fired() {
+            // libssh2's own timeout and the watchdog are set to the same deadline: whichever
+            // ends the login first, the reason is the deadline.
+            if watchdog.fired() || remaining(auth_deadline).is_zero() {
                 self.error(format!(
                     "authentication as {} not finished within {} s (--auth-timeout)",
                     self.user,
@@ -714,7 +717,12 @@ impl Target for SshTarget {
             });
             return Err(self.error(why));
         }
-        Ok(Gathered { hostname, facts })
+        // Stopped mid-batch (a timeout, a lost connection): what came back is kept and judged.
+        Ok(Gathered {
+            hostname,
+            facts,
+            gather_error: ended.map(|reason| format!("the host's batch stopped: {reason}")),
+        })
     }
 }
 
