@@ -569,7 +569,7 @@ fn run_refuses_bad_suites_and_missing_files_before_touching_a_target() {
     assert_eq!(code(&missing_profile), 2);
     assert_eq!(
         stderr(&missing_profile),
-        "error: nope.yaml: cannot read the file: No such file or directory (os error 2)\n"
+        "error: nope.yaml: cannot read the profile: No such file or directory (os error 2)\n"
     );
 
     let unknown_profile = work.hostcert(&["run", "--profile", "nope"]);

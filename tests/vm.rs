@@ -150,10 +150,20 @@ impl Run {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        // A port QEMU forwarded is free again, or taken since by another program on this
+        // shared machine (a free port is reused): never by a QEMU.
         for port in ports {
+            if std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                continue;
+            }
+            let owner = Command::new("ss")
+                .args(["-H", "-ltnp", &format!("sport = :{port}")])
+                .output()
+                .map(|o| support::stdout(&o))
+                .unwrap_or_default();
             assert!(
-                std::net::TcpStream::connect(("127.0.0.1", *port)).is_err(),
-                "something still listens on 127.0.0.1:{port}"
+                !owner.contains("qemu"),
+                "QEMU still listens on 127.0.0.1:{port}: {owner}"
             );
         }
     }
@@ -602,10 +612,16 @@ print("valid")
     run.assert_nothing_left(&ports);
 }
 
-/// Ctrl-C (SIGINT to hostcert) while the guest boots: hostcert ends, and QEMU, the run's
-/// folder and the forwarded port go with it.
+/// Ctrl-C (SIGINT to hostcert) while the guest boots: hostcert stops the VM, writes its report
+/// and exits 130; SIGKILL: QEMU dies with hostcert (`setpriv --pdeathsig`) and the folder's
+/// guardian removes the folder. Either way QEMU, the run's folder and the forwarded port go.
 #[test]
-fn ctrl_c_during_a_boot_leaves_nothing_behind() {
+fn ctrl_c_or_a_kill_during_a_boot_leaves_nothing_behind() {
+    interrupt_during_boot("INT");
+    interrupt_during_boot("KILL");
+}
+
+fn interrupt_during_boot(signal: &str) {
     let dir = fixtures();
     let run = Run::new();
     let address = format!("vm:{}", dir.join("debian12.qcow2").display());
@@ -642,14 +658,24 @@ fn ctrl_c_during_a_boot_leaves_nothing_behind() {
     std::thread::sleep(Duration::from_secs(3));
     let pid = i32::try_from(child.id()).unwrap();
     let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         assert!(Instant::now() < deadline, "hostcert did not end on SIGINT");
         std::thread::sleep(Duration::from_millis(100));
+    };
+    if signal == "INT" {
+        // It stopped the VM, wrote the report of what it had, and exited as SIGINT asks.
+        assert_eq!(status.code(), Some(130));
+        let report = run.work.json("reports/report.json");
+        let error = report["targets"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("interrupted by SIGINT"), "{error}");
     }
     run.assert_nothing_left(&[port]);
 }

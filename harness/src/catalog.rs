@@ -93,38 +93,13 @@ pub fn parse_data_file(source: &str, text: &str) -> Result<DataFile, Vec<YamlErr
     }
 }
 
-/// Every `.yaml`/`.yml` file under a path (the path itself when it is a file), sorted.
+/// Every `.yaml`/`.yml` file under a path (the path itself when it is a file), sorted. Links out
+/// of the folder, loops, and folders too deep or too large are refused ([`crate::fsio::files_under`]).
 pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, YamlError> {
-    let metadata = std::fs::metadata(path).map_err(|e| YamlError {
-        file: path.display().to_string(),
-        position: None,
-        message: format!("cannot read: {e}"),
-    })?;
-    if !metadata.is_dir() {
-        return Ok(vec![path.to_owned()]);
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| YamlError {
-            file: dir.display().to_string(),
-            position: None,
-            message: format!("cannot read the folder: {e}"),
-        })?;
-        for entry in entries.filter_map(Result::ok) {
-            let entry_path = entry.path();
-            if entry_path.is_dir() {
-                stack.push(entry_path);
-            } else if entry_path
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml")
-            {
-                files.push(entry_path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+    crate::fsio::files_under(path, |file| {
+        file.extension().is_some_and(|e| e == "yaml" || e == "yml")
+    })
+    .map_err(YamlError::from)
 }
 
 impl Catalog {
@@ -151,7 +126,7 @@ impl Catalog {
         let mut errors = Vec::new();
         for file in yaml_files(path).map_err(|e| vec![e])? {
             let source = file.display().to_string();
-            let text = match yaml::read_file(&file) {
+            let text = match yaml::read_file(&file, crate::fsio::cap::YAML, "file") {
                 Ok(text) => text,
                 Err(e) => {
                     errors.push(e);

@@ -18,7 +18,7 @@ use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROF
 use crate::model::Probe;
 
 /// The largest file a probe reads, so a huge or endless file cannot exhaust memory.
-pub(super) const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(super) const MAX_FILE_BYTES: u64 = crate::fsio::cap::FACT_TEXT;
 /// How long a command probe may run.
 pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Symbolic links followed while resolving one path, as the kernel's own limit.
@@ -502,39 +502,13 @@ impl HostFs {
         }
     }
 
-    /// A file's text with trailing whitespace trimmed; `Absent` when it does not exist.
+    /// A file's text with trailing whitespace trimmed; `Absent` when it does not exist. Only a
+    /// regular file is read, at most [`MAX_FILE_BYTES`]: a device node or a FIFO could block.
     fn read_text(&self, path: &str) -> Result<FactValue, String> {
-        let Some(resolved) = self.resolve(path)? else {
-            return Ok(FactValue::Absent);
-        };
-        if !self.live() && !resolved.is_file() {
-            // In a tree only regular files are read: a device node or a FIFO could block.
-            return if resolved.is_dir() {
-                Err("is a directory".to_owned())
-            } else {
-                Err("not a regular file; not read in an OS tree".to_owned())
-            };
-        }
-        let file = match std::fs::File::open(resolved) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(FactValue::Absent)
-            }
-            Err(error) => return Err(error.to_string()),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!(
-                "larger than {} MiB, not read",
-                MAX_FILE_BYTES >> 20
-            ));
-        }
-        Ok(FactValue::Text(
-            String::from_utf8_lossy(&bytes).trim_end().to_owned(),
-        ))
+        Ok(match self.read_bytes(path, MAX_FILE_BYTES)? {
+            Some(bytes) => FactValue::Text(String::from_utf8_lossy(&bytes).trim_end().to_owned()),
+            None => FactValue::Absent,
+        })
     }
 
     /// A regular file's bytes, at most `limit`; `None` when it does not exist.
@@ -542,26 +516,11 @@ impl HostFs {
         let Some(resolved) = self.resolve(path)? else {
             return Ok(None);
         };
-        let metadata = match std::fs::metadata(&resolved) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error.to_string()),
-        };
-        if !metadata.is_file() {
-            return Err("not a regular file".to_owned());
+        match crate::fsio::read_regular(&resolved, limit, "file") {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.not_found => Ok(None),
+            Err(error) => Err(error.cause),
         }
-        if metadata.len() > limit {
-            return Err(format!("larger than {} MiB, not read", limit >> 20));
-        }
-        let file = std::fs::File::open(&resolved).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        file.take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        if bytes.len() as u64 > limit {
-            return Err(format!("larger than {} MiB, not read", limit >> 20));
-        }
-        Ok(Some(bytes))
     }
 
     /// A file's ELF facts; `None` when it does not exist.

@@ -10,6 +10,7 @@ mod host;
 pub mod image;
 mod kconfig;
 pub mod kernel_config;
+pub mod leftovers;
 mod live_run;
 pub mod local;
 mod mounts;

@@ -250,9 +250,7 @@ impl Target for ImageTarget {
             return Err(fail(reason.clone()));
         }
         // Everything the run writes for this image goes here, and goes away with it.
-        let temp = tempfile::Builder::new()
-            .prefix("hostcert-image-")
-            .tempdir()
+        let temp = crate::temp::folder("image")
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
         let mut image = match self.transport {
             Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref(), &self.select),

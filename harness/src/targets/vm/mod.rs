@@ -371,9 +371,20 @@ impl Target for VmTarget {
 
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
         let _memory = MemoryBudget::acquire(u64::from(self.memory_mib()));
+        if let Some(reason) = crate::interrupt::reason() {
+            return Err(self.error(reason));
+        }
+        // An interrupted run waits for this VM's teardown before it writes its report.
+        let _teardown = crate::interrupt::Teardown::start();
         let mut run = Run::prepare(self).map_err(|e| self.error(e))?;
         let result = run.boot_and_read(self, probes);
-        let stopped = run.machine.as_mut().map(|m| m.stop(SHUTDOWN_GRACE));
+        // Interrupted: no time for the guest to power off.
+        let grace = if crate::interrupt::requested().is_some() {
+            Duration::ZERO
+        } else {
+            SHUTDOWN_GRACE
+        };
+        let stopped = run.machine.as_mut().map(|m| m.stop(grace));
         let console = run.console_text();
         let console_log = self.keep_console(&console);
         let tail = run.console_tail();
@@ -483,9 +494,7 @@ impl Run {
     /// The folder, the keys, the overlay, the seed and the accelerator; nothing is started.
     fn prepare(target: &VmTarget) -> Result<Run, String> {
         let spec = &target.spec;
-        let folder = tempfile::Builder::new()
-            .prefix(&format!("hostcert-{}-vm-", std::process::id()))
-            .tempdir()
+        let folder = crate::temp::folder("vm")
             .map_err(|e| format!("cannot make the run's temporary folder: {e}"))?;
         let work = folder.path().to_owned();
         let guardian = guard(&work)?;
@@ -726,6 +735,9 @@ impl Run {
                         }
                     ),
                 }));
+            }
+            if let Some(reason) = crate::interrupt::reason() {
+                return Err(BootFailure::Failed(reason));
             }
             if let Some(panic) = machine.console(|c| c.panic.clone()) {
                 // The panic's own lines (the cause, the call trace) follow it.

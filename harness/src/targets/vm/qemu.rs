@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -578,6 +579,8 @@ pub struct Machine {
     /// Held open so that QEMU's console input never ends; nothing is written to it.
     stdin: Option<ChildStdin>,
     qmp: PathBuf,
+    /// Registered while QEMU runs: a second signal ends it.
+    _group: crate::interrupt::ProcessGroup,
 }
 
 /// How the machine stopped.
@@ -611,14 +614,18 @@ impl Machine {
             }
             None => Command::new(&emulator),
         };
+        // Its own process group: a Ctrl-C at the terminal reaches hostcert, which stops the
+        // machine; a second signal ends the group at once.
         let mut child = command
             .args(&args)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", emulator.display()))?;
         let pid = child.id();
+        let group = crate::interrupt::ProcessGroup::register(pid);
         let console = Arc::new(Mutex::new(Console::default()));
         let stderr_text = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
@@ -660,6 +667,7 @@ impl Machine {
             stderr: stderr_text,
             readers,
             qmp: config.qmp.clone(),
+            _group: group,
         })
     }
 
