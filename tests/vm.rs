@@ -315,6 +315,10 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
         "os.cgroups.unified",
         "kernel.modules.overlay",
         "abi.host.sandbox-sequence",
+        "abi.sshd.glibc-versions",
+        "abi.sshd.interpreter",
+        "abi.dhclient.kernel-abi",
+        "abi.openssh.seccomp-fatal",
     ] {
         assert_eq!(
             debian[check]["outcome"], "pass",
@@ -322,6 +326,16 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
             debian[check]
         );
     }
+    // Without --image, the build's own binaries are the image: read from the guest (host-root)
+    // and judged against its own kernel.
+    let sshd = &debian["abi.sshd.kernel-abi"]["evidence"];
+    assert!(
+        sshd.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["source"] == "host-root:/usr/sbin/sshd"),
+        "{sshd}"
+    );
     let record = boot_record(&report, "debian12");
     assert!(
         ["tcg", "kvm"].contains(&record["accelerator"].as_str()),

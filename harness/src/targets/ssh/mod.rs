@@ -734,6 +734,13 @@ pub(crate) struct Connection {
     watchdog: Watchdog,
 }
 
+impl Connection {
+    /// The authenticated session (a `vm:` target reads the guest's own files over SFTP in it).
+    pub(crate) fn session(&self) -> &ssh2::Session {
+        &self.session
+    }
+}
+
 /// What one batch gave back.
 struct BatchRun {
     /// The output, decoded.

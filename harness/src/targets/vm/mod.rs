@@ -14,6 +14,7 @@
 //! is kept, bounded, beside the reports, and a guest that does not boot, panics or never opens
 //! SSH is an error that shows the console's last lines.
 
+mod host_root;
 mod ignition;
 mod keys;
 mod qemu;
@@ -700,7 +701,45 @@ impl Run {
         );
         let mut asked = probes.clone();
         asked.remove(&Probe::Boot);
-        ssh.gather(&asked).map_err(|e| e.reason)
+        // `image` probes: the guest's own files (host-root), read after the batch.
+        let own: ProbeSet = probes
+            .iter()
+            .filter_map(|p| match p {
+                Probe::Image(inner) => Some((**inner).clone()),
+                _ => None,
+            })
+            .collect();
+        asked.retain(|p| !matches!(p, Probe::Image(_)));
+        let mut gathered = ssh.gather(&asked).map_err(|e| e.reason)?;
+        if !own.is_empty() {
+            let mirror = self
+                .folder
+                .as_ref()
+                .map(|f| f.path().join("host-root"))
+                .ok_or("the run's folder is gone")?;
+            std::fs::create_dir(&mirror)
+                .map_err(|e| format!("cannot make {}: {e}", mirror.display()))?;
+            let facts = match ssh.connect() {
+                Ok(connection) => host_root::facts(connection.session(), &own, &mirror),
+                Err(error) => own
+                    .iter()
+                    .map(|p| {
+                        Fact::failed(
+                            Probe::Image(Box::new(p.clone())),
+                            "host-root",
+                            format!(
+                                "cannot log in again to read the guest's files: {}",
+                                error.reason
+                            ),
+                        )
+                    })
+                    .collect(),
+            };
+            for fact in facts.iter() {
+                gathered.facts.insert(fact.clone());
+            }
+        }
+        Ok(gathered)
     }
 
     /// Waits until the guest accepts an SSH login, or why it never will.
