@@ -385,7 +385,15 @@ impl Target for VmTarget {
         } else {
             SHUTDOWN_GRACE
         };
-        let stopped = run.machine.as_mut().map(|m| m.stop(grace));
+        // The guest powers itself off when asked over SSH (a minimal build may ignore ACPI's
+        // power button: no logind); ACPI, QMP `quit` and SIGKILL follow if it does not.
+        let asked = match &run.ssh {
+            Some(ssh) if grace > Duration::ZERO => poweroff(ssh, run.ssh_options.sudo)
+                .ok()
+                .map(|()| "`systemctl poweroff` over SSH"),
+            _ => None,
+        };
+        let stopped = run.machine.as_mut().map(|m| m.stop(grace, asked));
         let console = run.console_text();
         let console_log = self.keep_console(&console);
         let tail = run.console_tail();
@@ -482,6 +490,8 @@ struct Run {
     config: MachineConfig,
     known_hosts: PathBuf,
     ssh_options: SshOptions,
+    /// The guest as an SSH host, once it answered.
+    ssh: Option<SshTarget>,
 }
 
 /// Why a boot did not reach SSH.
@@ -628,6 +638,7 @@ impl Run {
             config,
             known_hosts,
             ssh_options,
+            ssh: None,
         })
     }
 
@@ -671,7 +682,7 @@ impl Run {
                 Ok(boot) => break (ssh, boot),
                 Err(BootFailure::PortTaken) if attempts < 5 => {
                     if let Some(mut machine) = self.machine.take() {
-                        machine.stop(Duration::ZERO);
+                        machine.stop(Duration::ZERO, None);
                     }
                 }
                 Err(BootFailure::PortTaken) => {
@@ -710,7 +721,12 @@ impl Run {
             })
             .collect();
         asked.retain(|p| !matches!(p, Probe::Image(_)));
-        let mut gathered = ssh.gather(&asked).map_err(|e| e.reason)?;
+        let gathered = ssh.gather(&asked).map_err(|e| e.reason);
+        self.ssh = Some(ssh);
+        let Some(ssh) = self.ssh.as_ref() else {
+            return Err("the guest's SSH target is gone".to_owned());
+        };
+        let mut gathered = gathered?;
         if !own.is_empty() {
             let mirror = self
                 .folder
@@ -871,6 +887,32 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// Asks the guest to power off over SSH (`systemctl poweroff`, else `poweroff`, under `sudo -n`
+/// for a user other than root), and waits (at most 15 s) for the command to return: sshd would
+/// end it with the session otherwise.
+fn poweroff(ssh: &SshTarget, sudo: bool) -> Result<(), String> {
+    let connection = ssh.connect().map_err(|e| e.reason)?;
+    let session = connection.session();
+    session.set_timeout(15_000);
+    let mut channel = session
+        .channel_session()
+        .map_err(|e| e.message().to_owned())?;
+    let command = if sudo {
+        "sudo -n systemctl poweroff || sudo -n poweroff"
+    } else {
+        "systemctl poweroff || poweroff"
+    };
+    channel.exec(command).map_err(|e| e.message().to_owned())?;
+    let _ = channel.send_eof();
+    let mut output = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut channel, 64 << 10),
+        &mut output,
+    );
+    let _ = channel.wait_close();
+    Ok(())
 }
 
 /// Starts the folder's guardian: `sh` waits for its input to close (hostcert closes it when the

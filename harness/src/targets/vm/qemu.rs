@@ -704,12 +704,20 @@ impl Machine {
             .to_owned()
     }
 
-    /// Stops the machine: ACPI power-off and up to `grace` for the guest to shut down, then QMP
-    /// `quit`, then SIGKILL by pid. Waits for the console's readers to finish.
-    pub fn stop(&mut self, grace: Duration) -> Stopped {
+    /// Stops the machine: when the guest was `asked` to power off (`poweroff` over SSH), up to
+    /// `grace` for it to; else ACPI power-off and up to `grace`; then QMP `quit`, then SIGKILL by
+    /// pid. Waits for the console's readers to finish.
+    pub fn stop(&mut self, grace: Duration, asked: Option<&str>) -> Stopped {
         let began = Instant::now();
         let how = if let Some(status) = self.exited() {
             format!("had exited ({status})")
+        } else if let Some(asked) =
+            asked.filter(|_| wait_for_exit(&mut self.child, grace).is_some())
+        {
+            format!(
+                "powered off ({asked}) in {:.1} s",
+                began.elapsed().as_secs_f64()
+            )
         } else if qmp(&self.qmp, "system_powerdown").is_ok()
             && wait_for_exit(&mut self.child, grace).is_some()
         {
