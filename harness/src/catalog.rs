@@ -327,6 +327,41 @@ impl Catalog {
                     continue;
                 }
                 let mut check = check.clone();
+                let value_of = |name: &str| {
+                    parameters
+                        .iter()
+                        .find(|(known, _)| known.as_str() == name)
+                        .map(|(_, value)| value.clone())
+                        .unwrap_or_default()
+                };
+                for probe in check.probes.values_mut() {
+                    if let Some(argument) = probe.parameter_argument_mut() {
+                        *argument = value_of(&argument[1..]);
+                    }
+                }
+                let not_applicable =
+                    check
+                        .applies_to
+                        .parameters
+                        .iter()
+                        .find_map(|(name, values)| {
+                            let value = value_of(name.as_str());
+                            (!values.iter().any(|v| v.0 == value)).then(|| {
+                                format!(
+                                    "applies when {name} is {}, and it is {}",
+                                    values
+                                        .iter()
+                                        .map(|v| v.0.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(" or "),
+                                    if value.is_empty() {
+                                        "empty".to_owned()
+                                    } else {
+                                        format!("`{value}`")
+                                    }
+                                )
+                            })
+                        });
                 for operand in check.expect.operands_mut() {
                     if let Operand::Param(name) = operand {
                         *operand =
@@ -349,6 +384,7 @@ impl Catalog {
                     suite: Arc::clone(suite),
                     check,
                     gating,
+                    not_applicable,
                 });
             }
         }
@@ -383,6 +419,9 @@ pub struct PlannedCheck {
     pub check: Check,
     /// Whether its failure decides the verdict.
     pub gating: bool,
+    /// Why the check does not apply under the plan's parameters (`applies-to.parameters`),
+    /// decided at resolution.
+    pub not_applicable: Option<String>,
 }
 
 impl PlannedCheck {

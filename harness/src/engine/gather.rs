@@ -59,7 +59,7 @@ impl GatheredTarget {
 /// The deduplicated probes a set of checks needs, plus the identity probes applicability uses.
 pub fn probes_for<'a>(checks: impl IntoIterator<Item = &'a PlannedCheck>) -> ProbeSet {
     let mut probes: ProbeSet = Probe::identity().into_iter().collect();
-    for planned in checks {
+    for planned in checks.into_iter().filter(|p| p.not_applicable.is_none()) {
         probes.extend(planned.check.probes.values().cloned());
     }
     probes

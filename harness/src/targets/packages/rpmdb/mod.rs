@@ -173,6 +173,9 @@ pub struct Package {
     pub file_digest_algorithm: DigestAlgorithm,
     /// The files, in the header's order.
     pub files: Vec<PackageFile>,
+    /// `CHANGELOGTEXT`: the text of each `%changelog` entry, newest first (a distribution's
+    /// security update names the CVEs it fixes there).
+    pub changelog: Vec<String>,
 }
 
 impl Package {
