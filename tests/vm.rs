@@ -6,6 +6,8 @@
 //!   command line that falls back to cgroup v1 is refused for it, in one run of two VMs;
 //! - a build whose sshd is masked never opens SSH: an error with the console's last lines;
 //! - a kernel that cannot mount its root panics: an error showing the panic;
+//! - a disk with nothing to boot, and a build given too little `--boot-timeout`: errors with
+//!   the console's last lines, before or right at the timeout;
 //! - an Ignition config reaches the guest through fw_cfg, where it matches the Ignition v3.3
 //!   schema and gives the login;
 //! - Ctrl-C in the middle of a boot leaves nothing behind.
@@ -456,6 +458,87 @@ fn a_kernel_that_panics_is_an_error_showing_the_panic() {
     assert!(error.contains("the kernel panicked: "), "{error}");
     assert!(error.contains("Kernel panic - not syncing"), "{error}");
     assert!(error.contains("VFS"), "{error}");
+    run.assert_nothing_left(&ports);
+}
+
+/// A build that never gives SSH never certifies, and says why within `--boot-timeout`:
+/// - a disk with nothing to boot (zeros): SeaBIOS's "No bootable device" is on the console and
+///   the error names it, long before the timeout (the BIOS does not retry forever);
+/// - the Debian build given too little time: the timeout's error with the console's last
+///   lines, right after the timeout (no wait for a guest that never booted to power off).
+#[test]
+fn a_build_that_never_opens_ssh_is_an_error_within_the_boot_timeout() {
+    let dir = fixtures();
+    let run = Run::new();
+    let zeros = run.work.path("zeros.raw");
+    std::fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
+    let started = Instant::now();
+    let (output, ports) = run.hostcert(&[
+        "run",
+        "--profile",
+        "os-build",
+        "--boot-timeout",
+        "120",
+        "--target",
+        &format!("vm:{}", zeros.display()),
+        "--report-dir",
+        "reports",
+        "-q",
+    ]);
+    let took = started.elapsed();
+    let report = run.work.json("reports/report.json");
+    let error = target(&report, "zeros")["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {}", support::stdout(&output)))
+        .to_owned();
+    assert_eq!(support::code(&output), 2, "{error}");
+    assert_ne!(report["verdict"], "certified");
+    assert!(
+        error.contains("the firmware found nothing to boot"),
+        "{error}"
+    );
+    assert!(error.contains("the console's last lines"), "{error}");
+    assert!(error.contains("No bootable device"), "{error}");
+    assert!(
+        took < Duration::from_secs(120),
+        "the error came after {took:?}, not before --boot-timeout"
+    );
+    run.assert_nothing_left(&ports);
+
+    let started = Instant::now();
+    let (output, ports) = run.hostcert(&[
+        "run",
+        "--profile",
+        "os-build",
+        "--boot-timeout",
+        "4",
+        "--target",
+        &direct(&dir, "too-slow", &cmdline(&dir)),
+        "--report-dir",
+        "reports",
+        "-q",
+    ]);
+    let took = started.elapsed();
+    let report = run.work.json("reports/report.json");
+    let error = target(&report, "too-slow")["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {}", support::stdout(&output)))
+        .to_owned();
+    assert_eq!(support::code(&output), 2, "{error}");
+    assert_ne!(report["verdict"], "certified");
+    assert!(
+        error.contains("SSH did not open within 4 s (--boot-timeout)"),
+        "{error}"
+    );
+    assert!(error.contains("the console's last lines"), "{error}");
+    assert!(!error.contains("(the console printed nothing)"), "{error}");
+    // The guest never booted: it is stopped at once, not given the 30 s a booted guest has to
+    // power off.
+    assert!(
+        took < Duration::from_secs(4 + 20),
+        "the error came {took:?} after the start, with --boot-timeout 4"
+    );
+    assert!(run.work.path("reports/too-slow.console.log").is_file());
     run.assert_nothing_left(&ports);
 }
 

@@ -379,8 +379,9 @@ impl Target for VmTarget {
         let _teardown = crate::interrupt::Teardown::start();
         let mut run = Run::prepare(self).map_err(|e| self.error(e))?;
         let result = run.boot_and_read(self, probes);
-        // Interrupted: no time for the guest to power off.
-        let grace = if crate::interrupt::requested().is_some() {
+        // Interrupted, or a boot that failed (nothing in its throwaway overlay is worth an
+        // orderly shutdown, and the error is due within --boot-timeout): no time to power off.
+        let grace = if crate::interrupt::requested().is_some() || result.is_err() {
             Duration::ZERO
         } else {
             SHUTDOWN_GRACE
@@ -779,15 +780,23 @@ impl Run {
                     return Err(BootFailure::PortTaken);
                 }
                 let panic = machine.console(|c| c.panic.clone());
+                let nothing_to_boot = machine.console(|c| {
+                    c.last_lines(CONSOLE_LINES)
+                        .iter()
+                        .any(|line| line.contains("No bootable device"))
+                });
+                let stderr = if stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {stderr}")
+                };
                 return Err(BootFailure::Failed(match panic {
                     Some(panic) => format!("the kernel panicked: {panic}"),
+                    None if nothing_to_boot => format!(
+                        "the firmware found nothing to boot (SeaBIOS: No bootable device): the disk has no boot loader the BIOS can start; QEMU exited ({status}){stderr}"
+                    ),
                     None => format!(
-                        "QEMU exited ({status}) before SSH opened{}",
-                        if stderr.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {stderr}")
-                        }
+                        "QEMU exited ({status}) before SSH opened: the guest powered off or reset (QEMU runs with -no-reboot){stderr}"
                     ),
                 }));
             }

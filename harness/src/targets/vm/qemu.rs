@@ -290,15 +290,34 @@ impl MachineConfig {
             ],
         );
         // The serial console on QEMU's stdout, read by hostcert; stdin is a pipe nothing writes to.
+        // Under SeaBIOS the firmware's own messages (its debug port, 0x402) join it, so that a
+        // disk with nothing to boot says so ("No bootable device."), and SeaBIOS resets at once
+        // instead of retrying every minute: with -no-reboot, QEMU then exits.
+        let seabios = self.arch == Arch::X86_64 && self.firmware == Firmware::Bios;
         push(
             &mut args,
             &[
                 "-chardev",
-                "stdio,id=console,signal=off",
+                if seabios {
+                    "stdio,id=console,signal=off,mux=on"
+                } else {
+                    "stdio,id=console,signal=off"
+                },
                 "-serial",
                 "chardev:console",
             ],
         );
+        if seabios {
+            push(
+                &mut args,
+                &[
+                    "-device",
+                    "isa-debugcon,iobase=0x402,chardev=console",
+                    "-boot",
+                    "reboot-timeout=0",
+                ],
+            );
+        }
         push(&mut args, &["-device", "virtio-rng-pci"]);
         push(
             &mut args,
@@ -306,7 +325,8 @@ impl MachineConfig {
                 "-netdev",
                 &format!("user,id=net0,hostfwd=tcp:127.0.0.1:{}-:22", self.ssh_port),
                 "-device",
-                "virtio-net-pci,netdev=net0",
+                // No network boot ROM: a disk with nothing to boot must not fall back to PXE.
+                "virtio-net-pci,netdev=net0,romfile=",
             ],
         );
         args.push("-qmp".into());
@@ -893,6 +913,11 @@ mod tests {
             .contains("-drive file=/tmp/w/seed.img,format=raw,if=virtio,cache=unsafe,readonly=on"));
         assert!(line.contains("-fw_cfg name=opt/com.coreos/config,file=/tmp/w/c.ign"));
         assert!(line.contains("-no-reboot"));
+        // SeaBIOS's messages on the console, its endless retry turned into a reset, no PXE.
+        assert!(line.contains("-chardev stdio,id=console,signal=off,mux=on"));
+        assert!(line.contains("-device isa-debugcon,iobase=0x402,chardev=console"));
+        assert!(line.contains("-boot reboot-timeout=0"));
+        assert!(line.contains("virtio-net-pci,netdev=net0,romfile= "));
         // The append text is one argument, spaces included.
         let at = args.iter().position(|a| a == "-append").unwrap();
         assert_eq!(args[at + 1], "root=/dev/vda2 console=ttyS0 quiet");
