@@ -5,6 +5,7 @@
 //! - the build is certified by the os-build profile, and the same disk booted with a kernel
 //!   command line that falls back to cgroup v1 is refused for it, in one run of two VMs;
 //! - a build whose sshd is masked never opens SSH: an error with the console's last lines;
+//!   the same build with `seed=none` prints no host key: refused, never trusted blindly;
 //! - a kernel that cannot mount its root panics: an error showing the panic;
 //! - a disk with nothing to boot, and a build given too little `--boot-timeout`: errors with
 //!   the console's last lines, before or right at the timeout;
@@ -67,12 +68,15 @@ fn direct(dir: &Path, name: &str, append: &str) -> String {
 /// A folder for one test, with its own TMPDIR: everything a VM run makes goes there.
 struct Run {
     work: support::Work,
+    /// The most QEMU processes the last `hostcert` call ran at once.
+    most_at_once: std::cell::Cell<usize>,
 }
 
 impl Run {
     fn new() -> Run {
         let run = Run {
             work: support::Work::new(),
+            most_at_once: std::cell::Cell::new(0),
         };
         std::fs::create_dir(run.tmp()).unwrap();
         run
@@ -107,8 +111,11 @@ impl Run {
             let tmp = self.tmp();
             std::thread::spawn(move || {
                 let mut ports = std::collections::BTreeSet::new();
+                let mut most = 0;
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    for cmdline in qemu_command_lines(&tmp) {
+                    let running = qemu_command_lines(&tmp);
+                    most = most.max(running.len());
+                    for cmdline in running {
                         let mark = "hostfwd=tcp:127.0.0.1:";
                         if let Some(at) = cmdline.find(mark) {
                             let digits: String = cmdline[at + mark.len()..]
@@ -120,12 +127,14 @@ impl Run {
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                ports.into_iter().collect::<Vec<u16>>()
+                (ports.into_iter().collect::<Vec<u16>>(), most)
             })
         };
         let output = child.wait_with_output().expect("hostcert ends");
         done.store(true, std::sync::atomic::Ordering::SeqCst);
-        (output, watcher.join().unwrap())
+        let (ports, most) = watcher.join().unwrap();
+        self.most_at_once.set(most);
+        (output, ports)
     }
 
     /// The QEMU processes whose command line names this test's TMPDIR.
@@ -133,11 +142,12 @@ impl Run {
         qemu_command_lines(&self.tmp())
     }
 
-    /// Asserts the run left nothing: no QEMU, nothing in TMPDIR, the ports closed.
+    /// Asserts the run left nothing: no process naming TMPDIR (QEMU, the folder's guardian),
+    /// nothing in TMPDIR, the ports closed.
     fn assert_nothing_left(&self, ports: &[u16]) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let processes = self.qemu_processes();
+            let processes = command_lines_naming(&self.tmp());
             let files: Vec<_> = std::fs::read_dir(self.tmp())
                 .unwrap()
                 .flatten()
@@ -173,6 +183,14 @@ impl Run {
 
 /// The command lines of the QEMU processes that name `tmp`.
 fn qemu_command_lines(tmp: &Path) -> Vec<String> {
+    command_lines_naming(tmp)
+        .into_iter()
+        .filter(|line| line.contains("qemu-system"))
+        .collect()
+}
+
+/// The command lines of the processes that name `tmp`, whatever they are.
+fn command_lines_naming(tmp: &Path) -> Vec<String> {
     let tmp = tmp.display().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -180,7 +198,7 @@ fn qemu_command_lines(tmp: &Path) -> Vec<String> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("qemu-system") && cmdline.contains(&tmp) {
+        if cmdline.contains(&tmp) {
             found.push(format!(
                 "{}: {cmdline}",
                 entry.file_name().to_string_lossy()
@@ -188,6 +206,21 @@ fn qemu_command_lines(tmp: &Path) -> Vec<String> {
         }
     }
     found
+}
+
+/// `MemAvailable` of /proc/meminfo, MiB.
+fn available_mib() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
 }
 
 fn sha256(path: &Path) -> String {
@@ -260,6 +293,7 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
         "cgroup-v1",
         &format!("{} systemd.unified_cgroup_hierarchy=0", cmdline(&dir)),
     );
+    let roomy = available_mib() >= 6 << 10;
     let (output, ports) = run.hostcert(&[
         "run",
         "--profile",
@@ -385,10 +419,20 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
     );
 
     assert_eq!(ports.len(), 2, "{ports:?}");
+    // Within --jobs 2 the two VMs booted side by side (when half the available memory, the
+    // VMs' budget, holds both).
+    if roomy {
+        assert_eq!(run.most_at_once.get(), 2, "the two VMs did not run at once");
+    }
     run.assert_nothing_left(&ports);
     assert_eq!(sha256(&disk), before, "the disk was written");
 }
 
+/// In one run of two VMs (they boot side by side within `--jobs 2`):
+/// - a build whose sshd is masked never opens SSH: an error with the console's last lines,
+///   given when the console showed the login prompt, well before `--boot-timeout`;
+/// - the build booted with `seed=none` and a key of the user's: without cloud-init's host keys
+///   on the console hostcert has no host key to pin, and never logs in trusting one blindly.
 #[test]
 fn a_build_whose_sshd_never_starts_is_an_error_showing_its_console() {
     let dir = fixtures();
@@ -398,32 +442,56 @@ fn a_build_whose_sshd_never_starts_is_an_error_showing_its_console() {
         "no-sshd",
         &format!("{} systemd.mask=ssh.service", cmdline(&dir)),
     );
+    let no_seed = direct(&dir, "no-seed", &cmdline(&dir)).replacen(
+        "vm:name=no-seed,",
+        "vm:name=no-seed,seed=none,",
+        1,
+    );
+    let key = run.work.path("user_key");
+    support::keygen(&key);
     let started = Instant::now();
     let (output, ports) = run.hostcert(&[
         "run",
         "--profile",
         "os-build",
+        "--jobs",
+        "2",
         "--boot-timeout",
         "400",
+        "--identity",
+        key.to_str().unwrap(),
         "--target",
         &masked,
+        "--target",
+        &no_seed,
         "--report-dir",
         "reports",
         "-q",
     ]);
     let report = run.work.json("reports/report.json");
-    let error = target(&report, "no-sshd")["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {}", support::stdout(&output)))
-        .to_owned();
-    assert_eq!(support::code(&output), 2, "{error}");
-    assert!(error.contains("its SSH server did not open"), "{error}");
-    assert!(error.contains("the console's last lines"), "{error}");
-    assert!(error.contains("login:"), "{error}");
+    let error = |name: &str| {
+        target(&report, name)["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no error: {}", support::stdout(&output)))
+            .to_owned()
+    };
+    let masked = error("no-sshd");
+    assert_eq!(support::code(&output), 2, "{masked}");
+    assert!(masked.contains("its SSH server did not open"), "{masked}");
+    assert!(masked.contains("the console's last lines"), "{masked}");
+    assert!(masked.contains("login:"), "{masked}");
     assert!(report["verdict"] != "certified");
     // Refused when the console showed the login prompt, well before --boot-timeout.
     assert!(started.elapsed() < Duration::from_secs(400));
     assert!(run.work.path("reports/no-sshd.console.log").is_file());
+
+    let no_seed = error("no-seed");
+    assert!(
+        no_seed.contains("the console printed no host key"),
+        "{no_seed}"
+    );
+    assert!(no_seed.contains("never trusts a key blindly"), "{no_seed}");
+    assert_eq!(ports.len(), 2, "{ports:?}");
     run.assert_nothing_left(&ports);
 }
 
