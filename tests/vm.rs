@@ -10,7 +10,7 @@
 //! - a disk with nothing to boot, and a build given too little `--boot-timeout`: errors with
 //!   the console's last lines, before or right at the timeout;
 //! - an Ignition config reaches the guest through fw_cfg, where it matches the Ignition v3.3
-//!   schema and gives the login;
+//!   schema and gives the login; with `--image`, the pair's image answers `image` probes;
 //! - Ctrl-C in the middle of a boot leaves nothing behind.
 //!
 //! After every run nothing is left: no QEMU process naming the test's temporary folder, no
@@ -612,7 +612,8 @@ fn a_build_that_never_opens_ssh_is_an_error_within_the_boot_timeout() {
 
 /// The Ignition config a guest received, read inside it, is a valid Ignition v3.3 config (the
 /// spec's JSON schema, and no key the schema does not declare); the login it gave worked, and
-/// OpenSSH agrees that the host key it carries is the one the guest offered.
+/// OpenSSH agrees that the host key it carries is the one the guest offered. Given `--image`,
+/// the run is the pair `IMAGE@VM`: the guest answers host probes, the image `image` probes.
 #[test]
 fn an_ignition_config_reaches_the_guest_through_fw_cfg() {
     support::require("python3", "python3");
@@ -640,9 +641,19 @@ checks:
     probes:
       config: {{file-content: {raw}}}
     expect: {{fact: config, contains: '"ignition"'}}
+  - id: pair.image.os-release
+    version: 1.0.0
+    title: with --image, image probes read the image, not the guest
+    severity: high
+    probes:
+      release: {{image: {{file-content: /etc/os-release}}}}
+    expect: {{fact: release, contains: 'ID=pairtest'}}
 "#
         ),
     );
+    run.work
+        .write("tree/etc/os-release", "ID=pairtest\nNAME=\"pair test\"\n");
+    let tree = format!("rootfs:{}", run.work.path("tree").display());
     run.work.write(
         "profiles/ignition.yaml",
         "name: ignition-seen\nversion: 1.0.0\nsuites:\n  ignition-seen: ^1\n",
@@ -659,6 +670,8 @@ checks:
         "profiles",
         "--profile",
         "ignition-seen",
+        "--image",
+        &tree,
         "--target",
         &address,
         "--boot-timeout",
@@ -682,6 +695,31 @@ checks:
     let text = fact["value"]["text"]
         .as_str()
         .unwrap_or_else(|| panic!("the guest did not see the config: {fact}"));
+    // The pair `tree@ignition`: host probes answered by the guest, image probes by the image
+    // (not by the guest's own files, as without --image).
+    assert_eq!(
+        snapshot["target"]["name"], "tree@ignition",
+        "{}",
+        snapshot["target"]
+    );
+    assert_eq!(snapshot["target"]["kind"], "vm");
+    let release = snapshot["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["probe"]["image"]["file-content"] == "/etc/os-release")
+        .unwrap_or_else(|| panic!("no image fact in {snapshot}"));
+    assert_eq!(
+        release["value"]["text"], "ID=pairtest\nNAME=\"pair test\"",
+        "{release}"
+    );
+    assert!(
+        release["source"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{tree}:")),
+        "{release}"
+    );
     run.work.write("config.ign", text);
     let schema = support::fixture("ignition/v3_3-schema.json");
     let validate = Command::new("python3")
