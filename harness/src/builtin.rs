@@ -48,6 +48,10 @@ pub const SUITES: &[BuiltinFile] = &[
         path: "suites/rootless-podman/v1.yaml",
         text: include_str!("../../suites/rootless-podman/v1.yaml"),
     },
+    BuiltinFile {
+        path: "suites/os-build/v1.yaml",
+        text: include_str!("../../suites/os-build/v1.yaml"),
+    },
 ];
 
 /// The built-in profiles.
@@ -75,6 +79,10 @@ pub const PROFILES: &[BuiltinFile] = &[
     BuiltinFile {
         path: "profiles/isv-container.yaml",
         text: include_str!("../../profiles/isv-container.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/os-build.yaml",
+        text: include_str!("../../profiles/os-build.yaml"),
     },
     BuiltinFile {
         path: "profiles/isv-image.yaml",

@@ -125,6 +125,7 @@ impl CatalogArgs {
                     .map(|(_, value)| value.clone()),
                 ..Default::default()
             },
+            vm: Default::default(),
         }
     }
 }
@@ -259,6 +260,35 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// How `vm:` targets boot.
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    /// Seconds a `vm:` target has from QEMU's start to an SSH login; a guest that does not get
+    /// there (or panics, or halts) is an error showing its console's last lines.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub boot_timeout: u64,
+    /// Memory of each `vm:` target, MiB (an address's `memory=` wins). VMs run in parallel
+    /// within --jobs and within half of the memory available when the first starts.
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(128..=1048576))]
+    pub vm_memory: u32,
+    /// `auto` (KVM when /dev/kvm really works, else TCG), `kvm` or `tcg` (an address's `accel=`
+    /// wins).
+    #[arg(long, value_name = "ACCEL", default_value = "auto", value_parser = crate::targets::vm::AccelChoice::parse)]
+    pub vm_accel: crate::targets::vm::AccelChoice,
+}
+
+impl VmArgs {
+    /// The options, with the folder console logs are kept in.
+    pub fn options(&self, console_dir: Option<PathBuf>) -> crate::targets::vm::VmOptions {
+        crate::targets::vm::VmOptions {
+            boot_timeout: std::time::Duration::from_secs(self.boot_timeout),
+            memory_mib: self.vm_memory,
+            accel: self.vm_accel,
+            console_dir,
+        }
+    }
+}
+
 /// `hostcert run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -268,7 +298,9 @@ pub struct RunArgs {
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
     /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
     /// kernel in it), `kernel-config:FILE` (a kernel .config alone), or an image: `oci:DIR[:TAG]`,
-    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`.
+    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, or an OS build booted in a VM:
+    /// `vm:DISK` (raw or qcow2) or `vm:kernel=FILE,initrd=FILE,disk=FILE,append=ARGS`
+    /// (`append=` last; keys in the README).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// An image (or OS tree) to certify on each target: `rootfs:DIR` today, any target that
@@ -279,6 +311,9 @@ pub struct RunArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// VM options.
+    #[command(flatten)]
+    pub vm: VmArgs,
     /// Image signature options.
     #[command(flatten)]
     pub image_options: ImageArgs,
@@ -379,6 +414,9 @@ pub struct GatherArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// VM options.
+    #[command(flatten)]
+    pub vm: VmArgs,
     /// Image signature options.
     #[command(flatten)]
     pub image_options: ImageArgs,

@@ -522,6 +522,8 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut options = args.catalog.target_options(&args.ssh);
     args.image_options
         .apply(&mut options, &args.catalog, &profile.profile);
+    // A VM's console log is kept beside the snapshot.
+    options.vm = args.vm.options(args.output.parent().map(Path::to_owned));
     let image = match &args.image {
         Some(address) => Some(
             crate::targets::pair::open_image(address, &options)

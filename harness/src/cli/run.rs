@@ -53,6 +53,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     let mut options = args.catalog.target_options(&args.ssh);
     args.image_options
         .apply(&mut options, &args.catalog, &prepared.plan.profile.profile);
+    options.vm = args.vm.options(Some(args.report_dir.clone()));
     // The image of pairs is opened first: a bad `--image` stops the run before any target.
     let image = match &args.image {
         Some(address) => Some(

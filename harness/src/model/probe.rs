@@ -137,6 +137,13 @@ pub enum Probe {
     /// with `ftype=0` reports `unknown` types and answers `no`; `unknown` when the folder has no
     /// entry to tell). Absent when the path does not exist.
     Filesystem(String),
+    /// How hostcert booted a `vm:` target: a record with `accelerator` (`kvm`, `tcg`),
+    /// `boot-secs` (from starting QEMU to the first SSH login), `key-injection` (`nocloud`,
+    /// `ignition`, `none`), `host-key` (the pinned key and how it was learned), `console-log`
+    /// (where the serial console's log was kept), `console-tail` and `console-problems` (kernel
+    /// oopses, BUGs and warnings the console showed, `none` without), `machine`, `disk`,
+    /// `ssh-port`. "Not given" (checks skipped) on every other kind of target.
+    Boot,
 }
 
 /// The container runtimes the `runtime` probe knows.
@@ -209,6 +216,7 @@ impl Probe {
             Probe::UserCgroup(_) => "user-cgroup",
             Probe::FileCaps(_) => "file-caps",
             Probe::Filesystem(_) => "filesystem",
+            Probe::Boot => "boot",
         }
     }
 
@@ -258,7 +266,8 @@ impl fmt::Display for Probe {
             | Probe::ProbeProgram
             | Probe::LiveRun
             | Probe::Runtimes
-            | Probe::CgroupMode => f.write_str(self.kind()),
+            | Probe::CgroupMode
+            | Probe::Boot => f.write_str(self.kind()),
             Probe::Image(inner) => write!(f, "image {inner}"),
             Probe::OsRelease(key)
             | Probe::File(key)
@@ -315,6 +324,7 @@ const PROBE_KINDS: &[&str] = &[
     "user-cgroup",
     "file-caps",
     "filesystem",
+    "boot",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -337,6 +347,7 @@ impl<'de> Deserialize<'de> for Probe {
                     "live-run" => Ok(Probe::LiveRun),
                     "runtimes" => Ok(Probe::Runtimes),
                     "cgroup-mode" => Ok(Probe::CgroupMode),
+                    "boot" => Ok(Probe::Boot),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -378,6 +389,7 @@ impl<'de> Deserialize<'de> for Probe {
                                 | Probe::SeccompProfile(_)
                                 | Probe::ProbeProgram
                                 | Probe::LiveRun
+                                | Probe::Boot
                         ) {
                             return Err(A::Error::custom(format!(
                                 "`{}` cannot be read from an image",
@@ -387,10 +399,11 @@ impl<'de> Deserialize<'de> for Probe {
                         Probe::Image(Box::new(inner))
                     }
                     "kernel-release" | "architecture" | "probe-program" | "live-run"
-                    | "runtimes" | "cgroup-mode" => {
+                    | "runtimes" | "cgroup-mode" | "boot" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         match kind.as_str() {
                             "architecture" => Probe::Architecture,
+                            "boot" => Probe::Boot,
                             "probe-program" => Probe::ProbeProgram,
                             "live-run" => Probe::LiveRun,
                             "runtimes" => Probe::Runtimes,
@@ -484,6 +497,7 @@ impl Probe {
             Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
             Probe::ProbeProgram => Probe::ProbeProgram,
             Probe::LiveRun => Probe::LiveRun,
+            Probe::Boot => Probe::Boot,
             Probe::SeccompProfile(syscall) => {
                 if syscall.is_empty()
                     || !syscall

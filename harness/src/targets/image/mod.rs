@@ -84,6 +84,10 @@ pub struct ImageTarget {
     /// Why the platform this target names cannot be read (`--platform` names one the index
     /// does not list).
     missing: Option<String>,
+    /// A bootable container image (bootc: the label `containers.bootc=1` or
+    /// `ostree.bootable=true`): an OS tree (kind `os-tree`) with the kernel it ships in
+    /// `/usr/lib/modules`.
+    bootable: bool,
 }
 
 /// Whether an address names an image target.
@@ -131,15 +135,22 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
         Some(tag) => format!("{base}:{tag}"),
         None => base,
     };
-    let target = |name: String, select: Select, missing: Option<String>| ImageTarget {
-        name,
-        address: address.to_owned(),
-        transport,
-        path: PathBuf::from(path),
-        tag: tag.clone(),
-        options: options.clone(),
-        select,
-        missing,
+    let target = |name: String, select: Select, missing: Option<String>| {
+        // Only a layout's config is read here (bounded); an archive's is read by the gather.
+        let bootable = transport == Transport::Oci
+            && layout::read_oci(Path::new(path), tag.as_deref(), &select)
+                .is_ok_and(|image| is_bootable(&image));
+        ImageTarget {
+            name,
+            address: address.to_owned(),
+            transport,
+            path: PathBuf::from(path),
+            tag: tag.clone(),
+            options: options.clone(),
+            select,
+            missing,
+            bootable,
+        }
     };
     let location = Path::new(path);
     let listed = match transport {
@@ -209,7 +220,12 @@ impl Target for ImageTarget {
     }
 
     fn kind(&self) -> TargetKind {
-        TargetKind::Image
+        // A bootc image is an OS tree judged with the kernel it ships.
+        if self.bootable {
+            TargetKind::OsTree
+        } else {
+            TargetKind::Image
+        }
     }
 
     fn address(&self) -> &str {
@@ -220,6 +236,15 @@ impl Target for ImageTarget {
         let fail = |reason: String| TargetError {
             target: self.address.clone(),
             reason,
+        };
+        let kernel_probe = |p: &Probe| {
+            matches!(
+                p,
+                Probe::KernelRelease
+                    | Probe::Architecture
+                    | Probe::KernelConfig(_)
+                    | Probe::KernelModule(_)
+            )
         };
         if let Some(reason) = &self.missing {
             return Err(fail(reason.clone()));
@@ -259,7 +284,7 @@ impl Target for ImageTarget {
                 "user" | "licenses" | "packages" | "sbom" | "modified-package-files"
             ),
             Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
-            Probe::KernelRelease | Probe::Architecture => false,
+            Probe::KernelRelease | Probe::Architecture => self.bootable,
             Probe::OsRelease(key) => key != "ID",
             _ => true,
         });
@@ -286,9 +311,16 @@ impl Target for ImageTarget {
             std::fs::create_dir(&rootfs)
                 .map_err(|e| format!("cannot make a temporary folder: {e}"))
                 .and_then(|()| unpack::unpack(&image.layers, &rootfs))
-                .map(|changed| {
+                .and_then(|changed| {
                     modified = changed;
-                    HostFs::tree(rootfs.clone(), None)
+                    // A bootc image is judged with the kernel it ships (the newest, when it
+                    // ships several).
+                    let kernel = if self.bootable {
+                        super::rootfs::find_kernels(&rootfs)?.pop()
+                    } else {
+                        None
+                    };
+                    Ok(HostFs::tree(rootfs.clone(), kernel))
                 })
                 .map_err(|reason| format!("cannot unpack the image: {reason}"))
         };
@@ -296,7 +328,10 @@ impl Target for ImageTarget {
         let mut hostname = None;
         let file_probes: ProbeSet = probes
             .iter()
-            .filter(|p| !p.is_image() && !matches!(p, Probe::Architecture | Probe::KernelRelease))
+            .filter(|p| {
+                !p.is_image()
+                    && (self.bootable || !matches!(p, Probe::Architecture | Probe::KernelRelease))
+            })
             .cloned()
             .collect();
         match &files {
@@ -330,6 +365,9 @@ impl Target for ImageTarget {
             modified: &modified,
         };
         for probe in probes {
+            if self.bootable && kernel_probe(probe) {
+                continue;
+            }
             if let Some(fact) = context.fact(probe) {
                 facts.insert(fact);
             }
@@ -337,6 +375,23 @@ impl Target for ImageTarget {
         drop(temp);
         Ok(Gathered::complete(hostname, facts))
     }
+}
+
+/// Whether an image is a bootable container image (bootc): its config's label
+/// `containers.bootc` is `1`, or `ostree.bootable` is `true`.
+fn is_bootable(image: &Image) -> bool {
+    let label = |name: &str| {
+        image
+            .config
+            .pointer(&format!(
+                "/config/Labels/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    label("containers.bootc").as_deref() == Some("1")
+        || label("ostree.bootable").as_deref() == Some("true")
 }
 
 /// What image probes are answered from.

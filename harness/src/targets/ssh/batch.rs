@@ -24,8 +24,8 @@ use base64::Engine;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
 use crate::targets::host::{
-    command_record, file_record, parse_os_release, FileStat, ModuleIndex, COMMAND_TIMEOUT,
-    MAX_FILE_BYTES,
+    command_record, file_record, kernel_config_places, parse_os_release, FileStat, ModuleIndex,
+    COMMAND_TIMEOUT, MAX_FILE_BYTES,
 };
 use crate::targets::kconfig::{symbol_fact, KernelConfig};
 use crate::targets::mounts::{mounts_fact, MountTable, MOUNTINFO};
@@ -87,16 +87,32 @@ impl Batch {
             .replace("TIMEOUT", &COMMAND_TIMEOUT.as_secs().to_string());
         let mut ids = BTreeMap::new();
         if probes.iter().any(|p| matches!(p, Probe::KernelConfig(_))) {
-            script += r#"kc=''
-for f in /proc/config.gz "/boot/config-$r" "/lib/modules/$r/build/.config"; do
+            // The places the local reader tries, in its order; a `*` stays a glob.
+            let places = kernel_config_places("$r");
+            let words: Vec<String> = places
+                .iter()
+                .map(|place| {
+                    place
+                        .split('*')
+                        .map(|part| format!("\"{part}\""))
+                        .collect::<Vec<_>>()
+                        .join("*")
+                })
+                .collect();
+            script += &format!(
+                r#"kc=''
+for f in {}; do
   if [ -e "$f" ]; then kc=$f; break; fi
 done
 if [ -n "$kc" ]; then
   b kconfig "$kc"; if head -c 16777217 "$kc" 2> "$T/e"; then e kconfig ok; else fail kconfig "$kc"; fi
 else
-  b kconfig "/proc/config.gz, /boot/config-$r, /lib/modules/$r/build/.config"; e kconfig absent
+  b kconfig "{}"; e kconfig absent
 fi
-"#;
+"#,
+                words.join(" "),
+                places.join(", ")
+            );
         }
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut exists: BTreeMap<String, String> = BTreeMap::new();
@@ -164,8 +180,8 @@ fi
                 .collect();
             script += &format!(
                 r#"if [ -e /proc/modules ]; then b modules.loaded /proc/modules; cut -d' ' -f1 /proc/modules; e modules.loaded ok; else b modules.loaded /proc/modules; e modules.loaded absent; fi
-for f in modules.builtin modules.dep; do
-  p="/lib/modules/$r/$f"
+for f in builtin dep; do
+  p="/lib/modules/$r/modules.$f"
   b "modules.$f" "$p"; if [ -e "$p" ]; then grep -E {pattern} "$p" | cut -d: -f1; e "modules.$f" ok; else e "modules.$f" absent; fi
 done
 if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b modules.files "/lib/modules/$r"; find "/lib/modules/$r" -type f \( {} \) 2>/dev/null; e modules.files ok; fi
@@ -368,6 +384,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     crate::targets::probe_program::PROGRAM,
                     "the probe program runs over SSH in its own session; this batch does not run it",
                 ),
+                Probe::Boot => Fact::not_given(probe.clone(), "vm:", crate::targets::NOT_BOOTED),
                 _ if probe.is_image() => Fact::failed(
                     probe.clone(),
                     probe_source(probe),
