@@ -107,10 +107,13 @@ pub(super) fn modified_package_files(
     ))
 }
 
+/// Files by path, each with the packages that own it and the file's index in each.
+type Owners<'a> = BTreeMap<&'a str, Vec<(&'a Package, usize)>>;
+
 /// The files of a database preflight judges, by path: for each, the package and the file's index
 /// in it.
-fn owned_files(database: &RpmDatabase) -> BTreeMap<&str, Vec<(&Package, usize)>> {
-    let mut owners: BTreeMap<&str, Vec<(&Package, usize)>> = BTreeMap::new();
+fn owned_files(database: &RpmDatabase) -> Owners<'_> {
+    let mut owners: Owners<'_> = BTreeMap::new();
     for package in &database.packages {
         for (index, file) in package.files.iter().enumerate() {
             let installed = matches!(file.state, None | Some(FileState::Normal));
@@ -188,7 +191,7 @@ fn rpm_items(
     }
     let dist = platform_dist(root)?;
     let owners = owned_files(&database);
-    let earlier: Vec<(usize, BTreeMap<&str, Vec<(&Package, usize)>>)> = states
+    let earlier: Vec<(usize, Owners<'_>)> = states
         .iter()
         .map(|(layer, state)| (*layer, state.as_ref().map(owned_files).unwrap_or_default()))
         .collect();
