@@ -31,7 +31,7 @@ use hostcert::targets::packages::rpmdb::{
 };
 use hostcert::targets::packages::version::{rpmvercmp, Evr};
 use hostcert::targets::packages::LocalTree;
-use support::{require, stderr, stdout};
+use support::{require, rpmbuild, run, stderr, stdout};
 
 // ---- helpers: hostcert's side ----
 
@@ -273,17 +273,6 @@ fn copy_into(work: &Path, folder: &str, file: &Path) -> PathBuf {
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o644);
     std::fs::set_permissions(&copy, permissions).unwrap();
     copy
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().expect("the command runs");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
 }
 
 // ---- the shared real databases ----
@@ -578,29 +567,6 @@ impl Drop for Signer {
     fn drop(&mut self) {
         let _ = self.command("gpgconf").args(["--kill", "all"]).output();
     }
-}
-
-/// Builds the package(s) of a spec with rpmbuild; returns the rpm files.
-fn rpmbuild(work: &Path, name: &str, spec: &str, defines: &[&str]) -> Vec<PathBuf> {
-    require("rpmbuild", "rpm");
-    let top = work.join(format!("top-{name}"));
-    let spec_file = work.join(format!("{name}.spec"));
-    std::fs::write(&spec_file, spec).unwrap();
-    let mut command = Command::new("rpmbuild");
-    command
-        .arg("-bb")
-        .args(["--define", &format!("_topdir {}", top.display())]);
-    for define in defines {
-        command.args(["--define", define]);
-    }
-    run(command.arg(&spec_file));
-    let mut built: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
-        .unwrap()
-        .flat_map(|arch| std::fs::read_dir(arch.unwrap().path()).unwrap())
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    built.sort();
-    built
 }
 
 const DEMO_SPEC: &str = r#"

@@ -159,6 +159,41 @@ pub fn date_in(days: i64) -> String {
     format!("{year:04}-{:02}-{day:02}", month as u8)
 }
 
+/// Runs a command, failing the test with its output when it fails; returns its stdout.
+pub fn run(command: &mut Command) -> String {
+    let output = command.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Builds the package(s) of a spec with rpmbuild; returns the rpm files.
+pub fn rpmbuild(work: &Path, name: &str, spec: &str, defines: &[&str]) -> Vec<PathBuf> {
+    require("rpmbuild", "rpm");
+    let top = work.join(format!("top-{name}"));
+    let spec_file = work.join(format!("{name}.spec"));
+    std::fs::write(&spec_file, spec).unwrap();
+    let mut command = Command::new("rpmbuild");
+    command
+        .arg("-bb")
+        .args(["--define", &format!("_topdir {}", top.display())]);
+    for define in defines {
+        command.args(["--define", define]);
+    }
+    run(command.arg(&spec_file));
+    let mut built: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
+        .unwrap()
+        .flat_map(|arch| std::fs::read_dir(arch.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    built.sort();
+    built
+}
+
 // Real SSH hosts.
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -230,6 +265,17 @@ pub struct SshHost {
 impl SshHost {
     /// Starts sshd with extra `-o` options.
     pub fn start(client: &Client, name: &str, options: &[&str]) -> SshHost {
+        SshHost::start_wrapped(client, name, options, &[])
+    }
+
+    /// Starts sshd through a wrapper that ends by running its arguments (`unshare ... sh -c
+    /// '...; exec "$0" "$@"'`), so that it keeps sshd's pid and the host stops it.
+    pub fn start_wrapped(
+        client: &Client,
+        name: &str,
+        options: &[&str],
+        wrapper: &[String],
+    ) -> SshHost {
         require(SSHD, "openssh-server");
         // sshd refuses to start without its privilege-separation folder.
         let _ = std::fs::create_dir_all("/run/sshd");
@@ -244,7 +290,14 @@ impl SshHost {
         for _attempt in 0..5 {
             let port = free_port();
             let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
-            let mut command = Command::new(SSHD);
+            let mut command = match wrapper.split_first() {
+                Some((program, args)) => {
+                    let mut command = Command::new(program);
+                    command.args(args).arg(SSHD);
+                    command
+                }
+                None => Command::new(SSHD),
+            };
             command.args(["-D", "-e", "-f", "/dev/null"]);
             // sshd keeps the first value of an option: the caller's come first.
             for option in options.iter().map(|o| (*o).to_owned()).chain([

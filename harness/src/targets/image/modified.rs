@@ -80,6 +80,12 @@ pub(super) fn modified_package_files(
     root: &Path,
     unpacked: &Unpacked,
 ) -> Result<(String, FactValue), String> {
+    // Every package database must read, as for the package list: one that does not is an
+    // error here too, never a pass.
+    crate::targets::package_list::PackageList::read(&crate::targets::host::HostFs::tree(
+        root.to_owned(),
+        None,
+    ))?;
     // The last change of each path: what the image ends with came from it.
     let mut last: BTreeMap<&str, &Modified> = BTreeMap::new();
     for change in &unpacked.modified {

@@ -63,6 +63,8 @@ pub(super) fn based_on_ubi(
         record.insert(key.to_owned(), FactValue::Text(value));
     };
     let files = HostFs::tree(root.to_owned(), None);
+    // Every package database must read: one that does not is an error, never a guess.
+    crate::targets::package_list::PackageList::read(&files)?;
     let mut sources = vec!["config labels".to_owned()];
     if let Some(database) = rpm_database(&files)? {
         sources.push(format!(
