@@ -49,6 +49,10 @@ pub mod cap {
     pub const KERNEL_CONFIG: u64 = 16 << 20;
     /// A text file of an OS tree or of this machine read as a fact (`os-release`, `/proc` files).
     pub const FACT_TEXT: u64 = 4 << 20;
+    /// An ssh_config file (`--ssh-config`, `~/.ssh/config`).
+    pub const SSH_CONFIG: u64 = 1 << 20;
+    /// The probe program copied to SSH hosts (`hostcert-probe`).
+    pub const PROBE_PROGRAM: u64 = 64 << 20;
 }
 
 /// The deepest a folder given to `--suites`, `--profiles` or `lint` is walked.

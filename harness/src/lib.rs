@@ -15,6 +15,8 @@ pub mod dsse;
 pub mod engine;
 pub mod facts;
 pub mod fsio;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod interrupt;
 pub mod inventory;
 pub mod model;

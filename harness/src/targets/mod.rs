@@ -7,6 +7,8 @@
 
 mod buildinfo;
 mod elf;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod host;
 pub mod image;
 mod kconfig;
