@@ -1860,3 +1860,76 @@ fn evr_order_agrees_with_rpms_ver() {
         );
     }
 }
+
+/// A version dpkg accepts: `[epoch:]upstream[-revision]`, the upstream starting with a digit.
+fn random_debian_version(random: &mut Random) -> String {
+    const ALPHABET: &[u8] = b"0123456789000aAbzZ..~~++";
+    let part = |random: &mut Random, first_digit: bool| -> String {
+        let mut text: String = (0..1 + random.below(7))
+            .map(|_| char::from(ALPHABET[random.below(ALPHABET.len())]))
+            .collect();
+        if first_digit {
+            text.insert(0, char::from(b'0' + random.below(10) as u8));
+        }
+        text
+    };
+    let mut version = String::new();
+    let epoch = random.below(4) == 0;
+    let upstream = part(random, true);
+    let revision = (random.below(3) != 0).then(|| part(random, false));
+    if epoch {
+        version.push_str(&format!("{}:", random.below(3)));
+    }
+    version.push_str(&upstream);
+    if let Some(revision) = revision {
+        version.push('-');
+        version.push_str(&revision);
+    }
+    version
+}
+
+#[test]
+fn dpkg_version_order_agrees_with_dpkg_compare_versions() {
+    use hostcert::targets::packages::version::dpkg_version_cmp;
+    require("dpkg", "dpkg");
+    let mut pairs: Vec<(String, String)> = [
+        ("1.0~rc1-1", "1.0-1"),
+        ("1:0.9", "2.0"),
+        ("1.1.12+ds1-1", "1.1.12"),
+        ("1.0", "1.0-0"),
+        ("1.0-1", "1.0-1~bpo1"),
+        ("2.30-1", "2.3-1"),
+        ("1.0a", "1.0+"),
+        ("1:9.2p1-2+deb12u3", "1:9.2p1-2+deb12u10"),
+        ("0.0~git20230101", "0.0"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    let mut random = Random(0xdeb1);
+    for _ in 0..1500 {
+        pairs.push((
+            random_debian_version(&mut random),
+            random_debian_version(&mut random),
+        ));
+    }
+    let script: String = pairs
+        .iter()
+        .map(|(a, b)| {
+            format!("if dpkg --compare-versions '{a}' lt '{b}'; then echo -1; elif dpkg --compare-versions '{a}' eq '{b}'; then echo 0; else echo 1; fi\n")
+        })
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let script_file = work.path().join("compare.sh");
+    std::fs::write(&script_file, script).unwrap();
+    let output = run(Command::new("sh").arg(&script_file));
+    let theirs: Vec<i32> = output.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(theirs.len(), pairs.len());
+    for ((a, b), expected) in pairs.iter().zip(theirs) {
+        assert_eq!(
+            dpkg_version_cmp(a, b) as i32,
+            expected,
+            "dpkg_version_cmp({a:?}, {b:?})"
+        );
+    }
+}

@@ -611,6 +611,112 @@ mod tests {
     }
 
     #[test]
+    fn package_versions_compare_as_their_package_managers_do() {
+        let package = |manager: &str, version: &str| {
+            let fields = [("manager", manager), ("version", version)]
+                .map(|(k, v)| (k.to_owned(), FactValue::Text(v.to_owned())));
+            Fact::read(
+                Probe::Package("p".to_owned()),
+                "db",
+                FactValue::Record(fields.into_iter().collect()),
+            )
+        };
+        let yaml = |operator: &str, version: &str| {
+            format!("id: a.p\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {{p: {{package: p}}}}\nexpect: {{{operator}: '{version}'}}")
+        };
+        let absent = Fact::read(Probe::Package("p".to_owned()), "db", FactValue::Absent);
+        let text = Fact::read(
+            Probe::Package("p".to_owned()),
+            "db",
+            FactValue::Text("1.0".to_owned()),
+        );
+        for (fact, operator, version, wanted) in [
+            (
+                package("rpm", "1.1.12-1.el9"),
+                "package-at-least",
+                "1.1.12",
+                Outcome::Pass,
+            ),
+            (
+                package("rpm", "1.1.12-1.el9"),
+                "package-below",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (
+                package("rpm", "1.1.11-9.el9"),
+                "package-at-least",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (
+                package("rpm", "1.0~rc1-1"),
+                "package-below",
+                "1.0",
+                Outcome::Pass,
+            ),
+            (
+                package("rpm", "1:0.1-1"),
+                "package-at-least",
+                "9.0",
+                Outcome::Pass,
+            ),
+            (
+                package("dpkg", "1.1.12~rc1-1"),
+                "package-at-least",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (
+                package("dpkg", "1:1.0-1"),
+                "package-at-least",
+                "2.0",
+                Outcome::Pass,
+            ),
+            (
+                package("dpkg", "1.1.12+ds1-1"),
+                "package-below",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (absent.clone(), "package-at-least", "1.0", Outcome::Fail),
+            (absent, "package-below", "1.0", Outcome::Fail),
+            (
+                package("apk", "1.0-r0"),
+                "package-at-least",
+                "1.0",
+                Outcome::Error,
+            ),
+            (text, "package-at-least", "1.0", Outcome::Error),
+        ] {
+            let shown = format!("{fact:?} {operator} {version}");
+            let (outcome, message) = check(&yaml(operator, version), TargetKind::Image, vec![fact]);
+            assert_eq!(outcome, wanted, "{shown}: {message}");
+        }
+        let names = |names: &[&str]| {
+            Fact::read(
+                Probe::Packages,
+                "db",
+                FactValue::List(names.iter().map(|n| (*n).to_owned()).collect()),
+            )
+        };
+        let list = "id: a.l\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {l: packages}\nexpect: {has-none-of: 'kernel kpatch*'}";
+        let (outcome, message) = check(
+            list,
+            TargetKind::Image,
+            vec![names(&["bash", "kpatch-dnf"])],
+        );
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(message.contains("packages has kpatch-dnf"), "{message}");
+        let (outcome, _) = check(
+            list,
+            TargetKind::Image,
+            vec![names(&["bash", "kernelshark"])],
+        );
+        assert_eq!(outcome, Outcome::Pass);
+    }
+
+    #[test]
     fn operands_naming_facts_compare_two_facts() {
         let yaml = "id: a.abi\nversion: 1.0.0\ntitle: t\nseverity: critical\nprobes:\n  bin: {image: {elf: /bin/x}}\n  release: kernel-release\nexpect: {fact: release, version-at-least: '@bin.abi-min-kernel'}";
         let elf = |min: &str| {
