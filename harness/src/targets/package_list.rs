@@ -31,6 +31,28 @@ pub const MAX_DATABASE_BYTES: u64 = 64 << 20;
 /// by its batch) may hold.
 pub const MAX_RPMDB_BYTES: u64 = 1 << 30;
 
+/// Which package databases a package fact reads, and which systems write them (`explain`).
+pub const DATABASES_READ: &str = "the rpm database, found by the target's %_dbpath and \
+%_db_backend macros, else in /usr/lib/sysimage/rpm or /var/lib/rpm, read without librpm in the \
+three formats rpm has used: SQLite rpmdb.sqlite (rpm 4.16 and later: RHEL and UBI 9 and 10, \
+Fedora 33 and later, CBL-Mariner 2, Amazon Linux 2023), Berkeley DB hash Packages (RHEL, CentOS \
+and UBI 7 and 8, Amazon Linux 2, SUSE before 15 SP3) and NDB Packages.db (SLE 15 SP3 and later, \
+openSUSE); dpkg's /var/lib/dpkg/status (and info/*.list for files); apk's /lib/apk/db/installed. \
+A database that is there but cannot be read is an error naming the file and the record, never a \
+pass";
+
+/// Whether a probe's fact is read from the package databases.
+pub fn reads_package_databases(probe: &Probe) -> bool {
+    match probe {
+        Probe::Packages | Probe::Package(_) | Probe::Runtime(_) | Probe::Runtimes => true,
+        Probe::ImageInfo(key) => matches!(
+            key.as_str(),
+            "packages" | "modified-package-files" | "based-on-ubi"
+        ),
+        _ => false,
+    }
+}
+
 /// Which package manager installed a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Manager {
@@ -505,6 +527,40 @@ mod tests {
         assert_eq!(names, ["runc", "half"]);
         assert_eq!(packages[0].version, "1.1.5+ds1-1+deb12u1");
         assert_eq!(packages[0].architecture.as_deref(), Some("amd64"));
+    }
+
+    #[test]
+    fn databases_dpkg_and_apk_would_refuse_are_errors_naming_the_line() {
+        for (status, fragment) in [
+            (
+                "Package: a\nStatus: install ok installed\nVersion: 1.0\n\nPackage: b\nStat",
+                "line 6",
+            ),
+            (
+                "Package: a\nStatus: install ok instal\nVersion: 1.0\n",
+                "Status `install ok instal`",
+            ),
+            (
+                "Status: install ok installed\nVersion: 1.0\n",
+                "no Package field",
+            ),
+            (" continued\n", "line 1: a continuation line"),
+            (
+                "Package: a\nStatus: install ok installed\nVersion: 1.0-\n",
+                "empty revision",
+            ),
+            (
+                "Package: a\nStatus: install ok installed\nVersion: x1.0\n",
+                "start with a digit",
+            ),
+        ] {
+            let error = read_dpkg_status(status).unwrap_err();
+            assert!(error.contains(fragment), "{status:?}: {error}");
+        }
+        let error = read_apk_installed("P:runc\nV:1.0\nbroken line\n").unwrap_err();
+        assert!(error.contains("line 3"), "{error}");
+        let error = read_apk_installed("P:runc\nA:x86_64\n").unwrap_err();
+        assert!(error.contains("no name (P:) or no version (V:)"), "{error}");
     }
 
     #[test]
