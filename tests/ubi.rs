@@ -939,3 +939,132 @@ fn an_ssh_host_sends_its_rpm_database_through_the_batch() {
         host.log()
     );
 }
+
+// ---- OS trees and this machine ----
+
+/// The `packages` fact `hostcert gather` reads from one target, as names.
+fn gathered_packages(work: &Path, target: &str, name: &str) -> (Vec<String>, Value) {
+    let suite = work.join("list-suites");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::write(
+        suite.join("list.yaml"),
+        "name: list\nversion: 1.0.0\nchecks:\n  - id: l.list\n    version: 1.0.0\n    title: the package list\n    severity: low\n    probes: {all: packages}\n    expect: {exists: true}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("list-profile.yaml"),
+        "name: list-profile\nversion: 1.0.0\nsuites: {list: ^1}\ngate: [low]\n",
+    )
+    .unwrap();
+    let snapshot = work.join(format!("{name}.json"));
+    let gathered = Command::new(BIN)
+        .args(["gather", "--suites"])
+        .arg(&suite)
+        .args(["--profile", "list-profile.yaml", "--target", target])
+        .arg("--output")
+        .arg(&snapshot)
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert_eq!(code(&gathered), 0, "{target}: {}", stderr(&gathered));
+    let listed = fact(&snapshot, &Value::from("packages"));
+    let names = listed["value"]["list"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{target}: {listed}"))
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    (names, listed)
+}
+
+/// The names `dpkg-query` lists as installed (dpkg's states that leave files on the system).
+fn dpkg_query_installed() -> Vec<String> {
+    require("dpkg-query", "dpkg");
+    let listed =
+        run(Command::new("dpkg-query").args(["-W", "-f", "${db:Status-Status}\t${Package}\n"]));
+    let mut names: Vec<String> = listed
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(state, _)| {
+            matches!(
+                *state,
+                "installed"
+                    | "unpacked"
+                    | "half-configured"
+                    | "triggers-awaited"
+                    | "triggers-pending"
+            )
+        })
+        .map(|(_, name)| name.to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_packages_probe_reads_os_trees_and_this_machine_as_rpm_and_dpkg_list_them() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let rpms = build_rpms(work);
+    // An OS tree (`rootfs:`) with an rpm database: rpm -qa's list.
+    let tree = ubi_tree(
+        work,
+        "tree",
+        &[&rpms.redhat_release, &rpms.base, &rpms.kernel_core],
+    );
+    let (ours, listed) = gathered_packages(work, &format!("rootfs:{}", tree.display()), "tree");
+    assert_eq!(ours, rpm_qa_names(&tree), "{listed}");
+    assert!(ours.contains(&"kernel-core".to_owned()), "{listed}");
+    assert!(
+        listed["source"]
+            .as_str()
+            .unwrap()
+            .contains("/var/lib/rpm/rpmdb.sqlite"),
+        "{listed}"
+    );
+    // The same tree with its database cut short: an error naming it, not a shorter list.
+    let database = tree.join("var/lib/rpm/rpmdb.sqlite");
+    let bytes = std::fs::read(&database).unwrap();
+    std::fs::write(&database, &bytes[..bytes.len() / 2]).unwrap();
+    let snapshot = work.join("cut.json");
+    let gathered = Command::new(BIN)
+        .args(["gather", "--suites"])
+        .arg(work.join("list-suites"))
+        .args(["--profile", "list-profile.yaml", "--target"])
+        .arg(format!("rootfs:{}", tree.display()))
+        .arg("--output")
+        .arg(&snapshot)
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert_eq!(code(&gathered), 0, "{}", stderr(&gathered));
+    let cut = fact(&snapshot, &Value::from("packages"));
+    assert!(
+        cut["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rpmdb.sqlite")),
+        "{cut}"
+    );
+
+    // This machine (`local`): Debian's dpkg database, as dpkg-query lists it; Debian's rpm keeps
+    // no system database, so no rpm package is listed. dpkg may change under a concurrent
+    // apt-get: the list is compared when dpkg-query gives the same list before and after.
+    for attempt in 0..3 {
+        let before = dpkg_query_installed();
+        let (ours, listed) = gathered_packages(work, "local", "local");
+        let after = dpkg_query_installed();
+        if before != after && attempt < 2 {
+            continue;
+        }
+        assert_eq!(ours, before, "{listed}");
+        assert!(
+            listed["source"]
+                .as_str()
+                .unwrap()
+                .contains("/var/lib/dpkg/status"),
+            "{listed}"
+        );
+        break;
+    }
+}
