@@ -343,6 +343,23 @@ impl Target for ImageTarget {
                 facts.insert(fact);
             }
         }
+        // A layer wrote an rpm database that the image no longer has: its packages' files are
+        // there but cannot be listed, so every fact that needs the packages is an error.
+        if let Some(reason) = files
+            .as_ref()
+            .ok()
+            .and_then(|_| modified::removed_rpm_database(&rootfs, &unpacked))
+        {
+            for probe in probes {
+                if super::package_list::reads_package_databases(probe) {
+                    facts.insert(Fact::failed(
+                        probe.clone(),
+                        "package databases",
+                        reason.clone(),
+                    ));
+                }
+            }
+        }
         drop(temp);
         Ok(Gathered::complete(hostname, facts))
     }

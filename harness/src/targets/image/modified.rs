@@ -113,6 +113,63 @@ pub(super) fn modified_package_files(
     ))
 }
 
+/// Why the image's packages cannot be listed, when a layer wrote an rpm database (kept in
+/// [`Unpacked::rpmdb_states`]) that the image no longer has because a later layer removed it:
+/// the packages' files are still there, `rpm -qa` in the image lists none, and preflight, which
+/// cannot open the database, does not pass it. `None` when the image has a database or no layer
+/// ever wrote one.
+pub(super) fn removed_rpm_database(root: &Path, unpacked: &Unpacked) -> Option<String> {
+    let (layer, file) = unpacked
+        .rpmdb_states
+        .iter()
+        .rev()
+        .find_map(|(layer, folder)| database_file(folder, folder).map(|file| (*layer, file)))?;
+    match rpmdb::locate(&LocalTree::new(root)) {
+        // A database that is there (or cannot be located) is read, and reported, by the readers.
+        Ok(Some(_)) | Err(_) => None,
+        Ok(None) => {
+            let by = unpacked
+                .modified
+                .iter()
+                .find(|change| change.layer > layer && change.path == file)
+                .map_or_else(
+                    || "a later layer".to_owned(),
+                    |change| format!("layer {}", change.layer),
+                );
+            Some(format!(
+                "the rpm database {file} that layer {layer} left is not in the image: {by} \
+                 removed it, so the installed packages, whose files remain, cannot be listed"
+            ))
+        }
+    }
+}
+
+/// The first rpm database file (SQLite, Berkeley DB, NDB) under `folder`, as a path of the
+/// image (relative to `base`).
+fn database_file(base: &Path, folder: &Path) -> Option<String> {
+    let mut entries: Vec<_> = std::fs::read_dir(folder).ok()?.flatten().collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type().ok()?;
+        if kind.is_dir() {
+            if let Some(found) = database_file(base, &path) {
+                return Some(found);
+            }
+        } else if kind.is_file()
+            && crate::targets::package_list::RPM_DB_FILES
+                .iter()
+                .any(|name| entry.file_name() == *name)
+        {
+            return path
+                .strip_prefix(base)
+                .ok()
+                .map(|relative| format!("/{}", relative.display()));
+        }
+    }
+    None
+}
+
 /// Files by path, each with the packages that own it and the file's index in each.
 type Owners<'a> = BTreeMap<&'a str, Vec<(&'a Package, usize)>>;
 
