@@ -31,7 +31,7 @@ use hostcert::targets::packages::rpmdb::{
 };
 use hostcert::targets::packages::version::{rpmvercmp, Evr};
 use hostcert::targets::packages::LocalTree;
-use support::{require, rpmbuild, run, stderr, stdout};
+use support::{berkeley_db, require, rpmbuild, run, sqlite_blobs, stderr, stdout};
 
 // ---- helpers: hostcert's side ----
 
@@ -672,56 +672,6 @@ fn wide_spec() -> String {
         ));
     }
     spec
-}
-
-/// Header blobs by record number, exported from an rpm SQLite database with the sqlite3 tool.
-fn sqlite_blobs(database: &Path) -> Vec<(u32, Vec<u8>)> {
-    require("sqlite3", "sqlite3");
-    let listing = run(Command::new("sqlite3")
-        .arg(database)
-        .arg("SELECT hnum, hex(blob) FROM Packages ORDER BY hnum"));
-    listing
-        .lines()
-        .map(|line| {
-            let (hnum, hex) = line.split_once('|').expect("hnum|hex");
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
-            (hnum.parse().unwrap(), bytes)
-        })
-        .collect()
-}
-
-/// A Berkeley DB hash `Packages` made of header blobs by db5.3_load, in a byte order
-/// (1234 little-endian, 4321 big-endian) and page size.
-fn berkeley_db(dir: &Path, blobs: &[(u32, Vec<u8>)], order: u32, page_size: u32) -> PathBuf {
-    require("db5.3_load", "db5.3-util");
-    std::fs::create_dir_all(dir).unwrap();
-    let mut dump =
-        format!("VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize={page_size}\nHEADER=END\n");
-    for (record, blob) in blobs {
-        let key = if order == 4321 {
-            record.to_be_bytes()
-        } else {
-            record.to_le_bytes()
-        };
-        dump.push_str(&format!(
-            " {}\n {}\n",
-            hostcert::dsse::hex(&key),
-            hostcert::dsse::hex(blob)
-        ));
-    }
-    dump.push_str("DATA=END\n");
-    let dump_file = dir.join("dump");
-    std::fs::write(&dump_file, dump).unwrap();
-    let packages = dir.join("Packages");
-    run(Command::new("db5.3_load")
-        .args(["-c", &format!("db_lorder={order}"), "-f"])
-        .arg(&dump_file)
-        .arg(&packages));
-    std::fs::remove_file(dump_file).unwrap();
-    packages
 }
 
 /// An NDB `Packages.db` made of header blobs, laid out as rpm's `rpmpkg.c` writes one: the

@@ -1068,3 +1068,157 @@ fn the_packages_probe_reads_os_trees_and_this_machine_as_rpm_and_dpkg_list_them(
         break;
     }
 }
+
+#[test]
+fn a_layer_that_removes_the_rpm_database_is_an_error_never_a_pass() {
+    // A base layer with kernel-core, and a layer that deletes the database (as some builds do
+    // to slim an image): the kernel's files are still there, rpm -qa in the image lists nothing,
+    // and preflight, which cannot open the database, does not pass the image either.
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let rpms = build_rpms(work);
+    let tree = ubi_tree(
+        work,
+        "gone",
+        &[&rpms.redhat_release, &rpms.base, &rpms.kernel_core],
+    );
+    let image = build_image(work, "gone", &tree, UBI_LABELS);
+    add_layer(work, &image, |rootfs| {
+        std::fs::remove_dir_all(rootfs.join("var/lib/rpm")).unwrap();
+    });
+    let rootfs = merged(work, &image);
+    assert_eq!(rpm_qa_names(&rootfs), Vec::<String>::new());
+    let output = isv_image(work, &image, "gone");
+    let out = stdout(&output);
+    assert_eq!(code(&output), 2, "{out}{}", stderr(&output));
+    assert!(out.contains("verdict: INCOMPLETE"), "{out}");
+    for check in [
+        "image.redhat.prohibited-packages",
+        "image.redhat.modified-package-files",
+        "image.redhat.based-on-ubi",
+    ] {
+        let (outcome, result) = check_result(work, "gone", check);
+        assert_eq!(outcome, "error", "{check}: {result}");
+        assert!(
+            result.contains("rpm database /var/lib/rpm/rpmdb.sqlite that layer 0 left")
+                && result.contains("layer 1 removed it"),
+            "{check}: {result}"
+        );
+    }
+}
+
+// ---- a Berkeley DB image (UBI 7 and 8) ----
+
+/// `rpm --root ROOT` reading a Berkeley DB `Packages` (Debian's rpm reads it with `bdb_ro`).
+fn rpm_root_bdb(root: &Path, args: &[&str]) -> Command {
+    require("rpm", "rpm");
+    let mut command = Command::new("rpm");
+    command
+        .arg("--root")
+        .arg(root)
+        .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend bdb_ro"])
+        .args(args);
+    command
+}
+
+#[test]
+fn a_berkeley_db_image_is_judged_as_rpm_judges_it() {
+    // UBI 7 and 8 keep a Berkeley DB `Packages`: the same headers rpm installed, loaded by
+    // db5.3_load, in the base layer; a later layer changes files of its packages.
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let rpms = build_rpms(work);
+    let tree = ubi_tree(
+        work,
+        "bdb",
+        &[
+            &rpms.redhat_release,
+            &rpms.base,
+            &rpms.acme_app,
+            &rpms.kernel_core,
+        ],
+    );
+    let dbpath = tree.join("var/lib/rpm");
+    let blobs = sqlite_blobs(&dbpath.join("rpmdb.sqlite"));
+    for entry in std::fs::read_dir(&dbpath).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    berkeley_db(&dbpath, &blobs, 1234, 4096);
+    let listed = run(&mut rpm_root_bdb(&tree, &["-qa", "--qf", "%{NAME}\\n"]));
+    let mut theirs: Vec<String> = listed.lines().map(str::to_owned).collect();
+    theirs.sort();
+    let image = build_image(work, "bdb", &tree, UBI_LABELS);
+    let set_mode = |path: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    add_layer(work, &image, |rootfs| {
+        std::fs::write(rootfs.join("usr/bin/hcc-tool"), "#!/bin/sh\necho patched\n").unwrap();
+        std::fs::remove_file(rootfs.join("usr/lib/hcc/gone.txt")).unwrap();
+        std::fs::write(rootfs.join("usr/lib/hcc/same.txt"), "same\n").unwrap();
+        set_mode(&rootfs.join("usr/lib/hcc/mode.txt"), 0o666);
+        std::fs::write(rootfs.join("etc/hcc.conf"), "level=2\n").unwrap();
+    });
+
+    let output = isv_image(work, &image, "bdb");
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let (outcome, result) = check_result(work, "bdb", "image.redhat.prohibited-packages");
+    assert_eq!(outcome, "fail", "{result}");
+    assert!(
+        result.contains("image-info packages has kernel-core"),
+        "{result}"
+    );
+    let (outcome, result) = check_result(work, "bdb", "image.redhat.modified-package-files");
+    assert_eq!(outcome, "fail", "{result}");
+    assert!(result.contains("/var/lib/rpm/Packages (bdb)"), "{result}");
+
+    // rpm -Va on the merged tree, through the same Berkeley DB file.
+    let rootfs = merged(work, &image);
+    let verified = rpm_root_bdb(
+        &rootfs,
+        &[
+            "-Va",
+            "--nodeps",
+            "--noscripts",
+            "--nomtime",
+            "--nouser",
+            "--nogroup",
+            "--nordev",
+            "--nocaps",
+        ],
+    )
+    .output()
+    .unwrap();
+    let differs: BTreeMap<&str, &str> = PREFLIGHT_DIFFERS.iter().copied().collect();
+    let expected: BTreeSet<String> = stdout(&verified)
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .filter(|path| path.starts_with('/') && !differs.contains_key(path))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        expected,
+        [
+            "/usr/bin/hcc-tool",
+            "/usr/lib/hcc/gone.txt",
+            "/usr/lib/hcc/mode.txt"
+        ]
+        .map(str::to_owned)
+        .into(),
+        "rpm -Va: {}",
+        stdout(&verified)
+    );
+    for path in &expected {
+        assert!(
+            result.contains(&format!(
+                "{path} (package hcc-base, hcc-base-1.0-1.el9.x86_64, layer 1)"
+            )),
+            "{path}: {result}"
+        );
+    }
+    assert!(!result.contains("/usr/lib/hcc/same.txt"), "{result}");
+
+    // The package list, as the `packages` probe reads it, is rpm -qa's.
+    let (ours, listed) = gathered_packages(work, &format!("oci:{image}"), "bdb-list");
+    assert_eq!(ours, theirs, "{listed}");
+}
