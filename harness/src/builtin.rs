@@ -37,6 +37,10 @@ pub const SUITES: &[BuiltinFile] = &[
         text: include_str!("../../suites/image-provenance/v1.0.1.yaml"),
     },
     BuiltinFile {
+        path: "suites/image-provenance/v1.1.0.yaml",
+        text: include_str!("../../suites/image-provenance/v1.1.0.yaml"),
+    },
+    BuiltinFile {
         path: "suites/kubernetes-node/v1.yaml",
         text: include_str!("../../suites/kubernetes-node/v1.yaml"),
     },

@@ -454,6 +454,16 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
     println!("\nchecks: {}", engine::describe_expectation(newest));
     let facts: Vec<String> = newest.probes.values().map(ToString::to_string).collect();
     println!("reads: {}", facts.join(", "));
+    if newest
+        .probes
+        .values()
+        .any(crate::targets::package_list::reads_package_databases)
+    {
+        println!(
+            "package databases: {}",
+            crate::targets::package_list::DATABASES_READ
+        );
+    }
     let applies = &newest.applies_to;
     let mut scope = Vec::new();
     if !applies.target_kinds.is_empty() {

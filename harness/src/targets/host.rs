@@ -14,7 +14,7 @@ use super::elf::{ElfInfo, MAX_ELF_BYTES};
 use super::kconfig::{symbol_fact, KernelConfig};
 use super::mounts::{mounts_fact, MountTable, MOUNTINFO};
 use super::node;
-use super::package_list::TargetFiles;
+use super::package_list::{self, TargetFiles};
 use super::runtimes::Inventory;
 use super::Gathered;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
@@ -144,6 +144,7 @@ impl HostFs {
         let mut modules: Option<Result<ModuleIndex, String>> = None;
         let mut mount_table: Option<Result<MountTable, String>> = None;
         let mut inventory: Option<Inventory> = None;
+        let mut packages: Option<Result<package_list::PackageList, String>> = None;
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
@@ -153,6 +154,10 @@ impl HostFs {
                 Probe::Runtimes => inventory
                     .get_or_insert_with(|| Inventory::read(self))
                     .summary_fact(probe),
+                Probe::Packages | Probe::Package(_) => package_list::package_fact(
+                    packages.get_or_insert_with(|| package_list::PackageList::read(self)),
+                    probe,
+                ),
                 Probe::CgroupMode => {
                     let mode = if self.live() {
                         let table = mount_table.get_or_insert_with(|| self.mount_table());

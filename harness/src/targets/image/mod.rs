@@ -13,9 +13,11 @@ mod attest;
 mod descriptor;
 mod json;
 mod layout;
+mod modified;
 pub mod policy;
 mod policy_config;
 mod sbom;
+mod ubi;
 mod unpack;
 mod user;
 mod verify;
@@ -281,7 +283,12 @@ impl Target for ImageTarget {
         let needs_files = probes.iter().any(|p| match p {
             Probe::ImageInfo(key) => matches!(
                 key.as_str(),
-                "user" | "licenses" | "packages" | "sbom" | "modified-package-files"
+                "user"
+                    | "licenses"
+                    | "packages"
+                    | "sbom"
+                    | "modified-package-files"
+                    | "based-on-ubi"
             ),
             Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
             Probe::KernelRelease | Probe::Architecture => self.bootable,
@@ -300,7 +307,8 @@ impl Target for ImageTarget {
                 .cloned()
         });
         let rootfs = temp.path().join("rootfs");
-        let mut modified = Vec::new();
+        let history = temp.path().join("rpmdb-states");
+        let mut unpacked = unpack::Unpacked::default();
         let files: Result<HostFs, String> = if !needs_files {
             Err("the image's files were not unpacked: no check of this run reads them".to_owned())
         } else if let Some(problem) = &untrusted {
@@ -309,10 +317,11 @@ impl Target for ImageTarget {
             ))
         } else {
             std::fs::create_dir(&rootfs)
+                .and_then(|()| std::fs::create_dir(&history))
                 .map_err(|e| format!("cannot make a temporary folder: {e}"))
-                .and_then(|()| unpack::unpack(&image.layers, &rootfs))
-                .and_then(|changed| {
-                    modified = changed;
+                .and_then(|()| unpack::unpack(&image.layers, &rootfs, &history))
+                .and_then(|done| {
+                    unpacked = done;
                     // A bootc image is judged with the kernel it ships (the newest, when it
                     // ships several).
                     let kernel = if self.bootable {
@@ -362,7 +371,7 @@ impl Target for ImageTarget {
             options: &self.options,
             transport: self.transport,
             location: &self.path,
-            modified: &modified,
+            unpacked: &unpacked,
         };
         for probe in probes {
             if self.bootable && kernel_probe(probe) {
@@ -370,6 +379,23 @@ impl Target for ImageTarget {
             }
             if let Some(fact) = context.fact(probe) {
                 facts.insert(fact);
+            }
+        }
+        // A layer wrote an rpm database that the image no longer has: its packages' files are
+        // there but cannot be listed, so every fact that needs the packages is an error.
+        if let Some(reason) = files
+            .as_ref()
+            .ok()
+            .and_then(|_| modified::removed_rpm_database(&rootfs, &unpacked))
+        {
+            for probe in probes {
+                if super::package_list::reads_package_databases(probe) {
+                    facts.insert(Fact::failed(
+                        probe.clone(),
+                        "package databases",
+                        reason.clone(),
+                    ));
+                }
             }
         }
         drop(temp);
@@ -404,8 +430,9 @@ struct Context<'a> {
     transport: Transport,
     /// The layout folder or archive file the user named (policy scopes refer to it).
     location: &'a Path,
-    /// Files of lower layers that later layers replaced or deleted.
-    modified: &'a [unpack::Modified],
+    /// Files of lower layers that later layers replaced or deleted, and the rpm database after
+    /// each layer that changed it.
+    unpacked: &'a unpack::Unpacked,
 }
 
 impl Context<'_> {
@@ -587,10 +614,29 @@ impl Context<'_> {
                         Ok((source, value)) => read(&source, value),
                         Err(reason) => failed("package databases", reason),
                     },
-                    "modified-package-files" => match modified_package_files(root, self.modified) {
-                        Ok((source, value)) => read(&source, value),
-                        Err(reason) => failed("package databases", reason),
-                    },
+                    "modified-package-files" => {
+                        match modified::modified_package_files(root, self.unpacked) {
+                            Ok((source, value)) => read(&source, value),
+                            Err(reason) => failed("package databases", reason),
+                        }
+                    }
+                    "based-on-ubi" => {
+                        let diff_ids: Vec<String> = image
+                            .config
+                            .pointer("/rootfs/diff_ids")
+                            .and_then(Value::as_array)
+                            .map(|ids| {
+                                ids.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        match ubi::based_on_ubi(root, &self.labels(), &diff_ids) {
+                            Ok((source, value)) => read(&source, value),
+                            Err(reason) => failed("package databases, os-release, labels", reason),
+                        }
+                    }
                     "sbom" => {
                         let (source, value) = sbom::find(image, root);
                         read(&source, value)
@@ -659,80 +705,6 @@ fn packages(root: &Path) -> Result<(String, FactValue), String> {
     Ok((
         list.sources.join(", "),
         FactValue::Text(list.packages.into_keys().collect::<Vec<_>>().join(" ")),
-    ))
-}
-
-/// The files installed by a package in one layer that a later layer replaced or deleted, except
-/// where that layer also rewrote the package's file list (the package was upgraded there):
-/// `none`, or `PATH (package NAME, layer N)` items. dpkg's `info/*.list` and apk's installed
-/// database say which package owns a file.
-fn modified_package_files(
-    root: &Path,
-    modified: &[unpack::Modified],
-) -> Result<(String, FactValue), String> {
-    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut sources = Vec::new();
-    if let Some(info) = resolve_in_tree(root, "/var/lib/dpkg/info")?.filter(|p| p.is_dir()) {
-        sources.push("/var/lib/dpkg/info/*.list");
-        let entries = std::fs::read_dir(&info).map_err(|e| e.to_string())?;
-        for entry in entries.filter_map(Result::ok).take(100_000) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(package) = name.strip_suffix(".list") else {
-                continue;
-            };
-            let list = format!("/var/lib/dpkg/info/{name}");
-            let Some(text) = read_tree_text_large(root, &list)? else {
-                continue;
-            };
-            for line in text.lines().filter(|l| l.starts_with('/')) {
-                owners.insert(line.to_owned(), (package.to_owned(), list.clone()));
-            }
-        }
-    }
-    if let Some(text) = read_tree_text_large(root, "/lib/apk/db/installed")? {
-        sources.push("/lib/apk/db/installed");
-        let (mut package, mut dir) = (String::new(), String::new());
-        for line in text.lines() {
-            if let Some(name) = line.strip_prefix("P:") {
-                package = name.to_owned();
-            } else if let Some(d) = line.strip_prefix("F:") {
-                dir = d.to_owned();
-            } else if let Some(file) = line.strip_prefix("R:") {
-                owners.insert(
-                    format!("/{dir}/{file}"),
-                    (package.clone(), "/lib/apk/db/installed".to_owned()),
-                );
-            }
-        }
-    }
-    if sources.is_empty() {
-        return Ok((
-            "dpkg and apk file lists (neither present)".to_owned(),
-            FactValue::Text("none".to_owned()),
-        ));
-    }
-    let found: Vec<String> = modified
-        .iter()
-        .filter_map(|change| {
-            let (package, list) = owners.get(&change.path)?;
-            let upgraded = modified
-                .iter()
-                .any(|other| other.layer == change.layer && other.path == *list);
-            (!upgraded).then(|| {
-                format!(
-                    "{} (package {package}, layer {})",
-                    change.path, change.layer
-                )
-            })
-        })
-        .collect();
-    Ok((
-        sources.join(", "),
-        FactValue::Text(if found.is_empty() {
-            "none".to_owned()
-        } else {
-            found.join(", ")
-        }),
     ))
 }
 
