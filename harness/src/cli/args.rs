@@ -41,7 +41,7 @@ pub enum Command {
     /// Show what a check verifies, why, how to fix it, and which versions exist.
     Explain(ExplainArgs),
     /// Gather a target's facts into a snapshot file, to evaluate later with `run --facts`.
-    Gather(GatherArgs),
+    Gather(Box<GatherArgs>),
     /// Render a saved JSON report again, as JUnit XML, JSON, HTML or Markdown.
     Report(ReportArgs),
     /// Compare two JSON reports: new failures, fixed checks, changed evidence and versions.
@@ -138,6 +138,23 @@ pub struct ImageArgs {
     /// verified with; otherwise the `attestation-key` parameter.
     #[arg(long, value_name = "FILE")]
     pub attestation_key: Option<PathBuf>,
+    /// The registry credentials of `docker://` images (containers-auth.json, as skopeo's
+    /// `--authfile`); otherwise REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json and ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// The folder of a registry's CA certificates (`*.crt`) and client certificate (`*.cert`
+    /// with its `*.key`); otherwise /etc/containers/certs.d/HOST:PORT.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Verify registries' TLS certificates (`--tls-verify=false` skips it and allows plain HTTP).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// The registries.d folder that says where a registry's signatures are (lookaside,
+    /// use-sigstore-attachments); otherwise ~/.config/containers/registries.d or
+    /// /etc/containers/registries.d.
+    #[arg(long = "registries.d", value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
 }
 
 impl ImageArgs {
@@ -173,6 +190,14 @@ impl ImageArgs {
             .or_else(|| fallback("attestation-key"));
         options.image.signatures = self.signatures.clone();
         options.image.lookaside = self.lookaside.clone();
+        options.image.registry = crate::targets::image::RegistryOptions {
+            authfile: self.authfile.clone(),
+            cert_dir: self.cert_dir.clone(),
+            tls_verify: self.tls_verify,
+            registries_d: self.registries_d.clone(),
+            connect_timeout: options.ssh.connect_timeout,
+            gather_timeout: options.ssh.gather_timeout,
+        };
     }
 }
 
@@ -197,13 +222,14 @@ pub struct SshArgs {
     /// through one bastion) apply (default ~/.ssh/config when it exists).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
-    /// Seconds to wait for a TCP connection.
+    /// Seconds to wait for a TCP connection (to an SSH host or a registry).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
     /// Seconds to wait for the SSH handshake and authentication.
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub auth_timeout: u64,
-    /// Seconds to wait for a host's facts once logged in.
+    /// Seconds to wait for a host's facts once logged in, or for a registry's answer (and for
+    /// each read of a blob it sends).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub gather_timeout: u64,
 }
@@ -246,7 +272,8 @@ pub struct RunArgs {
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
     /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
     /// kernel in it), `kernel-config:FILE` (a kernel .config alone), or an image: `oci:DIR[:TAG]`,
-    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`.
+    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
+    /// (a registry).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// An image (or OS tree) to certify on each target: `rootfs:DIR` today, any target that

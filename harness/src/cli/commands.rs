@@ -25,7 +25,7 @@ pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
         Command::List(args) => list(args),
         Command::Lint(args) => lint(args),
         Command::Explain(args) => explain(args),
-        Command::Gather(args) => gather(args),
+        Command::Gather(args) => gather(*args),
         Command::Report(args) => report(args),
         Command::Diff(args) => diff(args),
         Command::Attest(args) => attest(args),

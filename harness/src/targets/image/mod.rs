@@ -12,8 +12,11 @@
 mod attest;
 mod layout;
 pub mod policy;
+mod registry;
 mod unpack;
 mod verify;
+
+pub use registry::RegistryOptions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,8 @@ pub struct ImageOptions {
     /// The Docker reference the image is judged as (`--param image-reference=`), when its tag or
     /// archive does not name one.
     pub reference: Option<String>,
+    /// How `docker://` images are fetched: credentials, TLS, registries.d, time limits.
+    pub registry: RegistryOptions,
 }
 
 /// Which kind of image a target address names.
@@ -48,6 +53,8 @@ enum Transport {
     Oci,
     OciArchive,
     DockerArchive,
+    /// `docker://`, a registry.
+    Docker,
 }
 
 impl Transport {
@@ -56,8 +63,17 @@ impl Transport {
             Transport::Oci => "oci",
             Transport::OciArchive => "oci-archive",
             Transport::DockerArchive => "docker-archive",
+            Transport::Docker => "docker",
         }
     }
+}
+
+/// A `docker://` target's reference and the manifest or index it was resolved to when it was
+/// opened (or why it could not be).
+#[derive(Debug)]
+struct Remote {
+    reference: registry::DockerReference,
+    resolved: Result<registry::Document, String>,
 }
 
 /// An image, read when it is gathered.
@@ -69,11 +85,12 @@ pub struct ImageTarget {
     path: PathBuf,
     tag: Option<String>,
     options: ImageOptions,
+    remote: Option<Remote>,
 }
 
 /// Whether an address names an image target.
 pub fn is_image_address(address: &str) -> bool {
-    ["oci:", "oci-archive:", "docker-archive:"]
+    ["oci:", "oci-archive:", "docker-archive:", "docker://"]
         .iter()
         .any(|prefix| address.starts_with(prefix))
 }
@@ -84,6 +101,22 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<ImageTarget, Target
         target: address.to_owned(),
         reason: reason.to_owned(),
     };
+    if let Some(rest) = address.strip_prefix("docker://") {
+        let reference = registry::DockerReference::parse(rest).map_err(|e| fail(&e))?;
+        let resolved = registry::resolve(&reference, &options.registry);
+        return Ok(ImageTarget {
+            name: rest.to_owned(),
+            address: address.to_owned(),
+            transport: Transport::Docker,
+            path: PathBuf::from(reference.identity()),
+            tag: reference.tag.clone(),
+            options: options.clone(),
+            remote: Some(Remote {
+                reference,
+                resolved,
+            }),
+        });
+    }
     let (transport, rest) = if let Some(rest) = address.strip_prefix("oci:") {
         (Transport::Oci, rest)
     } else if let Some(rest) = address.strip_prefix("oci-archive:") {
@@ -119,6 +152,7 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<ImageTarget, Target
         path: PathBuf::from(path),
         tag,
         options: options.clone(),
+        remote: None,
     })
 }
 
@@ -145,7 +179,29 @@ impl Target for ImageTarget {
             .prefix("hostcert-image-")
             .tempdir()
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
+        let mut fetched = None;
         let mut image = match self.transport {
+            Transport::Docker => match &self.remote {
+                Some(Remote {
+                    reference,
+                    resolved: Ok(top),
+                }) => registry::read(
+                    reference,
+                    &self.options.registry,
+                    top,
+                    temp.path(),
+                    layout::read_oci,
+                )
+                .map(|read| {
+                    fetched = Some(read.registry);
+                    read.image
+                }),
+                Some(Remote {
+                    resolved: Err(reason),
+                    ..
+                }) => Err(reason.clone()),
+                None => Err("names no registry reference".to_owned()),
+            },
             Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref()),
             Transport::OciArchive | Transport::DockerArchive => {
                 let extracted = temp.path().join("archive");
@@ -161,15 +217,15 @@ impl Target for ImageTarget {
             }
         }
         .map_err(|reason| fail(format!("{} image: {reason}", self.transport.name())))?;
-        if let Some(reference) = &self.options.reference {
+        if let Some(reference) = self
+            .options
+            .reference
+            .as_ref()
+            .filter(|_| fetched.is_none())
+        {
             image.reference = Some(reference.clone());
         }
         let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
-        let checks = if wants_integrity {
-            verify::verify_layers(&image.layers)
-        } else {
-            Vec::new()
-        };
         // The files are unpacked only when a probe reads them.
         let needs_files = probes.iter().any(|p| match p {
             Probe::ImageInfo(key) => matches!(
@@ -181,6 +237,28 @@ impl Target for ImageTarget {
             Probe::OsRelease(key) => key != "ID",
             _ => true,
         });
+        // A registry's layers are fetched (and so verified) whenever the gather reads them.
+        let checks = match &fetched {
+            Some(registry) if wants_integrity || needs_files => registry.layers(&image.layers),
+            None if wants_integrity => verify::verify_layers(&image.layers),
+            _ => Vec::new(),
+        };
+        // Signatures and attestations kept in the registry join the image's index entries, and
+        // its lookaside signatures a lookaside folder, where the policy and attestation code
+        // look for them.
+        let mut options = self.options.clone();
+        let mut signature_error = None;
+        if let Some(registry) = &fetched {
+            let wants = registry::Wants {
+                signatures: probes.contains(&Probe::ImageInfo("signature".to_owned())),
+                attestations: probes.contains(&Probe::ImageInfo("provenance".to_owned())),
+                sboms: probes.contains(&Probe::ImageInfo("sbom".to_owned())),
+            };
+            match registry.attach(&mut image, &self.options.registry, wants, temp.path()) {
+                Ok(folder) => options.lookaside.extend(folder),
+                Err(reason) => signature_error = Some(reason),
+            }
+        }
         let rootfs = temp.path().join("rootfs");
         let mut modified = Vec::new();
         let files: Result<HostFs, String> = if needs_files {
@@ -228,7 +306,8 @@ impl Target for ImageTarget {
             image: &image,
             checks: &checks,
             rootfs: files.is_ok().then_some(rootfs.as_path()),
-            options: &self.options,
+            options: &options,
+            signature_error: signature_error.as_deref(),
             transport: self.transport,
             location: &self.path,
             modified: &modified,
@@ -249,6 +328,8 @@ struct Context<'a> {
     checks: &'a [verify::LayerCheck],
     rootfs: Option<&'a Path>,
     options: &'a ImageOptions,
+    /// Why the image's signatures could not be looked up where registries.d says they are.
+    signature_error: Option<&'a str>,
     transport: Transport,
     /// The layout folder or archive file the user named (policy scopes refer to it).
     location: &'a Path,
@@ -389,6 +470,10 @@ impl Context<'_> {
                     Err(reason) => failed("attestations", reason),
                 }
             }
+            "signature" if self.signature_error.is_some() => failed(
+                "registries.d",
+                self.signature_error.unwrap_or_default().to_owned(),
+            ),
             "signature" => {
                 match policy::judge(image, self.transport.name(), self.location, self.options) {
                     Ok((source, verdict)) => read(&source, text(&verdict)),
