@@ -1,1 +1,830 @@
+//! `docker://` images end to end, against a real registry: Debian's docker-registry
+//! (distribution 2.8) on 127.0.0.1 with TLS from a CA the test makes with openssl and htpasswd
+//! authentication, images built with umoci and pushed with skopeo. The same image read as
+//! `docker://`, `oci:` and `oci-archive:` gives the same results; credentials and TLS are
+//! found as containers tools find them and never written anywhere; each blob is fetched once
+//! per run and only verified blobs are cached; hostile registries (a fake server) give one
+//! clear error each and leave nothing in the cache.
 
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use support::registry::{self as reg, Fake, Registry, Reply, PASSWORD, USER};
+use support::*;
+
+/// A run's environment: every folder containers tools read credentials, certificates and
+/// configuration from is inside the test's folder.
+struct Env {
+    home: PathBuf,
+    cache: PathBuf,
+    tmp: PathBuf,
+    vars: Vec<(String, PathBuf)>,
+}
+
+impl Env {
+    fn new(work: &Work) -> Env {
+        let home = work.path("home");
+        let cache = work.path("cache");
+        let tmp = work.path("tmp");
+        for dir in [&home, &cache, &tmp, &work.path("run"), &work.path("config")] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        Env {
+            home: home.clone(),
+            cache: cache.clone(),
+            tmp: tmp.clone(),
+            vars: vec![
+                ("HOME".into(), home),
+                ("XDG_CACHE_HOME".into(), cache),
+                ("XDG_RUNTIME_DIR".into(), work.path("run")),
+                ("XDG_CONFIG_HOME".into(), work.path("config")),
+                ("TMPDIR".into(), tmp),
+            ],
+        }
+    }
+
+    /// Runs hostcert with this environment in the work folder; checks that the run left
+    /// nothing in its temporary folder.
+    fn hostcert(&self, work: &Work, args: &[&str], extra: &[(&str, &Path)]) -> Output {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(work.dir.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("SSL_CERT_FILE");
+        for (name, value) in &self.vars {
+            command.env(name, value);
+        }
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let output = command.output().expect("hostcert runs");
+        let left: Vec<_> = std::fs::read_dir(&self.tmp).unwrap().collect();
+        assert!(left.is_empty(), "the run left files in TMPDIR: {left:?}");
+        output
+    }
+
+    /// The blobs in the cache.
+    fn cached(&self) -> Vec<String> {
+        let dir = self.cache.join("hostcert/blobs/sha256");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// Builds an OCI layout `dir` with one busybox-static image tagged `tag`, with umoci.
+fn build(work: &Work, dir: &str, tag: &str, arch: Option<&str>) -> PathBuf {
+    require("umoci", "umoci");
+    require("/bin/busybox", "busybox-static");
+    let root = work.path(&format!("{dir}-rootfs"));
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    write(
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001:app:/home/app:/bin/sh\n",
+    );
+    write("etc/os-release", "ID=busybox\nVERSION_ID=1.35\n");
+    write("licenses/LICENSE", "Apache-2.0\n");
+    let image = format!("{dir}:{tag}");
+    let at = work.dir.path();
+    reg::run(at, "umoci", &["init", "--layout", dir]);
+    reg::run(at, "umoci", &["new", "--image", &image]);
+    reg::run(
+        at,
+        "umoci",
+        &[
+            "insert",
+            "--image",
+            &image,
+            &root.display().to_string(),
+            "/",
+        ],
+    );
+    let mut args = vec![
+        "config",
+        "--image",
+        &image,
+        "--config.user",
+        "app",
+        "--config.cmd",
+        "/bin/sh",
+    ];
+    for label in [
+        "name=hcc-busybox",
+        "vendor=Example",
+        "version=1.0",
+        "release=1",
+        "summary=tiny test image",
+        "description=busybox-static rootfs",
+        "maintainer=hcc-test@example.invalid",
+        "org.opencontainers.image.base.name=scratch",
+    ] {
+        args.extend(["--config.label", label]);
+    }
+    if let Some(arch) = arch {
+        args.extend(["--architecture", arch]);
+    }
+    reg::run(at, "umoci", &args);
+    reg::run(at, "umoci", &["gc", "--layout", dir]);
+    work.path(dir)
+}
+
+/// Each check's outcome and observed values, from a report's only target.
+fn results(report: &Value) -> BTreeMap<String, (String, Vec<Value>)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let observed = r["evidence"]
+                .as_array()
+                .map(|e| e.iter().map(|e| e["observed"].clone()).collect())
+                .unwrap_or_default();
+            (
+                r["check"].as_str().unwrap().to_owned(),
+                (r["outcome"].as_str().unwrap().to_owned(), observed),
+            )
+        })
+        .collect()
+}
+
+/// Fails if the password, the basic credential or any bearer token `tokens` names appears in
+/// the output or in any file under `dir` (a file, or a folder of reports).
+fn assert_no_secret(output: &Output, dir: &Path, tokens: &[&str]) {
+    let basic = reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let mut secrets = vec![PASSWORD.to_owned(), basic];
+    secrets.extend(tokens.iter().map(|t| (*t).to_owned()));
+    let text = format!("{}{}", stdout(output), stderr(output));
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret in the output: {text}"
+        );
+    }
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        {
+            if let Ok(bytes) = std::fs::read(&path) {
+                let text = String::from_utf8_lossy(&bytes);
+                for secret in &secrets {
+                    assert!(
+                        !text.contains(secret.as_str()),
+                        "a secret in {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(blob(entry["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let registry = Registry::start(&work.path("registry"));
+    let layout = build(&work, "busybox", "1.0", None);
+    registry.push(
+        &format!("oci:{}:1.0", layout.display()),
+        "hcc/busybox:1.0",
+        &[],
+    );
+    let archive = work.path("busybox.tar");
+    reg::run(
+        work.dir.path(),
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "oci:busybox:1.0",
+            &format!("oci-archive:{}:1.0", archive.display()),
+        ],
+    );
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let remote = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let mut reports = Vec::new();
+    for (name, target) in [
+        ("docker", remote.as_str()),
+        ("oci", "oci:busybox:1.0"),
+        ("archive", &format!("oci-archive:{}:1.0", archive.display())),
+    ] {
+        let output = env.hostcert(
+            &work,
+            &[
+                "run",
+                "--profile",
+                "isv-image",
+                "--target",
+                target,
+                "--authfile",
+                &authfile,
+                "--cert-dir",
+                &ca,
+                "--report-dir",
+                name,
+            ],
+            &[],
+        );
+        assert_eq!(code(&output), 1, "{}{}", stdout(&output), stderr(&output));
+        assert_no_secret(&output, &work.path(name), &[]);
+        reports.push(results(&work.json(&format!("{name}/report.json"))));
+    }
+    assert_eq!(reports[0]["image.integrity.blobs"].0, "pass");
+    assert_eq!(reports[0]["image.redhat.non-root"].0, "pass");
+    assert_eq!(reports[0]["image.redhat.unique-tag"].1, [json!("1.0")]);
+    assert_eq!(reports[0], reports[1], "docker:// and oci: differ");
+    assert_eq!(reports[0], reports[2], "docker:// and oci-archive: differ");
+    // The cache holds exactly the image's verified blobs, and the run's temporary folder is
+    // empty (checked by Env::hostcert).
+    let mut blobs: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    blobs.sort();
+    assert_eq!(env.cached(), blobs);
+    // The evidence names the registry reference as the image's identity.
+    let report = work.json("docker/report.json");
+    assert_eq!(
+        report["targets"][0]["name"],
+        format!("{}/hcc/busybox:1.0", registry.host())
+    );
+}
+
+#[test]
+fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let registry = Registry::start(&work.path("registry"));
+    let layout = build(&work, "busybox", "1.0", None);
+    registry.push(
+        &format!("oci:{}:1.0", layout.display()),
+        "hcc/busybox:1.0",
+        &[],
+    );
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let image = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let configs: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let path = work.path(&format!("{name}.config"));
+            std::fs::write(
+                &path,
+                "#\n# Linux/x86 6.1.0 Kernel Configuration\n#\nCONFIG_NAMESPACES=y\n",
+            )
+            .unwrap();
+            format!("kernel-config:{}", path.display())
+        })
+        .collect();
+    let mut args = vec![
+        "run",
+        "--profile",
+        "isv-image",
+        "--image",
+        &image,
+        "--authfile",
+        &authfile,
+        "--cert-dir",
+        &ca,
+        "--report-dir",
+        "fleet",
+    ];
+    for config in &configs {
+        args.extend(["--target", config.as_str()]);
+    }
+    let output = env.hostcert(&work, &args, &[]);
+    let report = work.json("fleet/report.json");
+    assert_eq!(
+        report["targets"].as_array().unwrap().len(),
+        3,
+        "{}",
+        stderr(&output)
+    );
+    let layers = layer_digests(&layout, "1.0");
+    for layer in &layers {
+        assert_eq!(
+            registry.blob_gets(layer),
+            1,
+            "layer {layer} fetched more than once"
+        );
+    }
+    // A new run verifies the cached layer again and fetches nothing.
+    let output = env.hostcert(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-image",
+            "--target",
+            &image,
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--report-dir",
+            "again",
+        ],
+        &[],
+    );
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    for layer in &layers {
+        assert_eq!(registry.blob_gets(layer), 1);
+    }
+    // A cached blob damaged on disk is noticed and fetched again.
+    let cached = env
+        .cache
+        .join("hostcert/blobs/sha256")
+        .join(layers[0].trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&cached).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cached, &bytes).unwrap();
+    let output = env.hostcert(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-image",
+            "--target",
+            &image,
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--report-dir",
+            "repaired",
+        ],
+        &[],
+    );
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(
+        results(&work.json("repaired/report.json"))["image.integrity.blobs"].0,
+        "pass"
+    );
+    assert_eq!(registry.blob_gets(&layers[0]), 2);
+}
+
+#[test]
+fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let registry = Registry::start(&work.path("registry"));
+    let layout = build(&work, "busybox", "1.0", None);
+    registry.push(
+        &format!("oci:{}:1.0", layout.display()),
+        "hcc/busybox:1.0",
+        &[],
+    );
+    let image = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let ca = registry.certs.ca_dir.display().to_string();
+    let gather = |name: &str, extra_args: &[&str], vars: &[(&str, &Path)]| {
+        let mut args = vec![
+            "gather",
+            "--profile",
+            "isv-image",
+            "--target",
+            &image,
+            "--output",
+            name,
+        ];
+        args.extend(extra_args);
+        let output = env.hostcert(&work, &args, vars);
+        assert_no_secret(&output, &work.path(name), &[]);
+        output
+    };
+    // No credentials anywhere: the registry's 401 is the error, with where they are looked for.
+    let output = gather("none.json", &["--cert-dir", &ca], &[]);
+    assert_eq!(code(&output), 2);
+    let err = stderr(&output);
+    assert!(err.contains(&image), "{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("needs credentials"),
+        "{err}"
+    );
+    // Wrong credentials: the file is named, not its content.
+    let wrong = work.path("wrong.json");
+    std::fs::write(
+        &wrong,
+        json!({"auths": {registry.host(): {"auth": reg::base64_encode(format!("{USER}:{PASSWORD}x").as_bytes())}}}).to_string(),
+    )
+    .unwrap();
+    let output = gather(
+        "wrong.json",
+        &[
+            "--cert-dir",
+            &ca,
+            "--authfile",
+            &wrong.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&output), 2);
+    let err = stderr(&output);
+    assert!(
+        err.contains("refused the credentials from") && err.contains("wrong.json"),
+        "{err}"
+    );
+    // REGISTRY_AUTH_FILE, and Docker's config.json in the home folder.
+    let output = gather(
+        "env.json",
+        &["--cert-dir", &ca],
+        &[("REGISTRY_AUTH_FILE", &registry.authfile)],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    std::fs::create_dir_all(env.home.join(".docker")).unwrap();
+    std::fs::copy(&registry.authfile, env.home.join(".docker/config.json")).unwrap();
+    let output = gather("docker-config.json", &["--cert-dir", &ca], &[]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    // Without the CA the certificate is refused; with --tls-verify=false it is not checked;
+    // the CA in the user's certs.d folder for HOST:PORT is found.
+    let output = gather("no-ca.json", &[], &[]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&output)
+    );
+    let output = gather("insecure.json", &["--tls-verify=false"], &[]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let certs_d = env
+        .home
+        .join(".config/containers/certs.d")
+        .join(registry.host());
+    std::fs::create_dir_all(&certs_d).unwrap();
+    std::fs::copy(registry.certs.ca_dir.join("ca.crt"), certs_d.join("ca.crt")).unwrap();
+    let output = gather("certs-d.json", &[], &[]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let snapshot = work.read("certs-d.json");
+    assert!(snapshot.contains("\"ok\""), "{snapshot}");
+}
+
+/// What the fake registry serves: one image's manifest, config and layer.
+#[derive(Clone)]
+struct Served {
+    manifest: Vec<u8>,
+    manifest_digest: String,
+    config: Vec<u8>,
+    config_digest: String,
+    layer: Vec<u8>,
+    layer_digest: String,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn served() -> Served {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(6);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, "hello.txt", &b"hello\n"[..])
+        .unwrap();
+    let layer = tar.into_inner().unwrap();
+    let layer_digest = sha256(&layer);
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"User": "1001"},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    })
+    .to_string()
+    .into_bytes();
+    let config_digest = sha256(&config);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string()
+    .into_bytes();
+    Served {
+        manifest_digest: sha256(&manifest),
+        manifest,
+        config_digest,
+        config,
+        layer_digest,
+        layer,
+    }
+}
+
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// How a hostile registry spoils one answer: `None` answers as a good registry would.
+type Spoil = Box<dyn Fn(&reg::Request, &Served, u16) -> Option<Reply> + Send + Sync>;
+
+/// A fake registry serving the image (with basic authentication), except where `spoil` says.
+fn fake_registry(image: &Served, spoil: Spoil) -> Fake {
+    let image = image.clone();
+    Fake::start(move |request, port| {
+        if let Some(reply) = spoil(request, &image, port) {
+            return reply;
+        }
+        let path = request.path.as_str();
+        if path.starts_with("/v2/") && request.authorization.is_none() {
+            return Reply::json(
+                401,
+                &json!({"errors": [{"code": "UNAUTHORIZED", "message": "log in"}]}),
+                &[("WWW-Authenticate", "Basic realm=\"fake\"")],
+            );
+        }
+        if path.ends_with("/manifests/1.0")
+            || path.ends_with(&format!("/manifests/{}", image.manifest_digest))
+        {
+            return Reply::bytes(
+                200,
+                image.manifest.clone(),
+                &[
+                    ("Content-Type", MANIFEST_TYPE),
+                    ("Docker-Content-Digest", &image.manifest_digest),
+                ],
+            );
+        }
+        if path.ends_with(&format!("/blobs/{}", image.config_digest)) {
+            return Reply::bytes(200, image.config.clone(), &[]);
+        }
+        if path.ends_with(&format!("/blobs/{}", image.layer_digest)) {
+            return Reply::bytes(200, image.layer.clone(), &[]);
+        }
+        Reply::json(
+            404,
+            &json!({"errors": [{"code": "NOT_FOUND", "message": "no such thing"}]}),
+            &[],
+        )
+    })
+}
+
+#[test]
+fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let image = served();
+    let token = "tok-SECRET-123";
+    let gather = |fake: &Fake, name: &str| {
+        let authfile = work.path(&format!("{name}-auth.json"));
+        std::fs::write(
+            &authfile,
+            json!({"auths": {fake.host(): {"auth": reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())}}}).to_string(),
+        )
+        .unwrap();
+        let target = format!("docker://{}/hcc/app:1.0", fake.host());
+        let authfile = authfile.display().to_string();
+        let output_file = format!("{name}.json");
+        let started = std::time::Instant::now();
+        let output = env.hostcert(
+            &work,
+            &[
+                "gather",
+                "--profile",
+                "isv-image",
+                "--target",
+                &target,
+                "--tls-verify=false",
+                "--authfile",
+                &authfile,
+                "--gather-timeout",
+                "2",
+                "--connect-timeout",
+                "2",
+                "--output",
+                &output_file,
+            ],
+            &[],
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+        assert_no_secret(&output, &work.path(&output_file), &[token]);
+        let snapshot = std::fs::read_to_string(work.path(&output_file)).unwrap_or_default();
+        let text = format!("{}{snapshot}", stderr(&output));
+        (output, text)
+    };
+    // Served well, the image is read over plain HTTP (--tls-verify=false) and its three blobs
+    // are cached.
+    let fake = fake_registry(&image, Box::new(|_, _, _| None));
+    let (output, _) = gather(&fake, "good");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(env.cached().len(), 3);
+    std::fs::remove_dir_all(env.cache.join("hostcert")).unwrap();
+    drop(fake);
+
+    // A redirect of a blob to another host: followed, without the credentials.
+    let storage = Fake::start({
+        let image = image.clone();
+        move |request, _| {
+            if request.path.ends_with(&image.layer_digest) {
+                Reply::bytes(200, image.layer.clone(), &[])
+            } else {
+                Reply::bytes(404, Vec::new(), &[])
+            }
+        }
+    });
+    let storage_port = storage.port;
+    let fake = fake_registry(
+        &image,
+        Box::new(move |r, i, _| {
+            (r.authorization.is_some() && r.path.ends_with(&format!("/blobs/{}", i.layer_digest)))
+                .then(|| {
+                    let location =
+                        format!("http://127.0.0.1:{storage_port}/store/{}", i.layer_digest);
+                    Reply::bytes(307, Vec::new(), &[("Location", &location)])
+                })
+        }),
+    );
+    let (output, _) = gather(&fake, "redirect");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let to_storage = storage.requests();
+    assert_eq!(to_storage.len(), 1, "{to_storage:?}");
+    assert_eq!(
+        to_storage[0].authorization, None,
+        "credentials followed a redirect"
+    );
+    assert!(fake.requests().iter().any(|r| r.authorization.is_some()));
+    std::fs::remove_dir_all(env.cache.join("hostcert")).unwrap();
+    drop((fake, storage));
+
+    let cases: Vec<(&str, &str, Spoil)> = vec![
+        (
+            "wrong-manifest-digest",
+            "Docker-Content-Digest",
+            Box::new(|r, i, _| {
+                (r.authorization.is_some() && r.path.ends_with("/manifests/1.0")).then(|| {
+                    let mut other = i.manifest.clone();
+                    other.push(b' ');
+                    Reply::bytes(
+                        200,
+                        other,
+                        &[
+                            ("Content-Type", MANIFEST_TYPE),
+                            ("Docker-Content-Digest", &i.manifest_digest),
+                        ],
+                    )
+                })
+            }),
+        ),
+        (
+            "wrong-layer",
+            "its sha256 is",
+            Box::new(|r, i, _| {
+                (r.authorization.is_some()
+                    && r.path.ends_with(&format!("/blobs/{}", i.layer_digest)))
+                .then(|| {
+                    let mut other = i.layer.clone();
+                    other[0] ^= 1;
+                    Reply::bytes(200, other, &[])
+                })
+            }),
+        ),
+        (
+            "lying-length",
+            "cannot fetch it",
+            Box::new(|r, i, _| {
+                (r.authorization.is_some()
+                    && r.path.ends_with(&format!("/blobs/{}", i.layer_digest)))
+                .then(|| Reply::Lying {
+                    declared: i.layer.len() as u64,
+                    body: i.layer[..100].to_vec(),
+                })
+            }),
+        ),
+        (
+            "endless-layer",
+            "more than the",
+            Box::new(|r, i, _| {
+                (r.authorization.is_some()
+                    && r.path.ends_with(&format!("/blobs/{}", i.layer_digest)))
+                .then_some(Reply::Endless)
+            }),
+        ),
+        (
+            "endless-manifest",
+            "larger than",
+            Box::new(|r, _, _| {
+                (r.authorization.is_some() && r.path.ends_with("/manifests/1.0"))
+                    .then_some(Reply::Endless)
+            }),
+        ),
+        (
+            "hanging",
+            "did not answer within 2 seconds",
+            Box::new(|r, _, _| r.path.ends_with("/manifests/1.0").then_some(Reply::Hang)),
+        ),
+        (
+            "unauthorized-loop",
+            "HTTP 401",
+            Box::new(move |r, _, port| {
+                Some(if r.path.starts_with("/token") {
+                    Reply::json(200, &json!({"token": "tok-SECRET-123"}), &[])
+                } else {
+                    let realm =
+                        format!("Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"");
+                    Reply::json(
+                        401,
+                        &json!({"errors": [{"code": "UNAUTHORIZED", "message": "echo tok-SECRET-123"}]}),
+                        &[("WWW-Authenticate", &realm)],
+                    )
+                })
+            }),
+        ),
+        (
+            "huge-index",
+            "more than the 1000 hostcert reads",
+            Box::new(|r, _, _| {
+                (r.authorization.is_some() && r.path.ends_with("/manifests/1.0")).then(|| {
+                    let entry = json!({"mediaType": MANIFEST_TYPE, "digest": format!("sha256:{}", "a".repeat(64)), "size": 10, "platform": {"os": "linux", "architecture": "amd64"}});
+                    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": vec![entry; 10_000]});
+                    Reply::bytes(
+                        200,
+                        index.to_string().into_bytes(),
+                        &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                    )
+                })
+            }),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, expected, spoil) in cases {
+        let fake = fake_registry(&image, spoil);
+        let (output, text) = gather(&fake, name);
+        if !text.contains(expected) {
+            wrong.push(format!("{name}: expected `{expected}` in {text}"));
+        }
+        if name != "wrong-layer"
+            && name != "lying-length"
+            && name != "endless-layer"
+            && code(&output) != 2
+        {
+            wrong.push(format!("{name}: exit {} ({text})", code(&output)));
+        }
+        let layer = image.layer_digest.trim_start_matches("sha256:");
+        let cached = env.cached();
+        if cached.iter().any(|d| d == layer) {
+            wrong.push(format!("{name}: a spoiled layer was cached"));
+        }
+        if (name == "wrong-manifest-digest" || name == "huge-index") && !cached.is_empty() {
+            wrong.push(format!("{name}: cached {cached:?}"));
+        }
+        let _ = std::fs::remove_dir_all(env.cache.join("hostcert"));
+        drop(fake);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -336,3 +336,5 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+pub mod registry;

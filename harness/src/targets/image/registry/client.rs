@@ -41,6 +41,14 @@ enum Auth {
     Bearer(String),
 }
 
+/// The auth each repository of each registry was last answered with in this run, so that the
+/// next client (another gather of the same image) starts with it instead of a `401`.
+fn known_auth() -> &'static Mutex<std::collections::HashMap<(String, String), Auth>> {
+    static KNOWN: std::sync::OnceLock<Mutex<std::collections::HashMap<(String, String), Auth>>> =
+        std::sync::OnceLock::new();
+    KNOWN.get_or_init(Default::default)
+}
+
 /// A client for one repository of one registry.
 pub(crate) struct Client {
     agent: ureq::Agent,
@@ -179,13 +187,19 @@ impl Client {
             .timeout_send_request(Some(options.gather_timeout))
             .build()
             .into();
+        let auth = known_auth()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(host.clone(), reference.repository.clone()))
+            .cloned()
+            .unwrap_or(Auth::Anonymous);
         Ok(Client {
             agent,
             scheme: Mutex::new("https"),
             host,
             repository: reference.repository.clone(),
+            auth: Mutex::new(auth),
             credentials,
-            auth: Mutex::new(Auth::Anonymous),
             verify: options.tls_verify,
             timeout: options.gather_timeout,
         })
@@ -424,6 +438,10 @@ impl Client {
                 })
             }
         };
+        known_auth()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((self.host.clone(), self.repository.clone()), auth.clone());
         *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = auth;
         Ok(())
     }
