@@ -24,7 +24,7 @@ use crate::model::TargetKind;
 
 /// Why a host, an OS tree or a kernel config cannot answer an image probe.
 pub const NOT_AN_IMAGE: &str =
-    "only image targets (oci:, oci-archive:, docker-archive:, docker://) have image facts";
+    "only image targets (oci:, oci-archive:, docker-archive:, docker://, containers-storage:) have image facts";
 
 /// What a target gave back for one gather: its host name and the facts.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE` or `docker://HOST/REPO[:TAG]`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST/REPO[:TAG]` or `containers-storage:NAME[:TAG]`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }

@@ -13,6 +13,7 @@ mod attest;
 mod layout;
 pub mod policy;
 mod registry;
+mod storage;
 mod unpack;
 mod verify;
 
@@ -55,6 +56,8 @@ enum Transport {
     DockerArchive,
     /// `docker://`, a registry.
     Docker,
+    /// `containers-storage:`, podman's and buildah's local store.
+    Storage,
 }
 
 impl Transport {
@@ -64,6 +67,7 @@ impl Transport {
             Transport::OciArchive => "oci-archive",
             Transport::DockerArchive => "docker-archive",
             Transport::Docker => "docker",
+            Transport::Storage => "containers-storage",
         }
     }
 }
@@ -86,13 +90,21 @@ pub struct ImageTarget {
     tag: Option<String>,
     options: ImageOptions,
     remote: Option<Remote>,
+    /// A `containers-storage:` target's image, found when it was opened (or why not).
+    stored: Option<Result<storage::Found, String>>,
 }
 
 /// Whether an address names an image target.
 pub fn is_image_address(address: &str) -> bool {
-    ["oci:", "oci-archive:", "docker-archive:", "docker://"]
-        .iter()
-        .any(|prefix| address.starts_with(prefix))
+    [
+        "oci:",
+        "oci-archive:",
+        "docker-archive:",
+        "docker://",
+        "containers-storage:",
+    ]
+    .iter()
+    .any(|prefix| address.starts_with(prefix))
 }
 
 /// Opens an image address; nothing is read until the gather.
@@ -115,6 +127,20 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<ImageTarget, Target
                 reference,
                 resolved,
             }),
+            stored: None,
+        });
+    }
+    if let Some(rest) = address.strip_prefix("containers-storage:") {
+        let reference = storage::StorageReference::parse(rest).map_err(|e| fail(&e))?;
+        return Ok(ImageTarget {
+            name: reference.image.clone(),
+            address: address.to_owned(),
+            transport: Transport::Storage,
+            path: PathBuf::new(),
+            tag: None,
+            options: options.clone(),
+            remote: None,
+            stored: Some(storage::find(&reference)),
         });
     }
     let (transport, rest) = if let Some(rest) = address.strip_prefix("oci:") {
@@ -153,6 +179,7 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<ImageTarget, Target
         tag,
         options: options.clone(),
         remote: None,
+        stored: None,
     })
 }
 
@@ -180,7 +207,18 @@ impl Target for ImageTarget {
             .tempdir()
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
         let mut fetched = None;
+        let mut stored_checks = None;
         let mut image = match self.transport {
+            Transport::Storage => match &self.stored {
+                Some(Ok(found)) => {
+                    storage::read(found, temp.path(), layout::read_oci).map(|read| {
+                        stored_checks = Some(read.checks);
+                        read.image
+                    })
+                }
+                Some(Err(reason)) => Err(reason.clone()),
+                None => Err("names no image".to_owned()),
+            },
             Transport::Docker => match &self.remote {
                 Some(Remote {
                     reference,
@@ -238,9 +276,12 @@ impl Target for ImageTarget {
             _ => true,
         });
         // A registry's layers are fetched (and so verified) whenever the gather reads them.
-        let checks = match &fetched {
-            Some(registry) if wants_integrity || needs_files => registry.layers(&image.layers),
-            None if wants_integrity => verify::verify_layers(&image.layers),
+        let checks = match (&fetched, stored_checks) {
+            (_, Some(checks)) => checks,
+            (Some(registry), None) if wants_integrity || needs_files => {
+                registry.layers(&image.layers)
+            }
+            (None, None) if wants_integrity => verify::verify_layers(&image.layers),
             _ => Vec::new(),
         };
         // Signatures and attestations kept in the registry join the image's index entries, and

@@ -100,6 +100,23 @@ impl LayerCheck {
     }
 }
 
+/// A reader that writes everything it reads into a sink: a blob measured on its way into a
+/// file (a registry's layer into the cache, a store's reassembled layer into the run's folder).
+pub(super) struct Tee<R: Read, W: std::io::Write> {
+    pub source: R,
+    pub sink: W,
+}
+
+impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.source.read(buf)?;
+        self.sink
+            .write_all(&buf[..n])
+            .map_err(|e| std::io::Error::other(format!("cannot write the blob: {e}")))?;
+        Ok(n)
+    }
+}
+
 /// What one pass over a layer blob measured.
 #[derive(Debug, Clone)]
 pub(super) struct Measured {

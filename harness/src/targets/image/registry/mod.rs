@@ -27,7 +27,7 @@ mod registries_d;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -492,10 +492,9 @@ impl Registry {
             }
         }
         let file = self.cache.temporary().map_err(&fail)?;
-        let mut tee = Tee {
+        let mut tee = verify::Tee {
             source: response.into_body().into_reader().take(size + 1),
             sink: std::io::BufWriter::with_capacity(256 << 10, file),
-            redact: &|text: &str| self.client.redact(text),
         };
         let measured = verify::measure(&mut tee, layer.compression, size);
         if let Some(error) = &measured.source_error {
@@ -660,26 +659,6 @@ impl Registry {
             count += 1;
         }
         Ok(count)
-    }
-}
-
-/// A reader that copies what it reads into a file (the blob on its way into the cache).
-struct Tee<'a, R: Read, W: Write> {
-    source: R,
-    sink: W,
-    redact: &'a dyn Fn(&str) -> String,
-}
-
-impl<R: Read, W: Write> Read for Tee<'_, R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self
-            .source
-            .read(buf)
-            .map_err(|e| std::io::Error::new(e.kind(), (self.redact)(&e.to_string())))?;
-        self.sink
-            .write_all(&buf[..n])
-            .map_err(|e| std::io::Error::other(format!("cannot write the blob cache: {e}")))?;
-        Ok(n)
     }
 }
 
