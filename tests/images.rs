@@ -72,6 +72,18 @@ impl Spec {
     }
 }
 
+/// A minimal SPDX 2.3 JSON document listing one package, which spdx-tools accepts.
+fn spdx_document(package: &str) -> String {
+    json!({
+        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
+        "name": "hcc-busybox", "documentNamespace": "https://example.invalid/spdx/hcc-busybox-1",
+        "creationInfo": {"created": "2024-01-01T00:00:00Z", "creators": ["Tool: hostcert-tests"]},
+        "packages": [{"SPDXID": "SPDXRef-Package-1", "name": package, "downloadLocation": "NOASSERTION"}],
+        "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Package-1"}]
+    })
+    .to_string()
+}
+
 /// Builds an OCI layout `dir` holding one image tagged `spec.tag`, with umoci.
 fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
     require_image_tools();
@@ -102,7 +114,7 @@ fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
         write("licenses/LICENSE", "Apache-2.0\n");
     }
     if spec.sbom {
-        write("sbom/image.spdx.json", "{\"spdxVersion\":\"SPDX-2.3\"}\n");
+        write("sbom/image.spdx.json", &spdx_document("busybox-static"));
     }
     let image = format!("{dir}:{}", spec.tag);
     let at = work.dir.path();
@@ -642,6 +654,20 @@ fn hostile_metadata_is_refused_with_bounds() {
     );
     let out = run_hostile(&work, "bomb");
     assert!(out.contains("refused as a decompression bomb"), "{out}");
+    // Unpacking refuses it too, naming the entry, when integrity is not asked for.
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:bomb:1.0",
+            "--skip",
+            "image.signature",
+            "--skip",
+            "image.integrity",
+        ],
+    );
+    let out = stdout(&output);
+    assert!(out.contains("refused as a decompression bomb"), "{out}");
     assert!(out.contains("entry `zeros`"), "{out}");
 
     // A manifest of 5 MiB.
@@ -667,6 +693,1060 @@ fn hostile_metadata_is_refused_with_bounds() {
     });
     let out = run_hostile(&work, "size");
     assert!(out.contains("bytes, the descriptor says 12"), "{out}");
+}
+
+/// Rewrites the text of a layout's manifest (`what` = "manifest") or config (`what` =
+/// "config") with `edit`, storing it as a new blob and updating the descriptors that name it,
+/// so that every digest and size still holds.
+fn rewrite_document(dir: &Path, what: &str, edit: impl Fn(&str) -> String) {
+    let blob = |digest: &str| {
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let put = |text: &str| {
+        let hex = sha256(text.as_bytes());
+        std::fs::write(blob(&hex), text).unwrap();
+        (format!("sha256:{hex}"), text.len())
+    };
+    let index_text = std::fs::read_to_string(dir.join("index.json")).unwrap();
+    let index: Value = serde_json::from_str(&index_text).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest_text = std::fs::read_to_string(blob(&manifest_digest)).unwrap();
+    if what == "config" {
+        let manifest: Value = serde_json::from_str(&manifest_text).unwrap();
+        let old = manifest["config"]["digest"].as_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(blob(&old)).unwrap();
+        let (digest, size) = put(&edit(&text));
+        manifest_text = manifest_text.replace(&old, &digest).replace(
+            &format!("\"size\":{}", text.len()),
+            &format!("\"size\":{size}"),
+        );
+    } else {
+        manifest_text = edit(&manifest_text);
+    }
+    let old_size = std::fs::metadata(blob(&manifest_digest)).unwrap().len();
+    let (digest, size) = put(&manifest_text);
+    std::fs::write(
+        dir.join("index.json"),
+        index_text
+            .replace(&manifest_digest, &digest)
+            .replace(&format!("\"size\":{old_size}"), &format!("\"size\":{size}")),
+    )
+    .unwrap();
+}
+
+/// OCI descriptors and documents that break the image-spec are refused: integrity fails and
+/// names the blob or descriptor; they never pass. skopeo refuses those it reads too.
+#[test]
+fn descriptors_and_documents_that_break_the_image_spec_fail_integrity() {
+    let work = Work::new();
+    let layer = [entry("etc/motd", b'0', b"hi\n", "", None), end()].concat();
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "no-size",
+            Box::new(|m| drop(m["layers"][0].as_object_mut().unwrap().remove("size"))),
+            "it has no size",
+        ),
+        (
+            "negative-size",
+            Box::new(|m| m["layers"][0]["size"] = json!(-1)),
+            "size -1 is negative",
+        ),
+        (
+            "string-size",
+            Box::new(|m| {
+                let size = m["layers"][0]["size"].to_string();
+                m["layers"][0]["size"] = json!(size)
+            }),
+            "size is a string, not an int64",
+        ),
+        (
+            "float-size",
+            Box::new(|m| {
+                let size = m["layers"][0]["size"].as_u64().unwrap();
+                m["layers"][0]["size"] = json!(size as f64 + 0.5)
+            }),
+            "is a float, not an int64",
+        ),
+        (
+            "config-size-missing",
+            Box::new(|m| drop(m["config"].as_object_mut().unwrap().remove("size"))),
+            "config: it has no size",
+        ),
+        (
+            "bad-digest",
+            Box::new(|m| m["layers"][0]["digest"] = json!("sha256:a/b")),
+            "does not follow the digest grammar",
+        ),
+        (
+            "uppercase-digest",
+            Box::new(|m| {
+                let digest = m["layers"][0]["digest"].as_str().unwrap().to_uppercase();
+                m["layers"][0]["digest"] = json!(digest.replacen("SHA256", "sha256", 1))
+            }),
+            "is not sha256:<64 lowercase",
+        ),
+        (
+            "no-media-type",
+            Box::new(|m| drop(m["layers"][0].as_object_mut().unwrap().remove("mediaType"))),
+            "it has no mediaType",
+        ),
+        (
+            "schema-version-1",
+            Box::new(|m| m["schemaVersion"] = json!(1)),
+            "schemaVersion is 1, not 2",
+        ),
+        (
+            "no-schema-version",
+            Box::new(|m| drop(m.as_object_mut().unwrap().remove("schemaVersion"))),
+            "it has no schemaVersion",
+        ),
+        (
+            "ambiguous",
+            Box::new(|m| m["manifests"] = json!([])),
+            "a manifest with `manifests` is ambiguous",
+        ),
+    ];
+    let mut dirs = Vec::new();
+    for (dir, edit, expected) in &cases {
+        layout(&work.path(dir), &layer, true, edit);
+        dirs.push((dir.to_string(), *expected));
+    }
+    // Documents with a key twice: serde_json and Go keep the last value, a reader that keeps
+    // the first sees another document.
+    layout(&work.path("dup-manifest-key"), &layer, true, |_| {});
+    rewrite_document(&work.path("dup-manifest-key"), "manifest", |text| {
+        text.replacen("{", "{\"schemaVersion\":1,", 1)
+    });
+    dirs.push(("dup-manifest-key".into(), "duplicate key `schemaVersion`"));
+    layout(&work.path("dup-config-key"), &layer, true, |_| {});
+    rewrite_document(&work.path("dup-config-key"), "config", |text| {
+        text.replacen("{", "{\"architecture\":\"arm64\",", 1)
+    });
+    dirs.push(("dup-config-key".into(), "duplicate key `architecture`"));
+    layout(&work.path("dup-index-key"), &layer, true, |_| {});
+    let index = work.read("dup-index-key/index.json");
+    work.write(
+        "dup-index-key/index.json",
+        &index.replacen("{", "{\"manifests\":[],", 1),
+    );
+    dirs.push(("dup-index-key".into(), "duplicate key `manifests`"));
+    for (dir, expected) in &dirs {
+        let output = run_image(
+            &work,
+            &[
+                "--target",
+                &format!("oci:{dir}:1.0"),
+                "--skip",
+                "image.signature",
+            ],
+        );
+        assert_eq!(
+            code(&output),
+            1,
+            "{dir}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        let (outcome, result) = outcome(&work, "image.integrity.blobs");
+        assert_eq!(outcome, "fail", "{dir}: {result}");
+        assert!(
+            result.to_string().contains(expected),
+            "{dir}: expected `{expected}` in {result}"
+        );
+    }
+    // The unedited layout passes, so each failure above is the edit's.
+    layout(&work.path("plain"), &layer, true, |_| {});
+    run_image(&work, &["--target", "oci:plain:1.0", "image.integrity"]);
+    let (outcome, result) = outcome(&work, "image.integrity.blobs");
+    assert_eq!(outcome, "pass", "{result}");
+}
+
+/// One byte flipped in a layer: integrity fails naming the blob (NOT CERTIFIED, exit 1, as
+/// skopeo refuses to copy it), the checks that need the image's files are errors saying why,
+/// and what was measured (labels, layer count, tag) is still judged.
+#[test]
+fn a_flipped_byte_in_a_layer_is_not_certified_and_keeps_what_was_measured() {
+    let work = Work::new();
+    build_image(&work, "img", &Spec::good());
+    let digest = manifest_digest(&work.path("img"));
+    let manifest = work.json(&format!(
+        "img/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    ));
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    flip(&work.path(&format!(
+        "img/blobs/sha256/{}",
+        layer.trim_start_matches("sha256:")
+    )));
+    let skopeo = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "oci:img:1.0", "dir:copy"])
+        .current_dir(work.dir.path())
+        .output()
+        .unwrap();
+    assert!(!skopeo.status.success(), "skopeo refuses the flipped layer");
+    let output = run_image(
+        &work,
+        &["--target", "oci:img:1.0", "--skip", "image.signature"],
+    );
+    let out = stdout(&output);
+    assert_eq!(code(&output), 1, "{out}{}", stderr(&output));
+    assert!(out.contains("verdict: NOT CERTIFIED"), "{out}");
+    let (blobs, result) = outcome(&work, "image.integrity.blobs");
+    assert_eq!(blobs, "fail", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains(&format!("layer {layer}: its sha256 is")),
+        "{result}"
+    );
+    let (diff_ids, result) = outcome(&work, "image.integrity.diff-ids");
+    assert_eq!(diff_ids, "fail", "{result}");
+    assert!(
+        result.to_string().contains(&format!("layer {layer}")),
+        "{result}"
+    );
+    for check in [
+        "image.redhat.licenses",
+        "image.redhat.non-root",
+        "image.redhat.prohibited-packages",
+        "image.redhat.modified-package-files",
+        "image.redhat.sbom",
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "error", "{check}: {result}");
+        assert!(
+            result
+                .to_string()
+                .contains("the image's files are not read: the image fails integrity")
+                && result.to_string().contains(&layer),
+            "{check}: {result}"
+        );
+    }
+    for check in [
+        "image.redhat.required-labels",
+        "image.redhat.layer-count",
+        "image.redhat.unique-tag",
+        "image.redhat.base-image",
+    ] {
+        let (outcome, result) = outcome(&work, check);
+        assert_eq!(outcome, "pass", "{check}: {result}");
+    }
+}
+
+/// `User` is judged as runc judges it (`umoci unpack`, which resolves it with runc's user
+/// library into the runtime config's uid, is the reference): leading zeros and signs, `0:0`,
+/// names through /etc/passwd (an alias of uid 0, an entry whose uid is not a number), uids
+/// beyond passwd, unknown names and groups, and ids out of range.
+#[test]
+fn image_users_are_judged_as_runc_resolves_them() {
+    require_image_tools();
+    let work = Work::new();
+    work.write(
+        "users-rootfs/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001::/home/app:/bin/sh\ntoor:x:0:0:alias of root:/:/bin/sh\nodd:x:notanumber:5::/:/bin/sh\n",
+    );
+    work.write("users-rootfs/etc/group", "root:x:0:\nstaff:x:50:app\n");
+    let at = work.dir.path();
+    tool(at, "umoci", &["init", "--layout", "users"]);
+    tool(at, "umoci", &["new", "--image", "users:base"]);
+    tool(
+        at,
+        "umoci",
+        &["insert", "--image", "users:base", "users-rootfs", "/"],
+    );
+    let users = [
+        "",
+        "0",
+        "00",
+        "000:000",
+        "+0",
+        "-0",
+        "0:0",
+        "root",
+        "root:root",
+        "toor",
+        "odd",
+        "app",
+        "app:staff",
+        "app:0",
+        "1001",
+        "01001",
+        "4242",
+        "4242:4242",
+        "nobody",
+        "app:wheel",
+        "-1",
+        "2147483648",
+        " app",
+    ];
+    let mut targets = Vec::new();
+    let mut expected = Vec::new();
+    for (index, user) in users.iter().enumerate() {
+        let tag = format!("u{index}");
+        tool(
+            at,
+            "umoci",
+            &[
+                "config",
+                "--image",
+                "users:base",
+                "--config.user",
+                user,
+                "--tag",
+                &tag,
+            ],
+        );
+        // The reference: the uid runc's library gives, or its refusal.
+        let bundle = work.path(&format!("bundle-{index}"));
+        let unpack = Command::new("umoci")
+            .args(["unpack", "--image", &format!("users:{tag}")])
+            .arg(&bundle)
+            .current_dir(at)
+            .output()
+            .unwrap();
+        let uid = unpack.status.success().then(|| {
+            let config = work.json(&format!("bundle-{index}/config.json"));
+            config["process"]["user"]["uid"].as_u64().unwrap()
+        });
+        let _ = std::fs::remove_dir_all(&bundle);
+        targets.extend(["--target".to_owned(), format!("oci:users:{tag}")]);
+        expected.push((format!("users:{tag}"), *user, uid));
+    }
+    let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
+    args.push("image.redhat.non-root");
+    run_image(&work, &args);
+    let report = work.json("report/report.json");
+    for (target, user, uid) in expected {
+        let result = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == target.as_str())
+            .unwrap_or_else(|| panic!("no result for {target}"));
+        let wanted = match uid {
+            None => "error",
+            Some(0) => "fail",
+            Some(_) => "pass",
+        };
+        assert_eq!(
+            result["outcome"], wanted,
+            "User `{user}` (runc: {uid:?}): {result}"
+        );
+        if let Some(uid) = uid {
+            assert!(
+                result
+                    .to_string()
+                    .contains(&format!("image-info user = {uid}")),
+                "User `{user}`: {result}"
+            );
+        }
+    }
+}
+
+/// Builds an OCI layout `dir` whose tag `1.0` names an image index of two umoci images:
+/// linux/amd64 (User app) and linux/arm64 (User root). Returns the manifest digests by
+/// platform.
+fn build_index(work: &Work, dir: &str) -> Vec<(&'static str, String)> {
+    build_image(work, dir, &Spec::good());
+    let at = work.dir.path();
+    let image = format!("{dir}:1.0");
+    tool(
+        at,
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--architecture",
+            "arm64",
+            "--config.user",
+            "root",
+            "--tag",
+            "arm",
+        ],
+    );
+    let index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
+    let find = |tag: &str| {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap()
+            .clone()
+    };
+    let (amd, arm_entry) = (find("1.0"), find("arm"));
+    let entry = |m: &Value, architecture: &str| {
+        json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+               "platform": {"architecture": architecture, "os": "linux"}})
+    };
+    let nested = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&amd, "amd64"), entry(&arm_entry, "arm64")]
+    })
+    .to_string();
+    let hex = sha256(nested.as_bytes());
+    std::fs::write(work.path(&format!("{dir}/blobs/sha256/{hex}")), &nested).unwrap();
+    let top = json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": format!("sha256:{hex}"), "size": nested.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
+    });
+    std::fs::write(work.path(&format!("{dir}/index.json")), top.to_string()).unwrap();
+    vec![
+        ("linux/amd64", amd["digest"].as_str().unwrap().to_owned()),
+        (
+            "linux/arm64",
+            arm_entry["digest"].as_str().unwrap().to_owned(),
+        ),
+    ]
+}
+
+/// The results of one check on every target of `report/report.json`, by target.
+fn outcomes_by_target(work: &Work, check: &str) -> Vec<(String, String, Value)> {
+    work.json("report/report.json")["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["check"] == check)
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Every platform of an index is its own target, `NAME[os/arch]`, judged on its own manifest
+/// (the one skopeo picks for that architecture); `--platform` picks, and a platform the index
+/// lacks is an error naming those it has. Archives of the index (skopeo copy --all) read alike.
+#[test]
+fn every_platform_of_an_index_is_its_own_target() {
+    let work = Work::new();
+    let digests = build_index(&work, "multi");
+    let at = work.dir.path();
+    // skopeo's choice of manifest per architecture is the reference.
+    for (platform, digest) in &digests {
+        let arch = platform.trim_start_matches("linux/");
+        tool(
+            at,
+            "skopeo",
+            &[
+                "--insecure-policy",
+                "--override-arch",
+                arch,
+                "copy",
+                "oci:multi:1.0",
+                &format!("dir:skopeo-{arch}"),
+            ],
+        );
+        let chosen = tool(
+            at,
+            "skopeo",
+            &["manifest-digest", &format!("skopeo-{arch}/manifest.json")],
+        );
+        assert_eq!(
+            chosen.trim(),
+            digest,
+            "skopeo picks {digest} for {platform}"
+        );
+    }
+    tool(
+        at,
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--all",
+            "oci:multi:1.0",
+            "oci-archive:multi.tar:1.0",
+        ],
+    );
+    for target in ["oci:multi:1.0", "oci-archive:multi.tar:1.0"] {
+        let name = if target.starts_with("oci:") {
+            "multi:1.0"
+        } else {
+            "multi.tar:1.0"
+        };
+        let output = run_image(&work, &["--target", target, "--skip", "image.signature"]);
+        assert_eq!(code(&output), 1, "{}", stdout(&output));
+        let blobs = outcomes_by_target(&work, "image.integrity.blobs");
+        assert_eq!(blobs.len(), 2, "{blobs:?}");
+        for ((platform, digest), (target_name, outcome, result)) in digests.iter().zip(&blobs) {
+            assert_eq!(target_name, &format!("{name}[{platform}]"));
+            assert_eq!(outcome, "pass", "{result}");
+            assert!(
+                result
+                    .to_string()
+                    .contains(&format!("manifest {digest} ({platform} of the index)")),
+                "{result}"
+            );
+        }
+        // Each platform's own config: arm64 runs as root.
+        let users = outcomes_by_target(&work, "image.redhat.non-root");
+        let verdicts: Vec<(&str, &str)> = users
+            .iter()
+            .map(|(t, o, _)| (t.as_str(), o.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                (format!("{name}[linux/amd64]").as_str(), "pass"),
+                (format!("{name}[linux/arm64]").as_str(), "fail")
+            ]
+        );
+    }
+    // --platform picks one; a platform the index lacks is an error naming what it has.
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:multi:1.0",
+            "--platform",
+            "linux/arm64",
+            "image.redhat.non-root",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    let users = outcomes_by_target(&work, "image.redhat.non-root");
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        (users[0].0.as_str(), users[0].1.as_str()),
+        ("multi:1.0[linux/arm64]", "fail")
+    );
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:multi:1.0",
+            "--platform",
+            "linux/s390x",
+            "--platform",
+            "linux/amd64",
+            "image.redhat.non-root",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    let users = outcomes_by_target(&work, "image.redhat.non-root");
+    let verdicts: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(t, o, _)| (t.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("multi:1.0[linux/s390x]", "error"),
+            ("multi:1.0[linux/amd64]", "pass")
+        ]
+    );
+    assert!(
+        users[0].2.to_string().contains("--platform linux/s390x: the image index lists no such platform (it lists linux/amd64, linux/arm64)"),
+        "{}",
+        users[0].2
+    );
+    // A single-platform image: --platform must name its platform.
+    build_image(&work, "single", &Spec::good());
+    run_image(
+        &work,
+        &[
+            "--target",
+            "oci:single:1.0",
+            "--platform",
+            "linux/amd64",
+            "image.redhat.non-root",
+        ],
+    );
+    let (verdict, result) = outcome(&work, "image.redhat.non-root");
+    assert_eq!(verdict, "pass", "{result}");
+    let output = run_image(
+        &work,
+        &[
+            "--target",
+            "oci:single:1.0",
+            "--platform",
+            "linux/arm64",
+            "image.redhat.non-root",
+        ],
+    );
+    assert_eq!(code(&output), 2);
+    let (verdict, result) = outcome(&work, "image.redhat.non-root");
+    assert_eq!(verdict, "error", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains("the image is for linux/amd64, not linux/arm64"),
+        "{result}"
+    );
+    // Paired with a host, an index needs --platform.
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--image",
+            "oci:multi:1.0",
+            "--target",
+            "local",
+            "--list",
+        ])
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("pick the one to pair with --platform"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+// ---- SBOMs: hostcert's verdict equals the reference validators' ----
+
+/// The reference SBOM tools (ci/sbom-tools installs them): the virtual environment's `bin`.
+fn sbom_tools() -> PathBuf {
+    let dir = std::env::var_os("HOSTCERT_SBOM_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hostcert-fixtures/sbom-tools"));
+    assert!(
+        dir.join("stamp").is_file(),
+        "the SBOM generators and validators are needed by this test; install them: ci/sbom-tools (ci/test does)"
+    );
+    dir.join("bin")
+}
+
+/// The reference verdict on one SBOM file: spdx-tools (parse and validate_full_spdx_document)
+/// for SPDX, cyclonedx-python-lib's JSON schema validator for CycloneDX 1.4-1.6; and, as
+/// hostcert requires of an image's SBOM, at least one package or component.
+/// Prints one line per file given: `valid` or `refused: why`.
+const SBOM_JUDGE: &str = r#"
+import json, sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+def judge(path):
+    text = open(path, 'rb').read()
+    try:
+        doc = json.loads(text)
+    except Exception:
+        doc = None
+    if isinstance(doc, dict) and 'bomFormat' in doc:
+        version = {'1.4': SchemaVersion.V1_4, '1.5': SchemaVersion.V1_5, '1.6': SchemaVersion.V1_6}.get(doc.get('specVersion'))
+        if version is None:
+            return 'refused: specVersion'
+        error = JsonStrictValidator(version).validate_str(text.decode())
+        if error:
+            return 'refused: %s' % str(error).splitlines()[0]
+        return 'valid' if doc.get('components') else 'refused: no component'
+    try:
+        document = parse_file(path)
+    except BaseException as error:
+        return 'refused: %s' % str(error).splitlines()[0]
+    messages = validate_full_spdx_document(document)
+    if messages:
+        return 'refused: %s' % [m.validation_message for m in messages][:2]
+    return 'valid' if document.packages else 'refused: no package'
+
+for path in sys.argv[1:]:
+    print(judge(path).replace('\n', ' '))
+"#;
+
+/// SBOM files in images, made by a real generator (distro2sbom, from dpkg's record of
+/// busybox-static) in SPDX 2.2 and 2.3 (JSON and tag-value) and CycloneDX 1.4, 1.5 and 1.6, as
+/// generated, repaired, and broken one field at a time, plus files that are no SBOM: the image's
+/// SBOM check passes exactly when the reference validators accept the document (and it lists a
+/// package). An SBOM referrer counts only when its subject is this image.
+#[test]
+fn sboms_are_valid_documents_that_describe_the_image() {
+    let bin = sbom_tools();
+    require_image_tools();
+    let work = Work::new();
+    let at = work.dir.path();
+    work.write("judge.py", SBOM_JUDGE);
+    // The generator runs once per format, in parallel.
+    type Format<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let formats: [Format; 6] = [
+        (
+            "gen.spdx.json",
+            &["--sbom", "spdx", "--format", "json"],
+            &[],
+        ),
+        (
+            "gen22.spdx.json",
+            &["--sbom", "spdx", "--format", "json"],
+            &[("LIB4SBOM_SPDX_VERSION", "SPDX-2.2")],
+        ),
+        ("gen.spdx", &["--sbom", "spdx", "--format", "tag"], &[]),
+        (
+            "gen-1.4.cdx.json",
+            &["--sbom", "cyclonedx", "--format", "json"],
+            &[("LIB4SBOM_CYCLONEDX_VERSION", "1.4")],
+        ),
+        (
+            "gen-1.5.cdx.json",
+            &["--sbom", "cyclonedx", "--format", "json"],
+            &[("LIB4SBOM_CYCLONEDX_VERSION", "1.5")],
+        ),
+        (
+            "gen-1.6.cdx.json",
+            &["--sbom", "cyclonedx", "--format", "json"],
+            &[("LIB4SBOM_CYCLONEDX_VERSION", "1.6")],
+        ),
+    ];
+    let generated: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = formats
+            .iter()
+            .map(|(name, args, env)| {
+                let bin = &bin;
+                let work = &work;
+                scope.spawn(move || {
+                    let output = Command::new(bin.join("distro2sbom"))
+                        .args([
+                            "--distro",
+                            "deb",
+                            "-n",
+                            "debian",
+                            "-r",
+                            "12",
+                            "-p",
+                            "busybox-static",
+                        ])
+                        .args(*args)
+                        .args(["-o", name])
+                        .envs(env.iter().copied())
+                        .current_dir(work.dir.path())
+                        .output()
+                        .unwrap();
+                    assert!(output.status.success(), "distro2sbom: {}", stderr(&output));
+                    work.read(name)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let [spdx23, spdx22, tag, cdx14, cdx15, cdx16] = <[String; 6]>::try_from(generated).unwrap();
+    let edit = |text: &str, f: &dyn Fn(&mut Value)| {
+        let mut doc: Value = serde_json::from_str(text).unwrap();
+        f(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap()
+    };
+    // lib4sbom writes a licenseListVersion spdx-tools refuses (3.28.0, not 3.28), and
+    // CycloneDX 1.5's metadata.lifecycles into 1.4: the repaired documents.
+    let fix_spdx = |doc: &mut Value| doc["creationInfo"]["licenseListVersion"] = json!("3.28");
+    let spdx23_fixed = edit(&spdx23, &fix_spdx);
+    // In 2.2 a package has no primaryPackagePurpose either (spdx-tools refuses it).
+    let spdx22_purpose = edit(&spdx22, &fix_spdx);
+    let spdx22_fixed = edit(&spdx22_purpose, &|doc| {
+        for package in doc["packages"].as_array_mut().unwrap() {
+            package
+                .as_object_mut()
+                .unwrap()
+                .remove("primaryPackagePurpose");
+        }
+    });
+    let tag_fixed = tag
+        .lines()
+        .map(|l| {
+            if l.starts_with("LicenseListVersion:") {
+                "LicenseListVersion: 3.28"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let cdx14_fixed = edit(&cdx14, &|doc| {
+        drop(
+            doc["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("lifecycles"),
+        )
+    });
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let spdx_breaks: Vec<(&str, Edit)> = vec![
+        (
+            "no-spdx-version",
+            Box::new(|d| drop(d.as_object_mut().unwrap().remove("spdxVersion"))),
+        ),
+        (
+            "spdx-2.1",
+            Box::new(|d| d["spdxVersion"] = json!("SPDX-2.1")),
+        ),
+        (
+            "data-license",
+            Box::new(|d| d["dataLicense"] = json!("MIT")),
+        ),
+        (
+            "document-id",
+            Box::new(|d| d["SPDXID"] = json!("SPDXRef-DOC")),
+        ),
+        (
+            "no-name",
+            Box::new(|d| drop(d.as_object_mut().unwrap().remove("name"))),
+        ),
+        (
+            "namespace-fragment",
+            Box::new(|d| d["documentNamespace"] = json!("https://example.invalid/doc#1")),
+        ),
+        (
+            "no-namespace",
+            Box::new(|d| drop(d.as_object_mut().unwrap().remove("documentNamespace"))),
+        ),
+        (
+            "no-created",
+            Box::new(|d| drop(d["creationInfo"].as_object_mut().unwrap().remove("created"))),
+        ),
+        (
+            "no-creators",
+            Box::new(|d| d["creationInfo"]["creators"] = json!([])),
+        ),
+        (
+            "bad-creator",
+            Box::new(|d| d["creationInfo"]["creators"] = json!(["hostcert"])),
+        ),
+        (
+            "no-download-location",
+            Box::new(|d| {
+                drop(
+                    d["packages"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("downloadLocation"),
+                )
+            }),
+        ),
+        (
+            "bad-package-id",
+            Box::new(|d| d["packages"][0]["SPDXID"] = json!("Package-1")),
+        ),
+        ("no-packages", Box::new(|d| d["packages"] = json!([]))),
+    ];
+    let cdx_breaks: Vec<(&str, Edit)> = vec![
+        (
+            "bom-format",
+            Box::new(|d| d["bomFormat"] = json!("cyclonedx")),
+        ),
+        ("spec-1.3", Box::new(|d| d["specVersion"] = json!("1.3"))),
+        ("spec-2.0", Box::new(|d| d["specVersion"] = json!("2.0"))),
+        ("version-0", Box::new(|d| d["version"] = json!(0))),
+        ("version-text", Box::new(|d| d["version"] = json!("1"))),
+        (
+            "serial",
+            Box::new(|d| d["serialNumber"] = json!("urn:uuid:not-a-uuid")),
+        ),
+        ("unknown-field", Box::new(|d| d["extra"] = json!(true))),
+        (
+            "component-type",
+            Box::new(|d| d["components"][0]["type"] = json!("package")),
+        ),
+        (
+            "component-name",
+            Box::new(|d| drop(d["components"][0].as_object_mut().unwrap().remove("name"))),
+        ),
+        ("no-components", Box::new(|d| d["components"] = json!([]))),
+    ];
+    let mut files: Vec<(String, &str, String)> = vec![
+        (
+            "spdx23-generated".into(),
+            "/sbom/image.spdx.json",
+            spdx23.clone(),
+        ),
+        (
+            "spdx22-generated".into(),
+            "/sbom/image.spdx.json",
+            spdx22.clone(),
+        ),
+        ("tag-generated".into(), "/sbom/image.spdx", tag.clone()),
+        (
+            "cdx14-generated".into(),
+            "/sbom/bom.cdx.json",
+            cdx14.clone(),
+        ),
+        (
+            "cdx15-generated".into(),
+            "/sbom/bom.cdx.json",
+            cdx15.clone(),
+        ),
+        (
+            "cdx16-generated".into(),
+            "/sbom/bom.cdx.json",
+            cdx16.clone(),
+        ),
+        (
+            "spdx23".into(),
+            "/sbom/image.spdx.json",
+            spdx23_fixed.clone(),
+        ),
+        (
+            "spdx22".into(),
+            "/sbom/image.spdx.json",
+            spdx22_fixed.clone(),
+        ),
+        (
+            "spdx22-purpose".into(),
+            "/sbom/image.spdx.json",
+            spdx22_purpose.clone(),
+        ),
+        ("tag".into(), "/sbom/image.spdx", tag_fixed.clone()),
+        (
+            "tag-no-namespace".into(),
+            "/sbom/image.spdx",
+            tag_fixed
+                .lines()
+                .filter(|l| !l.starts_with("DocumentNamespace:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        ("cdx14".into(), "/sbom/bom.cdx.json", cdx14_fixed.clone()),
+        ("empty".into(), "/sbom/image.spdx.json", String::new()),
+        (
+            "not-an-sbom".into(),
+            "/sbom/sbom.json",
+            "{\"name\": \"hello\"}\n".into(),
+        ),
+        (
+            "spdx-version-only".into(),
+            "/sbom/image.spdx.json",
+            "{\"spdxVersion\":\"SPDX-2.3\"}\n".into(),
+        ),
+        ("text".into(), "/sbom/image.spdx", "hello\n".into()),
+    ];
+    for (name, change) in &spdx_breaks {
+        files.push((
+            format!("spdx23-{name}"),
+            "/sbom/image.spdx.json",
+            edit(&spdx23_fixed, change.as_ref()),
+        ));
+    }
+    for (base, text) in [("cdx15", &cdx15), ("cdx16", &cdx16)] {
+        for (name, change) in &cdx_breaks {
+            files.push((
+                format!("{base}-{name}"),
+                "/sbom/bom.cdx.json",
+                edit(text, change.as_ref()),
+            ));
+        }
+    }
+    // The reference verdicts, one judge process for every file.
+    let mut paths = Vec::new();
+    for (name, path, text) in &files {
+        let file = format!(
+            "doc-{name}.{}",
+            path.split_once('.').map_or("json", |(_, ext)| ext)
+        );
+        work.write(&file, text);
+        paths.push(file);
+    }
+    let judge = Command::new(bin.join("python"))
+        .arg("judge.py")
+        .args(&paths)
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert!(judge.status.success(), "{}", stderr(&judge));
+    let verdicts: Vec<String> = stdout(&judge).lines().map(str::to_owned).collect();
+    assert_eq!(verdicts.len(), files.len(), "{verdicts:?}");
+    // One image layout per document, its only layer adding the file.
+    let mut args: Vec<String> = Vec::new();
+    for (name, path, text) in &files {
+        let layer = [
+            entry(
+                path.trim_start_matches('/'),
+                b'0',
+                text.as_bytes(),
+                "",
+                None,
+            ),
+            end(),
+        ]
+        .concat();
+        layout(&work.path(&format!("sbom-{name}")), &layer, true, |_| {});
+        args.extend(["--target".to_owned(), format!("oci:sbom-{name}:1.0")]);
+    }
+    let accepted = verdicts.iter().filter(|v| v.starts_with("valid")).count();
+    assert!(accepted >= 6, "{verdicts:?}");
+    args.push("image.redhat.sbom".to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_image(&work, &args);
+    let results = outcomes_by_target(&work, "image.redhat.sbom");
+    for ((name, _, _), verdict) in files.iter().zip(&verdicts) {
+        let (_, outcome, result) = results
+            .iter()
+            .find(|(t, _, _)| *t == format!("sbom-{name}:1.0"))
+            .unwrap_or_else(|| panic!("no result for {name}"));
+        let valid = verdict.starts_with("valid");
+        assert_eq!(
+            outcome == "pass",
+            valid,
+            "{name}: the validator says {verdict}; hostcert: {result}"
+        );
+        if !valid {
+            assert!(
+                result.to_string().contains("no valid SBOM: /sbom/"),
+                "{name}: {result}"
+            );
+        }
+    }
+
+    // Referrers: an SBOM whose subject is this image counts, one whose subject is another
+    // image does not, and says so.
+    let refer = |tag: &str, subject: &str| {
+        let blobs = work.path("refer/blobs/sha256");
+        let put = |bytes: &[u8]| {
+            let hex = sha256(bytes);
+            std::fs::write(blobs.join(&hex), bytes).unwrap();
+            (format!("sha256:{hex}"), bytes.len())
+        };
+        let (doc, doc_size) = put(spdx23_fixed.as_bytes());
+        let (empty, empty_size) = put(b"{}");
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/spdx+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": empty_size},
+            "layers": [{"mediaType": "application/spdx+json", "digest": doc, "size": doc_size}],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": 100}
+        })
+        .to_string();
+        let (digest, size) = put(manifest.as_bytes());
+        let mut index: Value = serde_json::from_str(&work.read("refer/index.json")).unwrap();
+        index["manifests"].as_array_mut().unwrap().push(json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+            "artifactType": "application/spdx+json",
+            "annotations": {"org.hostcert.test": tag}
+        }));
+        work.write("refer/index.json", &index.to_string());
+        digest
+    };
+    let layer = [entry("etc/os-release", b'0', b"ID=test\n", "", None), end()].concat();
+    layout(&work.path("refer"), &layer, true, |_| {});
+    let base = manifest_digest(&work.path("refer"));
+    let other = format!("sha256:{}", "ab".repeat(32));
+    let foreign = refer("other", &other);
+    run_image(&work, &["--target", "oci:refer:1.0", "image.redhat.sbom"]);
+    let (verdict, result) = outcome(&work, "image.redhat.sbom");
+    assert_eq!(verdict, "fail", "{result}");
+    assert!(
+        result
+            .to_string()
+            .contains(&format!("referrer {foreign}: its subject is {other}")),
+        "{result}"
+    );
+    let own = refer("own", &base);
+    run_image(&work, &["--target", "oci:refer:1.0", "image.redhat.sbom"]);
+    let (verdict, result) = outcome(&work, "image.redhat.sbom");
+    assert_eq!(verdict, "pass", "{result}");
+    assert!(
+        result.to_string().contains(&format!("referrer {own}")),
+        "{result}"
+    );
 }
 
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
@@ -991,6 +2071,275 @@ fn gpg_signatures_are_judged_as_skopeo_judges_them() {
         ],
     );
     assert_eq!(code(&output), 0, "{}", stdout(&output));
+}
+
+/// containers-policy.json files containers/image accepts or refuses, each judged by skopeo
+/// (`skopeo copy --policy`) and by hostcert on the same signed image: the verdicts agree.
+/// `{T}` is the transport (`dir` for skopeo, `oci` for hostcert), `{DIR}` the image's folder,
+/// `{PARENT}` its parent, `{KEY}` the signer's public key, `{REF}` the signed identity.
+#[test]
+fn policies_are_accepted_and_refused_as_skopeo_does() {
+    let work = Work::new();
+    let at = work.dir.path();
+    build_image(&work, "img", &Spec::good());
+    let gpg = Gpg::new(&work);
+    let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
+    let output = gpg.skopeo(
+        at,
+        &[
+            "--insecure-policy",
+            "copy",
+            "--sign-by",
+            &signer,
+            "--sign-identity",
+            REFERENCE,
+            "oci:img:1.0",
+            "dir:signed",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let signed = r#"{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{KEY}", "signedIdentity": {"type": "exactReference", "dockerReference": "{REF}"}}"#;
+    let accept = r#"{"type": "insecureAcceptAnything"}"#;
+    let reject = r#"{"type": "reject"}"#;
+    let with = |requirement: &str| {
+        format!(r#"{{"default": [{reject}], "transports": {{"{{T}}": {{"": [{requirement}]}}}}}}"#)
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("signed-by", with(signed)),
+        ("accept-anything", format!(r#"{{"default": [{accept}]}}"#)),
+        ("empty-default", r#"{"default": []}"#.to_owned()),
+        ("null-default", r#"{"default": null}"#.to_owned()),
+        ("no-default", format!(r#"{{"transports": {{"{{T}}": {{"": [{accept}]}}}}}}"#)),
+        ("empty-scope-list", format!(r#"{{"default": [{accept}], "transports": {{"{{T}}": {{"": []}}}}}}"#)),
+        ("duplicate-default", format!(r#"{{"default": [{reject}], "default": [{accept}]}}"#)),
+        ("duplicate-scope", format!(r#"{{"default": [{reject}], "transports": {{"{{T}}": {{"": [{reject}], "": [{accept}]}}}}}}"#)),
+        ("duplicate-type", with(r#"{"type": "reject", "type": "insecureAcceptAnything"}"#)),
+        ("duplicate-key-path", with(&signed.replacen("\"keyPath\"", "\"keyPath\": \"/nonexistent\", \"keyPath\"", 1))),
+        ("unknown-top-key", format!(r#"{{"default": [{accept}], "defaults": [{reject}]}}"#)),
+        ("unknown-requirement-key", r#"{"default": [{"type": "insecureAcceptAnything", "comment": "x"}]}"#.to_owned()),
+        ("unknown-signed-by-key", with(&signed.replacen("\"keyType\"", "\"keyId\": \"x\", \"keyType\"", 1))),
+        ("unknown-identity-key", with(&signed.replacen("\"dockerReference\"", "\"note\": \"x\", \"dockerReference\"", 1))),
+        ("unknown-type", r#"{"default": [{"type": "acceptEverything"}]}"#.to_owned()),
+        ("not-an-object", r#"{"default": [1]}"#.to_owned()),
+        ("trailing-data", format!(r#"{{"default": [{accept}]}} {{}}"#)),
+        ("no-key-type", with(&signed.replacen("\"keyType\": \"GPGKeys\", ", "", 1))),
+        ("bad-key-type", with(&signed.replacen("GPGKeys", "PGPKeys", 1))),
+        ("signed-by-gpg-keys", with(&signed.replacen("GPGKeys", "signedByGPGKeys", 1))),
+        ("two-key-sources", with(&signed.replacen("\"keyPath\"", "\"keyData\": \"eA==\", \"keyPath\"", 1))),
+        ("empty-key-path", with(&signed.replacen("{KEY}", "", 1))),
+        ("no-key-source", with(&signed.replacen("\"keyPath\": \"{KEY}\", ", "", 1))),
+        ("key-paths", with(&signed.replacen("\"keyPath\": \"{KEY}\"", "\"keyPaths\": [\"{KEY}\"]", 1))),
+        ("untagged-exact-reference", with(&signed.replacen("{REF}", "registry.example/hcc/busybox", 1))),
+        ("bad-identity-type", with(&signed.replacen("exactReference", "exactRef", 1))),
+        ("match-repository", with(&signed.replacen(r#"{"type": "exactReference", "dockerReference": "{REF}"}"#, r#"{"type": "exactRepository", "dockerRepository": "registry.example/hcc/busybox"}"#, 1))),
+        ("signed-base-layer", r#"{"default": [{"type": "signedBaseLayer", "baseLayerIdentity": {"type": "matchRepository"}}]}"#.to_owned()),
+        ("sigstore-without-key", r#"{"default": [{"type": "sigstoreSigned"}]}"#.to_owned()),
+        ("relative-oci-scope", format!(r#"{{"default": [{accept}], "transports": {{"oci": {{"relative/dir": [{accept}]}}}}}}"#)),
+        ("root-dir-scope", format!(r#"{{"default": [{accept}], "transports": {{"dir": {{"/": [{accept}]}}}}}}"#)),
+        ("unclean-scope", format!(r#"{{"default": [{accept}], "transports": {{"oci": {{"/tmp/./x": [{accept}]}}}}}}"#)),
+        ("docker-archive-scope", format!(r#"{{"default": [{accept}], "transports": {{"docker-archive": {{"/tmp/x.tar": [{accept}]}}}}}}"#)),
+        ("unknown-transport-scope", format!(r#"{{"default": [{accept}], "transports": {{"nosuch": {{"any thing": [{accept}]}}}}}}"#)),
+        ("docker-scope", format!(r#"{{"default": [{accept}], "transports": {{"docker": {{"registry.example/hcc": [{reject}]}}}}}}"#)),
+        ("null-transports", format!(r#"{{"default": [{accept}], "transports": null}}"#)),
+        ("scope-reject-wins", format!(r#"{{"default": [{accept}], "transports": {{"{{T}}": {{"{{DIR}}": [{reject}], "": [{accept}]}}}}}}"#)),
+        ("parent-scope", format!(r#"{{"default": [{reject}], "transports": {{"{{T}}": {{"{{PARENT}}": [{accept}], "": [{reject}]}}}}}}"#)),
+        ("remap-bad-prefix", with(&signed.replacen(r#"{"type": "exactReference", "dockerReference": "{REF}"}"#, r#"{"type": "remapIdentity", "prefix": "not a prefix", "signedPrefix": "registry.example"}"#, 1))),
+    ];
+    let parent = at.canonicalize().unwrap().display().to_string();
+    let fill = |text: &str, transport: &str, dir: &str| {
+        text.replace("{T}", transport)
+            .replace("{DIR}", &format!("{parent}/{dir}"))
+            .replace("{PARENT}", &parent)
+            .replace("{KEY}", &work.path("signer.gpg").display().to_string())
+            .replace("{REF}", REFERENCE)
+    };
+    // Each case in its own files and report folder, four at a time.
+    let judge = |name: &str, policy: &str| -> bool {
+        work.write(
+            &format!("skopeo-{name}.json"),
+            &fill(policy, "dir", "signed"),
+        );
+        work.write(
+            &format!("hostcert-{name}.json"),
+            &fill(policy, "oci", "img"),
+        );
+        let skopeo = gpg.skopeo(
+            at,
+            &[
+                "--policy",
+                &format!("skopeo-{name}.json"),
+                "copy",
+                "--remove-signatures",
+                "dir:signed",
+                &format!("dir:out-{name}"),
+            ],
+        );
+        let tmp = work.path(&format!("tmp-{name}"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "isv-image",
+                "--report-dir",
+                &format!("report-{name}"),
+            ])
+            .args([
+                "--target",
+                "oci:img:1.0",
+                "--policy",
+                &format!("hostcert-{name}.json"),
+            ])
+            .args([
+                "--signature",
+                "signed/signature-1",
+                "image.signature.policy",
+            ])
+            .current_dir(at)
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "{name}: the run left files"
+        );
+        let report = work.json(&format!("report-{name}/report.json"));
+        let result = &report["results"][0];
+        assert_eq!(
+            result["outcome"] == "pass",
+            skopeo.status.success(),
+            "{name}: skopeo says {} ({}); hostcert ({}): {result}",
+            skopeo.status,
+            stderr(&skopeo).trim(),
+            code(&output)
+        );
+        skopeo.status.success()
+    };
+    let verdicts: Vec<bool> = std::thread::scope(|scope| {
+        let workers: Vec<_> = cases
+            .chunks(cases.len().div_ceil(4))
+            .map(|chunk| {
+                let judge = &judge;
+                scope.spawn(move || chunk.iter().map(|(n, p)| judge(n, p)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let accepted = verdicts.iter().filter(|v| **v).count();
+    let refused = verdicts.len() - accepted;
+    assert!(
+        accepted >= 6 && refused >= 30,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+/// Signatures by an expired key, or by a revoked one, are refused, as skopeo (through gpgme)
+/// refuses them; a signature by a key that is still valid is accepted by both.
+#[test]
+fn signatures_by_expired_or_revoked_gpg_keys_are_refused_as_skopeo_does() {
+    let work = Work::new();
+    let at = work.dir.path();
+    build_image(&work, "img", &Spec::good());
+    let gpg = Gpg::new(&work);
+    // The expired key: made, and used, in 2020, with a one-day lifetime.
+    work.write("gnupg/gpg.conf", "faked-system-time 20200101T000000\n");
+    let expired = gpg.key("expired@example.invalid", &work.path("expired.gpg"));
+    let sign = |dir: &str, fingerprint: &str| {
+        let output = gpg.skopeo(
+            at,
+            &[
+                "--insecure-policy",
+                "copy",
+                "--sign-by",
+                fingerprint,
+                "--sign-identity",
+                REFERENCE,
+                "oci:img:1.0",
+                &format!("dir:{dir}"),
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    sign("signed-expired", &expired);
+    std::fs::remove_file(work.path("gnupg/gpg.conf")).unwrap();
+    let _ = gpg.command("gpgconf").args(["--kill", "all"]).output();
+    let valid = gpg.key("valid@example.invalid", &work.path("valid.gpg"));
+    sign("signed-valid", &valid);
+    // The revoked key: signed with, then revoked with the certificate gpg stored for it.
+    let revoked = gpg.key("revoked@example.invalid", &work.path("revoked.gpg"));
+    sign("signed-revoked", &revoked);
+    let certificate = work.read(&format!("gnupg/openpgp-revocs.d/{revoked}.rev"));
+    work.write(
+        "revoke.asc",
+        &certificate.replace(":-----BEGIN", "-----BEGIN"),
+    );
+    let output = gpg
+        .command("gpg")
+        .args(["--batch", "--import"])
+        .arg(work.path("revoke.asc"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = gpg
+        .command("gpg")
+        .args(["--export", &revoked])
+        .output()
+        .unwrap();
+    std::fs::write(work.path("revoked.gpg"), &output.stdout).unwrap();
+    for (dir, key, accepted, reason) in [
+        ("signed-valid", "valid.gpg", true, "signed by key"),
+        (
+            "signed-expired",
+            "expired.gpg",
+            false,
+            "the key expired at 2020-01-02",
+        ),
+        ("signed-revoked", "revoked.gpg", false, "the key is revoked"),
+    ] {
+        let requirement = json!({
+            "type": "signedBy", "keyType": "GPGKeys", "keyPath": work.path(key),
+            "signedIdentity": {"type": "exactReference", "dockerReference": REFERENCE}
+        });
+        let policy = json!({"default": [{"type": "reject"}], "transports": {"dir": {"": [requirement]}, "oci": {"": [requirement]}}});
+        work.write("policy.json", &policy.to_string());
+        let skopeo = gpg.skopeo(
+            at,
+            &[
+                "--policy",
+                "policy.json",
+                "copy",
+                "--remove-signatures",
+                &format!("dir:{dir}"),
+                &format!("dir:out-{dir}"),
+            ],
+        );
+        assert_eq!(
+            skopeo.status.success(),
+            accepted,
+            "skopeo on {dir}: {}",
+            stderr(&skopeo)
+        );
+        let signature = format!("{dir}/signature-1");
+        run_image(
+            &work,
+            &[
+                "--target",
+                "oci:img:1.0",
+                "--policy",
+                "policy.json",
+                "--signature",
+                &signature,
+                "image.signature.policy",
+            ],
+        );
+        let (verdict, result) = outcome(&work, "image.signature.policy");
+        assert_eq!(verdict == "pass", accepted, "hostcert on {dir}: {result}");
+        assert!(result.to_string().contains(reason), "{dir}: {result}");
+    }
 }
 
 #[test]

@@ -32,6 +32,10 @@ pub const SUITES: &[BuiltinFile] = &[
         path: "suites/image-provenance/v1.yaml",
         text: include_str!("../../suites/image-provenance/v1.yaml"),
     },
+    BuiltinFile {
+        path: "suites/image-provenance/v1.0.1.yaml",
+        text: include_str!("../../suites/image-provenance/v1.0.1.yaml"),
+    },
 ];
 
 /// The built-in profiles.

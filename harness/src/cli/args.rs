@@ -138,6 +138,11 @@ pub struct ImageArgs {
     /// verified with; otherwise the `attestation-key` parameter.
     #[arg(long, value_name = "FILE")]
     pub attestation_key: Option<PathBuf>,
+    /// The platform of a multi-platform image index to certify, `os/arch[/variant]`
+    /// (repeatable); without it every platform of an index is its own target, named
+    /// `NAME[os/arch]`. A platform the index does not list is an error.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_parser = crate::targets::image::Platform::parse)]
+    pub platforms: Vec<crate::targets::image::Platform>,
     /// The registry credentials of `docker://` images (containers-auth.json, as skopeo's
     /// `--authfile`); otherwise REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
     /// ~/.config/containers/auth.json and ~/.docker/config.json.
@@ -190,6 +195,7 @@ impl ImageArgs {
             .or_else(|| fallback("attestation-key"));
         options.image.signatures = self.signatures.clone();
         options.image.lookaside = self.lookaside.clone();
+        options.image.platforms = self.platforms.clone();
         options.image.registry = crate::targets::image::RegistryOptions {
             authfile: self.authfile.clone(),
             cert_dir: self.cert_dir.clone(),

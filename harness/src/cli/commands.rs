@@ -426,7 +426,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     if opened.len() != 1 {
         let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
         return Err(CliError::Usage(format!(
-            "{} holds {} kernels ({}); gather one at a time with --param kernel-version=RELEASE",
+            "{} holds {} targets ({}); gather one at a time with --param kernel-version=RELEASE (OS trees) or --platform OS/ARCH (image indexes)",
             args.target,
             opened.len(),
             names.join(", ")

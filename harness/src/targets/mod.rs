@@ -97,7 +97,10 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
             .collect());
     }
     if image::is_image_address(address) {
-        return Ok(vec![Box::new(image::open(address, &options.image)?)]);
+        return Ok(image::open(address, &options.image)?
+            .into_iter()
+            .map(|t| Box::new(t) as Box<dyn Target>)
+            .collect());
     }
     if let Some(file) = address.strip_prefix("kernel-config:") {
         return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(

@@ -52,7 +52,8 @@ impl PairTarget {
 }
 
 /// Opens `--image ADDRESS`: a target whose kind serves files. An OS tree with several kernels
-/// gives several targets; their files are the same, so the first is used.
+/// gives several targets; their files are the same, so the first is used. An image index of
+/// several platforms is refused: `--platform` picks one.
 pub fn open_image(
     address: &str,
     options: &super::TargetOptions,
@@ -62,6 +63,17 @@ pub fn open_image(
         return Err(TargetError {
             target: address.to_owned(),
             reason: "names no target".to_owned(),
+        });
+    }
+    if opened.len() > 1 && opened[0].kind() == TargetKind::Image {
+        let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
+        return Err(TargetError {
+            target: address.to_owned(),
+            reason: format!(
+                "is an index of {} platforms ({}); pick the one to pair with --platform",
+                names.len(),
+                names.join(", ")
+            ),
         });
     }
     let image = opened.remove(0);

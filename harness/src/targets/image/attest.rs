@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::layout::{self, Image, Sha256Digest};
+use super::layout::{self, Image};
 use crate::dsse::{Envelope, VerifyingKey};
 use crate::facts::FactValue;
 
@@ -39,7 +39,7 @@ pub(super) fn provenance(image: &Image, key: Option<&Path>) -> Result<(String, F
     let mut sources = Vec::new();
     let mut seen = 0;
     for (name, descriptor) in &image.index_entries {
-        let Some(manifest) = read_json(image, descriptor) else {
+        let Some(manifest) = image.read_json(descriptor) else {
             continue;
         };
         let referrer = manifest.pointer("/subject/digest").and_then(Value::as_str) == Some(digest);
@@ -66,7 +66,8 @@ pub(super) fn provenance(image: &Image, key: Option<&Path>) -> Result<(String, F
                 if referrer { "referrer" } else { tag.as_str() }
             );
             let result = (|| {
-                let bytes = read_blob(image, &layer)
+                let bytes = image
+                    .read_blob(&layer)
                     .ok_or("the blob is missing or does not match its digest")?;
                 let envelope = Envelope::from_json(&String::from_utf8_lossy(&bytes))
                     .map_err(|e| e.to_string())?;
@@ -139,14 +140,4 @@ pub(super) fn provenance(image: &Image, key: Option<&Path>) -> Result<(String, F
         format!("{seen} attestations: {}", sources.join(", ")),
         FactValue::Text(format!("rejected: {}", reasons.join("; "))),
     ))
-}
-
-fn read_blob(image: &Image, descriptor: &Value) -> Option<Vec<u8>> {
-    let digest = Sha256Digest::parse(descriptor.get("digest").and_then(Value::as_str)?).ok()?;
-    let bytes = layout::read_bounded(&layout::blob_path(&image.root, &digest), "blob").ok()?;
-    (Sha256Digest::of(&bytes) == digest).then_some(bytes)
-}
-
-fn read_json(image: &Image, descriptor: &Value) -> Option<Value> {
-    serde_json::from_slice(&read_blob(image, descriptor)?).ok()
 }

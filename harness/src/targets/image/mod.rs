@@ -10,13 +10,19 @@
 //! a containers-policy.json ([`policy`]).
 
 mod attest;
+mod descriptor;
+mod json;
 mod layout;
 pub mod policy;
+mod policy_config;
 mod registry;
+mod sbom;
 mod storage;
 mod unpack;
+mod user;
 mod verify;
 
+pub use descriptor::Platform;
 pub use registry::RegistryOptions;
 
 use std::collections::BTreeMap;
@@ -28,7 +34,7 @@ use super::host::{resolve_in_tree, HostFs};
 use super::{Gathered, Target, TargetError};
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::{Probe, TargetKind};
-use layout::Image;
+use layout::{Image, Select};
 
 /// Options for image targets: the policy signatures are judged by, and where signatures are.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +50,9 @@ pub struct ImageOptions {
     /// The Docker reference the image is judged as (`--param image-reference=`), when its tag or
     /// archive does not name one.
     pub reference: Option<String>,
+    /// The platforms to read of a multi-platform index (`--platform`); empty: every platform,
+    /// each its own target.
+    pub platforms: Vec<Platform>,
     /// How `docker://` images are fetched: credentials, TLS, registries.d, time limits.
     pub registry: RegistryOptions,
 }
@@ -74,7 +83,7 @@ impl Transport {
 
 /// A `docker://` target's reference and the manifest or index it was resolved to when it was
 /// opened (or why it could not be).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Remote {
     reference: registry::DockerReference,
     resolved: Result<registry::Document, String>,
@@ -89,6 +98,11 @@ pub struct ImageTarget {
     path: PathBuf,
     tag: Option<String>,
     options: ImageOptions,
+    /// Which image of an index this target reads.
+    select: Select,
+    /// Why the platform this target names cannot be read (`--platform` names one the index
+    /// does not list).
+    missing: Option<String>,
     remote: Option<Remote>,
     /// A `containers-storage:` target's image, found when it was opened (or why not).
     stored: Option<Result<storage::Found, String>>,
@@ -107,80 +121,155 @@ pub fn is_image_address(address: &str) -> bool {
     .any(|prefix| address.starts_with(prefix))
 }
 
-/// Opens an image address; nothing is read until the gather.
-pub fn open(address: &str, options: &ImageOptions) -> Result<ImageTarget, TargetError> {
+/// Opens an image address. When it names an image index, the index is read (bounded, without
+/// extracting an archive) and every platform becomes its own target named `NAME[os/arch]`, or
+/// only those `--platform` names; a platform asked for that the index does not list becomes a
+/// target whose gather fails with the platforms it does list. Nothing else is read until the
+/// gather; an index that cannot be read here is reported by the gather.
+pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, TargetError> {
     let fail = |reason: &str| TargetError {
         target: address.to_owned(),
         reason: reason.to_owned(),
     };
-    if let Some(rest) = address.strip_prefix("docker://") {
-        let reference = registry::DockerReference::parse(rest).map_err(|e| fail(&e))?;
-        let resolved = registry::resolve(&reference, &options.registry);
-        return Ok(ImageTarget {
-            name: rest.to_owned(),
-            address: address.to_owned(),
-            transport: Transport::Docker,
-            path: PathBuf::from(reference.identity()),
-            tag: reference.tag.clone(),
-            options: options.clone(),
-            remote: Some(Remote {
-                reference,
-                resolved,
-            }),
-            stored: None,
-        });
-    }
-    if let Some(rest) = address.strip_prefix("containers-storage:") {
-        let reference = storage::StorageReference::parse(rest).map_err(|e| fail(&e))?;
-        return Ok(ImageTarget {
-            name: reference.image.clone(),
-            address: address.to_owned(),
-            transport: Transport::Storage,
-            path: PathBuf::new(),
-            tag: None,
-            options: options.clone(),
-            remote: None,
-            stored: Some(storage::find(&reference)),
-        });
-    }
     let (transport, rest) = if let Some(rest) = address.strip_prefix("oci:") {
         (Transport::Oci, rest)
     } else if let Some(rest) = address.strip_prefix("oci-archive:") {
         (Transport::OciArchive, rest)
     } else if let Some(rest) = address.strip_prefix("docker-archive:") {
         (Transport::DockerArchive, rest)
+    } else if let Some(rest) = address.strip_prefix("docker://") {
+        (Transport::Docker, rest)
+    } else if let Some(rest) = address.strip_prefix("containers-storage:") {
+        (Transport::Storage, rest)
     } else {
         return Err(fail("not an image address"));
     };
-    // As containers/image does: the path ends at the first `:`.
-    let (path, tag) = match rest.split_once(':') {
-        Some((path, tag)) if transport != Transport::DockerArchive => {
-            (path, Some(tag.to_owned()).filter(|t| !t.is_empty()))
+    let mut remote = None;
+    let mut stored = None;
+    let (path, tag, name) = match transport {
+        // A registry reference is resolved now: every target of the run reads the manifest or
+        // index it names at this moment.
+        Transport::Docker => {
+            let reference = registry::DockerReference::parse(rest).map_err(|e| fail(&e))?;
+            let resolved = registry::resolve(&reference, &options.registry);
+            let tag = reference.tag.clone();
+            let path = reference.identity();
+            remote = Some(Remote {
+                reference,
+                resolved,
+            });
+            (path, tag, rest.to_owned())
         }
-        Some((path, _)) => (path, None),
-        None => (rest, None),
+        Transport::Storage => {
+            let reference = storage::StorageReference::parse(rest).map_err(|e| fail(&e))?;
+            let found = storage::find(&reference);
+            let tag = found.as_ref().ok().and_then(storage::Found::tag);
+            stored = Some(found);
+            (String::new(), tag, reference.image)
+        }
+        _ => {
+            // As containers/image does: the path ends at the first `:`.
+            let (path, tag) = match rest.split_once(':') {
+                Some((path, tag)) if transport != Transport::DockerArchive => {
+                    (path, Some(tag.to_owned()).filter(|t| !t.is_empty()))
+                }
+                Some((path, _)) => (path, None),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(fail("names no path"));
+            }
+            let base = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_owned());
+            let name = match &tag {
+                Some(tag) => format!("{base}:{tag}"),
+                None => base,
+            };
+            (path.to_owned(), tag, name)
+        }
     };
-    if path.is_empty() {
-        return Err(fail("names no path"));
-    }
-    let base = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_owned());
-    let name = match &tag {
-        Some(tag) => format!("{base}:{tag}"),
-        None => base,
-    };
-    Ok(ImageTarget {
+    let path = path.as_str();
+    let target = |name: String, select: Select, missing: Option<String>| ImageTarget {
         name,
         address: address.to_owned(),
         transport,
         path: PathBuf::from(path),
-        tag,
+        tag: tag.clone(),
         options: options.clone(),
-        remote: None,
-        stored: None,
-    })
+        remote: remote.clone(),
+        stored: stored.clone(),
+        select,
+        missing,
+    };
+    let location = Path::new(path);
+    let listed = match transport {
+        Transport::Oci => layout::platforms_of(
+            &|member| layout::read_bounded(&location.join(member), member),
+            tag.as_deref(),
+        ),
+        Transport::OciArchive => layout::platforms_of(
+            &|member| layout::archive_member(location, member),
+            tag.as_deref(),
+        ),
+        Transport::Docker => match remote.as_ref().map(|r| &r.resolved) {
+            Some(Ok(top)) => layout::platforms_of(
+                &|member| registry::layout_file(top, tag.as_deref(), member),
+                tag.as_deref(),
+            ),
+            _ => Ok(None),
+        },
+        Transport::DockerArchive | Transport::Storage => Ok(None),
+    };
+    let wanted = &options.platforms;
+    let images = match listed {
+        Ok(Some(images)) if !images.is_empty() => images,
+        _ => {
+            let select = if wanted.is_empty() {
+                Select::Default
+            } else {
+                Select::Platforms(wanted.clone())
+            };
+            return Ok(vec![target(name, select, None)]);
+        }
+    };
+    let entry = |image: &layout::IndexImage| {
+        target(
+            format!("{name}[{}]", image.label),
+            Select::Entry(image.position, image.label.clone()),
+            None,
+        )
+    };
+    if wanted.is_empty() {
+        return Ok(images.iter().map(entry).collect());
+    }
+    let mut targets: Vec<ImageTarget> = Vec::new();
+    let mut taken = Vec::new();
+    for platform in wanted {
+        let matching: Vec<&layout::IndexImage> = images
+            .iter()
+            .filter(|i| i.platform.as_ref().is_some_and(|p| p.matches(platform)))
+            .collect();
+        if matching.is_empty() {
+            let listed: Vec<&str> = images.iter().map(|i| i.label.as_str()).collect();
+            targets.push(target(
+                format!("{name}[{platform}]"),
+                Select::Default,
+                Some(format!(
+                    "--platform {platform}: the image index lists no such platform (it lists {})",
+                    listed.join(", ")
+                )),
+            ));
+        }
+        for image in matching {
+            if !taken.contains(&image.position) {
+                taken.push(image.position);
+                targets.push(entry(image));
+            }
+        }
+    }
+    Ok(targets)
 }
 
 impl Target for ImageTarget {
@@ -201,68 +290,14 @@ impl Target for ImageTarget {
             target: self.address.clone(),
             reason,
         };
+        if let Some(reason) = &self.missing {
+            return Err(fail(reason.clone()));
+        }
         // Everything the run writes for this image goes here, and goes away with it.
         let temp = tempfile::Builder::new()
             .prefix("hostcert-image-")
             .tempdir()
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
-        let mut fetched = None;
-        let mut stored_checks = None;
-        let mut image = match self.transport {
-            Transport::Storage => match &self.stored {
-                Some(Ok(found)) => {
-                    storage::read(found, temp.path(), layout::read_oci).map(|read| {
-                        stored_checks = Some(read.checks);
-                        read.image
-                    })
-                }
-                Some(Err(reason)) => Err(reason.clone()),
-                None => Err("names no image".to_owned()),
-            },
-            Transport::Docker => match &self.remote {
-                Some(Remote {
-                    reference,
-                    resolved: Ok(top),
-                }) => registry::read(
-                    reference,
-                    &self.options.registry,
-                    top,
-                    temp.path(),
-                    layout::read_oci,
-                )
-                .map(|read| {
-                    fetched = Some(read.registry);
-                    read.image
-                }),
-                Some(Remote {
-                    resolved: Err(reason),
-                    ..
-                }) => Err(reason.clone()),
-                None => Err("names no registry reference".to_owned()),
-            },
-            Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref()),
-            Transport::OciArchive | Transport::DockerArchive => {
-                let extracted = temp.path().join("archive");
-                std::fs::create_dir(&extracted)
-                    .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
-                layout::extract_archive(&self.path, &extracted).and_then(|()| {
-                    if self.transport == Transport::OciArchive {
-                        layout::read_oci(&extracted, self.tag.as_deref())
-                    } else {
-                        layout::read_docker(&extracted)
-                    }
-                })
-            }
-        }
-        .map_err(|reason| fail(format!("{} image: {reason}", self.transport.name())))?;
-        if let Some(reference) = self
-            .options
-            .reference
-            .as_ref()
-            .filter(|_| fetched.is_none())
-        {
-            image.reference = Some(reference.clone());
-        }
         let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
         // The files are unpacked only when a probe reads them.
         let needs_files = probes.iter().any(|p| match p {
@@ -275,12 +310,67 @@ impl Target for ImageTarget {
             Probe::OsRelease(key) => key != "ID",
             _ => true,
         });
+        let layers_needed = wants_integrity || needs_files;
+        let mut fetched = None;
+        let mut stored_checks = None;
+        let mut image = match self.transport {
+            Transport::Storage => match &self.stored {
+                Some(Ok(found)) => storage::read(found, temp.path(), layers_needed, |root, tag| {
+                    layout::read_oci(root, tag, &self.select)
+                })
+                .map(|read| {
+                    stored_checks = Some(read.checks);
+                    read.image
+                }),
+                Some(Err(reason)) => Err(reason.clone()),
+                None => Err("names no image".to_owned()),
+            },
+            Transport::Docker => match &self.remote {
+                Some(Remote {
+                    reference,
+                    resolved: Ok(top),
+                }) => registry::read(
+                    reference,
+                    &self.options.registry,
+                    top,
+                    temp.path(),
+                    |root, tag| layout::read_oci(root, tag, &self.select),
+                )
+                .map(|read| {
+                    fetched = Some(read.registry);
+                    read.image
+                }),
+                Some(Remote {
+                    resolved: Err(reason),
+                    ..
+                }) => Err(reason.clone()),
+                None => Err("names no registry reference".to_owned()),
+            },
+            Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref(), &self.select),
+            Transport::OciArchive | Transport::DockerArchive => {
+                let extracted = temp.path().join("archive");
+                std::fs::create_dir(&extracted)
+                    .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
+                layout::extract_archive(&self.path, &extracted).and_then(|()| {
+                    if self.transport == Transport::OciArchive {
+                        layout::read_oci(&extracted, self.tag.as_deref(), &self.select)
+                    } else {
+                        layout::read_docker(&extracted, &self.select)
+                    }
+                })
+            }
+        }
+        .map_err(|reason| fail(format!("{} image: {reason}", self.transport.name())))?;
+        // A registry's or a store's image has its own reference.
+        let knows_reference = matches!(self.transport, Transport::Docker | Transport::Storage);
+        if let Some(reference) = self.options.reference.as_ref().filter(|_| !knows_reference) {
+            image.reference = Some(reference.clone());
+        }
         // A registry's layers are fetched (and so verified) whenever the gather reads them.
         let checks = match (&fetched, stored_checks) {
             (_, Some(checks)) => checks,
-            (Some(registry), None) if wants_integrity || needs_files => {
-                registry.layers(&image.layers)
-            }
+            _ if image.broken.is_some() => Vec::new(),
+            (Some(registry), None) if layers_needed => registry.layers(&image.layers),
             (None, None) if wants_integrity => verify::verify_layers(&image.layers),
             _ => Vec::new(),
         };
@@ -300,9 +390,26 @@ impl Target for ImageTarget {
                 Err(reason) => signature_error = Some(reason),
             }
         }
+        // Files of an image whose digests do not hold are not the image's: they are not read,
+        // and every fact that needs them says why. What was measured (integrity, config,
+        // labels, signatures) is still reported.
+        let untrusted = image.broken.clone().or_else(|| {
+            image
+                .problems
+                .iter()
+                .chain(checks.iter().flat_map(|c| c.blob.iter().chain(&c.diff_id)))
+                .next()
+                .cloned()
+        });
         let rootfs = temp.path().join("rootfs");
         let mut modified = Vec::new();
-        let files: Result<HostFs, String> = if needs_files {
+        let files: Result<HostFs, String> = if !needs_files {
+            Err("the image's files were not unpacked: no check of this run reads them".to_owned())
+        } else if let Some(problem) = &untrusted {
+            Err(format!(
+                "the image's files are not read: the image fails integrity ({problem})"
+            ))
+        } else {
             std::fs::create_dir(&rootfs)
                 .map_err(|e| format!("cannot make a temporary folder: {e}"))
                 .and_then(|()| unpack::unpack(&image.layers, &rootfs))
@@ -310,14 +417,8 @@ impl Target for ImageTarget {
                     modified = changed;
                     HostFs::tree(rootfs.clone(), None)
                 })
-        } else {
-            Err("the image's files were not unpacked: no check of this run reads them".to_owned())
+                .map_err(|reason| format!("cannot unpack the image: {reason}"))
         };
-        if let Err(reason) = &files {
-            if needs_files {
-                return Err(fail(format!("cannot unpack the image: {reason}")));
-            }
-        }
         let mut facts = FactSet::default();
         let mut hostname = None;
         let file_probes: ProbeSet = probes
@@ -346,7 +447,10 @@ impl Target for ImageTarget {
         let context = Context {
             image: &image,
             checks: &checks,
-            rootfs: files.is_ok().then_some(rootfs.as_path()),
+            rootfs: files
+                .as_ref()
+                .map(|_| rootfs.as_path())
+                .map_err(String::as_str),
             options: &options,
             signature_error: signature_error.as_deref(),
             transport: self.transport,
@@ -367,7 +471,8 @@ impl Target for ImageTarget {
 struct Context<'a> {
     image: &'a Image,
     checks: &'a [verify::LayerCheck],
-    rootfs: Option<&'a Path>,
+    /// The unpacked files, or why there are none.
+    rootfs: Result<&'a Path, &'a str>,
     options: &'a ImageOptions,
     /// Why the image's signatures could not be looked up where registries.d says they are.
     signature_error: Option<&'a str>,
@@ -383,6 +488,25 @@ impl Context<'_> {
         let image = self.image;
         let read =
             |source: String, value: FactValue| Some(Fact::read(probe.clone(), source, value));
+        if let Some(broken) = &image.broken {
+            // Only the integrity of what was read is known: it fails, the rest is an error.
+            return match probe {
+                Probe::ImageIntegrity(scope) if scope == "blobs" => read(
+                    format!("{} blobs read before the chain broke", image.checked),
+                    FactValue::Text(image.problems.join("; ")),
+                ),
+                Probe::ImageIntegrity(_)
+                | Probe::ImageConfig(_)
+                | Probe::ImageLabel(_)
+                | Probe::ImageInfo(_)
+                | Probe::Architecture => Some(Fact::failed(
+                    probe.clone(),
+                    "image metadata",
+                    format!("the image's metadata cannot be read: {broken}"),
+                )),
+                _ => None,
+            };
+        }
         match probe {
             Probe::KernelRelease => Some(Fact::failed(
                 probe.clone(),
@@ -420,10 +544,13 @@ impl Context<'_> {
                 } else {
                     problems.extend(self.checks.iter().flat_map(|c| c.diff_id.iter().cloned()));
                 }
-                let source = match &image.manifest_digest {
+                let mut source = match &image.manifest_digest {
                     Some(digest) => format!("{blobs} blobs from manifest {digest}"),
                     None => format!("{blobs} files of the archive"),
                 };
+                if let Some(platform) = &image.platform {
+                    source = format!("{source} ({platform} of the index)");
+                }
                 read(
                     source,
                     FactValue::Text(if problems.is_empty() {
@@ -522,14 +649,12 @@ impl Context<'_> {
                 }
             }
             _ => {
-                let Some(root) = self.rootfs else {
-                    return failed(
-                        "image files",
-                        "the image's files could not be unpacked".to_owned(),
-                    );
+                let root = match self.rootfs {
+                    Ok(root) => root,
+                    Err(reason) => return failed("image files", reason.to_owned()),
                 };
                 match key {
-                    "user" => match user(image, root) {
+                    "user" => match user::resolve(image, root) {
                         Ok((source, value)) => read(&source, value),
                         Err(reason) => failed("config /config/User", reason),
                     },
@@ -545,10 +670,10 @@ impl Context<'_> {
                         Ok((source, value)) => read(&source, value),
                         Err(reason) => failed("package databases", reason),
                     },
-                    "sbom" => read(
-                        "cosign .sbom tags, referrers, SBOM files",
-                        sbom(image, root).map_or(FactValue::Absent, FactValue::Text),
-                    ),
+                    "sbom" => {
+                        let (source, value) = sbom::find(image, root);
+                        read(&source, value)
+                    }
                     _ => failed("image", format!("unknown image fact `{key}`")),
                 }
             }
@@ -557,7 +682,7 @@ impl Context<'_> {
 }
 
 /// Reads a small text file of the unpacked image, resolved inside it.
-fn read_tree_text(root: &Path, path: &str) -> Result<Option<String>, String> {
+pub(super) fn read_tree_text(root: &Path, path: &str) -> Result<Option<String>, String> {
     let Some(resolved) = resolve_in_tree(root, path)? else {
         return Ok(None);
     };
@@ -566,50 +691,6 @@ fn read_tree_text(root: &Path, path: &str) -> Result<Option<String>, String> {
     }
     let bytes = layout::read_bounded(&resolved, path)?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-/// The uid the image runs as: `User` from the config (`name`, `uid`, `name:group`, `uid:gid`),
-/// names resolved through the image's /etc/passwd. Absent when no user is set (root).
-fn user(image: &Image, root: &Path) -> Result<(String, FactValue), String> {
-    let raw = image
-        .config
-        .pointer("/config/User")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    if raw.is_empty() {
-        return Ok((
-            "config /config/User (unset: root)".to_owned(),
-            FactValue::Absent,
-        ));
-    }
-    let user = raw.split(':').next().unwrap_or("");
-    if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok((
-            format!("config /config/User `{raw}`"),
-            FactValue::Text(user.to_owned()),
-        ));
-    }
-    let passwd = read_tree_text(root, "/etc/passwd")?.ok_or_else(|| {
-        format!(
-            "user `{}` cannot be resolved: the image has no /etc/passwd",
-            layout::shorten(user)
-        )
-    })?;
-    for line in passwd.lines() {
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.len() >= 3 && fields[0] == user {
-            return Ok((
-                format!("config /config/User `{raw}` via /etc/passwd"),
-                FactValue::Text(fields[2].to_owned()),
-            ));
-        }
-    }
-    Err(format!(
-        "user `{}` is not in the image's /etc/passwd",
-        layout::shorten(user)
-    ))
 }
 
 /// How many files /licenses holds (links resolved inside the image); absent without it.
@@ -767,7 +848,7 @@ fn modified_package_files(
 }
 
 /// Like [`read_tree_text`], with a 64 MiB bound for package databases.
-fn read_tree_text_large(root: &Path, path: &str) -> Result<Option<String>, String> {
+pub(super) fn read_tree_text_large(root: &Path, path: &str) -> Result<Option<String>, String> {
     use std::io::Read;
     let Some(resolved) = resolve_in_tree(root, path)? else {
         return Ok(None);
@@ -783,57 +864,4 @@ fn read_tree_text_large(root: &Path, path: &str) -> Result<Option<String>, Strin
         return Err(format!("{path} is larger than 64 MiB"));
     }
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-/// Where an SBOM for the image is: a cosign `.sbom` tag or an SBOM artifact in the layout's
-/// index, or an SPDX or CycloneDX file in the image.
-fn sbom(image: &Image, root: &Path) -> Option<String> {
-    if let Some(digest) = &image.manifest_digest {
-        let tag = format!("{}.sbom", digest.replace(':', "-"));
-        if image
-            .index_entries
-            .iter()
-            .any(|(name, _)| name.as_deref() == Some(tag.as_str()))
-        {
-            return Some(format!("cosign tag {tag}"));
-        }
-    }
-    for (_, entry) in &image.index_entries {
-        let artifact = entry
-            .get("artifactType")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if artifact.contains("spdx") || artifact.contains("cyclonedx") {
-            return Some(format!("referrer of type {artifact}"));
-        }
-    }
-    for dir in [
-        "/",
-        "/sbom",
-        "/usr/share/sbom",
-        "/root/buildinfo/content_manifests",
-    ] {
-        let Ok(Some(path)) = resolve_in_tree(root, dir) else {
-            continue;
-        };
-        let Ok(entries) = std::fs::read_dir(&path) else {
-            continue;
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                n.ends_with(".spdx.json")
-                    || n.ends_with(".spdx")
-                    || n.ends_with(".cdx.json")
-                    || n == "bom.json"
-                    || n == "sbom.json"
-            })
-            .collect();
-        names.sort();
-        if let Some(name) = names.first() {
-            return Some(format!("{}/{name}", dir.trim_end_matches('/')));
-        }
-    }
-    None
 }

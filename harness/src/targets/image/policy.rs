@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::layout::{self, Image, Sha256Digest};
+use super::layout::{self, Image};
 use super::ImageOptions;
 
 /// The largest signature or key file read.
@@ -50,11 +50,15 @@ pub(super) fn judge(
         );
     };
     let bytes = read_small(path)?;
-    let policy: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    let (scope, requirements) =
-        requirements_for(&policy, transport, location, image.tag.as_deref())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    let policy = super::json::parse(&bytes)
+        .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
+    super::policy_config::check(&policy).map_err(|e| {
+        format!(
+            "{}: invalid policy (containers/image refuses it): {e}",
+            path.display()
+        )
+    })?;
+    let (scope, requirements) = requirements_for(&policy, transport, location);
     let found = find_signatures(image, options)?;
     let mut accepted_by = Vec::new();
     for (index, requirement) in requirements.iter().enumerate() {
@@ -66,6 +70,9 @@ pub(super) fn judge(
         let outcome = match kind {
             "insecureAcceptAnything" => Ok("accepts anything".to_owned()),
             "reject" => Err("the policy rejects every image here".to_owned()),
+            "signedBaseLayer" => {
+                Err("signedBaseLayer is not implemented (containers/image rejects it)".to_owned())
+            }
             "signedBy" => signed_by(requirement, image, &found, path),
             "sigstoreSigned" => sigstore_signed(requirement, image, &found, path),
             other => {
@@ -105,51 +112,42 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-/// The requirements that apply: the transport's most specific scope, else its `""` scope, else
-/// `default`.
-fn requirements_for(
-    policy: &Value,
-    transport: &str,
-    location: &Path,
-    tag: Option<&str>,
-) -> Result<(String, Vec<Value>), String> {
+/// The requirements that apply, looked up as containers/image does: the transport's scope for
+/// the image's identity (the resolved layout folder or archive file; a docker archive has
+/// none), then each parent folder (never `/`), then the transport's `""`, then `default`. The
+/// policy was checked, so every list is non-empty.
+fn requirements_for(policy: &Value, transport: &str, location: &Path) -> (String, Vec<Value>) {
     if let Some(scopes) = policy
         .pointer(&format!("/transports/{transport}"))
         .and_then(Value::as_object)
     {
-        let root = location
-            .canonicalize()
-            .unwrap_or_else(|_| location.to_owned());
         let mut candidates: Vec<String> = Vec::new();
-        if let Some(tag) = tag {
-            candidates.push(format!("{}:{tag}", root.display()));
-        }
-        let mut dir: Option<&Path> = Some(&root);
-        while let Some(d) = dir {
-            candidates.push(d.display().to_string());
-            dir = d.parent();
+        if transport != "docker-archive" {
+            let root = location
+                .canonicalize()
+                .unwrap_or_else(|_| location.to_owned());
+            let mut dir: Option<&Path> = Some(&root);
+            while let Some(d) = dir.filter(|d| d.parent().is_some()) {
+                candidates.push(d.display().to_string());
+                dir = d.parent();
+            }
         }
         candidates.push(String::new());
         for candidate in candidates {
-            if let Some(list) = scopes.get(&candidate) {
-                let list = list.as_array().ok_or_else(|| {
-                    format!("transports.{transport}[\"{candidate}\"] is not a list")
-                })?;
-                return Ok((
+            if let Some(list) = scopes.get(&candidate).and_then(Value::as_array) {
+                return (
                     format!("transports.{transport}[\"{candidate}\"]"),
                     list.clone(),
-                ));
+                );
             }
         }
     }
     let list = policy
         .get("default")
         .and_then(Value::as_array)
-        .ok_or("the policy has no `default` list")?;
-    if list.is_empty() {
-        return Err("`default` is empty; containers/image refuses such a policy".to_owned());
-    }
-    Ok(("default".to_owned(), list.clone()))
+        .cloned()
+        .unwrap_or_default();
+    ("default".to_owned(), list)
 }
 
 /// Every signature of the image: `--signature` files, lookaside folders, cosign `.sig` tags.
@@ -239,7 +237,7 @@ fn cosign_signatures(image: &Image, digest: &str) -> Vec<Found> {
         if name.as_deref() != Some(tag.as_str()) {
             continue;
         }
-        let Some(manifest) = read_json(image, descriptor) else {
+        let Some(manifest) = image.read_json(descriptor) else {
             continue;
         };
         let layers = manifest
@@ -260,7 +258,7 @@ fn cosign_signatures(image: &Image, digest: &str) -> Vec<Found> {
             else {
                 continue;
             };
-            let Some(payload) = read_blob(image, &layer) else {
+            let Some(payload) = image.read_blob(&layer) else {
                 continue;
             };
             found.push(Found::Sigstore {
@@ -274,17 +272,6 @@ fn cosign_signatures(image: &Image, digest: &str) -> Vec<Found> {
         }
     }
     found
-}
-
-/// A blob of the layout by descriptor, whose sha256 matches (else `None`).
-fn read_blob(image: &Image, descriptor: &Value) -> Option<Vec<u8>> {
-    let digest = Sha256Digest::parse(descriptor.get("digest").and_then(Value::as_str)?).ok()?;
-    let bytes = layout::read_bounded(&layout::blob_path(&image.root, &digest), "blob").ok()?;
-    (Sha256Digest::of(&bytes) == digest).then_some(bytes)
-}
-
-fn read_json(image: &Image, descriptor: &Value) -> Option<Value> {
-    serde_json::from_slice(&read_blob(image, descriptor)?).ok()
 }
 
 /// The key files or data of a requirement: exactly one of `keyPath`, `keyPaths`, `keyData`
@@ -356,7 +343,7 @@ fn signed_by(
         .unwrap_or("");
     if key_type != "GPGKeys" {
         return Err(format!(
-            "keyType `{}` is not supported (GPGKeys only)",
+            "keyType `{}` is not implemented (containers/image rejects it)",
             layout::shorten(key_type)
         ));
     }
@@ -424,18 +411,86 @@ fn verify_gpg(
     if payload.len() as u64 > MAX_SIGNATURE_BYTES {
         return Err("the signed payload is larger than 4 MiB".to_owned());
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     for key in keys {
         let fingerprint = format!("{:X}", key.fingerprint());
-        if message.verify(&key.primary_key).is_ok() {
+        if let Ok(signature) = message.verify(&key.primary_key) {
+            key_valid(key, None, signature, now).map_err(|e| format!("key {fingerprint}: {e}"))?;
             return Ok((payload, fingerprint));
         }
         for subkey in &key.public_subkeys {
-            if message.verify(&subkey.key).is_ok() {
+            if let Ok(signature) = message.verify(&subkey.key) {
+                key_valid(key, Some(subkey), signature, now)
+                    .map_err(|e| format!("key {fingerprint}: {e}"))?;
                 return Ok((payload, fingerprint));
             }
         }
     }
     Err("the signature does not verify with any key of the requirement".to_owned())
+}
+
+/// Whether a key that verified a signature may be trusted now, as GnuPG (and so skopeo, through
+/// gpgme) judges it: the key is not revoked or expired, the signing subkey (if one signed) is
+/// not revoked or expired, and the signature itself has not expired.
+fn key_valid(
+    key: &pgp::composed::SignedPublicKey,
+    subkey: Option<&pgp::composed::SignedPublicSubKey>,
+    signature: &pgp::packet::Signature,
+    now: i64,
+) -> Result<(), String> {
+    use pgp::packet::SignatureType;
+    use pgp::types::PublicKeyTrait as _;
+    let when = |seconds: i64| {
+        time::OffsetDateTime::from_unix_timestamp(seconds)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| seconds.to_string())
+    };
+    if key
+        .details
+        .revocation_signatures
+        .iter()
+        .any(|sig| sig.verify_key(&key.primary_key).is_ok())
+    {
+        return Err("the key is revoked".to_owned());
+    }
+    if let Some(expires) = key.expires_at() {
+        if expires.timestamp() <= now {
+            return Err(format!("the key expired at {}", when(expires.timestamp())));
+        }
+    }
+    if let Some(subkey) = subkey {
+        let bindings = subkey.signatures.iter();
+        if bindings
+            .clone()
+            .any(|sig| sig.typ() == Some(SignatureType::SubkeyRevocation))
+        {
+            return Err("the signing subkey is revoked".to_owned());
+        }
+        let created = subkey.key.created_at().timestamp();
+        let expiry = bindings
+            .filter(|sig| sig.typ() == Some(SignatureType::SubkeyBinding))
+            .filter_map(|sig| sig.key_expiration_time())
+            .map(|d| created + d.num_seconds())
+            .max();
+        if let Some(expires) = expiry.filter(|e| *e <= now) {
+            return Err(format!("the signing subkey expired at {}", when(expires)));
+        }
+    }
+    if let (Some(created), Some(lifetime)) =
+        (signature.created(), signature.signature_expiration_time())
+    {
+        let expires = created.timestamp() + lifetime.num_seconds();
+        if lifetime.num_seconds() > 0 && expires <= now {
+            return Err(format!("the signature expired at {}", when(expires)));
+        }
+    }
+    Ok(())
 }
 
 /// `sigstoreSigned` with public keys: some cosign-style signature verifying with one of the
@@ -578,14 +633,19 @@ fn check_payload(
 
 /// A Docker reference, normalised as containers/image normalises them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Reference {
+pub(super) struct Reference {
     repository: String,
     tag: Option<String>,
     digest: Option<String>,
 }
 
 impl Reference {
-    fn parse(text: &str) -> Option<Reference> {
+    /// Whether it names a tag or a digest, not only a repository.
+    pub(super) fn is_tagged_or_digested(&self) -> bool {
+        self.tag.is_some() || self.digest.is_some()
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Reference> {
         if text.is_empty()
             || text.len() > 512
             || text.chars().any(|c| c.is_whitespace() || c.is_control())

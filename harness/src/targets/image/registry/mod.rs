@@ -386,14 +386,7 @@ impl Registry {
                 .map_err(|e| format!("cannot write {name} in the temporary folder: {e}"))
         };
         write("oci-layout", &json!({"imageLayoutVersion": "1.0.0"}))?;
-        let mut entry = top.descriptor();
-        if let Some(tag) = tag {
-            entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
-        }
-        write(
-            "index.json",
-            &json!({"schemaVersion": 2, "mediaType": super::layout::OCI_INDEX, "manifests": [entry]}),
-        )?;
+        write("index.json", &index_json(top, tag))?;
         std::os::unix::fs::symlink(self.cache.root().join("blobs"), root.join("blobs"))
             .map_err(|e| format!("cannot link the blob cache into the temporary folder: {e}"))?;
         Ok(root)
@@ -660,6 +653,33 @@ impl Registry {
         }
         Ok(count)
     }
+}
+
+/// The `index.json` of the layout of `top`: one entry, tagged `tag`.
+fn index_json(top: &Document, tag: Option<&str>) -> Value {
+    let mut entry = top.descriptor();
+    if let Some(tag) = tag {
+        entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    }
+    json!({"schemaVersion": 2, "mediaType": super::layout::OCI_INDEX, "manifests": [entry]})
+}
+
+/// A file of the layout of `top` by its path in the layout (`index.json`, `blobs/sha256/HEX`
+/// from the cache), for reading its index's platforms when the target is opened.
+pub(crate) fn layout_file(
+    top: &Document,
+    tag: Option<&str>,
+    member: &str,
+) -> Result<Vec<u8>, String> {
+    if member == "index.json" {
+        return Ok(index_json(top, tag).to_string().into_bytes());
+    }
+    let hex = member
+        .strip_prefix("blobs/sha256/")
+        .ok_or_else(|| format!("{member} is not in a registry image's layout"))?;
+    let digest = Sha256Digest::parse(&format!("sha256:{hex}"))?;
+    let cache = cache::Cache::open(&cache::default_root()?)?;
+    super::layout::read_bounded(&cache.path(&digest), member)
 }
 
 /// Resolves a reference when its target is opened: the manifest or index its tag names (or

@@ -356,10 +356,12 @@ pub(crate) struct Read {
 }
 
 /// Reads a found image for a gather: its manifest and config into a layout in `temp`, read by
-/// `read_layout`; then each layer reassembled into `temp` and measured.
+/// `read_layout`; then, when `layers` is set (a probe reads them), each layer reassembled into
+/// `temp` and measured.
 pub(crate) fn read(
     found: &Found,
     temp: &Path,
+    layers: bool,
     read_layout: impl FnOnce(&Path, Option<&str>) -> Result<Image, String>,
 ) -> Result<Read, String> {
     let store = &found.store;
@@ -420,7 +422,11 @@ pub(crate) fn read(
     let mut image = read_layout(&root, tag.as_deref())?;
     image.reference = found.name.clone();
     image.tag = tag;
-    let checks = layers(store, record, &mut image, temp)?;
+    let checks = if layers && image.broken.is_none() {
+        reassemble(store, record, &mut image, temp)?
+    } else {
+        Vec::new()
+    };
     Ok(Read { image, checks })
 }
 
@@ -453,7 +459,7 @@ fn chain(store: &Store, record: &ImageRecord) -> Result<Vec<LayerRecord>, String
 }
 
 /// Reassembles and measures every layer; the image's layers become the reassembled streams.
-fn layers(
+fn reassemble(
     store: &Store,
     record: &ImageRecord,
     image: &mut Image,
