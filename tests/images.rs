@@ -9,167 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
+use support::image::*;
 use support::*;
-
-/// Runs a tool, failing the test with its output when it fails.
-fn tool(dir: &Path, program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
-}
-
-fn require_image_tools() {
-    require("umoci", "umoci");
-    require("skopeo", "skopeo");
-    require("/bin/busybox", "busybox-static");
-}
-
-/// How a test image differs from the one that passes every Red Hat check.
-#[derive(Clone)]
-struct Spec {
-    tag: &'static str,
-    user: Option<&'static str>,
-    labels: Vec<(&'static str, &'static str)>,
-    licenses: bool,
-    extra_layers: usize,
-    dpkg_packages: Vec<&'static str>,
-    sbom: bool,
-    /// A later layer copies another file over /bin/busybox, which busybox-static owns.
-    overwrite_busybox: bool,
-}
-
-impl Spec {
-    fn good() -> Spec {
-        Spec {
-            tag: "1.0",
-            user: Some("app"),
-            labels: vec![
-                ("name", "hcc-busybox"),
-                ("vendor", "Example"),
-                ("version", "1.0"),
-                ("release", "1"),
-                ("summary", "tiny test image"),
-                ("description", "busybox-static rootfs"),
-                ("maintainer", "hcc-test@example.invalid"),
-                ("org.opencontainers.image.base.name", "scratch"),
-            ],
-            licenses: true,
-            extra_layers: 0,
-            dpkg_packages: vec!["busybox-static"],
-            sbom: true,
-            overwrite_busybox: false,
-        }
-    }
-}
-
-/// A minimal SPDX 2.3 JSON document listing one package, which spdx-tools accepts.
-fn spdx_document(package: &str) -> String {
-    json!({
-        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
-        "name": "hcc-busybox", "documentNamespace": "https://example.invalid/spdx/hcc-busybox-1",
-        "creationInfo": {"created": "2024-01-01T00:00:00Z", "creators": ["Tool: hostcert-tests"]},
-        "packages": [{"SPDXID": "SPDXRef-Package-1", "name": package, "downloadLocation": "NOASSERTION"}],
-        "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Package-1"}]
-    })
-    .to_string()
-}
-
-/// Builds an OCI layout `dir` holding one image tagged `spec.tag`, with umoci.
-fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
-    require_image_tools();
-    let root = work.path(&format!("{dir}-rootfs"));
-    let write = |path: &str, text: &str| {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
-    write(
-        "etc/passwd",
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001:app:/home/app:/bin/sh\n",
-    );
-    write("etc/os-release", "ID=busybox\nVERSION_ID=1.35\n");
-    let mut status = String::new();
-    for package in &spec.dpkg_packages {
-        status += &format!("Package: {package}\nStatus: install ok installed\nVersion: 1.0\n\n");
-    }
-    write("var/lib/dpkg/status", &status);
-    write(
-        "var/lib/dpkg/info/busybox-static.list",
-        "/.\n/bin\n/bin/busybox\n",
-    );
-    if spec.licenses {
-        write("licenses/LICENSE", "Apache-2.0\n");
-    }
-    if spec.sbom {
-        write("sbom/image.spdx.json", &spdx_document("busybox-static"));
-    }
-    let image = format!("{dir}:{}", spec.tag);
-    let at = work.dir.path();
-    tool(at, "umoci", &["init", "--layout", dir]);
-    tool(at, "umoci", &["new", "--image", &image]);
-    let rootfs = root.display().to_string();
-    tool(at, "umoci", &["insert", "--image", &image, &rootfs, "/"]);
-    for index in 0..spec.extra_layers {
-        let file = work.path(&format!("{dir}-extra-{index}"));
-        std::fs::write(&file, format!("layer {index}\n")).unwrap();
-        let file = file.display().to_string();
-        tool(
-            at,
-            "umoci",
-            &[
-                "insert",
-                "--image",
-                &image,
-                &file,
-                &format!("/extra/{index}"),
-            ],
-        );
-    }
-    if spec.overwrite_busybox {
-        let file = work.path(&format!("{dir}-patched-busybox"));
-        std::fs::write(&file, "#!/bin/sh\necho patched\n").unwrap();
-        let file = file.display().to_string();
-        tool(
-            at,
-            "umoci",
-            &["insert", "--image", &image, &file, "/bin/busybox"],
-        );
-    }
-    let mut args: Vec<String> = vec![
-        "config".into(),
-        "--image".into(),
-        image.clone(),
-        "--config.cmd".into(),
-        "/bin/sh".into(),
-        "--author".into(),
-        "hcc test".into(),
-    ];
-    if let Some(user) = spec.user {
-        args.push("--config.user".into());
-        args.push(user.into());
-    }
-    for (key, value) in &spec.labels {
-        args.push("--config.label".into());
-        args.push(format!("{key}={value}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tool(at, "umoci", &args);
-    tool(at, "umoci", &["gc", "--layout", dir]);
-    work.path(dir)
-}
 
 /// Runs `hostcert run --profile isv-image` on targets, with TMPDIR inside the work folder so
 /// that the test can see the run left nothing behind.
@@ -462,13 +303,6 @@ fn archives_are_read_like_layouts_and_tampering_is_named() {
 }
 
 // ---- hostile layouts, built byte by byte ----
-
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// One raw tar entry: a ustar header (checksum computed) and the data, padded.
 fn entry(name: &str, kind: u8, data: &[u8], link: &str, declared: Option<u64>) -> Vec<u8> {
@@ -1752,78 +1586,6 @@ fn sboms_are_valid_documents_that_describe_the_image() {
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
 
 /// A throwaway GnuPG home with signing keys; its agent is stopped when dropped.
-struct Gpg {
-    home: PathBuf,
-}
-
-impl Gpg {
-    fn new(work: &Work) -> Gpg {
-        require("gpg", "gpg");
-        let home = work.path("gnupg");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .unwrap();
-        Gpg { home }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("GNUPGHOME", &self.home);
-        command
-    }
-
-    /// Makes a key for `email`, exports its public key to `file`, and returns its fingerprint.
-    fn key(&self, email: &str, file: &Path) -> String {
-        let output = self
-            .command("gpg")
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args([
-                "--quick-gen-key",
-                &format!("HCC Test <{email}>"),
-                "rsa2048",
-                "sign",
-                "1d",
-            ])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", stderr(&output));
-        let output = self
-            .command("gpg")
-            .args(["--list-keys", "--with-colons", email])
-            .output()
-            .unwrap();
-        let fingerprint = stdout(&output)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("fpr:")
-                    .map(|r| r.trim_matches(':').to_owned())
-            })
-            .expect("a fingerprint");
-        let output = self
-            .command("gpg")
-            .args(["--export", &fingerprint])
-            .output()
-            .unwrap();
-        std::fs::write(file, &output.stdout).unwrap();
-        fingerprint
-    }
-
-    /// Runs skopeo with this GnuPG home.
-    fn skopeo(&self, at: &Path, args: &[&str]) -> Output {
-        self.command("skopeo")
-            .args(args)
-            .current_dir(at)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        let _ = self.command("gpgconf").args(["--kill", "all"]).output();
-    }
-}
-
 const REFERENCE: &str = "registry.example/hcc/busybox:1.0";
 
 /// Flips one byte in the middle of a file.
@@ -2349,91 +2111,21 @@ fn sigstore_signatures_verify_with_a_p256_public_key() {
     let at = work.dir.path();
     build_image(&work, "img", &Spec::good());
     for name in ["signer", "other"] {
-        tool(
-            at,
-            "openssl",
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &format!("{name}.key"),
-            ],
-        );
-        tool(
-            at,
-            "openssl",
-            &[
-                "ec",
-                "-in",
-                &format!("{name}.key"),
-                "-pubout",
-                "-out",
-                &format!("{name}.pub"),
-            ],
-        );
+        p256_key(at, name);
     }
     let digest = manifest_digest(&work.path("img"));
-    let payload = json!({
-        "critical": {
-            "identity": {"docker-reference": REFERENCE},
-            "image": {"docker-manifest-digest": digest},
-            "type": "cosign container image signature"
-        },
-        "optional": null
-    })
-    .to_string();
-    std::fs::write(work.path("payload.json"), &payload).unwrap();
-    tool(
-        at,
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-sign",
-            "signer.key",
-            "-out",
-            "payload.sig",
-            "payload.json",
-        ],
-    );
-    let signature = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .encode(std::fs::read(work.path("payload.sig")).unwrap())
-    };
     // An unsigned copy, for signatures given with --signature.
     copy_dir(&work.path("img"), &work.path("unsigned"));
-    // Store it as cosign does: a manifest tagged sha256-<hex>.sig in the layout.
-    let blobs = work.path("img/blobs/sha256");
-    let put = |bytes: &[u8]| {
-        let hex = sha256(bytes);
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let (payload_digest, payload_size) = put(payload.as_bytes());
-    let (config_digest, config_size) = put(b"{}");
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": [{
-            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
-            "digest": payload_digest, "size": payload_size,
-            "annotations": {"dev.cosignproject.cosign/signature": signature}
-        }]
-    })
-    .to_string();
-    let (manifest_digest_sig, manifest_size) = put(manifest.as_bytes());
-    let mut index: Value = serde_json::from_str(&work.read("img/index.json")).unwrap();
-    index["manifests"].as_array_mut().unwrap().push(json!({
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": manifest_digest_sig, "size": manifest_size,
-        "annotations": {"org.opencontainers.image.ref.name": format!("{}.sig", digest.replacen(':', "-", 1))}
-    }));
-    std::fs::write(work.path("img/index.json"), index.to_string()).unwrap();
+    // Signed as cosign does: a manifest tagged sha256-<hex>.sig in the layout (payload.json and
+    // payload.sig are left in the work folder).
+    cosign_sign(
+        &work.path("img"),
+        "1.0",
+        &work.path("signer.key"),
+        REFERENCE,
+        at,
+    );
+    let payload = work.read("payload.json");
 
     for (key, identity, accepted) in [
         ("signer.pub", REFERENCE, true),
@@ -2721,31 +2413,7 @@ fn slsa_provenance_attestations_are_verified_against_key_subject_and_builder() {
     let work = Work::new();
     let at = work.dir.path();
     for name in ["signer", "other"] {
-        tool(
-            at,
-            "openssl",
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &format!("{name}.key"),
-            ],
-        );
-        tool(
-            at,
-            "openssl",
-            &[
-                "ec",
-                "-in",
-                &format!("{name}.key"),
-                "-pubout",
-                "-out",
-                &format!("{name}.pub"),
-            ],
-        );
+        p256_key(at, name);
     }
     let statement = |digest: &str, builder: &str| {
         json!({

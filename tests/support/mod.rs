@@ -337,4 +337,5 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+pub mod image;
 pub mod registry;

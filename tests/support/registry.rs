@@ -13,27 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{free_port, require, stderr, stdout};
+use super::image::tool as run;
+use super::{free_port, require};
 
 /// The registry user's password: tests search every output for it.
 pub const PASSWORD: &str = "hc-Reg1stry-s3cret";
 pub const USER: &str = "tester";
-
-/// Runs a program, failing the test with its output when it fails.
-pub fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
-}
 
 /// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
 #[derive(Clone)]

@@ -272,6 +272,18 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
     Ok(targets)
 }
 
+impl ImageTarget {
+    /// The scopes a containers-policy.json looks the image up by, as its transport in
+    /// containers/image lists them.
+    fn policy_scopes(&self) -> Vec<String> {
+        match (self.transport, &self.remote, &self.stored) {
+            (Transport::Docker, Some(remote), _) => remote.reference.policy_scopes(),
+            (Transport::Storage, _, Some(Ok(found))) => found.policy_scopes(),
+            _ => policy::path_scopes(self.transport.name(), &self.path),
+        }
+    }
+}
+
 impl Target for ImageTarget {
     fn name(&self) -> &str {
         &self.name
@@ -454,7 +466,7 @@ impl Target for ImageTarget {
             options: &options,
             signature_error: signature_error.as_deref(),
             transport: self.transport,
-            location: &self.path,
+            scopes: self.policy_scopes(),
             modified: &modified,
         };
         for probe in probes {
@@ -477,8 +489,8 @@ struct Context<'a> {
     /// Why the image's signatures could not be looked up where registries.d says they are.
     signature_error: Option<&'a str>,
     transport: Transport,
-    /// The layout folder or archive file the user named (policy scopes refer to it).
-    location: &'a Path,
+    /// The policy scopes of the image, most specific first.
+    scopes: Vec<String>,
     /// Files of lower layers that later layers replaced or deleted.
     modified: &'a [unpack::Modified],
 }
@@ -643,7 +655,7 @@ impl Context<'_> {
                 self.signature_error.unwrap_or_default().to_owned(),
             ),
             "signature" => {
-                match policy::judge(image, self.transport.name(), self.location, self.options) {
+                match policy::judge(image, self.transport.name(), &self.scopes, self.options) {
                     Ok((source, verdict)) => read(&source, text(&verdict)),
                     Err(reason) => failed("containers-policy.json", reason),
                 }

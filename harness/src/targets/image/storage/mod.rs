@@ -181,12 +181,6 @@ impl Store {
             _ => self.root.join("overlay").join(id).join("diff"),
         }
     }
-
-    /// The policy scope prefix containers/image gives images of this store:
-    /// `[DRIVER@GRAPHROOT]`.
-    pub(crate) fn scope(&self) -> String {
-        format!("[{}@{}]", self.driver, self.root.display())
-    }
 }
 
 /// One image of images.json.
@@ -258,6 +252,38 @@ pub(crate) struct Found {
 }
 
 impl Found {
+    /// The policy scopes of the image, as containers/image's storage transport lists them:
+    /// `[DRIVER@GRAPHROOT]NAME:TAG` (with `@ID`), the name without the ID, its repository and
+    /// each parent namespace, then `[DRIVER@GRAPHROOT]` and `[GRAPHROOT]`.
+    pub(crate) fn policy_scopes(&self) -> Vec<String> {
+        let store = format!("[{}@{}]", self.store.driver, self.store.root.display());
+        let named = self
+            .name
+            .as_deref()
+            .and_then(|n| DockerReference::parse(n).ok());
+        let mut scopes = Vec::new();
+        let identity = named.as_ref().map(DockerReference::identity);
+        scopes.push(format!(
+            "{store}{}@{}",
+            identity.clone().unwrap_or_default(),
+            self.record.id
+        ));
+        if let Some(named) = &named {
+            scopes.push(format!("{store}{}", named.identity()));
+            let mut name = named.name();
+            loop {
+                scopes.push(format!("{store}{name}"));
+                match name.rfind('/') {
+                    Some(slash) => name.truncate(slash),
+                    None => break,
+                }
+            }
+        }
+        scopes.push(store);
+        scopes.push(format!("[{}]", self.store.root.display()));
+        scopes
+    }
+
     /// The tag of the name the image was found by.
     pub(crate) fn tag(&self) -> Option<String> {
         let name = self.name.as_deref()?;
