@@ -775,3 +775,321 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The outcome of one check in a report.
+fn outcome_of(report: &Value, check: &str) -> (String, Value) {
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == check)
+        .unwrap_or_else(|| panic!("no result for {check}"))
+        .clone();
+    (result["outcome"].as_str().unwrap().to_owned(), result)
+}
+
+/// GPG signatures made by `skopeo copy --sign-by`, kept in a lookaside store (registries.d,
+/// served over HTTP, and read as a file:// store), judged under several policies: hostcert's
+/// verdict is skopeo's (`skopeo copy --policy` from the same registry) for every image and
+/// policy, and the policy is looked up by the image's registry reference.
+#[test]
+fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let at = work.dir.path();
+    let registry = Registry::start(&work.path("registry"));
+    let layout = build_image(&work, "busybox", &Spec::good());
+    let gpg = Gpg::new(&work);
+    let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
+    let other = gpg.key("other@example.invalid", &work.path("other.gpg"));
+    let store = work.path("sigstore");
+    let server = reg::StaticServer::start(&store);
+    let registries_d = work.path("registries.d");
+    std::fs::create_dir_all(&registries_d).unwrap();
+    std::fs::write(
+        registries_d.join("default.yaml"),
+        format!(
+            "default-docker:\n  lookaside: {}\n  lookaside-staging: file://{}\n",
+            server.url(),
+            store.display()
+        ),
+    )
+    .unwrap();
+    let file_d = work.path("registries-file.d");
+    std::fs::create_dir_all(&file_d).unwrap();
+    std::fs::write(
+        file_d.join("default.yaml"),
+        format!("default-docker:\n  lookaside: file://{}\n", store.display()),
+    )
+    .unwrap();
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let source = format!("oci:{}:1.0", layout.display());
+    let rd = registries_d.display().to_string();
+    for (repository, key) in [
+        ("signed", Some(&signer)),
+        ("other", Some(&other)),
+        ("unsigned", None),
+    ] {
+        let destination = format!("{}:1.0", registry.docker(&format!("hcc/{repository}")));
+        let mut args = vec![
+            "copy",
+            "--quiet",
+            "--registries.d",
+            &rd,
+            "--dest-authfile",
+            &authfile,
+            "--dest-cert-dir",
+            &ca,
+        ];
+        if let Some(key) = key {
+            args.extend(["--sign-by", key.as_str()]);
+        }
+        args.extend([source.as_str(), destination.as_str()]);
+        let output = gpg.skopeo(at, &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let host = registry.host();
+    let signed_by = |key: &str, identity: Option<Value>| {
+        let mut requirement =
+            json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": work.path(key)});
+        if let Some(identity) = identity {
+            requirement["signedIdentity"] = identity;
+        }
+        requirement
+    };
+    let policies = [
+        // The registry's namespace scope: signed accepted, others rejected.
+        json!({"default": [{"type": "reject"}],
+               "transports": {"docker": {format!("{host}/hcc"): [signed_by("signer.gpg", None)]}}}),
+        // The most specific scope wins: the unsigned repository is accepted on its own.
+        json!({"default": [{"type": "reject"}],
+               "transports": {"docker": {
+                   format!("{host}/hcc/unsigned:1.0"): [{"type": "insecureAcceptAnything"}],
+                   format!("{host}"): [signed_by("signer.gpg", None)]}}}),
+        // An identity the signature does not carry.
+        json!({"default": [signed_by("signer.gpg", Some(json!({"type": "exactRepository", "dockerRepository": "registry.example/elsewhere"})))]}),
+        // The other key.
+        json!({"default": [signed_by("other.gpg", Some(json!({"type": "matchRepository"})))]}),
+    ];
+    let repositories = ["signed", "other", "unsigned"];
+    let images: Vec<String> = repositories
+        .iter()
+        .map(|r| format!("{}:1.0", registry.docker(&format!("hcc/{r}"))))
+        .collect();
+    let mut compared = 0;
+    let mut accepted = 0;
+    for (index, policy) in policies.iter().enumerate() {
+        let policy_file = work.path(&format!("policy-{index}.json"));
+        std::fs::write(&policy_file, policy.to_string()).unwrap();
+        let policy_path = policy_file.display().to_string();
+        let skopeo: Vec<Output> = images
+            .iter()
+            .enumerate()
+            .map(|(n, image)| {
+                let destination = format!(
+                    "oci:{}:x",
+                    work.path(&format!("copy-{index}-{n}")).display()
+                );
+                gpg.skopeo(
+                    at,
+                    &[
+                        "--policy",
+                        &policy_path,
+                        "copy",
+                        "--quiet",
+                        "--remove-signatures",
+                        "--registries.d",
+                        &rd,
+                        "--src-authfile",
+                        &authfile,
+                        "--src-cert-dir",
+                        &ca,
+                        image,
+                        &destination,
+                    ],
+                )
+            })
+            .collect();
+        for (name, folder) in [("http", &registries_d), ("file", &file_d)] {
+            // One run judges the three images; only the signature check is evaluated.
+            let report = format!("report-{index}-{name}");
+            let folder = folder.display().to_string();
+            let mut args = vec![
+                "run",
+                "--profile",
+                "isv-image",
+                "--authfile",
+                &authfile,
+                "--cert-dir",
+                &ca,
+                "--registries.d",
+                &folder,
+                "--policy",
+                &policy_path,
+                "--report-dir",
+                &report,
+                "image.signature.policy",
+            ];
+            for image in &images {
+                args.extend(["--target", image.as_str()]);
+            }
+            let output = env.hostcert(&work, &args, &[]);
+            let report = work.json(&format!("{report}/report.json"));
+            let results = report["results"].as_array().unwrap();
+            assert_eq!(results.len(), 3, "{}", stderr(&output));
+            for ((repository, skopeo), result) in repositories.iter().zip(&skopeo).zip(results) {
+                assert_eq!(result["check"], "image.signature.policy");
+                assert!(result["target"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("hcc/{repository}:")));
+                assert_eq!(
+                    result["outcome"] == "pass",
+                    skopeo.status.success(),
+                    "policy {index}, {repository} ({name} lookaside): skopeo says {}, hostcert {result}",
+                    stderr(skopeo),
+                );
+                compared += 1;
+                accepted += usize::from(skopeo.status.success());
+            }
+        }
+    }
+    assert_eq!(compared, 24);
+    // Accepted: signed under policies 0 and 1, unsigned under 1, other under 3; each judged
+    // with both lookaside stores.
+    assert_eq!(accepted, 8);
+}
+
+/// Cosign-style signatures (`sha256-HEX.sig`, made with openssl as cosign makes them) and
+/// SLSA provenance attestations (`sha256-HEX.att`) pushed beside the image: the signature is
+/// read only where registries.d sets `use-sigstore-attachments`, as containers/image reads it
+/// (Debian's skopeo has sigstore disabled, so openssl's verification of the signature is the
+/// reference verdict), and the attestation is verified with its key.
+#[test]
+fn cosign_signatures_and_attestations_in_the_registry_are_found() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let at = work.dir.path();
+    let registry = Registry::start(&work.path("registry"));
+    let layout = build_image(&work, "busybox", &Spec::good());
+    p256_key(at, "signer");
+    p256_key(at, "other");
+    let identity = format!("{}/hcc/cosign:1.0", registry.host());
+    let sig_tag = cosign_sign(&layout, "1.0", &work.path("signer.key"), &identity, at);
+    let digest = manifest_digest(&layout);
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": identity, "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {"buildDefinition": {"buildType": "https://example.invalid/build"},
+                      "runDetails": {"builder": {"id": "https://ci.example.invalid/builder"}}}
+    });
+    attach(
+        &work,
+        "busybox",
+        &[envelope(&work, "signer.key", &statement)],
+    );
+    let att_tag = format!("{}.att", digest.replacen(':', "-", 1));
+    for tag in ["1.0", sig_tag.as_str(), att_tag.as_str()] {
+        registry.push(
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("hcc/cosign:{tag}"),
+            &["--preserve-digests"],
+        );
+    }
+    // The reference verdict on the signature: openssl.
+    let verifies = |key: &str| {
+        Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                key,
+                "-signature",
+                "payload.sig",
+                "payload.json",
+            ])
+            .current_dir(at)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(verifies("signer.pub") && !verifies("other.pub"));
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let image = format!("docker://{identity}");
+    let with_attachments = work.path("attachments.d");
+    std::fs::create_dir_all(&with_attachments).unwrap();
+    std::fs::write(
+        with_attachments.join("a.yaml"),
+        format!(
+            "docker:\n  {}/hcc:\n    use-sigstore-attachments: true\n    lookaside: file://{}\n",
+            registry.host(),
+            work.path("no-lookaside").display()
+        ),
+    )
+    .unwrap();
+    let without = work.path("plain.d");
+    std::fs::create_dir_all(&without).unwrap();
+    std::fs::write(
+        without.join("a.yaml"),
+        format!(
+            "default-docker:\n  lookaside: file://{}\n",
+            work.path("no-lookaside").display()
+        ),
+    )
+    .unwrap();
+    for (name, key, folder, accepted) in [
+        ("signer", "signer.pub", &with_attachments, true),
+        ("other", "other.pub", &with_attachments, false),
+        ("not-read", "signer.pub", &without, false),
+    ] {
+        let policy = json!({"default": [{"type": "sigstoreSigned", "keyPath": work.path(key)}]});
+        let policy_file = work.path(&format!("{name}-policy.json"));
+        std::fs::write(&policy_file, policy.to_string()).unwrap();
+        let report = format!("report-{name}");
+        let output = env.hostcert(
+            &work,
+            &[
+                "run",
+                "--profile",
+                "isv-image",
+                "--target",
+                &image,
+                "--authfile",
+                &authfile,
+                "--cert-dir",
+                &ca,
+                "--registries.d",
+                &folder.display().to_string(),
+                "--policy",
+                &policy_file.display().to_string(),
+                "--attestation-key",
+                &work.path("signer.pub").display().to_string(),
+                "--param",
+                "allowed-builders=https://ci.example.invalid/builder",
+                "--report-dir",
+                &report,
+            ],
+            &[],
+        );
+        let report = work.json(&format!("{report}/report.json"));
+        let (outcome, result) = outcome_of(&report, "image.signature.policy");
+        assert_eq!(
+            outcome == "pass",
+            accepted,
+            "{name}: {result}\n{}",
+            stderr(&output)
+        );
+        if name == "not-read" {
+            assert!(
+                result.to_string().contains("no signature exists"),
+                "{result}"
+            );
+        }
+        let (outcome, result) = outcome_of(&report, "image.attestation.provenance");
+        assert_eq!(outcome, "pass", "{name}: {result}");
+        assert!(result.to_string().contains(&att_tag), "{result}");
+    }
+}

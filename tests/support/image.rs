@@ -347,3 +347,67 @@ pub fn cosign_sign(layout: &Path, tag: &str, key: &Path, identity: &str, out: &P
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
     sig_tag
 }
+
+/// The digest of the manifest tagged 1.0 in a layout.
+pub fn manifest_digest(layout: &Path) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+/// A DSSE envelope of an in-toto statement, signed with openssl and the key `key` (a file in
+/// the work folder).
+pub fn envelope(work: &Work, key: &str, statement: &Value) -> Value {
+    use base64::Engine as _;
+    let body = statement.to_string();
+    let payload_type = "application/vnd.in-toto+json";
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {body}",
+        payload_type.len(),
+        body.len()
+    );
+    std::fs::write(work.path("pae"), pae).unwrap();
+    tool(
+        work.dir.path(),
+        "openssl",
+        &["dgst", "-sha256", "-sign", key, "-out", "pae.sig", "pae"],
+    );
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    json!({
+        "payloadType": payload_type,
+        "payload": b64(body.as_bytes()),
+        "signatures": [{"keyid": "", "sig": b64(&std::fs::read(work.path("pae.sig")).unwrap())}]
+    })
+}
+
+/// Attaches envelopes to the image of layout `dir` cosign-style, as a manifest tagged
+/// `sha256-<hex>.att`.
+pub fn attach(work: &Work, dir: &str, envelopes: &[Value]) {
+    let digest = manifest_digest(&work.path(dir));
+    let blobs = work.path(&format!("{dir}/blobs/sha256"));
+    let put = |bytes: &[u8]| {
+        let hex = sha256(bytes);
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
+    };
+    let mut config = put(b"{}");
+    config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+    let layers: Vec<Value> = envelopes
+        .iter()
+        .map(|e| {
+            let mut d = put(e.to_string().as_bytes());
+            d["mediaType"] = json!("application/vnd.dsse.envelope.v1+json");
+            d
+        })
+        .collect();
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config, "layers": layers
+    });
+    let mut entry = put(manifest.to_string().as_bytes());
+    entry["mediaType"] = json!("application/vnd.oci.image.manifest.v1+json");
+    entry["annotations"] = json!({"org.opencontainers.image.ref.name": format!("{}.att", digest.replacen(':', "-", 1))});
+    let mut index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
+    index["manifests"].as_array_mut().unwrap().push(entry);
+    std::fs::write(work.path(&format!("{dir}/index.json")), index.to_string()).unwrap();
+}
