@@ -879,66 +879,6 @@ fn image_users_are_judged_as_runc_resolves_them() {
     }
 }
 
-/// Builds an OCI layout `dir` whose tag `1.0` names an image index of two umoci images:
-/// linux/amd64 (User app) and linux/arm64 (User root). Returns the manifest digests by
-/// platform.
-fn build_index(work: &Work, dir: &str) -> Vec<(&'static str, String)> {
-    build_image(work, dir, &Spec::good());
-    let at = work.dir.path();
-    let image = format!("{dir}:1.0");
-    tool(
-        at,
-        "umoci",
-        &[
-            "config",
-            "--image",
-            &image,
-            "--architecture",
-            "arm64",
-            "--config.user",
-            "root",
-            "--tag",
-            "arm",
-        ],
-    );
-    let index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
-    let find = |tag: &str| {
-        index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-            .unwrap()
-            .clone()
-    };
-    let (amd, arm_entry) = (find("1.0"), find("arm"));
-    let entry = |m: &Value, architecture: &str| {
-        json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
-               "platform": {"architecture": architecture, "os": "linux"}})
-    };
-    let nested = json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [entry(&amd, "amd64"), entry(&arm_entry, "arm64")]
-    })
-    .to_string();
-    let hex = sha256(nested.as_bytes());
-    std::fs::write(work.path(&format!("{dir}/blobs/sha256/{hex}")), &nested).unwrap();
-    let top = json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
-                       "digest": format!("sha256:{hex}"), "size": nested.len(),
-                       "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
-    });
-    std::fs::write(work.path(&format!("{dir}/index.json")), top.to_string()).unwrap();
-    vec![
-        ("linux/amd64", amd["digest"].as_str().unwrap().to_owned()),
-        (
-            "linux/arm64",
-            arm_entry["digest"].as_str().unwrap().to_owned(),
-        ),
-    ]
-}
-
 /// The results of one check on every target of `report/report.json`, by target.
 fn outcomes_by_target(work: &Work, check: &str) -> Vec<(String, String, Value)> {
     work.json("report/report.json")["results"]

@@ -1093,3 +1093,159 @@ fn cosign_signatures_and_attestations_in_the_registry_are_found() {
         assert!(result.to_string().contains(&att_tag), "{result}");
     }
 }
+
+/// A multi-platform index pushed with `skopeo copy --all`: every platform is its own target
+/// (`REF[linux/arm64]`), judged on the manifest skopeo picks for that architecture, with the
+/// same results as the layout's own platforms; `--platform` picks one; the report names the
+/// index and manifest digests, and a signed bundle has them as subjects.
+#[test]
+fn every_platform_of_a_pushed_index_is_its_own_target() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let at = work.dir.path();
+    let registry = Registry::start(&work.path("registry"));
+    let digests = build_index(&work, "multi");
+    let layout = work.path("multi");
+    registry.push(
+        &format!("oci:{}:1.0", layout.display()),
+        "hcc/multi:1.0",
+        &["--all", "--preserve-digests"],
+    );
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let image = format!("{}:1.0", registry.docker("hcc/multi"));
+    // skopeo's choice per architecture, from the registry.
+    for (platform, digest) in &digests {
+        let arch = platform.trim_start_matches("linux/");
+        let copy = format!("dir:{}", work.path(&format!("skopeo-{arch}")).display());
+        tool(
+            at,
+            "skopeo",
+            &[
+                "--insecure-policy",
+                "--override-arch",
+                arch,
+                "copy",
+                "--quiet",
+                "--src-authfile",
+                &authfile,
+                "--src-cert-dir",
+                &ca,
+                &image,
+                &copy,
+            ],
+        );
+        let chosen = tool(
+            at,
+            "skopeo",
+            &["manifest-digest", &format!("skopeo-{arch}/manifest.json")],
+        );
+        assert_eq!(
+            chosen.trim(),
+            digest,
+            "skopeo picks {digest} for {platform}"
+        );
+    }
+    tool(
+        at,
+        "openssl",
+        &["genpkey", "-algorithm", "ed25519", "-out", "sign.key"],
+    );
+    let run = |report: &str, target: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--profile",
+            "isv-image",
+            "--target",
+            target,
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--skip",
+            "image.signature",
+            "--report-dir",
+            report,
+        ];
+        args.extend(extra);
+        let output = env.hostcert(&work, &args, &[]);
+        (output, work.json(&format!("{report}/report.json")))
+    };
+    let (output, remote) = run("remote", &image, &["--sign", "sign.key"]);
+    let (_, local) = run("local", "oci:multi:1.0", &[]);
+    let name = format!("{}/hcc/multi:1.0", registry.host());
+    let targets: Vec<&Value> = remote["targets"].as_array().unwrap().iter().collect();
+    assert_eq!(targets.len(), 2, "{}", stderr(&output));
+    let index = tool(
+        at,
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            &image,
+        ],
+    );
+    let index_digest = sha256(index.as_bytes());
+    for ((platform, digest), target) in digests.iter().zip(&targets) {
+        assert_eq!(target["name"], json!(format!("{name}[{platform}]")));
+        assert_eq!(
+            target["image-digests"],
+            json!({"manifest": digest, "index": index_digest}),
+            "{target}"
+        );
+    }
+    // The same results per platform as the layout's own targets.
+    let by_target = |report: &Value| -> Vec<(String, String, String)> {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let target = r["target"].as_str().unwrap();
+                let platform = target[target.find('[').unwrap()..].to_owned();
+                (
+                    platform,
+                    r["check"].as_str().unwrap().to_owned(),
+                    r["outcome"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(by_target(&remote), by_target(&local));
+    let non_root: Vec<(String, String, String)> = by_target(&remote)
+        .into_iter()
+        .filter(|(_, check, _)| check == "image.redhat.non-root")
+        .collect();
+    assert_eq!(non_root[0].2, "pass");
+    assert_eq!(non_root[1].2, "fail");
+    // The signed bundle names each platform's manifest and the index as subjects.
+    let bundle = work.read("remote/report.intoto.jsonl");
+    let envelope: Value = serde_json::from_str(bundle.trim()).unwrap();
+    let payload = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap()
+    };
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    let subjects = statement["subject"].to_string();
+    for (_, digest) in &digests {
+        assert!(
+            subjects.contains(digest.trim_start_matches("sha256:")),
+            "{subjects}"
+        );
+    }
+    assert!(
+        subjects.contains(&format!("index:{name}[linux/amd64]")),
+        "{subjects}"
+    );
+    // --platform picks one.
+    let (_, picked) = run("picked", &image, &["--platform", "linux/arm64"]);
+    let targets = picked["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["name"], json!(format!("{name}[linux/arm64]")));
+}

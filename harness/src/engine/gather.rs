@@ -41,6 +41,7 @@ impl GatheredTarget {
                 .map(|f| (f.probe.to_string(), f.source.clone()))
                 .collect(),
             facts_digest: self.info.unreadable.is_none().then(|| self.facts.digest()),
+            image_digests: crate::facts::image_digests(&self.facts),
             groups: Default::default(),
         }
     }

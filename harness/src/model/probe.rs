@@ -88,7 +88,8 @@ pub enum Probe {
     /// A fact an image target derives (`image-info`): `layer-count`, `tag`, `reference`, `manifest-digest`,
     /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
     /// `base-image`, `sbom`, `signature` (the containers-policy.json verdict) or `provenance` (the
-    /// builder id of a verified SLSA provenance attestation) or `modified-package-files`.
+    /// builder id of a verified SLSA provenance attestation) or `modified-package-files`, or
+    /// `index-digest` (the index the image was chosen from, absent when none).
     /// Image targets only.
     ImageInfo(String),
     /// The mount at a mount point, from the mount table of a live host
@@ -115,6 +116,7 @@ pub const IMAGE_KEYS: &[&str] = &[
     "signature",
     "provenance",
     "modified-package-files",
+    "index-digest",
 ];
 
 impl Probe {

@@ -150,6 +150,8 @@ pub(super) struct Image {
     pub manifest_digest: Option<String>,
     /// The platform the index names for the manifest, when the image came from an index.
     pub platform: Option<String>,
+    /// `sha256:<hex>` of that index, when the image came from one.
+    pub index_digest: Option<String>,
     /// Annotations of the manifest and of the index entry that named it.
     pub annotations: BTreeMap<String, String>,
     pub config: Value,
@@ -173,6 +175,7 @@ impl Image {
             reference: None,
             manifest_digest: None,
             platform: None,
+            index_digest: None,
             annotations: BTreeMap::new(),
             config: Value::Null,
             layers: Vec::new(),
@@ -605,6 +608,7 @@ pub(super) fn read_oci(root: &Path, tag: Option<&str>, select: &Select) -> Resul
             },
         };
         image.platform = Some(chosen.label.clone());
+        image.index_digest = Some(digest.to_string());
         let entry = &entries[chosen.position];
         image.annotations.extend(
             entry

@@ -469,7 +469,10 @@ impl Target for ImageTarget {
             scopes: self.policy_scopes(),
             modified: &modified,
         };
-        for probe in probes {
+        // The image's digests are always reported: they identify what was certified (the
+        // report's `image-digests`, the subjects of a signed attestation).
+        let digests = crate::facts::image_digest_probes();
+        for probe in probes.iter().chain(&digests) {
             if let Some(fact) = context.fact(probe) {
                 facts.insert(fact);
             }
@@ -627,6 +630,13 @@ impl Context<'_> {
                 "manifest",
                 image
                     .manifest_digest
+                    .as_deref()
+                    .map_or(FactValue::Absent, text),
+            ),
+            "index-digest" => read(
+                "the index the manifest was chosen from",
+                image
+                    .index_digest
                     .as_deref()
                     .map_or(FactValue::Absent, text),
             ),

@@ -708,8 +708,6 @@ pub(crate) struct Wants {
 pub(crate) struct Fetched {
     pub registry: Registry,
     pub image: Image,
-    /// The index the image was chosen from, when the reference names one.
-    pub index_digest: Option<String>,
 }
 
 /// Reads a `docker://` image for a gather: the layout of `top` (resolved when the target was
@@ -741,11 +739,7 @@ pub(crate) fn read(
     }
     image.reference = Some(reference.identity());
     image.tag = reference.tag.clone();
-    Ok(Fetched {
-        registry,
-        index_digest: top.is_index().then(|| top.digest.to_string()),
-        image,
-    })
+    Ok(Fetched { registry, image })
 }
 
 impl Registry {
