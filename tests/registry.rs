@@ -1249,3 +1249,205 @@ fn every_platform_of_a_pushed_index_is_its_own_target() {
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0]["name"], json!(format!("{name}[linux/arm64]")));
 }
+
+/// The image pulled into a podman store (vfs, the test's own root): `containers-storage:`
+/// gives the results of the same image as `oci:` and `docker://`, found by its full name in
+/// brackets and through a storage.conf by its short name; nothing in the store is written.
+#[test]
+fn a_stored_image_gives_the_results_of_its_layout_and_registry_copy() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let at = work.dir.path();
+    let layout = build_image(&work, "busybox", &Spec::good());
+    let source = format!("oci:{}:1.0", layout.display());
+    let store = reg::PodmanStore::new(&work.path("podman"));
+    // Into the store as podman pulls: containers/storage's own code, through skopeo (podman
+    // pull oci: refuses a layout path with capitals, which temporary folders have).
+    tool(
+        at,
+        "skopeo",
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            &source,
+            &store.address("localhost/hcc/busybox:1.0"),
+        ],
+    );
+    let listed = store.podman(at, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(listed.contains("localhost/hcc/busybox:1.0"), "{listed}");
+    let registry = Registry::start(&work.path("registry"));
+    registry.push(&source, "hcc/busybox:1.0", &[]);
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let conf = work.path("storage.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            store.root.display(),
+            store.runroot.display()
+        ),
+    )
+    .unwrap();
+    let before = store.listing();
+    let remote = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let stored = store.address("localhost/hcc/busybox:1.0");
+    let mut reports = Vec::new();
+    for (name, target) in [
+        ("oci", source.as_str()),
+        ("docker", remote.as_str()),
+        ("stored", stored.as_str()),
+        ("conf", "containers-storage:hcc/busybox:1.0"),
+    ] {
+        let output = env.hostcert(
+            &work,
+            &[
+                "run",
+                "--profile",
+                "isv-image",
+                "--target",
+                target,
+                "--authfile",
+                &authfile,
+                "--cert-dir",
+                &ca,
+                "--report-dir",
+                name,
+            ],
+            &[("CONTAINERS_STORAGE_CONF", &conf)],
+        );
+        let report = work.json(&format!("{name}/report.json"));
+        assert!(
+            report["targets"][0]["error"].is_null(),
+            "{name}: {}",
+            stderr(&output)
+        );
+        reports.push((name, code(&output), results(&report)));
+    }
+    assert_eq!(reports[0].2["image.integrity.diff-ids"].0, "pass");
+    assert_eq!(reports[0].2["image.redhat.unique-tag"].1, [json!("1.0")]);
+    for other in &reports[1..] {
+        assert_eq!(
+            (other.1, &other.2),
+            (reports[0].1, &reports[0].2),
+            "{} differs from oci:",
+            other.0
+        );
+    }
+    assert_eq!(store.listing(), before, "the store was written");
+}
+
+/// An image built by podman from a busybox rootfs (FROM scratch, COPY) is certified straight
+/// from the store; a file changed in the layer's folder afterwards is named, the layer fails its
+/// diff_id and the image is not certified, as skopeo refuses to copy it.
+#[test]
+fn a_freshly_built_image_is_certified_without_a_push_and_tampering_is_named() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let at = work.dir.path();
+    let context = work.path("context");
+    std::fs::create_dir_all(context.join("rootfs/bin")).unwrap();
+    std::fs::copy("/bin/busybox", context.join("rootfs/bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", context.join("rootfs/bin/sh")).unwrap();
+    std::fs::create_dir_all(context.join("rootfs/etc")).unwrap();
+    std::fs::write(
+        context.join("rootfs/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001:app:/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(context.join("rootfs/licenses")).unwrap();
+    std::fs::write(context.join("rootfs/licenses/LICENSE"), "Apache-2.0\n").unwrap();
+    std::fs::write(
+        context.join("Containerfile"),
+        "FROM scratch\nCOPY rootfs/ /\nUSER app\nLABEL name=hcc vendor=Example version=1.0 release=1 summary=s description=d maintainer=m\n",
+    )
+    .unwrap();
+    let store = reg::PodmanStore::new(&work.path("podman"));
+    store.podman(
+        at,
+        &[
+            "build",
+            "--quiet",
+            "-t",
+            "localhost/hcc/built:1.0",
+            &context.display().to_string(),
+        ],
+    );
+    let address = store.address("localhost/hcc/built:1.0");
+    let judge = |report: &str| {
+        let output = env.hostcert(
+            &work,
+            &[
+                "run",
+                "--profile",
+                "isv-image",
+                "--target",
+                &address,
+                "--skip",
+                "image.signature",
+                "--report-dir",
+                report,
+            ],
+            &[],
+        );
+        (
+            output,
+            results(&work.json(&format!("{report}/report.json"))),
+        )
+    };
+    let skopeo_copies = |name: &str| {
+        Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "--quiet", &address])
+            .arg(format!("oci:{}:x", work.path(name).display()))
+            .current_dir(at)
+            .status()
+            .unwrap()
+            .success()
+    };
+    let (output, good) = judge("built");
+    assert_eq!(
+        good["image.integrity.diff-ids"].0,
+        "pass",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        good["image.redhat.non-root"],
+        ("pass".to_owned(), vec![json!("1001")])
+    );
+    assert!(skopeo_copies("copy-good"));
+    // Change /etc/passwd in the layer's folder, keeping its size: uid 1001 becomes 0000.
+    let layers = store.root.join("vfs/dir");
+    let layer = std::fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().join("etc/passwd").is_file())
+        .expect("the layer's folder")
+        .path();
+    let passwd = layer.join("etc/passwd");
+    let text = std::fs::read_to_string(&passwd).unwrap();
+    std::fs::write(&passwd, text.replace("1001:1001", "0000:0000")).unwrap();
+    assert!(
+        !skopeo_copies("copy-changed"),
+        "skopeo copies a changed layer"
+    );
+    let (output, changed) = judge("changed");
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let (outcome, observed) = &changed["image.integrity.diff-ids"];
+    assert_eq!(outcome, "fail");
+    assert!(
+        observed[0].to_string().contains("etc/passwd"),
+        "{observed:?}"
+    );
+    // Files of a layer that fails are not read: the user check cannot run on them.
+    assert_eq!(changed["image.redhat.non-root"].0, "error");
+    // A file of another size is named too.
+    std::fs::write(&passwd, format!("{text}extra:x:2:2::/:/bin/sh\n")).unwrap();
+    let (_, longer) = judge("longer");
+    let observed = longer["image.integrity.diff-ids"].1[0].to_string();
+    assert!(
+        observed.contains("etc/passwd") && observed.contains("tar-split recorded"),
+        "{observed}"
+    );
+}

@@ -504,3 +504,75 @@ fn serve(
         }
     }
 }
+
+/// A podman store of the test's own (vfs driver, its own root, run root and temporary folder):
+/// never the machine's default store.
+pub struct PodmanStore {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    tmp: PathBuf,
+}
+
+impl PodmanStore {
+    pub fn new(dir: &Path) -> PodmanStore {
+        require("podman", "podman");
+        let store = PodmanStore {
+            root: dir.join("root"),
+            runroot: dir.join("run"),
+            tmp: dir.join("tmp"),
+        };
+        for folder in [&store.root, &store.runroot, &store.tmp] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        store
+    }
+
+    /// Runs podman on this store.
+    pub fn podman(&self, at: &Path, args: &[&str]) -> String {
+        let root = self.root.display().to_string();
+        let runroot = self.runroot.display().to_string();
+        let tmp = self.tmp.display().to_string();
+        let mut all = vec![
+            "--root",
+            &root,
+            "--runroot",
+            &runroot,
+            "--tmpdir",
+            &tmp,
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ];
+        all.extend(args);
+        run(at, "podman", &all)
+    }
+
+    /// `containers-storage:[vfs@ROOT+RUNROOT]NAME`.
+    pub fn address(&self, name: &str) -> String {
+        format!(
+            "containers-storage:[vfs@{}+{}]{name}",
+            self.root.display(),
+            self.runroot.display()
+        )
+    }
+
+    /// Every file of the store with its size and modification time: to show nothing wrote it.
+    pub fn listing(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let meta = entry.path().symlink_metadata().unwrap();
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                }
+                out.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+}

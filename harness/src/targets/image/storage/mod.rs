@@ -582,18 +582,7 @@ fn reassemble(
                 path.display()
             )
         })?;
-        if let Some(reason) = &measured.source_error {
-            let reason = format!(
-                "layer {}: cannot reassemble it from the store: {reason}",
-                layer.name
-            );
-            check.blob.push(reason.clone());
-            check.diff_id.push(reason);
-        } else {
-            let judged = verify::judge(layer, &measured);
-            check.blob.extend(judged.blob);
-            check.diff_id.extend(judged.diff_id);
-        }
+        // Changed files are named first: they say why the digests below do not hold.
         if !assembler.changed.is_empty() {
             check.diff_id.push(format!(
                 "layer {}: files changed in the store since the layer was stored (their CRC-64 is not tar-split's): {}",
@@ -606,6 +595,18 @@ fn reassemble(
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
+        }
+        if let Some(reason) = &measured.source_error {
+            let reason = format!(
+                "layer {}: cannot reassemble it from the store: {reason}",
+                layer.name
+            );
+            check.blob.push(reason.clone());
+            check.diff_id.push(reason);
+        } else {
+            let judged = verify::judge(layer, &measured);
+            check.blob.extend(judged.blob);
+            check.diff_id.extend(judged.diff_id);
         }
         checks.push(check);
     }
