@@ -1451,3 +1451,92 @@ fn a_freshly_built_image_is_certified_without_a_push_and_tampering_is_named() {
         "{observed}"
     );
 }
+
+/// The bearer-token flow as Docker and containers/image run it: the registry's `401` names a
+/// token realm; the token is asked for with the auth file's basic credentials (GET, with the
+/// repository's pull scope) or with its identity token (an OAuth2 refresh-token POST), then sent
+/// to the registry. The token and the credentials appear in no output.
+#[test]
+fn bearer_tokens_are_asked_for_with_basic_credentials_or_an_identity_token() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let image = served();
+    let token = "tok-SECRET-123";
+    let refresh = "refresh-SECRET-456";
+    let basic = format!(
+        "Basic {}",
+        reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())
+    );
+    let fake = fake_registry(
+        &image,
+        Box::new(move |r, _, port| {
+            if r.path.starts_with("/token") {
+                let scoped = r.path.contains("scope=repository%3Ahcc%2Fapp%3Apull")
+                    || String::from_utf8_lossy(&r.body)
+                        .contains("scope=repository%3Ahcc%2Fapp%3Apull");
+                let by_password =
+                    r.method == "GET" && r.authorization.as_deref() == Some(basic.as_str());
+                let by_refresh = r.method == "POST"
+                    && String::from_utf8_lossy(&r.body).contains("grant_type=refresh_token")
+                    && String::from_utf8_lossy(&r.body)
+                        .contains(&format!("refresh_token={refresh}"));
+                return Some(if scoped && (by_password || by_refresh) {
+                    Reply::json(200, &json!({"token": token, "expires_in": 300}), &[])
+                } else {
+                    Reply::json(401, &json!({"details": "no"}), &[])
+                });
+            }
+            (r.authorization.as_deref() != Some(&format!("Bearer {token}"))).then(|| {
+                let challenge = format!(
+                    "Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\",scope=\"repository:hcc/app:pull\""
+                );
+                Reply::json(
+                    401,
+                    &json!({"errors": [{"code": "UNAUTHORIZED", "message": "token needed"}]}),
+                    &[("WWW-Authenticate", &challenge)],
+                )
+            })
+        }),
+    );
+    let target = format!("docker://{}/hcc/app:1.0", fake.host());
+    for (name, entry) in [
+        (
+            "password",
+            json!({"auth": reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())}),
+        ),
+        ("identity", json!({"auth": "", "identitytoken": refresh})),
+    ] {
+        let authfile = work.path(&format!("{name}-auth.json"));
+        std::fs::write(
+            &authfile,
+            json!({"auths": {fake.host(): entry}}).to_string(),
+        )
+        .unwrap();
+        let output_file = format!("{name}.json");
+        let output = env.hostcert(
+            &work,
+            &[
+                "gather",
+                "--profile",
+                "isv-image",
+                "--target",
+                &target,
+                "--tls-verify=false",
+                "--authfile",
+                &authfile.display().to_string(),
+                "--output",
+                &output_file,
+            ],
+            &[],
+        );
+        assert_eq!(code(&output), 0, "{name}: {}", stderr(&output));
+        assert_no_secret(&output, &work.path(&output_file), &[token, refresh]);
+        assert!(work.read(&output_file).contains("\"ok\""));
+    }
+    let requests = fake.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.method == "POST" && r.path.starts_with("/token")));
+    assert!(requests.iter().any(|r| r.path.contains("/blobs/")
+        && r.authorization.as_deref() == Some(&format!("Bearer {token}"))));
+}

@@ -311,6 +311,7 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub authorization: Option<String>,
+    pub body: Vec<u8>,
 }
 
 /// What a fake server answers.
@@ -461,6 +462,7 @@ fn serve(
             method,
             path,
             authorization,
+            body,
         };
         requests.lock().unwrap().push(request.clone());
         match handler(&request, port) {
