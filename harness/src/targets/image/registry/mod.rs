@@ -106,6 +106,23 @@ impl Document {
     }
 }
 
+/// The media type of a manifest or index: its own `mediaType`, else the `Content-Type` it was
+/// served with when that is a manifest's or an index's, else what its fields say (an OCI
+/// document may leave `mediaType` out).
+fn media_type_of(value: &Value, content_type: &str) -> String {
+    if let Some(own) = value.get("mediaType").and_then(Value::as_str) {
+        return own.to_owned();
+    }
+    let served = content_type.split(';').next().unwrap_or("").trim();
+    if INDEX_TYPES.contains(&served) || MANIFEST_TYPES.contains(&served) {
+        served.to_owned()
+    } else if value.get("manifests").is_some() {
+        INDEX_TYPES[0].to_owned()
+    } else {
+        MANIFEST_TYPES[0].to_owned()
+    }
+}
+
 /// One repository of a registry, with its client and the blob cache.
 pub(crate) struct Registry {
     pub reference: DockerReference,
@@ -199,20 +216,7 @@ impl Registry {
         }
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{what} {digest} is not valid JSON: {e}"))?;
-        let media_type = value
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                let content = content_type.split(';').next().unwrap_or("").trim();
-                if INDEX_TYPES.contains(&content) || MANIFEST_TYPES.contains(&content) {
-                    content.to_owned()
-                } else if value.get("manifests").is_some() {
-                    INDEX_TYPES[0].to_owned()
-                } else {
-                    MANIFEST_TYPES[0].to_owned()
-                }
-            });
+        let media_type = media_type_of(&value, &content_type);
         if !INDEX_TYPES.contains(&media_type.as_str())
             && !MANIFEST_TYPES.contains(&media_type.as_str())
         {
@@ -246,17 +250,7 @@ impl Registry {
             return None;
         }
         let value: Value = serde_json::from_slice(&bytes).ok()?;
-        let media_type = value
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                if value.get("manifests").is_some() {
-                    INDEX_TYPES[0].to_owned()
-                } else {
-                    MANIFEST_TYPES[0].to_owned()
-                }
-            });
+        let media_type = media_type_of(&value, "");
         Some(Document {
             digest: digest.clone(),
             media_type,
