@@ -28,10 +28,14 @@ struct Env {
 
 impl Env {
     fn new(work: &Work) -> Env {
-        let home = work.path("home");
-        let cache = work.path("cache");
-        let tmp = work.path("tmp");
-        for dir in [&home, &cache, &tmp, &work.path("run"), &work.path("config")] {
+        Env::named(work, "env")
+    }
+
+    /// An environment of its own in the folder `name` (for runs that go on in parallel).
+    fn named(work: &Work, name: &str) -> Env {
+        let at = |folder: &str| work.path(&format!("{name}/{folder}"));
+        let (home, cache, tmp) = (at("home"), at("cache"), at("tmp"));
+        for dir in [&home, &cache, &tmp, &at("run"), &at("config")] {
             std::fs::create_dir_all(dir).unwrap();
         }
         Env {
@@ -41,8 +45,8 @@ impl Env {
             vars: vec![
                 ("HOME".into(), home),
                 ("XDG_CACHE_HOME".into(), cache),
-                ("XDG_RUNTIME_DIR".into(), work.path("run")),
-                ("XDG_CONFIG_HOME".into(), work.path("config")),
+                ("XDG_RUNTIME_DIR".into(), at("run")),
+                ("XDG_CONFIG_HOME".into(), at("config")),
                 ("TMPDIR".into(), tmp),
             ],
         }
@@ -362,7 +366,6 @@ fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
 #[test]
 fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
     let work = Work::new();
-    let env = Env::new(&work);
     let registry = Registry::start(&work.path("registry"));
     let layout = build_image(&work, "busybox", &Spec::good());
     registry.push(
@@ -372,85 +375,130 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
     );
     let image = format!("{}:1.0", registry.docker("hcc/busybox"));
     let ca = registry.certs.ca_dir.display().to_string();
-    let gather = |name: &str, extra_args: &[&str], vars: &[(&str, &Path)]| {
-        let mut args = vec![
-            "gather",
-            "--profile",
-            "isv-image",
-            "--target",
-            &image,
-            "--output",
-            name,
-        ];
-        args.extend(extra_args);
-        let output = env.hostcert(&work, &args, vars);
-        assert_no_secret(&output, &work.path(name), &[]);
-        output
-    };
-    // No credentials anywhere: the registry's 401 is the error, with where they are looked for.
-    let output = gather("none.json", &["--cert-dir", &ca], &[]);
-    assert_eq!(code(&output), 2);
-    let err = stderr(&output);
-    assert!(err.contains(&image), "{err}");
-    assert!(
-        err.contains("HTTP 401") && err.contains("needs credentials"),
-        "{err}"
-    );
-    // Wrong credentials: the file is named, not its content.
     let wrong = work.path("wrong.json");
     std::fs::write(
         &wrong,
         json!({"auths": {registry.host(): {"auth": reg::base64_encode(format!("{USER}:{PASSWORD}x").as_bytes())}}}).to_string(),
     )
     .unwrap();
-    let output = gather(
-        "wrong.json",
-        &[
-            "--cert-dir",
-            &ca,
-            "--authfile",
-            &wrong.display().to_string(),
-        ],
-        &[],
-    );
-    assert_eq!(code(&output), 2);
-    let err = stderr(&output);
-    assert!(
-        err.contains("refused the credentials from") && err.contains("wrong.json"),
-        "{err}"
-    );
-    // REGISTRY_AUTH_FILE, and Docker's config.json in the home folder.
-    let output = gather(
-        "env.json",
-        &["--cert-dir", &ca],
-        &[("REGISTRY_AUTH_FILE", &registry.authfile)],
-    );
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    std::fs::create_dir_all(env.home.join(".docker")).unwrap();
-    std::fs::copy(&registry.authfile, env.home.join(".docker/config.json")).unwrap();
-    let output = gather("docker-config.json", &["--cert-dir", &ca], &[]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    // Without the CA the certificate is refused; with --tls-verify=false it is not checked;
-    // the CA in the user's certs.d folder for HOST:PORT is found.
-    let output = gather("no-ca.json", &[], &[]);
-    assert_eq!(code(&output), 2);
-    assert!(
-        stderr(&output).to_lowercase().contains("certificate"),
-        "{}",
-        stderr(&output)
-    );
-    let output = gather("insecure.json", &["--tls-verify=false"], &[]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let certs_d = env
-        .home
-        .join(".config/containers/certs.d")
-        .join(registry.host());
-    std::fs::create_dir_all(&certs_d).unwrap();
-    std::fs::copy(registry.certs.ca_dir.join("ca.crt"), certs_d.join("ca.crt")).unwrap();
-    let output = gather("certs-d.json", &[], &[]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let snapshot = work.read("certs-d.json");
-    assert!(snapshot.contains("\"ok\""), "{snapshot}");
+    let wrong = wrong.display().to_string();
+    let authfile = registry.authfile.display().to_string();
+    // What each case puts in its own home folder.
+    let docker_config = |home: &Path| {
+        std::fs::create_dir_all(home.join(".docker")).unwrap();
+        std::fs::copy(&registry.authfile, home.join(".docker/config.json")).unwrap();
+    };
+    let certs_d = |home: &Path| {
+        let dir = home
+            .join(".config/containers/certs.d")
+            .join(registry.host());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(registry.certs.ca_dir.join("ca.crt"), dir.join("ca.crt")).unwrap();
+    };
+    let nothing = |_: &Path| {};
+    type Setup<'a> = &'a (dyn Fn(&Path) + Sync);
+    let cases: Vec<(&str, Vec<&str>, bool, Setup, i32, &str)> = vec![
+        // No credentials anywhere: the registry's 401 is the error, with where they are looked for.
+        (
+            "none",
+            vec!["--cert-dir", &ca],
+            false,
+            &nothing,
+            2,
+            "needs credentials",
+        ),
+        // Wrong credentials: the file is named, not its content.
+        (
+            "wrong",
+            vec!["--cert-dir", &ca, "--authfile", &wrong],
+            false,
+            &nothing,
+            2,
+            "refused the credentials from",
+        ),
+        // REGISTRY_AUTH_FILE, and Docker's config.json in the home folder.
+        ("env", vec!["--cert-dir", &ca], true, &nothing, 0, "\"ok\""),
+        (
+            "docker-config",
+            vec!["--cert-dir", &ca],
+            false,
+            &docker_config,
+            0,
+            "\"ok\"",
+        ),
+        // Without the CA the certificate is refused; with --tls-verify=false it is not checked;
+        // the CA in the user's certs.d folder for HOST:PORT is found.
+        (
+            "no-ca",
+            vec!["--authfile", &authfile],
+            false,
+            &nothing,
+            2,
+            "certificate",
+        ),
+        (
+            "insecure",
+            vec!["--authfile", &authfile, "--tls-verify=false"],
+            false,
+            &nothing,
+            0,
+            "\"ok\"",
+        ),
+        (
+            "certs-d",
+            vec!["--authfile", &authfile],
+            false,
+            &certs_d,
+            0,
+            "\"ok\"",
+        ),
+    ];
+    std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .into_iter()
+            .map(|(name, extra, via_env, setup, expected_code, expected)| {
+                let (work, image, registry) = (&work, &image, &registry);
+                scope.spawn(move || {
+                    let env = Env::named(work, name);
+                    setup(&env.home);
+                    let output_file = format!("{name}.json");
+                    let mut args = vec![
+                        "gather",
+                        "--profile",
+                        "isv-image",
+                        "--target",
+                        image,
+                        "--output",
+                        &output_file,
+                    ];
+                    args.extend(extra);
+                    let vars: Vec<(&str, &Path)> = if via_env {
+                        vec![("REGISTRY_AUTH_FILE", &registry.authfile)]
+                    } else {
+                        Vec::new()
+                    };
+                    let output = env.hostcert(work, &args, &vars);
+                    assert_no_secret(&output, &work.path(&output_file), &[]);
+                    let text = format!(
+                        "{}{}",
+                        stderr(&output),
+                        std::fs::read_to_string(work.path(&output_file)).unwrap_or_default()
+                    );
+                    assert_eq!(code(&output), expected_code, "{name}: {text}");
+                    assert!(
+                        text.to_lowercase().contains(&expected.to_lowercase()),
+                        "{name}: {text}"
+                    );
+                    if expected_code == 2 {
+                        assert!(text.contains(image.as_str()), "{name}: {text}");
+                    }
+                })
+            })
+            .collect();
+        for case in running {
+            case.join().expect("a case passes");
+        }
+    });
 }
 
 /// What the fake registry serves: one image's manifest, config and layer.
@@ -564,7 +612,7 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
     let env = Env::new(&work);
     let image = served();
     let token = "tok-SECRET-123";
-    let gather = |fake: &Fake, name: &str| {
+    let gather_in = |env: &Env, fake: &Fake, name: &str| {
         let authfile = work.path(&format!("{name}-auth.json"));
         std::fs::write(
             &authfile,
@@ -596,7 +644,7 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
             &[],
         );
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
+            started.elapsed() < std::time::Duration::from_secs(20),
             "{name} took {:?}",
             started.elapsed()
         );
@@ -605,6 +653,7 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
         let text = format!("{}{snapshot}", stderr(&output));
         (output, text)
     };
+    let gather = |fake: &Fake, name: &str| gather_in(&env, fake, name);
     // Served well, the image is read over plain HTTP (--tls-verify=false) and its three blobs
     // are cached.
     let fake = fake_registry(&image, Box::new(|_, _, _| None));
@@ -748,31 +797,43 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
             }),
         ),
     ];
-    let mut wrong = Vec::new();
-    for (name, expected, spoil) in cases {
-        let fake = fake_registry(&image, spoil);
-        let (output, text) = gather(&fake, name);
-        if !text.contains(expected) {
-            wrong.push(format!("{name}: expected `{expected}` in {text}"));
-        }
-        if name != "wrong-layer"
-            && name != "lying-length"
-            && name != "endless-layer"
-            && code(&output) != 2
-        {
-            wrong.push(format!("{name}: exit {} ({text})", code(&output)));
-        }
-        let layer = image.layer_digest.trim_start_matches("sha256:");
-        let cached = env.cached();
-        if cached.iter().any(|d| d == layer) {
-            wrong.push(format!("{name}: a spoiled layer was cached"));
-        }
-        if (name == "wrong-manifest-digest" || name == "huge-index") && !cached.is_empty() {
-            wrong.push(format!("{name}: cached {cached:?}"));
-        }
-        let _ = std::fs::remove_dir_all(env.cache.join("hostcert"));
-        drop(fake);
-    }
+    // The cases run at once, each with its own fake registry and its own cache.
+    let wrong: Vec<String> = std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .into_iter()
+            .map(|(name, expected, spoil)| {
+                let (work, image) = (&work, &image);
+                scope.spawn(move || {
+                    let env = Env::named(work, name);
+                    let fake = fake_registry(image, spoil);
+                    let (output, text) = gather_in(&env, &fake, name);
+                    let mut wrong = Vec::new();
+                    if !text.contains(expected) {
+                        wrong.push(format!("{name}: expected `{expected}` in {text}"));
+                    }
+                    let fetched_layer = ["wrong-layer", "lying-length", "endless-layer"];
+                    if !fetched_layer.contains(&name) && code(&output) != 2 {
+                        wrong.push(format!("{name}: exit {} ({text})", code(&output)));
+                    }
+                    let layer = image.layer_digest.trim_start_matches("sha256:");
+                    let cached = env.cached();
+                    if cached.iter().any(|d| d == layer) {
+                        wrong.push(format!("{name}: a spoiled layer was cached"));
+                    }
+                    if (name == "wrong-manifest-digest" || name == "huge-index")
+                        && !cached.is_empty()
+                    {
+                        wrong.push(format!("{name}: cached {cached:?}"));
+                    }
+                    wrong
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|t| t.join().expect("a case runs"))
+            .collect()
+    });
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
@@ -883,34 +944,42 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
         let policy_file = work.path(&format!("policy-{index}.json"));
         std::fs::write(&policy_file, policy.to_string()).unwrap();
         let policy_path = policy_file.display().to_string();
-        let skopeo: Vec<Output> = images
-            .iter()
-            .enumerate()
-            .map(|(n, image)| {
-                let destination = format!(
-                    "oci:{}:x",
-                    work.path(&format!("copy-{index}-{n}")).display()
-                );
-                gpg.skopeo(
-                    at,
-                    &[
-                        "--policy",
-                        &policy_path,
-                        "copy",
-                        "--quiet",
-                        "--remove-signatures",
-                        "--registries.d",
-                        &rd,
-                        "--src-authfile",
-                        &authfile,
-                        "--src-cert-dir",
-                        &ca,
-                        image,
-                        &destination,
-                    ],
-                )
-            })
-            .collect();
+        // skopeo's verdicts on the three images, at once.
+        let skopeo: Vec<Output> = std::thread::scope(|scope| {
+            let running: Vec<_> = images
+                .iter()
+                .enumerate()
+                .map(|(n, image)| {
+                    let (work, gpg, policy_path, rd, authfile, ca) =
+                        (&work, &gpg, &policy_path, &rd, &authfile, &ca);
+                    scope.spawn(move || {
+                        let destination = format!(
+                            "oci:{}:x",
+                            work.path(&format!("copy-{index}-{n}")).display()
+                        );
+                        gpg.skopeo(
+                            at,
+                            &[
+                                "--policy",
+                                policy_path,
+                                "copy",
+                                "--quiet",
+                                "--remove-signatures",
+                                "--registries.d",
+                                rd,
+                                "--src-authfile",
+                                authfile,
+                                "--src-cert-dir",
+                                ca,
+                                image,
+                                &destination,
+                            ],
+                        )
+                    })
+                })
+                .collect();
+            running.into_iter().map(|t| t.join().unwrap()).collect()
+        });
         for (name, folder) in [("http", &registries_d), ("file", &file_d)] {
             // One run judges the three images; only the signature check is evaluated.
             let report = format!("report-{index}-{name}");

@@ -139,8 +139,19 @@ pub(super) fn measure<R: Read>(
     compression: Compression,
     compressed_size: u64,
 ) -> Measured {
-    let mut raw = Hashing::new(std::io::BufReader::with_capacity(CHUNK, source));
-    let mut buffer = vec![0u8; CHUNK];
+    measure_in(source, compression, compressed_size, CHUNK)
+}
+
+/// [`measure`] in `chunk`-sized reads: smaller for a stream that is also written to a file, so
+/// that each chunk is hashed, decompressed and written while it is still in the CPU's cache.
+pub(super) fn measure_in<R: Read>(
+    source: R,
+    compression: Compression,
+    compressed_size: u64,
+    chunk: usize,
+) -> Measured {
+    let mut raw = Hashing::new(std::io::BufReader::with_capacity(chunk, source));
+    let mut buffer = vec![0u8; chunk];
     let limit = decompressed_limit(compressed_size);
     let uncompressed = match compression {
         Compression::None => drain(&mut raw, &mut buffer, u64::MAX).map(|_| None),
@@ -151,7 +162,7 @@ pub(super) fn measure<R: Read>(
         }
         Compression::Zstd => {
             let mut decoder = Hashing::new(ZstdFrames::new(std::io::BufReader::with_capacity(
-                CHUNK, &mut raw,
+                chunk, &mut raw,
             )));
             drain(&mut decoder, &mut buffer, limit)
                 .map(|()| Some(format!("sha256:{}", hex(&decoder.hasher.finalize()))))

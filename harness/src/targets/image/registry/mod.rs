@@ -41,6 +41,9 @@ pub(crate) use reference::DockerReference;
 /// Layers fetched at once from one registry (containers/image uses 6; the verification is
 /// CPU-bound, so fewer keep up).
 const PARALLEL_FETCHES: usize = 4;
+/// The chunk a layer is measured and written in while it streams: small enough to stay in the
+/// CPU's cache between hashing, decompressing and writing.
+const STREAM_CHUNK: usize = 64 << 10;
 /// The most manifests an index may list: more is refused before anything is fetched or cached.
 pub(crate) const MAX_INDEX_ENTRIES: usize = 1000;
 /// The most lookaside signatures read for one manifest.
@@ -481,9 +484,9 @@ impl Registry {
         let file = self.cache.temporary().map_err(&fail)?;
         let mut tee = verify::Tee {
             source: response.into_body().into_reader().take(size + 1),
-            sink: std::io::BufWriter::with_capacity(256 << 10, file),
+            sink: std::io::BufWriter::with_capacity(STREAM_CHUNK, file),
         };
-        let measured = verify::measure(&mut tee, layer.compression, size);
+        let measured = verify::measure_in(&mut tee, layer.compression, size, STREAM_CHUNK);
         if let Some(error) = &measured.source_error {
             return Err(fail(format!(
                 "cannot fetch it: {} (after {} of its {size} bytes)",
