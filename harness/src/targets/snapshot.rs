@@ -67,7 +67,7 @@ impl Target for SnapshotTarget {
 
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
         let saved: FactSet = self.snapshot.facts.iter().cloned().collect();
-        let facts = probes
+        let mut facts: FactSet = probes
             .iter()
             .map(|probe| {
                 saved.get(probe).cloned().unwrap_or_else(|| {
@@ -79,6 +79,12 @@ impl Target for SnapshotTarget {
                 })
             })
             .collect();
+        // An image's digests are reported whether asked or not, as the live gather reports them.
+        for probe in crate::facts::image_digest_probes() {
+            if let Some(fact) = saved.get(&probe) {
+                facts.insert(fact.clone());
+            }
+        }
         Ok(Gathered {
             hostname: self.snapshot.target.hostname.clone(),
             facts,
