@@ -397,7 +397,10 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
     };
     let nothing = |_: &Path| {};
     type Setup<'a> = &'a (dyn Fn(&Path) + Sync);
-    let cases: Vec<(&str, Vec<&str>, bool, Setup, i32, &str)> = vec![
+    /// A case: its name, its arguments, whether REGISTRY_AUTH_FILE is set, what its home
+    /// holds, the exit code and a text the output must hold.
+    type Case<'a> = (&'a str, Vec<&'a str>, bool, Setup<'a>, i32, &'a str);
+    let cases: Vec<Case> = vec![
         // No credentials anywhere: the registry's 401 is the error, with where they are looked for.
         (
             "none",
