@@ -267,7 +267,40 @@ fn each_broken_tree_fails_exactly_its_check_with_evidence() {
 #[test]
 fn without_an_image_the_pair_checks_are_skipped_not_passed() {
     let work = Work::new();
-    let (_, report, text) = run(&work, &["--target", "local", "abi."]);
+    // isv-container certifies pairs only: a host alone is refused before anything is read.
+    let alone = work.hostcert(&["run", "--profile", "isv-container", "--target", "local"]);
+    assert_eq!(code(&alone), 2, "{}", stderr(&alone));
+    assert!(
+        stderr(&alone).contains("certifies image@local, image@ssh, image@os-tree, os-tree@local, os-tree@ssh, os-tree@os-tree targets only (target-kinds), and `local` is a `local` target"),
+        "{}",
+        stderr(&alone)
+    );
+    assert!(!work.path("out").exists());
+    // A profile that does not say which kinds it certifies runs there, and the checks that
+    // read the image are skipped, never passed.
+    probe_program();
+    let profile = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/isv-container.yaml"),
+    )
+    .unwrap();
+    let any_kind: String = profile
+        .lines()
+        .filter(|l| !l.starts_with("target-kinds:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    work.write("any-kind.yaml", &any_kind);
+    let output = work.hostcert(&[
+        "run",
+        "--profile",
+        "any-kind.yaml",
+        "--report-dir",
+        "out",
+        "--target",
+        "local",
+        "abi.",
+    ]);
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    let report = work.json("out/report.json");
     let results = outcomes(&report, "local");
     let (outcome, message) = &results["abi.sshd.architecture"];
     assert_eq!(outcome, "skip", "{text}");

@@ -645,7 +645,7 @@ fn list_shows_the_plan_without_contacting_a_target() {
     let output = work.hostcert(&["list", "--profile", "container-host"]);
     assert_eq!(code(&output), 0);
     let text = stdout(&output);
-    assert!(text.starts_with("profile container-host 1.0.0 (built-in:profiles/container-host.yaml)\ngating severities: critical, high\nsuite kernel-features 1."), "{text}");
+    assert!(text.starts_with("profile container-host 1.1.0 (built-in:profiles/container-host.yaml)\ngating severities: critical, high\nsuite kernel-features 1."), "{text}");
     assert!(text.ends_with(" checks\n"), "{text}");
     let pinned = work.hostcert(&["list"]);
     let text = stdout(&pinned);

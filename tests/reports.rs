@@ -581,3 +581,102 @@ fn signed_bundles_verify_interoperate_with_openssl_and_fail_on_one_changed_byte(
     assert!(stderr(&private_to_verify)
         .contains("this is a private key; verifying needs the public key"));
 }
+
+/// A verdict is never read from a file: a report of failing results whose `verdict` was edited
+/// to certified (with serde_json, as anyone would) is refused, naming the field, by every
+/// command that reads a report: nothing renders, signs, compares, merges or gates against it.
+#[test]
+fn a_report_edited_to_certified_is_never_rendered_signed_or_trusted() {
+    let work = Work::new();
+    keypair(&work, "ed", &["-algorithm", "ed25519"]);
+    let broken = fixture("snapshots/broken-host.json").display().to_string();
+    let run = work.hostcert(&["run", "-q", "--facts", &broken]);
+    assert_eq!(code(&run), 1, "{}", stdout(&run));
+    let mut report = work.json("hostcert-report/report.json");
+    report["verdict"] = json!("certified");
+    work.write(
+        "edited.json",
+        &serde_json::to_string_pretty(&report).unwrap(),
+    );
+    // Also the counts, made to agree with the claim.
+    report["summary"]["gating-fail"] = json!(0);
+    report["summary"]["gating-error"] = json!(0);
+    work.write(
+        "edited-counts.json",
+        &serde_json::to_string_pretty(&report).unwrap(),
+    );
+    for (file, field) in [
+        ("edited.json", "`verdict` is certified, but the results give not certified (a gating check failed on target `broken-host`)"),
+        ("edited-counts.json", "`summary.gating-fail` is 0, but the results count 5"),
+    ] {
+        for args in [
+            vec!["report", "--from", file, "--html", "r.html", "--junit", "j.xml"],
+            vec!["attest", "--from", file, "--key", "ed.pem", "--output", "b.jsonl"],
+            vec!["diff", "hostcert-report/report.json", file],
+            vec!["report", "merge", file, "--json", "m.json"],
+            vec!["run", "-q", "--facts", &broken, "--report-dir", "gated", "--baseline", file],
+        ] {
+            let output = work.hostcert(&args);
+            assert_eq!(code(&output), 2, "{args:?}: {}", stdout(&output));
+            let error = stderr(&output);
+            assert!(
+                error.starts_with(&format!("error: {file}: "))
+                    && error.contains(&format!(
+                        "the report contradicts its own results: {field}"
+                    )),
+                "{args:?}: {error}"
+            );
+        }
+        for written in ["r.html", "j.xml", "b.jsonl", "m.json", "gated"] {
+            assert!(!work.path(written).exists(), "{written} was written");
+        }
+    }
+}
+
+/// `verify --require VERDICT` turns a genuine bundle that attests another verdict into exit 1,
+/// for each verdict; without it, a genuine bundle verifies whatever it attests.
+#[test]
+fn verify_require_fails_a_genuine_bundle_of_another_verdict() {
+    let work = Work::new();
+    keypair(&work, "ed", &["-algorithm", "ed25519"]);
+    let broken = fixture("snapshots/broken-host.json").display().to_string();
+    let healthy = fixture("snapshots/healthy-host.json").display().to_string();
+    let cases = [
+        ("broken", &broken, "not-certified"),
+        ("healthy", &healthy, "certified"),
+    ];
+    for (dir, facts, attested) in cases {
+        let run = work.hostcert(&[
+            "run",
+            "-q",
+            "--facts",
+            facts,
+            "--report-dir",
+            dir,
+            "--sign",
+            "ed.pem",
+        ]);
+        assert!(code(&run) <= 1, "{}", stdout(&run));
+        let bundle = format!("{dir}/report.intoto.jsonl");
+        let plain = work.hostcert(&["verify", &bundle, "--key", "ed.pub"]);
+        assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+        for required in ["certified", "not-certified", "incomplete"] {
+            let output =
+                work.hostcert(&["verify", &bundle, "--key", "ed.pub", "--require", required]);
+            if required == attested {
+                assert_eq!(code(&output), 0, "{dir} {required}: {}", stderr(&output));
+            } else {
+                assert_eq!(code(&output), 1, "{dir} {required}: {}", stderr(&output));
+                assert!(
+                    stderr(&output).contains(&format!(
+                        "the bundle is genuine, but attests {}, and --require asks for {}",
+                        attested.replace('-', " ").to_uppercase(),
+                        required.replace('-', " ").to_uppercase()
+                    )),
+                    "{}",
+                    stderr(&output)
+                );
+            }
+        }
+    }
+}

@@ -30,7 +30,8 @@ impl FactValue {
         }
     }
 
-    /// A one-line rendering for messages and evidence, cut at 200 characters.
+    /// A one-line rendering for messages and evidence: line feeds become `\n`, tabs spaces; never
+    /// cut (reports for people fold long text themselves, and say so).
     pub fn display(&self, absent_word: &str) -> String {
         let full = match self {
             FactValue::Absent => return absent_word.to_owned(),
@@ -42,13 +43,7 @@ impl FactValue {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
-        let one_line = full.replace('\n', "\\n").replace('\t', " ");
-        if one_line.chars().count() > 200 {
-            let cut: String = one_line.chars().take(200).collect();
-            format!("{cut}…")
-        } else {
-            one_line
-        }
+        full.replace('\n', "\\n").replace('\t', " ")
     }
 }
 
@@ -172,12 +167,13 @@ impl FactSet {
 
     /// The canonical digest of these facts, `sha256:<hex>`: the sha256 of the compact JSON
     /// array of the facts sorted by probe, each as a snapshot's `facts` field writes it
-    /// (`probe`, `source`, then `value` or `error`). Reports record it per target, and signed
+    /// (`probe`, `source`, then `value` or `error`), as `jq -cj` prints it. So for the snapshot
+    /// `hostcert gather` writes of the same facts it is `jq -cj .facts snapshot.json | sha256sum`
+    /// (a test checks it with the real jq). Reports record it per target, and signed
     /// attestations name it as their subject.
     pub fn digest(&self) -> String {
         let facts: Vec<&Fact> = self.iter().collect();
-        let bytes = serde_json::to_vec(&facts).expect("facts always serialize");
-        crate::catalog::digest(&bytes)
+        jq_digest(serde_json::to_vec(&facts).expect("facts always serialize"))
     }
 
     /// The text of a fact that was read as text.
@@ -196,6 +192,93 @@ impl FromIterator<Fact> for FactSet {
             set.insert(fact);
         }
         set
+    }
+}
+
+/// The sha256 of compact JSON as `jq -cj` prints it, `sha256:<hex>`. serde_json and jq write
+/// compact JSON alike (the same short escapes `\b \t \n \f \r`, `\u00XX` in lowercase for the
+/// other control characters, every other character as it is), except for DEL, which jq writes
+/// `\u007f`: it is escaped the same way here. (A raw DEL byte can only occur inside a string.)
+fn jq_digest(mut json: Vec<u8>) -> String {
+    if json.contains(&0x7f) {
+        json = json
+            .iter()
+            .flat_map(|&byte| match byte {
+                0x7f => b"\\u007f".to_vec(),
+                other => vec![other],
+            })
+            .collect();
+    }
+    crate::catalog::digest(&json)
+}
+
+/// The JSON of a snapshot's facts as written, object keys in file order: strings, arrays,
+/// objects and null only (a fact holds no number or boolean), no key twice in an object. Written
+/// back compactly it is what `jq -c` prints of the file's `facts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FactJson {
+    Null,
+    String(String),
+    Array(Vec<FactJson>),
+    Object(Vec<(String, FactJson)>),
+}
+
+impl<'de> Deserialize<'de> for FactJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FactJson, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        struct JsonVisitor;
+        impl<'de> Visitor<'de> for JsonVisitor {
+            type Value = FactJson;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a list or an object (a fact holds no number or boolean)")
+            }
+            fn visit_unit<E: Error>(self) -> Result<FactJson, E> {
+                Ok(FactJson::Null)
+            }
+            fn visit_str<E: Error>(self, text: &str) -> Result<FactJson, E> {
+                Ok(FactJson::String(text.to_owned()))
+            }
+            fn visit_string<E: Error>(self, text: String) -> Result<FactJson, E> {
+                Ok(FactJson::String(text))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FactJson, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(FactJson::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FactJson, A::Error> {
+                let mut fields: Vec<(String, FactJson)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if fields.iter().any(|(k, _)| *k == key) {
+                        return Err(A::Error::custom(format!("the key `{key}` appears twice")));
+                    }
+                    let value = map.next_value()?;
+                    fields.push((key, value));
+                }
+                Ok(FactJson::Object(fields))
+            }
+        }
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+impl Serialize for FactJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            FactJson::Null => serializer.serialize_unit(),
+            FactJson::String(text) => serializer.serialize_str(text),
+            FactJson::Array(items) => serializer.collect_seq(items),
+            FactJson::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
@@ -231,7 +314,162 @@ pub struct SnapshotTarget {
     /// The host name the target reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// For a pair (`gather --image`), the kind of its image (`image`, `os-tree`): the snapshot
+    /// then answers the checks of both kinds, as the pair did. Absent for a target alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_kind: Option<String>,
+    /// Why gathering stopped before every fact was read, when it did: the facts read before are
+    /// in the snapshot, every other one with this reason as its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gather_error: Option<String>,
+}
+
+impl Snapshot {
+    /// Parses and checks a snapshot file's text: its format version first, then its shape
+    /// (unknown keys are refused), each fact with exactly one of `value` and `error` and no
+    /// probe twice, and a target name without hidden characters. Returns the snapshot and the
+    /// sha256 of its `facts` as `jq -cj .facts` prints them, `sha256:<hex>`. Each error names
+    /// the fact (`facts[3] (CONFIG_NET_NS)`) or the field.
+    pub fn parse(text: &str) -> Result<(Snapshot, String), String> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            #[serde(rename = "format-version")]
+            format_version: Option<serde_json::Value>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        struct Raw {
+            format_version: u32,
+            tool_version: String,
+            gathered_at: String,
+            target: SnapshotTarget,
+            facts: Vec<FactJson>,
+        }
+        let version: VersionOnly =
+            serde_json::from_str(text).map_err(|e| format!("not a fact snapshot: {e}"))?;
+        let found = version.format_version.as_ref().and_then(|v| v.as_u64());
+        if found != Some(u64::from(SNAPSHOT_FORMAT_VERSION)) {
+            return Err(format!(
+                "fact snapshot format version {} is not supported (this build reads version {SNAPSHOT_FORMAT_VERSION})",
+                version
+                    .format_version
+                    .map_or("missing".to_owned(), |v| v.to_string())
+            ));
+        }
+        let raw: Raw =
+            serde_json::from_str(text).map_err(|e| format!("not a fact snapshot: {e}"))?;
+        let name = &raw.target.name;
+        if let Some(c) = name
+            .chars()
+            .find(|&c| hostcert_reports::escape::is_hidden(c))
+        {
+            return Err(format!(
+                "target.name: `{}` holds the hidden character U+{:04X}",
+                hostcert_reports::escape::visible(name),
+                u32::from(c)
+            ));
+        }
+        let mut facts: Vec<Fact> = Vec::with_capacity(raw.facts.len());
+        let mut seen: BTreeMap<Probe, usize> = BTreeMap::new();
+        for (index, json) in raw.facts.iter().enumerate() {
+            let value = serde_json::to_value(json).expect("fact JSON always converts");
+            let fact: Fact = serde_json::from_value(value)
+                .map_err(|e| format!("facts[{index}]: not a fact: {e}"))?;
+            let at = format!("facts[{index}] ({})", fact.probe);
+            match (&fact.value, &fact.error) {
+                (Some(_), Some(_)) => return Err(format!("{at}: has both a value and an error")),
+                (None, None) => return Err(format!("{at}: has neither a value nor an error")),
+                _ => {}
+            }
+            if let Some(first) = seen.insert(fact.probe.clone(), index) {
+                return Err(format!(
+                    "{at}: the fact appears twice (also facts[{first}])"
+                ));
+            }
+            facts.push(fact);
+        }
+        let digest = jq_digest(serde_json::to_vec(&raw.facts).expect("fact JSON serializes"));
+        Ok((
+            Snapshot {
+                format_version: raw.format_version,
+                tool_version: raw.tool_version,
+                gathered_at: raw.gathered_at,
+                target: raw.target,
+                facts,
+            },
+            digest,
+        ))
+    }
 }
 
 /// The probes a set of checks needs, deduplicated.
 pub type ProbeSet = BTreeSet<Probe>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(facts: &str) -> String {
+        format!(
+            r#"{{"format-version": 1, "tool-version": "0", "gathered-at": "x",
+                "target": {{"name": "t", "kind": "local", "address": "t"}}, "facts": {facts}}}"#
+        )
+    }
+
+    #[test]
+    fn snapshots_with_a_fact_twice_or_both_or_neither_value_and_error_are_refused() {
+        let cases = [
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": {"text": "x86_64"}},
+                    {"probe": "architecture", "source": "b", "value": {"text": "aarch64"}}]"#,
+                "facts[1] (architecture): the fact appears twice (also facts[0])",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": "absent", "error": "e"}]"#,
+                "facts[0] (architecture): has both a value and an error",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": null}]"#,
+                "facts[0] (architecture): has neither a value nor an error",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "source": "b", "value": "absent"}]"#,
+                "the key `source` appears twice",
+            ),
+            (
+                r#"[{"probe": "architecture", "source": "a", "value": {"text": 1}}]"#,
+                "a fact holds no number or boolean",
+            ),
+        ];
+        for (facts, expected) in cases {
+            let error = Snapshot::parse(&snapshot(facts)).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        let (parsed, _) = Snapshot::parse(&snapshot(
+            r#"[{"source": "a", "probe": "architecture", "value": {"absent": null}}]"#,
+        ))
+        .unwrap();
+        assert_eq!(parsed.facts[0].value, Some(FactValue::Absent));
+    }
+
+    /// The digest is over the facts as `jq -cj` writes them: file order, DEL as `\u007f`.
+    #[test]
+    fn the_snapshot_digest_is_over_compact_json_as_jq_writes_it() {
+        let facts = r#"[{"source": "a\u007f\u001b", "probe": "architecture", "error": "é\n"}]"#;
+        let (_, digest) = Snapshot::parse(&snapshot(facts)).unwrap();
+        let jq = r#"[{"source":"a\u007f\u001b","probe":"architecture","error":"é\n"}]"#;
+        assert_eq!(digest, crate::catalog::digest(jq.as_bytes()));
+        let set: FactSet = [Fact::failed(Probe::Architecture, "a\u{7f}", "x")]
+            .into_iter()
+            .collect();
+        let canonical = r#"[{"probe":"architecture","source":"a\u007f","error":"x"}]"#;
+        assert_eq!(set.digest(), crate::catalog::digest(canonical.as_bytes()));
+    }
+
+    #[test]
+    fn display_never_cuts() {
+        let long = "x".repeat(1000);
+        assert_eq!(FactValue::Text(long.clone()).display("absent"), long);
+        assert_eq!(FactValue::Text("a\nb".into()).display("absent"), "a\\nb");
+    }
+}

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BaselineInfo, CheckResult, Evidence, Outcome, RunReport, Severity, Summary, Verdict};
+use crate::{BaselineInfo, CheckResult, Evidence, Outcome, RunReport, Severity, Verdict};
 
 /// The differences between two reports, as `hostcert diff --json` writes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -510,11 +510,9 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
-/// Text from a report on one line, without control characters, for terminal output.
+/// Text from a report on one line, hidden characters escaped, for terminal output.
 fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::escape::visible(text).into_owned()
 }
 
 /// The (target, check) pairs that failed in a report.
@@ -532,34 +530,22 @@ pub fn failures(report: &RunReport) -> HashSet<(&str, &str)> {
 /// counts only new gating failures. `source` and `digest` name the baseline file.
 pub fn apply_baseline(report: &mut RunReport, baseline: &RunReport, source: &str, digest: &str) {
     let known = failures(baseline);
-    let (mut known_failures, mut new_failures, mut new_gating_failures) = (0, 0, 0);
     for result in &mut report.results {
         result.known_failure = result.outcome == Outcome::Fail
             && known.contains(&(result.target.as_str(), result.check.as_str()));
-        if result.outcome == Outcome::Fail {
-            if result.known_failure {
-                known_failures += 1;
-            } else {
-                new_failures += 1;
-                if result.gating {
-                    new_gating_failures += 1;
-                }
-            }
-        }
     }
-    let every_target_read = report.targets.iter().all(|t| t.error.is_none());
-    let mut counted = Summary::of(&report.results);
-    counted.gating_fail = new_gating_failures;
     report.baseline = Some(BaselineInfo {
         source: source.to_owned(),
         digest: digest.to_owned(),
         started_at: baseline.started_at.clone(),
         baseline_verdict: baseline.verdict,
-        verdict: counted.verdict(every_target_read),
-        known_failures,
-        new_failures,
-        new_gating_failures,
+        verdict: Verdict::Incomplete,
+        known_failures: 0,
+        new_failures: 0,
+        new_gating_failures: 0,
     });
+    // The counts and the gate's verdict are derived from the `known-failure` marks.
+    report.derive();
 }
 
 #[cfg(test)]

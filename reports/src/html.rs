@@ -300,7 +300,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         results.sort_by_key(|r| r.rank());
         let owned: Vec<CheckResult> = results.iter().map(|r| (*r).clone()).collect();
         let summary = Summary::of(&owned);
-        let target_verdict = summary.verdict(target.error.is_none());
+        let target_verdict = crate::TargetVerdict::of(target, results.iter().copied()).verdict;
         let open = report.targets.len() == 1
             || (report.targets.len() <= OPEN_TARGETS_UP_TO
                 && target_verdict != crate::Verdict::Certified);
@@ -336,6 +336,13 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
             let _ = writeln!(
                 page,
                 "<p class=\"warn bad\">could not be read: {}</p>",
+                esc(error)
+            );
+        }
+        if let Some(error) = &target.gather_error {
+            let _ = writeln!(
+                page,
+                "<p class=\"warn bad\">gathering stopped before every fact was read: {}</p>",
                 esc(error)
             );
         }
@@ -407,17 +414,20 @@ fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
             ),
         ));
     }
-    for target in &report.targets {
-        if let Some(error) = &target.error {
-            lines.push((
-                true,
-                format!(
-                    "target <b>{}</b> could not be read: {}",
-                    esc(&target.name),
-                    esc(error)
-                ),
-            ));
-        }
+    for (target, judged) in report.targets.iter().zip(report.target_verdicts()) {
+        let why = match (&target.error, &target.gather_error, judged.incomplete) {
+            (Some(error), _, _) => format!("could not be read: {}", esc(error)),
+            (None, Some(error), _) => format!(
+                "gathering stopped before every fact was read: {}",
+                esc(error)
+            ),
+            (None, None, Some(crate::Incomplete::NothingEvaluated)) => {
+                "is incomplete: no gating check was evaluated on it (each one was skipped, or none ran)"
+                    .to_owned()
+            }
+            _ => continue,
+        };
+        lines.push((true, format!("target <b>{}</b> {why}", esc(&target.name))));
     }
     if report.filtered_out > 0 {
         lines.push((
@@ -489,7 +499,7 @@ fn matrix_table(page: &mut String, report: &RunReport) {
                 None => page.push_str("<td class=\"c na\">-</td>"),
             }
         }
-        let verdict = Summary::of(results).verdict(target.error.is_none());
+        let verdict = report.target_verdict(target).verdict;
         let _ = writeln!(
             page,
             "<td><span class=\"b v-{}\">{}</span></td></tr>",
@@ -579,7 +589,7 @@ fn row(
     let _ = write!(
         page,
         "<td><div class=\"msg\">{}</div>",
-        esc(&result.message)
+        long_text(&result.message)
     );
     if !result.expected.is_empty() {
         let _ = write!(
@@ -595,7 +605,7 @@ fn row(
                 page,
                 "<li><code>{}</code> = {} <span class=\"src\">from {}</span></li>",
                 esc(&evidence.fact),
-                esc(&evidence.observed),
+                long_text(&evidence.observed),
                 if evidence.source.is_empty() {
                     "nowhere".to_owned()
                 } else {
@@ -650,8 +660,29 @@ fn csp_hash(text: &str) -> String {
     )
 }
 
-/// Escapes text for HTML element content and quoted attribute values, and drops control
-/// characters other than tab and newline, which HTML cannot carry.
+/// Messages and observed values longer than this many characters are folded: the start is
+/// shown, the whole text is one click away.
+const FOLD_AT: usize = 400;
+
+/// Text from a target in an element, whole: folded into a `<details>` whose summary is its start
+/// and says how much more there is, when it is longer than [`FOLD_AT`] characters.
+fn long_text(text: &str) -> String {
+    match text.char_indices().nth(FOLD_AT) {
+        None => esc(text),
+        Some((cut, _)) => {
+            let more = text[cut..].chars().count();
+            format!(
+                "<details class=\"long\"><summary>{}… ({more} more characters)</summary>{}</details>",
+                esc(&text[..cut]),
+                esc(text)
+            )
+        }
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values; hidden characters other
+/// than tab and newline (control characters, which HTML cannot carry, and bidirectional
+/// overrides) become visible escapes such as `\u{1b}` ([`crate::escape::is_hidden`]).
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -662,7 +693,7 @@ pub fn esc(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             '\t' | '\n' => out.push(c),
-            c if c.is_control() => {}
+            c if crate::escape::is_hidden(c) => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }
@@ -676,9 +707,22 @@ mod tests {
     #[test]
     fn escaping_leaves_no_markup() {
         assert_eq!(
-            esc("<script>alert('x')</script> & \"q\"\u{0}"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+            esc("<script>alert('x')</script> & \"q\"\u{0}\u{202e}"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;\\u{0}\\u{202e}"
         );
+    }
+
+    #[test]
+    fn long_text_is_folded_never_cut() {
+        let long = format!("{}<b>", "x".repeat(FOLD_AT));
+        let html = long_text(&long);
+        assert!(
+            html.starts_with("<details class=\"long\"><summary>"),
+            "{html}"
+        );
+        assert!(html.contains("… (3 more characters)</summary>"), "{html}");
+        assert!(html.contains(&format!("{}&lt;b&gt;</details>", "x".repeat(FOLD_AT))));
+        assert_eq!(long_text("short"), "short");
     }
 
     #[test]

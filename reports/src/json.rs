@@ -76,6 +76,16 @@
 //!   the exit code follows it. `verdict` at the top keeps its meaning: the verdict over every
 //!   result. A result's `known-failure` is `true` on a failure that also failed on the same
 //!   target in the baseline.
+//! - a target's `gather-error`: why gathering stopped before every fact was read (the facts read
+//!   before were judged; every other fact is an `error`); such a target is at best `incomplete`.
+//!
+//! `verdict`, `summary`, a target's `groups` and the baseline's counts and `verdict` are derived
+//! from `results` and `targets` (the rules are in [`crate::verdict`]); [`from_str`] refuses a
+//! report whose stored values disagree with its results, naming the field, so that no command
+//! renders, signs, merges or gates against a verdict that was edited. The verdict rules grew
+//! stricter after version 1 was first written (a target on which no gating check was evaluated
+//! is `incomplete`, never `certified`): a report written before that, which certified such a
+//! target, is refused the same way.
 
 use std::io::{Read, Write};
 
@@ -100,6 +110,9 @@ pub enum JsonError {
     /// Reading failed.
     #[error("failed to read the report: {0}")]
     Read(#[source] std::io::Error),
+    /// A stored verdict or count disagrees with the report's results.
+    #[error("the report contradicts its own results: {0} (verdicts and counts are derived from the results, never read from a file: was the report edited?)")]
+    Underived(#[from] crate::Underived),
 }
 
 /// Writes `report` as pretty-printed JSON followed by a newline.
@@ -116,14 +129,16 @@ pub fn to_string(report: &RunReport) -> String {
     String::from_utf8(bytes).expect("serde_json writes UTF-8")
 }
 
-/// Reads a report, checking its format version first.
+/// Reads a report, checking it as [`from_str`] does.
 pub fn read(mut input: impl Read) -> Result<RunReport, JsonError> {
     let mut text = String::new();
     input.read_to_string(&mut text).map_err(JsonError::Read)?;
     from_str(&text)
 }
 
-/// Parses a report from a string, checking its format version first.
+/// Parses a report from a string, checking its format version first and, last, that its
+/// verdict, summary, group counts and baseline gate are those its results give
+/// ([`RunReport::check_derived`]).
 pub fn from_str(text: &str) -> Result<RunReport, JsonError> {
     #[derive(serde::Deserialize)]
     struct VersionOnly {
@@ -136,5 +151,7 @@ pub fn from_str(text: &str) -> Result<RunReport, JsonError> {
             found: version.format_version,
         });
     }
-    serde_json::from_str(text).map_err(JsonError::Malformed)
+    let report: RunReport = serde_json::from_str(text).map_err(JsonError::Malformed)?;
+    report.check_derived()?;
+    Ok(report)
 }

@@ -8,7 +8,8 @@
 //! the profile does not gate on is `<skipped type="advisory">` with the reason, as libtest's
 //! output shows it, so that a certified run does not turn a dashboard red; the JSON keeps `fail`. Every testcase's `system-out`
 //! carries the evidence, the versions and the remediation, since JUnit has no field for them.
-//! The output validates against Jenkins' `junit-10.xsd`.
+//! The output validates against Jenkins' `junit-10.xsd`. Text is never cut (evidence is whole);
+//! hidden characters from targets are escaped visibly (`\u{1b}`), never dropped.
 
 use std::io::Write;
 
@@ -49,6 +50,10 @@ pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
             suite.add_testcases(results.map(testcase));
             if let Some(error) = &target.error {
                 suite.set_system_err(&clean(&format!("target could not be read: {error}")));
+            } else if let Some(error) = &target.gather_error {
+                suite.set_system_err(&clean(&format!(
+                    "gathering stopped before every fact was read: {error}"
+                )));
             }
             if let Some(run_text) = &run_text {
                 suite.set_system_out(&clean(run_text));
@@ -168,13 +173,10 @@ fn system_out(result: &CheckResult) -> String {
     text
 }
 
-/// Makes text safe for XML 1.0 attributes and CDATA: drops characters XML cannot carry and
-/// breaks the CDATA terminator.
+/// Makes text safe for XML 1.0 attributes and CDATA and for the terminal a CI log shows it in:
+/// every hidden character (control characters, which XML mostly cannot carry, carriage returns,
+/// which XML parsers would turn into line feeds, bidirectional overrides) becomes a visible
+/// escape such as `\u{1b}` ([`crate::escape::visible_lines`]), and the CDATA terminator is broken.
 fn clean(text: &str) -> String {
-    text.chars()
-        .filter(|&c| {
-            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
-        })
-        .collect::<String>()
-        .replace("]]>", "]] >")
+    crate::escape::visible_lines(text).replace("]]>", "]] >")
 }

@@ -9,6 +9,9 @@
 //! reproduces what the live run wrote. [`diff`] compares two reports and gates a run against a
 //! baseline.
 //!
+//! A verdict is always derived from the results ([`verdict`] holds the rules), never read from
+//! a file: a report that is read back is checked against its results first.
+//!
 //! This crate knows nothing about targets, probes, suites on disk, YAML or keys: its only input
 //! is a `RunReport` value.
 
@@ -16,6 +19,7 @@
 
 pub mod attestation;
 pub mod diff;
+pub mod escape;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -23,5 +27,7 @@ pub mod markdown;
 pub mod matrix;
 pub mod merge;
 mod model;
+pub mod verdict;
 
 pub use model::*;
+pub use verdict::{Incomplete, TargetVerdict, Underived};

@@ -14,6 +14,10 @@ use crate::{CheckResult, Outcome, RenderOptions, RunReport, Summary};
 /// At most this many target names are listed for a check that fails on several targets.
 const NAMES_LISTED: usize = 10;
 
+/// A failure's message is shown up to this many characters, then says how many more the JSON
+/// report holds.
+const MESSAGE_SHOWN: usize = 500;
+
 /// Renders `report` as Markdown.
 pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     let mut out = String::new();
@@ -75,9 +79,14 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
             .get(target.name.as_str())
             .map_or(&[][..], Vec::as_slice);
         let summary = Summary::of(results);
-        let mut verdict = summary.verdict(target.error.is_none()).label().to_owned();
+        let judged = crate::TargetVerdict::of(target, results);
+        let mut verdict = judged.verdict.label().to_owned();
         if let Some(error) = &target.error {
             verdict += &format!(" (could not be read: {})", text(error));
+        } else if let Some(error) = &target.gather_error {
+            verdict += &format!(" (gathering stopped: {})", text(error));
+        } else if let Some(why) = judged.incomplete {
+            verdict += &format!(" ({})", text(why.describe()));
         }
         out += &row(text(&target.name), &verdict, &summary);
     }
@@ -143,7 +152,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
                 "- {} ({}) on {on}: {}{}\n",
                 code(&result.check),
                 tags.join(", "),
-                text(&result.message),
+                text(&crate::escape::fold(&result.message, MESSAGE_SHOWN)),
                 if targets.len() > 1 {
                     format!(" (on {})", code(targets[0]))
                 } else {
@@ -206,16 +215,14 @@ pub(crate) fn in_days(left: i64) -> String {
 }
 
 /// Text from a report as Markdown that renders as that text, on one line, in a table cell or a
-/// paragraph: control characters and newlines become spaces, and every character that could
+/// paragraph: control characters, newlines and bidirectional overrides become visible escapes
+/// (`\n`, `\u{1b}`, `\u{202e}`; see [`crate::escape::visible`]), and every character that could
 /// start Markdown or HTML syntax is escaped with a backslash. `:` is escaped so that GitHub's
 /// autolinks (`https://…`) and emoji codes (`:x:`) do not form, and so is the dot after `www`.
 /// GitHub's renderer links e-mail addresses whatever is escaped, so an `@` inside an address
 /// gets an invisible word joiner (U+2060) in front of it: the one change to the text.
 pub fn text(raw: &str) -> String {
-    let chars: Vec<char> = raw
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let chars: Vec<char> = crate::escape::visible(raw).chars().collect();
     let mut out = String::with_capacity(raw.len() + raw.len() / 8);
     for (index, &c) in chars.iter().enumerate() {
         let escape = match c {
@@ -253,10 +260,7 @@ pub fn text(raw: &str) -> String {
 /// Text from a report as a code span: nothing inside is Markdown. Not for table cells, where
 /// a `|` would still end the cell.
 pub fn code(raw: &str) -> String {
-    let content: String = raw
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let content = crate::escape::visible(raw).into_owned();
     if content.trim().is_empty() {
         return text(raw);
     }
@@ -286,7 +290,8 @@ mod tests {
             text("see https://x.io, www.x.io"),
             "see https\\://x.io, www\\.x.io"
         );
-        assert_eq!(text("line\nbreak"), "line break");
+        assert_eq!(text("line\nbreak"), "line\\\\nbreak");
+        assert_eq!(text("\u{1b}[2J\u{202e}"), "\\\\u{1b}\\[2J\\\\u{202e}");
         assert_eq!(text("qa@example.com"), "qa\u{2060}\\@example.com");
         assert_eq!(text("@here"), "\\@here");
     }

@@ -59,10 +59,9 @@ pub fn columns(report: &RunReport) -> Vec<&str> {
         .collect()
 }
 
-/// One target's own verdict: [`Summary::verdict`] over its results alone.
+/// One target's own verdict over its results alone (see [`crate::verdict`]).
 pub fn target_verdict(report: &RunReport, target: &TargetReport) -> crate::Verdict {
-    let results: Vec<CheckResult> = report.results_of(&target.name).cloned().collect();
-    Summary::of(&results).verdict(target.error.is_none())
+    report.target_verdict(target).verdict
 }
 
 /// The matrix as plain text: one row per target, one column per group (groups where nothing
@@ -73,13 +72,13 @@ pub fn render_text(report: &RunReport) -> String {
     header.extend(group_names.iter().map(|g| (*g).to_owned()));
     header.push("verdict".to_owned());
     let mut rows = vec![header];
-    for target in &report.targets {
+    for (target, verdict) in report.targets.iter().zip(report.target_verdicts()) {
         let groups = groups(&report.results, &target.name);
-        let mut row = vec![target.name.clone()];
+        let mut row = vec![crate::escape::visible(&target.name).into_owned()];
         for group in &group_names {
             row.push(groups.get(*group).map_or_else(|| "-".to_owned(), cell));
         }
-        row.push(target_verdict(report, target).label().to_owned());
+        row.push(verdict.verdict.label().to_owned());
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())

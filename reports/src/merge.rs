@@ -1,6 +1,6 @@
 //! Joining the reports of shards of one fleet (`hostcert run --shard K/N`) into one report.
 
-use crate::{RunReport, Summary};
+use crate::RunReport;
 
 /// Why reports cannot be joined.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub enum MergeError {
 }
 
 /// Joins reports of the same profile (same name, version, digest and suites) into one: every
-/// target and result, the earliest start and the latest end, counts and verdict recomputed.
+/// target and result, the earliest start and the latest end, counts and verdict derived again
+/// from the results.
 pub fn merge(reports: Vec<RunReport>) -> Result<RunReport, MergeError> {
     let mut reports = reports.into_iter();
     let mut merged = reports.next().ok_or(MergeError::Empty)?;
@@ -74,9 +75,6 @@ pub fn merge(reports: Vec<RunReport>) -> Result<RunReport, MergeError> {
             merged.finished_at = report.finished_at;
         }
     }
-    merged.summary = Summary::of(&merged.results);
-    merged.verdict = merged
-        .summary
-        .verdict(merged.targets.iter().all(|t| t.error.is_none()));
+    merged.derive();
     Ok(merged)
 }

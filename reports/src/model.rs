@@ -24,7 +24,9 @@ pub struct RunReport {
     pub finished_at: String,
     /// The profile the run certified against.
     pub profile: ProfileInfo,
-    /// The verdict over every target.
+    /// The verdict over every target: derived from `results` and `targets` by
+    /// [`RunReport::derived_verdict`], and checked against them whenever a report is read
+    /// ([`RunReport::check_derived`]).
     pub verdict: Verdict,
     /// The severities whose failures decide the verdict.
     pub gating_severities: Vec<Severity>,
@@ -66,7 +68,8 @@ pub struct BaselineInfo {
     /// The baseline run's own verdict.
     pub baseline_verdict: Verdict,
     /// The verdict when only failures new against the baseline count: `not-certified` when a
-    /// gating check failed and did not fail in the baseline, else as [`Summary::verdict`].
+    /// gating check failed and did not fail in the baseline, else as the run's verdict would be
+    /// (see [`crate::verdict`]).
     pub verdict: Verdict,
     /// Failures (of any severity) that also failed in the baseline.
     pub known_failures: usize,
@@ -202,12 +205,15 @@ pub struct SuiteInfo {
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Verdict {
-    /// Every gating check passed, was waived or did not apply, on every target.
+    /// On every target at least one gating check was evaluated, and every gating check passed,
+    /// was waived or did not apply; every target was read in full.
     Certified,
-    /// At least one gating check failed (an expired waiver counts as a failure).
+    /// At least one gating check failed (an expired waiver counts as a failure), whatever else
+    /// could not be evaluated.
     NotCertified,
-    /// No gating check failed, but some could not be evaluated (a target could not be read, a
-    /// fact was missing), or no check ran at all.
+    /// No gating check failed, but a gating check could not be evaluated, a target could not be
+    /// read (in full), a target had no gating check evaluated (every one skipped, or none ran),
+    /// or the run had no target.
     Incomplete,
 }
 
@@ -278,6 +284,11 @@ pub struct TargetReport {
     /// Why the target could not be read at all, when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why gathering stopped before every fact was read, when it did (a host lost mid-batch, an
+    /// image that could not be unpacked): the facts read before were judged, and every other
+    /// fact is an `error` with this reason. The target is at best `incomplete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gather_error: Option<String>,
     /// Where each fact was read from, keyed by the fact's name (e.g. `CONFIG_NET_NS`).
     pub fact_sources: BTreeMap<String, String>,
     /// The sha256 of the facts the target gave, `sha256:<hex>`: the compact JSON array of its
@@ -294,6 +305,14 @@ pub struct TargetReport {
     /// names: `kernel.namespaces.net` is in `namespaces`); see [`crate::matrix`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, Summary>,
+}
+
+impl TargetReport {
+    /// Whether every fact asked was read: the target could be read and gathering did not stop
+    /// early.
+    pub fn fully_read(&self) -> bool {
+        self.error.is_none() && self.gather_error.is_none()
+    }
 }
 
 /// The outcome of one check on one target.
@@ -488,36 +507,28 @@ pub struct Summary {
 impl Summary {
     /// Counts the outcomes of `results`.
     pub fn of(results: &[CheckResult]) -> Summary {
-        let mut summary = Summary {
-            total: results.len(),
-            ..Summary::default()
-        };
+        let mut summary = Summary::default();
         for result in results {
-            match result.outcome {
-                Outcome::Pass => summary.pass += 1,
-                Outcome::Fail => summary.fail += 1,
-                Outcome::Skip => summary.skip += 1,
-                Outcome::Waived => summary.waived += 1,
-                Outcome::Error => summary.error += 1,
-            }
-            if result.gating && result.outcome == Outcome::Fail {
-                summary.gating_fail += 1;
-            }
-            if result.gating && result.outcome == Outcome::Error {
-                summary.gating_error += 1;
-            }
+            summary.add(result);
         }
         summary
     }
 
-    /// The verdict these counts give, given whether every target could be read.
-    pub fn verdict(&self, every_target_read: bool) -> Verdict {
-        if self.gating_fail > 0 {
-            Verdict::NotCertified
-        } else if self.gating_error > 0 || !every_target_read || self.total == 0 {
-            Verdict::Incomplete
-        } else {
-            Verdict::Certified
+    /// Counts one more result.
+    pub fn add(&mut self, result: &CheckResult) {
+        self.total += 1;
+        match result.outcome {
+            Outcome::Pass => self.pass += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Skip => self.skip += 1,
+            Outcome::Waived => self.waived += 1,
+            Outcome::Error => self.error += 1,
+        }
+        if result.gating && result.outcome == Outcome::Fail {
+            self.gating_fail += 1;
+        }
+        if result.gating && result.outcome == Outcome::Error {
+            self.gating_error += 1;
         }
     }
 }

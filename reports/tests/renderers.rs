@@ -22,32 +22,165 @@ fn the_documented_example_round_trips_byte_for_byte() {
 fn the_example_summary_and_verdict_agree_with_its_results() {
     let report = example();
     assert_eq!(Summary::of(&report.results), report.summary);
-    assert_eq!(report.summary.verdict(true), report.verdict);
+    assert_eq!(report.derived_verdict(), report.verdict);
+    assert_eq!(report.check_derived(), Ok(()));
 }
 
+/// The verdict rules, one row each: what is changed in the example (a not-certified report
+/// of a broken and a healthy target), and the verdict that gives.
 #[test]
-fn verdicts_follow_gating_failures_then_errors() {
-    let report = example();
-    let mut summary = Summary::of(&report.results);
-    assert_eq!(summary.verdict(true), Verdict::NotCertified);
-    summary.gating_fail = 0;
-    assert_eq!(
-        summary.verdict(true),
-        Verdict::Incomplete,
-        "a gating error leaves it incomplete"
+fn verdicts_follow_the_rules_table() {
+    type Edit = fn(&mut RunReport);
+    fn on(report: &mut RunReport, target: &str, edit: impl Fn(&mut hostcert_reports::CheckResult)) {
+        report
+            .results
+            .iter_mut()
+            .filter(|r| r.target == target)
+            .for_each(edit);
+    }
+    fn without_gating_failures(report: &mut RunReport) {
+        on(report, "broken-host", |r| {
+            if r.gating && r.outcome == Outcome::Fail {
+                r.outcome = Outcome::Pass;
+            }
+        });
+    }
+    fn without_gating_errors(report: &mut RunReport) {
+        without_gating_failures(report);
+        on(report, "broken-host", |r| {
+            if r.gating && r.outcome == Outcome::Error {
+                r.outcome = Outcome::Pass;
+            }
+        });
+    }
+    let rows: [(&str, Edit, Verdict); 11] = [
+        ("a gating failure", |_| {}, Verdict::NotCertified),
+        (
+            "a gating failure beside an unreadable target",
+            |r| r.targets[1].error = Some("gone".to_owned()),
+            Verdict::NotCertified,
+        ),
+        (
+            "a gating failure on a target whose gathering stopped",
+            |r| r.targets[0].gather_error = Some("lost".to_owned()),
+            Verdict::NotCertified,
+        ),
+        (
+            "a gating error, no failure",
+            without_gating_failures,
+            Verdict::Incomplete,
+        ),
+        (
+            "every gating check evaluated and held",
+            without_gating_errors,
+            Verdict::Certified,
+        ),
+        (
+            "a target whose gathering stopped",
+            |r| {
+                without_gating_errors(r);
+                r.targets[1].gather_error = Some("lost".to_owned());
+            },
+            Verdict::Incomplete,
+        ),
+        (
+            "an unreadable target",
+            |r| {
+                without_gating_errors(r);
+                r.targets[0].error = Some("gone".to_owned());
+            },
+            Verdict::Incomplete,
+        ),
+        (
+            "a target on which every gating check was skipped",
+            |r| {
+                without_gating_errors(r);
+                on(r, "healthy-host", |c| {
+                    if c.gating {
+                        c.outcome = Outcome::Skip;
+                    }
+                });
+            },
+            Verdict::Incomplete,
+        ),
+        (
+            "a target with no result at all",
+            |r| {
+                without_gating_errors(r);
+                r.results.retain(|c| c.target != "healthy-host");
+            },
+            Verdict::Incomplete,
+        ),
+        (
+            "a target with only advisory results (gate: [])",
+            |r| {
+                without_gating_errors(r);
+                r.results.iter_mut().for_each(|c| c.gating = false);
+            },
+            Verdict::Incomplete,
+        ),
+        (
+            "no target",
+            |r| {
+                r.targets.clear();
+                r.results.clear();
+            },
+            Verdict::Incomplete,
+        ),
+    ];
+    for (what, edit, expected) in rows {
+        let mut report = example();
+        edit(&mut report);
+        assert_eq!(report.derived_verdict(), expected, "{what}");
+        report.derive();
+        assert_eq!(report.verdict, expected, "{what}");
+        // What `derive` writes reads back as it is.
+        let reread = json::from_str(&json::to_string(&report)).expect(what);
+        assert_eq!(reread.verdict, expected, "{what}");
+    }
+}
+
+/// A verdict is never read from a file: a report whose verdict, counts or baseline gate were
+/// edited is refused with the field named, before any renderer sees it.
+#[test]
+fn a_report_that_contradicts_its_results_is_refused() {
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        change(&mut value);
+        json::from_str(&serde_json::to_string_pretty(&value).unwrap())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let error = edit(&|v| v["verdict"] = "certified".into());
+    assert!(
+        error.contains("`verdict` is certified, but the results give not certified (a gating check failed on target `broken-host`)"),
+        "{error}"
     );
-    summary.gating_error = 0;
-    assert_eq!(summary.verdict(true), Verdict::Certified);
-    assert_eq!(
-        summary.verdict(false),
-        Verdict::Incomplete,
-        "an unreadable target leaves it incomplete"
+    let error = edit(&|v| v["summary"]["gating-fail"] = 0.into());
+    assert!(
+        error.contains("`summary.gating-fail` is 0, but the results count 1"),
+        "{error}"
     );
-    assert_eq!(
-        Summary::default().verdict(true),
-        Verdict::Incomplete,
-        "no check ran"
+    let error = edit(&|v| {
+        v["targets"][0]["groups"] = serde_json::json!({"namespaces": {
+            "total": 1, "pass": 1, "fail": 0, "skip": 0, "waived": 0, "error": 0,
+            "gating-fail": 0, "gating-error": 0}});
+    });
+    assert!(error.contains("`targets[0].groups`"), "{error}");
+    let error = edit(&|v| v["results"][0]["target"] = "elsewhere".into());
+    assert!(
+        error.contains("`results[0].target` is `elsewhere`")
+            || error.contains("`results[0].target` `elsewhere` names no target"),
+        "{error}"
     );
+    // Every result edited to pass, the verdict left alone: refused too.
+    let error = edit(&|v| {
+        for result in v["results"].as_array_mut().unwrap() {
+            result["outcome"] = "pass".into();
+        }
+    });
+    assert!(error.contains("`summary."), "{error}");
 }
 
 #[test]
@@ -70,18 +203,24 @@ fn junit_snapshot() {
     insta::assert_snapshot!(junit::render(&example()));
 }
 
-/// Guards that text from a target can never break the XML: control characters are dropped and
-/// the CDATA terminator is split.
+/// Guards that text from a target can never break the XML nor reach a CI log's terminal as
+/// control codes: control characters become visible escapes and the CDATA terminator is split.
 #[test]
 fn junit_survives_hostile_text() {
     let mut report = example();
     report.results[0].message = "bell\u{7} and ]]> end <tag> & \"quote\"".to_owned();
-    report.results[0].evidence[0].observed = "]]><!--".to_owned();
+    report.results[0].evidence[0].observed = "]]><!--\u{1b}[2J\r\0\u{202e}".to_owned();
     report.results[0].outcome = Outcome::Fail;
     let xml = junit::render(&report);
-    assert!(!xml.contains('\u{7}'));
+    for hidden in ['\u{7}', '\u{1b}', '\r', '\0', '\u{202e}'] {
+        assert!(!xml.contains(hidden), "{hidden:?} in {xml}");
+    }
     assert!(
-        xml.contains("message=\"bell and ]] &gt; end &lt;tag&gt; &amp; &quot;quote&quot;\""),
+        xml.contains("message=\"bell\\u{7} and ]] &gt; end &lt;tag&gt; &amp; &quot;quote&quot;\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("]] ><!--\\u{1b}[2J\\r\\u{0}\\u{202e} (from"),
         "{xml}"
     );
     assert_eq!(xml.matches("]]>").count(), xml.matches("<![CDATA[").count());
@@ -188,8 +327,10 @@ fn markdown_tables_survive_a_commonmark_renderer_with_hostile_text() {
     // A header, one row per target, one for all targets; 8 columns each.
     assert_eq!(targets.len(), 1 + report.targets.len() + 1);
     assert!(targets.iter().all(|row| row.len() == 8), "{targets:?}");
-    // Newlines become spaces, and an e-mail address's `@` gets an invisible word joiner.
-    let one_line = HOSTILE.replace('\n', " ").replace("user@", "user\u{2060}@");
+    // Newlines become a visible `\n`, and an e-mail address's `@` gets an invisible word joiner.
+    let one_line = HOSTILE
+        .replace('\n', "\\n")
+        .replace("user@", "user\u{2060}@");
     assert_eq!(targets[1][0], format!("host{one_line}"));
     let waivers = &tables[1];
     assert_eq!(waivers.len(), 1 + report.waivers.len());
@@ -292,7 +433,7 @@ fn html_for_200_targets_stays_linear() {
             fleet.targets.push(target);
         }
     }
-    fleet.summary = Summary::of(&fleet.results);
+    fleet.derive();
     let started = std::time::Instant::now();
     let page = html::render(&fleet, &options());
     let elapsed = started.elapsed();

@@ -31,7 +31,10 @@ pub enum Command {
         mut_arg("bench", |a| a.hide(true)),
         mut_arg("nocapture", |a| a.hide(true)),
         mut_arg("show_output", |a| a.hide(true)),
-        mut_arg("logfile", |a| a.hide(true))
+        mut_arg("logfile", |a| a.hide(true)),
+        mut_arg("test_threads", |a| a
+            .value_parser(clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))
+            .help(format!("How many threads evaluate trials, 1 to {MAX_THREADS} (1 runs them on the main thread)")))
     )]
     Run(Box<RunArgs>),
     /// List the checks a profile runs, without contacting any target.
@@ -52,7 +55,8 @@ pub enum Command {
     Attest(AttestArgs),
     /// Verify a signed bundle against a public key and the report it names, and print the verdict.
     ///
-    /// Exits 0 when the signature and the report's digest hold, 1 when they do not, 2 when a file
+    /// Exits 0 when the signature and the report's digest hold (and, with --require, the bundle
+    /// attests that verdict), 1 when they do not (or it attests another verdict), 2 when a file
     /// cannot be read.
     Verify(VerifyArgs),
 }
@@ -217,26 +221,28 @@ pub struct SshArgs {
     /// The known_hosts file host keys are checked against (default ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
-    /// Record the keys of hosts not yet in known_hosts (trust on first use); a changed key is
-    /// still refused.
+    /// Record the keys of hosts not yet in known_hosts (trust on first use), appending one line
+    /// as `ssh -o StrictHostKeyChecking=accept-new` does; a changed or revoked key is still
+    /// refused.
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// Gather under one `sudo -n` per host (never one sudo per check).
     #[arg(long)]
     pub sudo: bool,
     /// The ssh_config file whose Host entries (HostName, User, Port, IdentityFile, ProxyJump
-    /// through one bastion) apply (default ~/.ssh/config when it exists).
+    /// chains of up to 8 bastions) apply (default ~/.ssh/config when it exists).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
-    /// Seconds to wait for a TCP connection (to an SSH host or a registry).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// Seconds for the TCP connection, the SSH banner and the key exchange, together (and for a
+    /// registry's TCP connection); 1 to 600.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout: u64,
-    /// Seconds to wait for the SSH handshake and authentication.
-    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    /// Seconds for authentication; 1 to 600.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub auth_timeout: u64,
-    /// Seconds to wait for a host's facts once logged in, or for a registry's answer (and for
-    /// each read of a blob it sends).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// Seconds for a host's facts once logged in (the probe program and the batch), or for a
+    /// registry's answer (and each read of a blob it sends); 1 to 86400 (a day).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub gather_timeout: u64,
 }
 
@@ -254,6 +260,11 @@ impl SshArgs {
         }
     }
 }
+
+/// The most threads `--jobs` and `--test-threads` start.
+const MAX_THREADS: u64 = 1024;
+/// The most days `--waiver-warning-days` looks ahead (ten years).
+const MAX_WARNING_DAYS: i64 = 3650;
 
 /// The `--param` name that tells targets which kernel version to assume or choose.
 const KERNEL_VERSION: &str = "kernel-version";
@@ -304,8 +315,8 @@ pub struct RunArgs {
     /// `!` to exclude (`web,db*,!web-3`).
     #[arg(long, value_name = "PATTERN", requires = "inventory")]
     pub limit: Option<String>,
-    /// How many targets are read at once.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    /// How many targets are read at once, 1 to 1024.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS as i64))]
     pub jobs: u16,
     /// Certify only share K of N of the targets (`--shard 2/4`), chosen by a hash of their
     /// names, so that N jobs cover a fleet exactly once; join their reports with
@@ -335,8 +346,8 @@ pub struct RunArgs {
     /// (repeatable; they are consulted before the profile's).
     #[arg(long = "waivers", value_name = "FILE")]
     pub waivers: Vec<PathBuf>,
-    /// Warn about waivers that expire within this many days.
-    #[arg(long, value_name = "N", default_value_t = 30)]
+    /// Warn about waivers that expire within this many days, 0 to 3650.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=MAX_WARNING_DAYS))]
     pub waiver_warning_days: u32,
     /// Sign the result with this PKCS#8 PEM private key (Ed25519 or ECDSA P-256): an in-toto
     /// Statement in a DSSE envelope, written beside the JSON report as <name>.intoto.jsonl.
@@ -423,8 +434,8 @@ pub struct ReportArgs {
     /// Write the Markdown summary here.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// Warn about waivers that expire within this many days of the run.
-    #[arg(long, value_name = "N", default_value_t = 30)]
+    /// Warn about waivers that expire within this many days of the run, 0 to 3650.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=MAX_WARNING_DAYS))]
     pub waiver_warning_days: u32,
 }
 
@@ -468,6 +479,32 @@ pub struct VerifyArgs {
     /// The JSON report the bundle names (default: the file of that name beside the bundle).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also require the bundle to attest this verdict: a genuine bundle that attests another
+    /// one exits 1.
+    #[arg(long, value_name = "VERDICT", value_enum)]
+    pub require: Option<RequiredVerdict>,
+}
+
+/// A verdict `verify --require` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequiredVerdict {
+    /// `certified`.
+    Certified,
+    /// `not-certified`.
+    NotCertified,
+    /// `incomplete`.
+    Incomplete,
+}
+
+impl RequiredVerdict {
+    /// The verdict of the report model.
+    pub fn verdict(self) -> hostcert_reports::Verdict {
+        match self {
+            RequiredVerdict::Certified => hostcert_reports::Verdict::Certified,
+            RequiredVerdict::NotCertified => hostcert_reports::Verdict::NotCertified,
+            RequiredVerdict::Incomplete => hostcert_reports::Verdict::Incomplete,
+        }
+    }
 }
 
 /// `hostcert report merge`.

@@ -184,9 +184,13 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
     } else {
         user_profiles
     };
+    let mut warnings: Vec<YamlError> = Vec::new();
     for profile in &profiles {
         match catalog.resolve(profile) {
-            Ok(plan) => errors.extend(unused_selectors(profile, &plan)),
+            Ok(plan) => {
+                errors.extend(unused_selectors(profile, &plan));
+                warnings.extend(nothing_gates(profile, &plan));
+            }
             Err(mut e) => errors.append(&mut e),
         }
         errors.extend(expired_waivers(
@@ -218,6 +222,9 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
         }
         errors.extend(expired_waivers(source, text, "", waivers, today));
     }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     if !errors.is_empty() {
         for error in &errors {
             eprintln!("{error}");
@@ -234,11 +241,16 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
     } else {
         (user_suites.len(), profiles.len())
     };
+    let warned = match warnings.len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_owned(),
+        n => format!(", {n} warnings"),
+    };
     if waiver_files.is_empty() {
-        println!("lint: ok ({n_suites} suites, {n_profiles} profiles)");
+        println!("lint: ok ({n_suites} suites, {n_profiles} profiles{warned})");
     } else {
         println!(
-            "lint: ok ({n_suites} suites, {n_profiles} profiles, {} waivers files)",
+            "lint: ok ({n_suites} suites, {n_profiles} profiles, {} waivers files{warned})",
             waiver_files.len()
         );
     }
@@ -285,6 +297,33 @@ fn expired_waivers(
         });
     }
     errors
+}
+
+/// A profile none of whose checks gates (`gate: []`, or a gate of severities it selects no check
+/// of): no run of it can be certified, since a target on which no gating check was evaluated is
+/// `incomplete`.
+fn nothing_gates(loaded: &catalog::LoadedProfile, plan: &catalog::Plan) -> Option<YamlError> {
+    if plan.checks.iter().any(|c| c.gating) {
+        return None;
+    }
+    let gate = &loaded.profile.gate;
+    let why = if gate.is_empty() {
+        "the gate is empty".to_owned()
+    } else {
+        let names: Vec<&str> = gate.iter().map(|s| s.as_str()).collect();
+        format!(
+            "no selected check has a gating severity ({})",
+            names.join(", ")
+        )
+    };
+    Some(YamlError {
+        file: loaded.source.clone(),
+        position: yaml::locate(&loaded.text, "gate", None, 0)
+            .or_else(|| yaml::locate(&loaded.text, "name", None, 0)),
+        message: format!(
+            "gate: {why}: no check decides the verdict, so every run of this profile is incomplete, never certified"
+        ),
+    })
 }
 
 /// Selectors and waivers that name no check of the profile's suites: almost always a typo, and
@@ -444,11 +483,18 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
         .name
         .clone()
         .unwrap_or_else(|| target.name().to_owned());
-    if name.is_empty() || name.contains("::") || name.chars().any(char::is_whitespace) {
+    if name.is_empty()
+        || name.contains("::")
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || hostcert_reports::escape::is_hidden(c))
+    {
         return Err(CliError::Usage(format!(
-            "--name `{name}`: a target name needs at least one character, and no spaces or `::` (trial names are <target>::<suite>::<check-id>)"
+            "--name `{}`: a target name needs at least one character, and no spaces, control characters or `::` (trial names are <target>::<suite>::<check-id>)",
+            hostcert_reports::escape::visible(&name)
         )));
     }
+    super::run::refuse_uncertified_kinds(&plan.profile.profile, &[target.as_ref()], false)?;
     let probes = engine::probes_for(&plan.checks);
     let gathered_at = now();
     let gathered = target.gather(&probes)?;
@@ -461,6 +507,8 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
             kind: target.kind().as_str().to_owned(),
             address: target.address().to_owned(),
             hostname: gathered.hostname,
+            image_kind: target.image_kind().map(|k| k.as_str().to_owned()),
+            gather_error: gathered.gather_error.clone(),
         },
         facts: gathered.facts.iter().cloned().collect(),
     };
@@ -475,6 +523,15 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
         snapshot.target.name,
         args.output.display()
     );
+    if let Some(reason) = gathered.gather_error {
+        // What was read is saved; the snapshot says why the rest is missing.
+        return Err(CliError::Target(crate::targets::TargetError {
+            target: snapshot.target.name,
+            reason: format!(
+                "gathering stopped before every fact was read: {reason} (the snapshot keeps the facts read before)"
+            ),
+        }));
+    }
     Ok(exit::CERTIFIED)
 }
 
@@ -616,7 +673,10 @@ fn verify(args: VerifyArgs) -> Result<u8, CliError> {
         reason: format!("cannot read: {e}"),
     })?;
     let failed = |reason: String| {
-        eprintln!("verify: FAILED: {bundle}: {reason}");
+        eprintln!(
+            "verify: FAILED: {bundle}: {}",
+            hostcert_reports::escape::visible(&reason)
+        );
         Ok(exit::NOT_VERIFIED)
     };
     let envelope = match Envelope::from_json(text.trim()) {
@@ -673,6 +733,13 @@ fn verify(args: VerifyArgs) -> Result<u8, CliError> {
             report_path.display()
         ));
     }
+    // Everything the statement says (result, counts, trial lists) is what the report gives.
+    if statement != attestation::statement(&report, &name, &digest) {
+        return failed(format!(
+            "the statement's result, counts or trials do not match {}",
+            report_path.display()
+        ));
+    }
     println!(
         "verified: signed by an {} key (keyid {}); {} matches ({digest})",
         key.algorithm().as_str(),
@@ -682,7 +749,7 @@ fn verify(args: VerifyArgs) -> Result<u8, CliError> {
     for subject in &statement.subject {
         println!(
             "subject: {} {}",
-            subject.name.as_deref().unwrap_or("(unnamed)"),
+            hostcert_reports::escape::visible(subject.name.as_deref().unwrap_or("(unnamed)")),
             subject.sha256().unwrap_or_default()
         );
     }
@@ -709,5 +776,16 @@ fn verify(args: VerifyArgs) -> Result<u8, CliError> {
         c.skip,
         c.error
     );
+    if let Some(required) = args.require {
+        let required = required.verdict();
+        if report.verdict != required {
+            eprintln!(
+                "verify: FAILED: {bundle}: the bundle is genuine, but attests {}, and --require asks for {}",
+                report.verdict.label().to_uppercase(),
+                required.label().to_uppercase()
+            );
+            return Ok(exit::NOT_VERIFIED);
+        }
+    }
     Ok(exit::CERTIFIED)
 }

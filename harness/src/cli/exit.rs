@@ -2,9 +2,11 @@
 //!
 //! | code | `run` (and `lint`) | `run --baseline OLD.json` | `diff OLD.json NEW.json` | `verify BUNDLE` |
 //! | ---: | --- | --- | --- | --- |
-//! | 0 | certified: every gating check passed, was waived or did not apply (for `lint`: no problems) | no gating check fails that did not also fail in the baseline, and nothing gating was left unevaluated | no gating check newly fails | the signature verifies and the report matches its digest |
-//! | 1 | not certified: at least one gating check failed, or a waiver for it expired | a gating check fails that did not fail on the same target in the baseline | a gating check fails in NEW that did not fail in OLD | the signature or a digest does not hold |
-//! | 2 | could not run: bad input (suite, profile, waivers, arguments, snapshot, baseline), a target that could not be read, a gating check that could not be evaluated, or a report that could not be written | the same | a report cannot be read | a file or the key cannot be read |
+//! | 0 | certified: on every target a gating check was evaluated, and each passed, was waived or did not apply (for `lint`: no problems, warnings allowed) | no gating check fails that did not also fail in the baseline, and nothing gating was left unevaluated | no gating check newly fails | the signature verifies and the report matches its digest (with `--require V`: and attests V) |
+//! | 1 | not certified: at least one gating check failed, or a waiver for it expired | a gating check fails that did not fail on the same target in the baseline | a gating check fails in NEW that did not fail in OLD | the signature or a digest does not hold, or (with `--require V`) the genuine bundle attests another verdict |
+//! | 2 | could not run or incomplete: bad input (suite, profile, waivers, arguments or options out of range, snapshot, baseline, a report that contradicts its results), a target kind the profile does not certify, a target not read in full, a gating check that could not be evaluated, a target on which no gating check was evaluated, or a report that could not be written | the same | a report cannot be read | a file or the key cannot be read |
+//!
+//! The verdict rules themselves are in `hostcert_reports::verdict`.
 //!
 //! `list`, `explain`, `gather`, `report` and `attest` exit with 0 when they did their job and 2
 //! when they could not. A panic exits with 101, Rust's default; it is always a bug.
@@ -16,7 +18,8 @@ use hostcert_reports::Verdict;
 pub const CERTIFIED: u8 = 0;
 /// At least one gating check failed (with a baseline or for `diff`: newly failed).
 pub const NOT_CERTIFIED: u8 = 1;
-/// `verify`: the signature or a digest does not hold.
+/// `verify`: the signature or a digest does not hold, or (`--require`) the bundle attests another
+/// verdict.
 pub const NOT_VERIFIED: u8 = 1;
 /// Bad input, an unreadable target, an unevaluated gating check, or an unwritable report.
 pub const COULD_NOT_RUN: u8 = 2;

@@ -61,7 +61,12 @@ pub fn main() -> ExitCode {
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error}");
+            // An error can quote a target (a host's answer, a snapshot's text): escaped, so that
+            // no escape sequence reaches the terminal.
+            eprintln!(
+                "error: {}",
+                hostcert_reports::escape::visible_lines(&error.to_string())
+            );
             ExitCode::from(exit::COULD_NOT_RUN)
         }
     }

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hostcert_reports::escape::visible;
 use libtest_mimic::FormatSetting;
 
 use crate::engine::GatheredTarget;
@@ -54,12 +55,21 @@ impl Progress {
                 bar.set_message(format!("{unreadable} could not be read"));
             }
         } else if self.plain {
-            match &target.info.unreadable {
-                Some(reason) => eprintln!(
-                    "read {done}/{}: {} could not be read: {reason}",
-                    self.total, target.info.name
+            // Names and reasons come from targets: escaped, so no escape sequence reaches the
+            // terminal.
+            let name = visible(&target.info.name);
+            match (&target.info.unreadable, &target.gather_error) {
+                (Some(reason), _) => eprintln!(
+                    "read {done}/{}: {name} could not be read: {}",
+                    self.total,
+                    visible(reason)
                 ),
-                None => eprintln!("read {done}/{}: {}", self.total, target.info.name),
+                (None, Some(reason)) => eprintln!(
+                    "read {done}/{}: {name} stopped before every fact was read: {}",
+                    self.total,
+                    visible(reason)
+                ),
+                (None, None) => eprintln!("read {done}/{}: {name}", self.total),
             }
         }
     }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use hostcert_reports::escape::{fold, visible};
 use hostcert_reports::{
     CheckResult, Outcome, ProfileInfo, RenderOptions, RunReport, SuiteInfo, Summary, ToolInfo,
 };
@@ -232,10 +233,16 @@ fn run_on(
         if !names.insert(target.name().to_owned()) {
             return Err(CliError::Usage(format!(
                 "two targets are named `{}`; trial names must be unique",
-                target.name()
+                visible(target.name())
             )));
         }
     }
+    // A profile certifies the kinds of target it declares: any other is refused before anything
+    // is gathered (an image profile never "certifies" this machine by skipping every check).
+    let implicit_local =
+        args.targets.is_empty() && args.facts.is_empty() && args.inventory.is_none();
+    let views: Vec<&dyn Target> = targets.iter().map(|t| t.as_ref()).collect();
+    refuse_uncertified_kinds(&plan.profile.profile, &views, implicit_local)?;
 
     let libtest = &args.libtest;
     if libtest.list {
@@ -329,9 +336,6 @@ fn run_on(
             .collect();
     let mut report = assemble(&plan, &gathered, results, started_at, today);
     report.filtered_out = gathered.len() * n_checks - report.results.len();
-    for target in &mut report.targets {
-        target.groups = hostcert_reports::matrix::groups(&report.results, &target.name);
-    }
     if let Some(baseline) = &baseline {
         hostcert_reports::diff::apply_baseline(
             &mut report,
@@ -346,7 +350,7 @@ fn run_on(
     };
     let written = write_reports(&report, &outputs, &options, key.as_ref());
 
-    let summary = summary_text(&report, &gathered, &outputs, &options, baseline.as_ref());
+    let summary = summary_text(&report, &outputs, &options, baseline.as_ref());
     if json_format {
         eprint!("{summary}");
     } else {
@@ -398,41 +402,50 @@ pub(super) fn file_name(path: &Path) -> String {
 
 /// How a result shows in libtest's output: waived passes, skip is ignored, fail and error fail;
 /// a failure also failing in the baseline (`known`) is ignored with that reason.
+///
+/// Text from the target reaches the terminal with its hidden characters escaped (an escape
+/// sequence from a hostile host never does), and folded after [`CONSOLE_FOLD`] characters.
 fn trial_verdict(result: &CheckResult, known: bool) -> Result<Completion, Failed> {
+    let message = || visible(&fold(&result.message, CONSOLE_FOLD)).into_owned();
     let details = || {
         let mut text = format!(
             "{} [{}{}]: {}",
-            result.title,
+            visible(&result.title),
             result.severity.as_str(),
             if result.gating { ", gating" } else { "" },
-            result.message
+            message()
         );
         for evidence in &result.evidence {
             text += &format!(
                 "\n  {} = {} (from {})",
-                evidence.fact, evidence.observed, evidence.source
+                visible(&evidence.fact),
+                visible(&fold(&evidence.observed, CONSOLE_FOLD)),
+                visible(&evidence.source)
             );
         }
         if !result.remediation.is_empty() {
-            text += &format!("\n  fix: {}", result.remediation.replace('\n', " "));
+            text += &format!(
+                "\n  fix: {}",
+                visible(&result.remediation.replace('\n', " "))
+            );
         }
         text
     };
     match result.outcome {
         Outcome::Pass | Outcome::Waived => Ok(Completion::Completed),
-        Outcome::Skip => Ok(Completion::ignored_with(&result.message)),
+        Outcome::Skip => Ok(Completion::ignored_with(message())),
         // A failure the profile does not gate on is advice: shown with its reason, like libtest's
         // ignored tests, so that the libtest summary agrees with the verdict.
         Outcome::Fail | Outcome::Error if !result.gating => Ok(Completion::ignored_with(format!(
             "advisory {} ({}): {}",
             result.outcome.as_str(),
             result.severity.as_str(),
-            result.message
+            message()
         ))),
         Outcome::Fail if known => Ok(Completion::ignored_with(format!(
             "known failure, also in the baseline ({}): {}",
             result.severity.as_str(),
-            result.message
+            message()
         ))),
         Outcome::Error => Err(Failed::from(format!("error: {}", details()))),
         _ => Err(Failed::from(details())),
@@ -447,9 +460,7 @@ fn assemble(
     today: time::Date,
 ) -> RunReport {
     let profile = &plan.profile.profile;
-    let summary = Summary::of(&results);
-    let every_target_read = gathered.iter().all(|t| t.info.unreadable.is_none());
-    RunReport {
+    let mut report = RunReport {
         format_version: hostcert_reports::FORMAT_VERSION,
         tool: ToolInfo {
             name: "hostcert".to_owned(),
@@ -473,20 +484,77 @@ fn assemble(
                 })
                 .collect(),
         },
-        verdict: summary.verdict(every_target_read),
+        // Derived below, from the results.
+        verdict: hostcert_reports::Verdict::Incomplete,
         gating_severities: profile.gate.clone(),
         targets: gathered.iter().map(GatheredTarget::report).collect(),
         results,
-        summary,
+        summary: Summary::default(),
         filtered_out: 0,
         waivers: profile.waivers.iter().map(|w| w.info(today)).collect(),
         baseline: None,
-    }
+    };
+    report.derive();
+    report
 }
+
+/// Refuses, before anything is gathered, the targets of a kind `profile` does not certify
+/// (its `target-kinds`), in one error that names each and says how to give a target it does
+/// certify. `implicit_local` says that `local` was chosen because no target was given.
+pub(super) fn refuse_uncertified_kinds(
+    profile: &crate::model::Profile,
+    targets: &[&dyn Target],
+    implicit_local: bool,
+) -> Result<(), CliError> {
+    let refused: Vec<String> = targets
+        .iter()
+        .filter(|t| t.kind_is_known() && !profile.certifies(t.kind(), t.image_kind()))
+        .map(|t| {
+            let kind = crate::model::CertifiedKind {
+                kind: t.kind(),
+                image: t.image_kind(),
+            };
+            format!(
+                "`{}` is {} `{kind}` {}{}",
+                visible(t.name()),
+                if kind.image.is_some() { "an" } else { "a" },
+                if kind.image.is_some() {
+                    "pair"
+                } else {
+                    "target"
+                },
+                if implicit_local {
+                    " (this machine: the target when no --target is given)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<String> = profile.target_kinds.iter().map(|k| k.to_string()).collect();
+    let how: Vec<String> = profile
+        .target_kinds
+        .iter()
+        .map(|k| k.how_to_give())
+        .collect();
+    Err(CliError::Usage(format!(
+        "profile `{}` certifies {} targets only (target-kinds), and {}; give one with {}",
+        profile.name,
+        kinds.join(", "),
+        refused.join(", "),
+        how.join(" or ")
+    )))
+}
+
+/// Target text on the console (a failure's message, an observed value) is folded after this many
+/// characters, saying how many more the JSON report holds.
+const CONSOLE_FOLD: usize = 300;
 
 fn summary_text(
     report: &RunReport,
-    gathered: &[GatheredTarget],
     outputs: &Outputs,
     options: &RenderOptions,
     baseline: Option<&Baseline>,
@@ -505,19 +573,30 @@ fn summary_text(
         report.profile.version,
         suites.join(", ")
     );
-    let mut per_target: BTreeMap<&str, Summary> = BTreeMap::new();
-    for target in gathered {
-        let results: Vec<CheckResult> = report.results_of(&target.info.name).cloned().collect();
-        per_target.insert(&target.info.name, Summary::of(&results));
-    }
-    for target in gathered {
-        let s = per_target[target.info.name.as_str()];
+    let verdicts = report.target_verdicts();
+    for (target, judged) in report.targets.iter().zip(&verdicts) {
+        let results: Vec<CheckResult> = report.results_of(&target.name).cloned().collect();
+        let s = Summary::of(&results);
         text += &format!(
             "  {}: {} pass, {} fail ({} gating), {} waived, {} skip, {} error",
-            target.info.name, s.pass, s.fail, s.gating_fail, s.waived, s.skip, s.error
+            visible(&target.name),
+            s.pass,
+            s.fail,
+            s.gating_fail,
+            s.waived,
+            s.skip,
+            s.error
         );
-        if let Some(reason) = &target.info.unreadable {
-            text += &format!(" — could not be read: {reason}");
+        if let Some(reason) = &target.error {
+            text += &format!(" — could not be read: {}", visible(reason));
+        } else if let Some(reason) = &target.gather_error {
+            text += &format!(
+                " — gathering stopped before every fact was read: {}",
+                visible(reason)
+            );
+        } else if judged.incomplete == Some(hostcert_reports::Incomplete::NothingEvaluated) {
+            text +=
+                " — incomplete: no gating check was evaluated (each one was skipped, or none ran)";
         }
         text += "\n";
     }
@@ -528,10 +607,10 @@ fn summary_text(
     {
         text += &format!(
             "  FAIL {}::{}::{}: {}{}\n",
-            result.target,
+            visible(&result.target),
             result.suite,
             result.check,
-            result.message,
+            visible(&fold(&result.message, CONSOLE_FOLD)),
             if result.known_failure {
                 " (known: also failed in the baseline)"
             } else {
@@ -541,11 +620,8 @@ fn summary_text(
     }
     if report.targets.len() > 1 {
         let mut by_verdict: BTreeMap<&str, usize> = BTreeMap::new();
-        for target in gathered {
-            let s = per_target[target.info.name.as_str()];
-            *by_verdict
-                .entry(s.verdict(target.info.unreadable.is_none()).label())
-                .or_default() += 1;
+        for judged in &verdicts {
+            *by_verdict.entry(judged.verdict.label()).or_default() += 1;
         }
         let counts: Vec<String> = by_verdict.iter().map(|(v, n)| format!("{n} {v}")).collect();
         text += &format!("targets by verdict: {}\n", counts.join(", "));
@@ -563,18 +639,18 @@ fn summary_text(
     for waiver in report.waivers.iter().filter(|w| w.expired) {
         text += &format!(
             "  warning: the waiver for `{}` approved by {} (from {}) expired on {}; its failures count again\n",
-            waiver.check,
-            waiver.approver,
-            waiver.origin(),
+            visible(&waiver.check),
+            visible(&waiver.approver),
+            visible(waiver.origin()),
             waiver.expires
         );
     }
     for (waiver, left) in report.expiring_waivers(options.waiver_warning_days) {
         text += &format!(
             "  warning: the waiver for `{}` approved by {} (from {}) expires on {} ({})\n",
-            waiver.check,
-            waiver.approver,
-            waiver.origin(),
+            visible(&waiver.check),
+            visible(&waiver.approver),
+            visible(waiver.origin()),
             waiver.expires,
             match left {
                 0 => "today is its last day".to_owned(),
@@ -658,10 +734,7 @@ mod tests {
                 .iter()
                 .map(|p| Fact::read(p.clone(), "test", FactValue::Absent))
                 .collect();
-            Ok(Gathered {
-                hostname: None,
-                facts,
-            })
+            Ok(Gathered::complete(None, facts))
         }
     }
 
@@ -712,6 +785,87 @@ mod tests {
         );
         // Every fact absent: the required kernel symbols are not set.
         assert_eq!(code, exit::NOT_CERTIFIED);
+    }
+
+    /// A target whose gather stops part way, after reading CONFIG_NET_NS as `net_ns`.
+    struct StoppingTarget {
+        net_ns: FactValue,
+    }
+
+    impl Target for StoppingTarget {
+        fn name(&self) -> &str {
+            "stopping"
+        }
+        fn kind(&self) -> TargetKind {
+            TargetKind::Local
+        }
+        fn address(&self) -> &str {
+            "stopping"
+        }
+        fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+            let read = crate::model::Probe::KernelConfig("NET_NS".to_owned());
+            let facts = probes
+                .iter()
+                .filter(|p| **p == read)
+                .map(|p| Fact::read(p.clone(), "/proc/config.gz", self.net_ns.clone()))
+                .collect();
+            Ok(Gathered::stopped(
+                Some("host".to_owned()),
+                facts,
+                probes,
+                "ssh",
+                "connection lost",
+            ))
+        }
+    }
+
+    fn run_stopping(net_ns: FactValue) -> (u8, RunReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let report_dir = dir.path().to_str().unwrap().to_owned();
+        let argv = ["hostcert", "run", "--report-dir", &report_dir, "-q"];
+        let Command::Run(args) = crate::cli::Cli::parse_from(argv).command else {
+            unreachable!("parsed a run command");
+        };
+        let prepared = prepare(&args).unwrap();
+        let target = StoppingTarget { net_ns };
+        let code = run_on(&args, prepared, vec![Box::new(target)], now()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+        (code, hostcert_reports::json::from_str(&text).unwrap())
+    }
+
+    /// Facts survive partial failure: what a target read before its gather stopped is judged
+    /// (a gating failure among it is not certified), every other fact is an error with the
+    /// reason, and the target, never certified, records why it stopped.
+    #[test]
+    fn facts_read_before_a_gather_stopped_are_kept_and_judged() {
+        let (code, report) = run_stopping(FactValue::Absent);
+        assert_eq!(code, exit::NOT_CERTIFIED);
+        let net = report
+            .results
+            .iter()
+            .find(|r| r.check == "kernel.namespaces.net")
+            .unwrap();
+        assert_eq!(net.outcome, Outcome::Fail);
+        let target = &report.targets[0];
+        assert_eq!(target.gather_error.as_deref(), Some("connection lost"));
+        assert_eq!(target.error, None);
+        assert!(target.facts_digest.is_some());
+        assert_eq!(target.hostname.as_deref(), Some("host"));
+
+        let (code, report) = run_stopping(FactValue::Text("y".to_owned()));
+        assert_eq!(code, exit::COULD_NOT_RUN);
+        assert_eq!(report.verdict, hostcert_reports::Verdict::Incomplete);
+        let outcome = |check: &str| {
+            let result = report.results.iter().find(|r| r.check == check).unwrap();
+            (result.outcome, result.message.clone())
+        };
+        assert_eq!(outcome("kernel.namespaces.net").0, Outcome::Pass);
+        let (pid, message) = outcome("kernel.namespaces.pid");
+        assert_eq!(pid, Outcome::Error);
+        assert!(
+            message.ends_with("could not be read from ssh: connection lost"),
+            "{message}"
+        );
     }
 
     /// Filters narrow what is gathered, not only what is shown.

@@ -13,8 +13,14 @@ use crate::targets::Target;
 /// What one target gave: its facts, or why it could not be read.
 #[derive(Debug, Clone)]
 pub struct GatheredTarget {
-    /// Name, kind, and the reason when it could not be read.
+    /// Name, kind, and the reason when it could not be read at all.
     pub info: TargetInfo,
+    /// Why gathering stopped before every fact was read, when it did (see
+    /// [`crate::targets::Gathered`]): the facts read before are judged.
+    pub gather_error: Option<String>,
+    /// The sha256 of the facts the target gave ([`Target::facts_digest`]); `None` when it could
+    /// not be read.
+    pub facts_digest: Option<String>,
     /// The address as given.
     pub address: String,
     /// `live` or the snapshot file.
@@ -35,12 +41,13 @@ impl GatheredTarget {
             hostname: self.hostname.clone(),
             facts_from: self.facts_from.clone(),
             error: self.info.unreadable.clone(),
+            gather_error: self.gather_error.clone(),
             fact_sources: self
                 .facts
                 .iter()
                 .map(|f| (f.probe.to_string(), f.source.clone()))
                 .collect(),
-            facts_digest: self.info.unreadable.is_none().then(|| self.facts.digest()),
+            facts_digest: self.facts_digest.clone(),
             image_digests: crate::facts::image_digests(&self.facts),
             groups: Default::default(),
         }
@@ -57,8 +64,9 @@ pub fn probes_for<'a>(checks: impl IntoIterator<Item = &'a PlannedCheck>) -> Pro
 }
 
 /// Gathers from every target, at most `jobs` at once; `probes[i]` is what `targets[i]` is asked
-/// for. A target that cannot be read is returned with the reason, never dropped. `on_done` is
-/// called as each target finishes (for progress), from the worker threads.
+/// for. A target that cannot be read is returned with the reason, never dropped; one whose
+/// gathering stopped part way keeps the facts it read, with the reason. `on_done` is called as
+/// each target finishes (for progress), from the worker threads.
 pub fn gather(
     targets: &[Box<dyn Target>],
     probes: &[ProbeSet],
@@ -70,10 +78,16 @@ pub fn gather(
             .par_iter()
             .zip(probes.par_iter())
             .map(|(target, probes)| {
-                let (hostname, facts, unreadable) = match target.gather(probes) {
-                    Ok(gathered) => (gathered.hostname, gathered.facts, None),
-                    Err(error) => (None, FactSet::default(), Some(error.reason)),
+                let (hostname, facts, gather_error, unreadable) = match target.gather(probes) {
+                    Ok(gathered) => (
+                        gathered.hostname,
+                        gathered.facts,
+                        gathered.gather_error,
+                        None,
+                    ),
+                    Err(error) => (None, FactSet::default(), None, Some(error.reason)),
                 };
+                let facts_digest = unreadable.is_none().then(|| target.facts_digest(&facts));
                 let gathered = GatheredTarget {
                     info: TargetInfo {
                         name: target.name().to_owned(),
@@ -85,6 +99,8 @@ pub fn gather(
                     facts_from: target.facts_from(),
                     hostname,
                     facts,
+                    gather_error,
+                    facts_digest,
                 };
                 on_done(&gathered);
                 gathered

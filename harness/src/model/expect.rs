@@ -165,6 +165,27 @@ pub enum Predicate {
     VersionBelow(Operand),
 }
 
+/// The most memory a `matches` pattern may compile to (2 MiB), and the most its lazy DFA may
+/// cache, per pattern: a pattern that needs more (`(a{1000}){1000}`, or `\w{100}`, since `\w`
+/// is every Unicode word character) is refused when the suite is loaded, with the file and line.
+/// Matching is linear in the length of the text with the `regex` crate (no backtracking), and
+/// the text is a fact, bounded by what its probe reads.
+pub const REGEX_SIZE_LIMIT: usize = 2 << 20;
+
+/// Compiles a `matches` pattern within [`REGEX_SIZE_LIMIT`].
+fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => format!(
+                "the regular expression `{pattern}` is too large: compiled, it exceeds the limit of {limit} bytes"
+            ),
+            e => format!("invalid regular expression `{pattern}`: {e}"),
+        })
+}
+
 /// A typed expectation over a check's facts.
 #[derive(Debug, Clone)]
 pub enum Expectation {
@@ -287,9 +308,7 @@ impl Expectation {
             operators.push(("one-of", Predicate::OneOf(values)));
         }
         if let Some(pattern) = matches {
-            let regex = regex::Regex::new(&pattern)
-                .map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))?;
-            operators.push(("matches", Predicate::Matches(regex)));
+            operators.push(("matches", Predicate::Matches(compile_regex(&pattern)?)));
         }
         if let Some(v) = contains {
             operators.push(("contains", Predicate::Contains(Operand::parse(v)?)));

@@ -11,7 +11,7 @@ mod version;
 pub use expect::{Expectation, FactRef, Operand, Predicate};
 pub use ids::{CheckId, Name};
 pub use probe::Probe;
-pub use profile::{Profile, Selector, Waiver};
+pub use profile::{CertifiedKind, Profile, Selector, Waiver};
 pub use suite::{Applicability, Check, Scalar, Suite, TargetKind};
 pub use version::{compare_dotted, KernelVersion};
 

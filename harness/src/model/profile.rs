@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Name, Scalar, Severity};
+use super::{Name, Scalar, Severity, TargetKind};
 use crate::yaml::{self, YamlError};
 
 /// A selector of checks: a glob over check ids (`kernel.cgroups.*`) or `tag:NAME`.
@@ -42,6 +42,85 @@ impl std::fmt::Display for Selector {
         match self {
             Selector::Id(pattern) => f.write_str(pattern.as_str()),
             Selector::Tag(tag) => write!(f, "tag:{tag}"),
+        }
+    }
+}
+
+/// A kind of target a profile certifies (its `target-kinds`): a target of one kind (`image`,
+/// `local`), or a pair of an image or OS tree on a host (`--image`), written `IMAGE@HOST`
+/// (`image@local`, `os-tree@ssh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertifiedKind {
+    /// The target's kind; for a pair, its host's.
+    pub kind: TargetKind,
+    /// For a pair, the kind of its image; `None` for a target alone.
+    pub image: Option<TargetKind>,
+}
+
+impl CertifiedKind {
+    fn parse(text: &str) -> Result<CertifiedKind, String> {
+        let kind = |word: &str| {
+            TargetKind::parse(word).ok_or_else(|| {
+                format!("`{word}` is not a target kind (local, ssh, os-tree, kernel-config, image)")
+            })
+        };
+        match text.split_once('@') {
+            None => Ok(CertifiedKind {
+                kind: kind(text)?,
+                image: None,
+            }),
+            Some((image, host)) => {
+                let (image, host) = (kind(image)?, kind(host)?);
+                if !matches!(image, TargetKind::Image | TargetKind::OsTree) {
+                    return Err(format!(
+                        "`{text}`: the image of a pair is an image or an os-tree, not {}",
+                        image.as_str()
+                    ));
+                }
+                if host == TargetKind::Image {
+                    return Err(format!(
+                        "`{text}`: the host of a pair is local, ssh, os-tree or kernel-config"
+                    ));
+                }
+                Ok(CertifiedKind {
+                    kind: host,
+                    image: Some(image),
+                })
+            }
+        }
+    }
+
+    /// Whether a target of `kind` (a pair when `image_kind` is given) is of this kind.
+    pub fn covers(&self, kind: TargetKind, image_kind: Option<TargetKind>) -> bool {
+        self.kind == kind && self.image == image_kind
+    }
+
+    /// How a user gives a target of this kind, for error messages.
+    pub fn how_to_give(&self) -> String {
+        let target = |kind: TargetKind| match kind {
+            TargetKind::Local => "--target local",
+            TargetKind::Ssh => "--target ssh://HOST",
+            TargetKind::OsTree => "--target rootfs:DIR",
+            TargetKind::KernelConfig => "--target kernel-config:FILE",
+            TargetKind::Image => "--target oci:DIR[:TAG]",
+        };
+        match self.image {
+            None => target(self.kind).to_owned(),
+            Some(image) => format!(
+                "{} {}",
+                target(image).replacen("--target", "--image", 1),
+                target(self.kind)
+            ),
+        }
+    }
+}
+
+/// As written in a profile: `image`, `image@local`.
+impl std::fmt::Display for CertifiedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.image {
+            None => f.write_str(self.kind.as_str()),
+            Some(image) => write!(f, "{}@{}", image.as_str(), self.kind.as_str()),
         }
     }
 }
@@ -124,6 +203,9 @@ pub struct Profile {
     pub version: semver::Version,
     /// What the level means.
     pub description: String,
+    /// The kinds of target the profile certifies (`target-kinds`); a run refuses any other
+    /// kind before it gathers. Empty when the profile does not say: every kind.
+    pub target_kinds: Vec<CertifiedKind>,
     /// Suites by name, with the versions accepted.
     pub suites: BTreeMap<Name, semver::VersionReq>,
     /// Checks to run; empty means every check of the suites.
@@ -146,6 +228,8 @@ struct RawProfile {
     version: semver::Version,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    target_kinds: Option<Vec<String>>,
     suites: BTreeMap<Name, semver::VersionReq>,
     #[serde(default)]
     include: Vec<String>,
@@ -193,6 +277,36 @@ impl Profile {
                 "suites: a profile needs at least one suite".to_owned(),
             ));
         }
+        let mut target_kinds = Vec::new();
+        match raw.target_kinds {
+            Some(kinds) if kinds.is_empty() => errors.push(error(
+                "target-kinds",
+                None,
+                0,
+                "target-kinds: a profile certifies at least one kind of target (leave the key out for every kind)"
+                    .to_owned(),
+            )),
+            Some(kinds) => {
+                for (index, text_value) in kinds.iter().enumerate() {
+                    match CertifiedKind::parse(text_value) {
+                        Ok(kind) if target_kinds.contains(&kind) => errors.push(error(
+                            "target-kinds",
+                            None,
+                            0,
+                            format!("target-kinds[{index}]: `{text_value}` is listed twice"),
+                        )),
+                        Ok(kind) => target_kinds.push(kind),
+                        Err(message) => errors.push(error(
+                            "target-kinds",
+                            None,
+                            0,
+                            format!("target-kinds[{index}]: {message}"),
+                        )),
+                    }
+                }
+            }
+            None => {}
+        }
         let mut selectors = |key: &str, texts: Vec<String>| {
             let mut parsed = Vec::new();
             for (index, text_value) in texts.into_iter().enumerate() {
@@ -215,6 +329,7 @@ impl Profile {
             name: raw.name,
             version: raw.version,
             description: raw.description,
+            target_kinds,
             suites: raw.suites,
             include,
             exclude,
@@ -222,6 +337,11 @@ impl Profile {
             parameters: raw.parameters.into_iter().map(|(k, v)| (k, v.0)).collect(),
             waivers,
         })
+    }
+
+    /// Whether the profile certifies a target of `kind` (a pair when `image_kind` is given).
+    pub fn certifies(&self, kind: TargetKind, image_kind: Option<TargetKind>) -> bool {
+        self.target_kinds.is_empty() || self.target_kinds.iter().any(|k| k.covers(kind, image_kind))
     }
 
     /// Whether the profile selects a check with this id and these tags.
@@ -325,4 +445,42 @@ fn locate_near(text: &str, line: usize, key: &str) -> Option<(usize, usize)> {
             let body = body.strip_prefix("- ").unwrap_or(body);
             (index + 1, lines[index].len() - body.len() + 1)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_kinds_name_single_kinds_and_pairs() {
+        let text = "name: p\nversion: 1.0.0\ntarget-kinds: [image, image@local, os-tree@ssh]\nsuites:\n  kernel-features: ^1\n";
+        let profile = Profile::parse("p.yaml", text).unwrap();
+        assert!(profile.certifies(TargetKind::Image, None));
+        assert!(profile.certifies(TargetKind::Local, Some(TargetKind::Image)));
+        assert!(profile.certifies(TargetKind::Ssh, Some(TargetKind::OsTree)));
+        assert!(!profile.certifies(TargetKind::Local, None));
+        assert!(!profile.certifies(TargetKind::Ssh, Some(TargetKind::Image)));
+        let kinds: Vec<String> = profile.target_kinds.iter().map(|k| k.to_string()).collect();
+        assert_eq!(kinds, ["image", "image@local", "os-tree@ssh"]);
+        assert_eq!(
+            profile.target_kinds[1].how_to_give(),
+            "--image oci:DIR[:TAG] --target local"
+        );
+        // Without the key, every kind.
+        let any = Profile::parse("a.yaml", "name: a\nversion: 1.0.0\nsuites:\n  x: ^1\n").unwrap();
+        assert!(any.certifies(TargetKind::KernelConfig, None));
+        let errors = Profile::parse(
+            "b.yaml",
+            "name: b\nversion: 1.0.0\ntarget-kinds: [image, image, local@image]\nsuites:\n  x: ^1\n",
+        )
+        .unwrap_err();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "b.yaml:3:1: target-kinds[1]: `image` is listed twice",
+                "b.yaml:3:1: target-kinds[2]: `local@image`: the image of a pair is an image or an os-tree, not local",
+            ]
+        );
+    }
 }

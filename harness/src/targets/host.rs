@@ -238,7 +238,7 @@ impl HostFs {
             Ok(FactValue::Text(name)) if !name.is_empty() => Some(name),
             _ => None,
         };
-        Gathered { hostname, facts }
+        Gathered::complete(hostname, facts)
     }
 
     /// The kernel release and where it was read, or where it was looked for and why it failed.

@@ -112,9 +112,6 @@ impl Target for KernelConfigTarget {
                 ),
             })
             .collect();
-        Ok(Gathered {
-            hostname: None,
-            facts,
-        })
+        Ok(Gathered::complete(None, facts))
     }
 }

@@ -13,26 +13,74 @@ pub mod kernel_config;
 mod live_run;
 pub mod local;
 mod mounts;
+pub mod packages;
 pub mod pair;
 pub mod probe_program;
 pub mod rootfs;
 pub mod snapshot;
 pub mod ssh;
 
-use crate::facts::{FactSet, ProbeSet};
+use crate::facts::{Fact, FactSet, ProbeSet};
 use crate::model::TargetKind;
 
 /// Why a host, an OS tree or a kernel config cannot answer an image probe.
 pub const NOT_AN_IMAGE: &str =
     "only image targets (oci:, oci-archive:, docker-archive:, docker://, containers-storage:) have image facts";
 
-/// What a target gave back for one gather: its host name and the facts.
+/// What a target gave back for one gather: its host name and the facts, and why gathering
+/// stopped early when it did.
+///
+/// A gather has three endings:
+///
+/// - every probe answered: `Ok(Gathered { gather_error: None, .. })`, each fact read, absent,
+///   or failed with its own reason;
+/// - stopped part way (a host lost mid-batch, an image whose layers cannot be unpacked after its
+///   integrity was checked): `Ok(Gathered::stopped(...))`, with the facts read before and, for
+///   every other probe asked, a failed fact with the reason; the run judges the facts it has
+///   (a failing integrity check still fails), and the target's verdict is at best `incomplete`;
+/// - nothing read at all: `Err(TargetError)`, every check on the target is `error`.
 #[derive(Debug, Clone)]
 pub struct Gathered {
     /// The host name the target reported, when it has one.
     pub hostname: Option<String>,
     /// One fact per probe asked (each read, absent, or failed with a reason).
     pub facts: FactSet,
+    /// Why gathering stopped before every probe was read, when it did: the facts read before
+    /// are in `facts`, and every other probe asked is a failed fact with this reason.
+    pub gather_error: Option<String>,
+}
+
+impl Gathered {
+    /// A gather that answered every probe.
+    pub fn complete(hostname: Option<String>, facts: FactSet) -> Gathered {
+        Gathered {
+            hostname,
+            facts,
+            gather_error: None,
+        }
+    }
+
+    /// A gather that stopped part way for `reason`: the facts read so far, and a failed fact
+    /// (source `source`, error `reason`) for every probe of `asked` that has none.
+    pub fn stopped(
+        hostname: Option<String>,
+        mut facts: FactSet,
+        asked: &ProbeSet,
+        source: &str,
+        reason: impl Into<String>,
+    ) -> Gathered {
+        let reason = reason.into();
+        for probe in asked {
+            if facts.get(probe).is_none() {
+                facts.insert(Fact::failed(probe.clone(), source, reason.clone()));
+            }
+        }
+        Gathered {
+            hostname,
+            facts,
+            gather_error: Some(reason),
+        }
+    }
 }
 
 /// A target could not be read at all (as opposed to one fact that could not be read).
@@ -57,9 +105,23 @@ pub trait Target: Send + Sync {
     fn facts_from(&self) -> String {
         "live".to_owned()
     }
-    /// Reads every probe in one pass. A probe that cannot be read is a failed [`crate::facts::Fact`]
-    /// inside the set; `Err` means the target could not be read at all.
+    /// Reads every probe in one pass. A probe that cannot be read is a failed [`Fact`] inside
+    /// the set; a gather that stops part way returns what it read with [`Gathered::stopped`];
+    /// `Err` means the target could not be read at all (see [`Gathered`]).
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError>;
+    /// The sha256 of the facts this target gave, `sha256:<hex>`, recorded in reports as
+    /// `facts-digest` and named by signed attestations: [`FactSet::digest`] of what `gather`
+    /// returned, unless the target's facts come from a file whose own digest it is (a
+    /// snapshot).
+    fn facts_digest(&self, gathered: &FactSet) -> String {
+        gathered.digest()
+    }
+    /// Whether [`Target::kind`] is known. A target that could not be opened from a file whose
+    /// kind it would have read (a snapshot) does not know it, and is not refused by a profile's
+    /// `target-kinds`: its checks report the reason it could not be opened.
+    fn kind_is_known(&self) -> bool {
+        true
+    }
     /// The folder holding the target's files, when it is a tree on this machine (an OS tree, an
     /// unpacked image): what a real run mounts.
     fn tree(&self) -> Option<&std::path::Path> {
@@ -128,18 +190,26 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
 #[derive(Debug)]
 pub struct UnreadableTarget {
     error: TargetError,
-    kind: TargetKind,
+    kind: Option<TargetKind>,
 }
 
 impl UnreadableTarget {
-    /// Wraps the error that prevented opening the target.
+    /// Wraps the error that prevented opening the target; its kind is the one its address
+    /// names, unknown for a snapshot file or an address of no known kind.
     pub fn new(error: TargetError) -> UnreadableTarget {
-        let kind = if error.target.starts_with("ssh://") {
-            TargetKind::Ssh
-        } else if image::is_image_address(&error.target) {
-            TargetKind::Image
+        let address = error.target.as_str();
+        let kind = if address.starts_with("ssh://") {
+            Some(TargetKind::Ssh)
+        } else if image::is_image_address(address) {
+            Some(TargetKind::Image)
+        } else if address.starts_with("rootfs:") {
+            Some(TargetKind::OsTree)
+        } else if address.starts_with("kernel-config:") {
+            Some(TargetKind::KernelConfig)
+        } else if matches!(address, "local" | "localhost") {
+            Some(TargetKind::Local)
         } else {
-            TargetKind::Local
+            None
         };
         UnreadableTarget { error, kind }
     }
@@ -151,7 +221,11 @@ impl Target for UnreadableTarget {
     }
 
     fn kind(&self) -> TargetKind {
-        self.kind
+        self.kind.unwrap_or(TargetKind::Local)
+    }
+
+    fn kind_is_known(&self) -> bool {
+        self.kind.is_some()
     }
 
     fn address(&self) -> &str {

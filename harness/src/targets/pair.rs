@@ -167,12 +167,10 @@ impl Target for PairTarget {
         }
         let mut gathered = self.host.gather(&host_probes)?;
         if !image_probes.is_empty() {
-            let image_facts = self.image.as_ref().map(|image| {
-                (
-                    image.address().to_owned(),
-                    image.gather(&image_probes).map(|g| g.facts),
-                )
-            });
+            let image_facts = self
+                .image
+                .as_ref()
+                .map(|image| (image.address().to_owned(), image.gather(&image_probes)));
             for inner in &image_probes {
                 let probe = if inner.is_image() {
                     inner.clone()
@@ -184,7 +182,7 @@ impl Target for PairTarget {
                     Some((address, Err(error))) => {
                         Fact::failed(probe, address.clone(), error.reason.clone())
                     }
-                    Some((address, Ok(facts))) => match facts.get(inner) {
+                    Some((address, Ok(image))) => match image.facts.get(inner) {
                         Some(fact) => Fact {
                             probe,
                             source: format!("{address}:{}", fact.source),
@@ -195,6 +193,21 @@ impl Target for PairTarget {
                     },
                 };
                 gathered.facts.insert(fact);
+            }
+            // An image that could not be read, or not in full, leaves the pair not fully read.
+            let stopped = match &image_facts {
+                Some((address, Err(error))) => Some(format!("image {address}: {}", error.reason)),
+                Some((address, Ok(image))) => image
+                    .gather_error
+                    .as_ref()
+                    .map(|reason| format!("image {address}: {reason}")),
+                None => None,
+            };
+            if let Some(stopped) = stopped {
+                gathered.gather_error = Some(match gathered.gather_error.take() {
+                    Some(host) => format!("{host}; {stopped}"),
+                    None => stopped,
+                });
             }
         }
         if !own.is_empty() {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{Gathered, Target, TargetError};
-use crate::facts::{Fact, FactSet, ProbeSet, Snapshot, SNAPSHOT_FORMAT_VERSION};
+use crate::facts::{Fact, FactSet, ProbeSet, Snapshot};
 use crate::model::TargetKind;
 
 /// Saved facts, evaluated offline as if the target were live.
@@ -11,12 +11,16 @@ use crate::model::TargetKind;
 pub struct SnapshotTarget {
     path: String,
     kind: TargetKind,
+    image_kind: Option<TargetKind>,
     snapshot: Snapshot,
+    facts: FactSet,
+    digest: String,
 }
 
 impl SnapshotTarget {
-    /// Reads a snapshot file; a malformed file or an unknown format version is an error naming
-    /// the file.
+    /// Reads a snapshot file; a malformed file, an unknown format version, a fact twice, or a
+    /// fact with both a value and an error (or neither) is an error naming the file and the
+    /// fact.
     pub fn load(path: &Path) -> Result<SnapshotTarget, TargetError> {
         let name = path.display().to_string();
         let fail = |reason: String| TargetError {
@@ -25,25 +29,24 @@ impl SnapshotTarget {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(format!("cannot read the fact snapshot: {e}")))?;
-        let version: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| fail(format!("not a fact snapshot: {e}")))?;
-        let found = version
-            .get("format-version")
-            .and_then(serde_json::Value::as_u64);
-        if found != Some(u64::from(SNAPSHOT_FORMAT_VERSION)) {
-            return Err(fail(format!(
-                "fact snapshot format version {} is not supported (this build reads version {SNAPSHOT_FORMAT_VERSION})",
-                found.map_or("missing".to_owned(), |v| v.to_string())
-            )));
-        }
-        let snapshot: Snapshot =
-            serde_json::from_str(&text).map_err(|e| fail(format!("not a fact snapshot: {e}")))?;
-        let kind = TargetKind::parse(&snapshot.target.kind)
-            .ok_or_else(|| fail(format!("unknown target kind `{}`", snapshot.target.kind)))?;
+        let (snapshot, digest) = Snapshot::parse(&text).map_err(fail)?;
+        let kind_of = |field: &str, text: &str| {
+            TargetKind::parse(text)
+                .ok_or_else(|| fail(format!("{field}: unknown target kind `{text}`")))
+        };
+        let kind = kind_of("target.kind", &snapshot.target.kind)?;
+        let image_kind = match &snapshot.target.image_kind {
+            Some(text) => Some(kind_of("target.image-kind", text)?),
+            None => None,
+        };
+        let facts = snapshot.facts.iter().cloned().collect();
         Ok(SnapshotTarget {
             path: name,
             kind,
+            image_kind,
             snapshot,
+            facts,
+            digest,
         })
     }
 }
@@ -57,6 +60,10 @@ impl Target for SnapshotTarget {
         self.kind
     }
 
+    fn image_kind(&self) -> Option<TargetKind> {
+        self.image_kind
+    }
+
     fn address(&self) -> &str {
         &self.snapshot.target.address
     }
@@ -65,29 +72,40 @@ impl Target for SnapshotTarget {
         self.path.clone()
     }
 
+    /// The snapshot's own facts, whatever was asked: `jq -cj .facts FILE | sha256sum`.
+    fn facts_digest(&self, _gathered: &FactSet) -> String {
+        self.digest.clone()
+    }
+
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
-        let saved: FactSet = self.snapshot.facts.iter().cloned().collect();
         let mut facts: FactSet = probes
             .iter()
             .map(|probe| {
-                saved.get(probe).cloned().unwrap_or_else(|| {
+                self.facts.get(probe).cloned().unwrap_or_else(|| {
                     Fact::failed(
                         probe.clone(),
                         self.path.clone(),
-                        "not in the fact snapshot (gather it again with the same profile)",
+                        match &self.snapshot.target.gather_error {
+                            Some(reason) => reason.clone(),
+                            None => {
+                                "not in the fact snapshot (gather it again with the same profile)"
+                                    .to_owned()
+                            }
+                        },
                     )
                 })
             })
             .collect();
         // An image's digests are reported whether asked or not, as the live gather reports them.
         for probe in crate::facts::image_digest_probes() {
-            if let Some(fact) = saved.get(&probe) {
+            if let Some(fact) = self.facts.get(&probe) {
                 facts.insert(fact.clone());
             }
         }
         Ok(Gathered {
             hostname: self.snapshot.target.hostname.clone(),
             facts,
+            gather_error: self.snapshot.target.gather_error.clone(),
         })
     }
 }

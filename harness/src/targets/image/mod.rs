@@ -478,7 +478,7 @@ impl Target for ImageTarget {
             }
         }
         drop(temp);
-        Ok(Gathered { hostname, facts })
+        Ok(Gathered::complete(hostname, facts))
     }
 }
 

@@ -166,7 +166,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
         }
     }
 
-    /// Turns the host's output into one fact per probe. `ended` says why the batch stopped when
+    /// Turns the host's decoded output ([`Output::finish`]) into one fact per probe. `ended` says why the batch stopped when
     /// it did not finish (a lost connection, a timeout): the facts it did not reach fail with
     /// that reason, and the ones it did reach are kept.
     /// Also returns the host name the host reported, and whether any frame came back at all.
@@ -472,26 +472,25 @@ impl Frame {
 /// Decodes a batch's output and splits it into frames; `true` when the batch reached its end.
 /// Anything outside frames (a login banner, shell noise) is ignored; a frame that is cut off is
 /// left out. The error text of a failed frame `X` is in frame `X.err`.
-fn parse_frames(output: &[u8], nonce: &str) -> (BTreeMap<String, Frame>, bool) {
-    let decoded = decode_output(output);
+fn parse_frames(decoded: &[u8], nonce: &str) -> (BTreeMap<String, Frame>, bool) {
     let begin = format!("\n@@HC {nonce} BEGIN ");
     let done = format!("\n@@HC {nonce} DONE\n");
-    let finished = find(&decoded, done.as_bytes(), 0).is_some();
+    let finished = find(decoded, done.as_bytes(), 0).is_some();
     let mut frames = BTreeMap::new();
     let mut at = 0;
-    while let Some(start) = find(&decoded, begin.as_bytes(), at) {
+    while let Some(start) = find(decoded, begin.as_bytes(), at) {
         let header_start = start + begin.len();
-        let Some(header_end) = find(&decoded, b"\n", header_start) else {
+        let Some(header_end) = find(decoded, b"\n", header_start) else {
             break;
         };
         let header = String::from_utf8_lossy(&decoded[header_start..header_end]).into_owned();
         let (id, source) = header.split_once(' ').unwrap_or((header.as_str(), ""));
         let end_marker = format!("\n@@HC {nonce} END {id} ");
-        let Some(end) = find(&decoded, end_marker.as_bytes(), header_end) else {
+        let Some(end) = find(decoded, end_marker.as_bytes(), header_end) else {
             break;
         };
         let status_start = end + end_marker.len();
-        let status_end = find(&decoded, b"\n", status_start).unwrap_or(decoded.len());
+        let status_end = find(decoded, b"\n", status_start).unwrap_or(decoded.len());
         let status = String::from_utf8_lossy(&decoded[status_start..status_end]).into_owned();
         let frame = Frame {
             status,
@@ -514,32 +513,132 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|position| position + from)
 }
 
-/// The bytes the batch produced: its first line names the encoding (`HC-ENC b` for base64,
-/// `HC-ENC x` for hex), the rest is encoded. A cut-off tail decodes as far as it is whole.
-fn decode_output(output: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(output);
-    let Some(start) = text.find("HC-ENC ") else {
-        return Vec::new();
-    };
-    let rest = &text[start + "HC-ENC ".len()..];
-    let (encoding, body) = rest.split_once('\n').unwrap_or((rest, ""));
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    match encoding.trim() {
-        "b" => {
-            let whole = compact.len() / 4 * 4;
-            let engine = &base64::engine::general_purpose::STANDARD;
-            engine
-                .decode(&compact)
-                .or_else(|_| engine.decode(&compact[..whole]))
-                .unwrap_or_default()
+/// The most of a host's batch output hostcert reads, as sent (base64 or hex): about
+/// 48 MiB of facts. A host that sends more is cut off there, and the facts it sent before are
+/// kept.
+pub const MAX_OUTPUT_BYTES: usize = 64 << 20;
+
+/// The most noise (a login banner, shell output) read before the batch's first line.
+const MAX_NOISE_BYTES: usize = 1 << 20;
+
+/// The batch's output, decoded as it arrives so that only the decoded bytes are held: its
+/// first line names the encoding (`HC-ENC b` for base64, `HC-ENC x` for hex), the rest is
+/// encoded. A cut-off or damaged tail decodes as far as it is whole.
+#[derive(Debug, Default)]
+pub(super) struct Output {
+    /// Bytes before the encoding line, until it is found.
+    noise: Vec<u8>,
+    /// `b` or `x` once the encoding line was read.
+    encoding: Option<u8>,
+    /// Encoded characters not yet decoded (fewer than a whole group).
+    pending: Vec<u8>,
+    decoded: Vec<u8>,
+    /// Bytes received in all.
+    received: usize,
+    /// The encoding broke off (a character that is not base64 or hex): the rest is ignored.
+    broken: bool,
+}
+
+impl Output {
+    /// Takes the next bytes the host sent; refuses (with the reason) once the host has sent
+    /// more than [`MAX_OUTPUT_BYTES`].
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.received += bytes.len();
+        if self.received > MAX_OUTPUT_BYTES {
+            return Err(format!(
+                "the host sent more than {} MiB of output: hostcert stopped reading",
+                MAX_OUTPUT_BYTES >> 20
+            ));
         }
-        "x" => compact
-            .as_bytes()
-            .chunks_exact(2)
-            .map_while(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-            .collect(),
-        _ => Vec::new(),
+        if self.encoding.is_none() {
+            self.noise.extend_from_slice(bytes);
+            let Some(start) = find(&self.noise, b"HC-ENC ", 0) else {
+                if self.noise.len() > MAX_NOISE_BYTES {
+                    return Err(format!(
+                        "the host sent {} KiB before the batch's output: not a batch",
+                        MAX_NOISE_BYTES >> 10
+                    ));
+                }
+                return Ok(());
+            };
+            let Some(end) = find(&self.noise, b"\n", start) else {
+                return Ok(());
+            };
+            let encoding = self.noise[start + "HC-ENC ".len()..end].trim_ascii();
+            self.encoding = Some(match encoding {
+                b"b" => b'b',
+                b"x" => b'x',
+                _ => {
+                    self.broken = true;
+                    b'?'
+                }
+            });
+            let rest = self.noise.split_off(end + 1);
+            self.noise = Vec::new();
+            return self.decode(&rest);
+        }
+        self.decode(bytes)
     }
+
+    fn decode(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if self.broken {
+            return Ok(());
+        }
+        self.pending
+            .extend(bytes.iter().filter(|b| !b.is_ascii_whitespace()));
+        let group = if self.encoding == Some(b'b') { 4 } else { 2 };
+        let whole = self.pending.len() / group * group;
+        // Base64 is decoded in large runs, whole groups only; a run that ends in padding
+        // ends the output.
+        if whole >= 4096 || (whole > 0 && self.pending[..whole].contains(&b'=')) {
+            self.decode_run(whole);
+        }
+        Ok(())
+    }
+
+    fn decode_run(&mut self, length: usize) {
+        let run: Vec<u8> = self.pending.drain(..length).collect();
+        if self.encoding == Some(b'b') {
+            match base64::engine::general_purpose::STANDARD.decode_vec(&run, &mut self.decoded) {
+                Ok(()) => {}
+                Err(_) => self.broken = true,
+            }
+        } else {
+            for pair in run.chunks_exact(2) {
+                match std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                {
+                    Some(byte) => self.decoded.push(byte),
+                    None => {
+                        self.broken = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if self.broken {
+            self.pending.clear();
+        }
+    }
+
+    /// The decoded bytes: everything whole that arrived.
+    pub fn finish(mut self) -> Vec<u8> {
+        if !self.broken && self.encoding.is_some() {
+            let group = if self.encoding == Some(b'b') { 4 } else { 2 };
+            let whole = self.pending.len() / group * group;
+            self.decode_run(whole);
+        }
+        self.decoded
+    }
+}
+
+/// Decodes a whole output at once (what [`Output`] gives for the same bytes).
+#[cfg(test)]
+fn decode_output(output: &[u8]) -> Vec<u8> {
+    let mut decoder = Output::default();
+    let _ = decoder.push(output);
+    decoder.finish()
 }
 
 #[cfg(test)]
@@ -573,7 +672,7 @@ mod tests {
             frame("p1", "absent", "/etc/y", b""),
             b"\n@@HC n1 DONE\n".to_vec(),
         ]);
-        let (frames, done) = parse_frames(&output, "n1");
+        let (frames, done) = parse_frames(&decode_output(&output), "n1");
         assert!(done);
         assert_eq!(frames["p0"].payload, hostile);
         assert_eq!(frames["p0"].source, "/etc/x y");
@@ -588,7 +687,7 @@ mod tests {
             frame("p1", "ok", "/b", b"22222222222222222222"),
         ]);
         output.truncate(output.len() - 20);
-        let (frames, done) = parse_frames(&output, "n1");
+        let (frames, done) = parse_frames(&decode_output(&output), "n1");
         assert!(!done);
         assert!(frames.contains_key("p0") && !frames.contains_key("p1"));
     }
@@ -600,6 +699,59 @@ mod tests {
             vec![0x41, 0x42, 0x0a, 0x00]
         );
         assert_eq!(decode_output(b"no marker"), Vec::<u8>::new());
+    }
+
+    /// The output is decoded the same whatever the chunks it arrives in; hostile bytes never
+    /// panic; more than the cap is refused with the reason, keeping what was decoded.
+    #[test]
+    fn output_decodes_in_any_chunks_and_stops_at_the_cap() {
+        let whole = encoded(&[
+            frame("p0", "ok", "/a", &[7u8; 10_000]),
+            b"\n@@HC n1 DONE\n".to_vec(),
+        ]);
+        let reference = decode_output(&whole);
+        assert_eq!(
+            parse_frames(&reference, "n1").0["p0"].payload,
+            vec![7u8; 10_000]
+        );
+        for size in [1, 3, 7, 76, 4096, 5000] {
+            let mut output = Output::default();
+            for chunk in whole.chunks(size) {
+                output.push(chunk).unwrap();
+            }
+            assert_eq!(output.finish(), reference, "chunks of {size}");
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..500 {
+            let mut bytes = whole.clone();
+            for _ in 0..(round % 5 + 1) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state as usize) % bytes.len();
+                bytes[at] = (state >> 32) as u8;
+            }
+            let _ = parse_frames(&decode_output(&bytes), "n1");
+        }
+        let mut output = Output::default();
+        output.push(&whole).unwrap();
+        let line = [b'A'; 1 << 20];
+        let mut refused = None;
+        for _ in 0..(MAX_OUTPUT_BYTES >> 20) + 1 {
+            if let Err(reason) = output.push(&line) {
+                refused = Some(reason);
+                break;
+            }
+        }
+        assert_eq!(
+            refused.as_deref(),
+            Some("the host sent more than 64 MiB of output: hostcert stopped reading")
+        );
+        let decoded = output.finish();
+        assert_eq!(
+            parse_frames(&decoded, "n1").0["p0"].payload,
+            vec![7u8; 10_000]
+        );
     }
 
     #[test]
@@ -691,7 +843,8 @@ mod tests {
             .expect("sh runs");
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), batch.script.as_bytes()).unwrap();
         let output = child.wait_with_output().unwrap();
-        let (remote, hostname, reached) = batch.facts(&probes, &output.stdout, None);
+        let (remote, hostname, reached) =
+            batch.facts(&probes, &decode_output(&output.stdout), None);
         assert!(reached);
         let local = crate::targets::host::HostFs::live_root().gather(&probes);
         assert_eq!(hostname, local.hostname);

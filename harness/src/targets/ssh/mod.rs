@@ -2,10 +2,23 @@
 //!
 //! One TCP connection, one authenticated session, one exec channel running one generated
 //! script ([`batch`]) that prints every fact the host's checks need; the facts are then
-//! evaluated locally. Host keys are checked against known_hosts strictly: an unknown or changed
-//! key is an error for that host, naming the key's fingerprint.
+//! evaluated locally. Host keys are checked against known_hosts as OpenSSH checks them
+//! ([`known_hosts`]): an unknown, changed or revoked key is an error for that host, naming the
+//! key's fingerprint.
+//!
+//! Every phase is bounded ([`io`]): `--connect-timeout` bounds the TCP connection, the banner and
+//! the key exchange together, `--auth-timeout` the login, `--gather-timeout` the probe program
+//! and the batch; a host's output is read up to [`MAX_OUTPUT_BYTES`] and its stderr is drained as
+//! it comes. ProxyJump chains (ssh_config's, hop by hop) are at most [`MAX_JUMPS`] long, and a
+//! loop is an error naming it.
 
 mod batch;
+mod io;
+mod known_hosts;
+
+pub use batch::MAX_OUTPUT_BYTES;
+pub use io::MAX_STDERR_BYTES;
+pub use known_hosts::MAX_KNOWN_HOSTS_BYTES;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -13,6 +26,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use io::{Socket, Watchdog};
+use known_hosts::{Known, Status};
 
 use base64::Engine;
 use sha2::Digest;
@@ -32,15 +48,17 @@ pub struct SshOptions {
     pub identity: Option<PathBuf>,
     /// The known_hosts file (`--known-hosts`); default `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
-    /// Record unknown host keys (trust on first use); changed keys are still refused.
+    /// Record unknown host keys (trust on first use), appending one line as
+    /// `ssh -o StrictHostKeyChecking=accept-new` does; changed and revoked keys are still
+    /// refused.
     pub accept_new_host_keys: bool,
     /// Run the batch under one `sudo -n`.
     pub sudo: bool,
-    /// Bound on opening the TCP connection.
+    /// Bound on the TCP connection, the banner and the key exchange, together.
     pub connect_timeout: Duration,
-    /// Bound on the SSH handshake and authentication.
+    /// Bound on authentication.
     pub auth_timeout: Duration,
-    /// Bound on running the batch and reading its output.
+    /// Bound on running the probe program and the batch and reading their output.
     pub gather_timeout: Duration,
     /// The ssh_config file (`--ssh-config`); default `~/.ssh/config` when it exists.
     pub ssh_config: Option<PathBuf>,
@@ -74,10 +92,26 @@ pub struct SshTarget {
     jump: Option<Box<SshTarget>>,
 }
 
+/// The longest ProxyJump chain hostcert follows, in hops.
+pub const MAX_JUMPS: usize = 8;
+
 impl SshTarget {
     /// Parses `ssh://[user@]host[:port]` (IPv6 as `[::1]`). The user defaults to `$USER`, the
-    /// port to 22.
+    /// port to 22. ssh_config's entry for the host applies, and its ProxyJump bastions (each
+    /// with its own entry) are reached first.
     pub fn parse(address: &str, options: SshOptions) -> Result<SshTarget, TargetError> {
+        SshTarget::parse_hop(address, options, &mut Vec::new(), None)
+    }
+
+    /// One hop of a route: `route` holds the hosts already on it (the target first), `jumps`
+    /// the bastions a ProxyJump list before this host named for it (which replace its own
+    /// ProxyJump, as `ssh -J` does).
+    fn parse_hop(
+        address: &str,
+        options: SshOptions,
+        route: &mut Vec<String>,
+        jumps: Option<Vec<String>>,
+    ) -> Result<SshTarget, TargetError> {
         let fail = |reason: &str| TargetError {
             target: address.to_owned(),
             reason: reason.to_owned(),
@@ -114,6 +148,22 @@ impl SshTarget {
             ),
             None => None,
         };
+        let hop = host.to_ascii_lowercase();
+        if route.contains(&hop) {
+            let mut names = route.clone();
+            names.push(hop);
+            return Err(fail(&format!(
+                "ProxyJump loop: {} (fix ProxyJump in ssh_config)",
+                names.join(" -> ")
+            )));
+        }
+        route.push(hop);
+        if route.len() > MAX_JUMPS + 1 {
+            return Err(fail(&format!(
+                "ProxyJump chain longer than {MAX_JUMPS} hops: {} -> ...",
+                route.join(" -> ")
+            )));
+        }
         let mut options = options;
         let config = load_ssh_config(&options).map_err(|reason| fail(&reason))?;
         let params = config.as_ref().map(|c| c.query(&host));
@@ -130,27 +180,40 @@ impl SshTarget {
                 .and_then(|p| p.identity_file.as_ref())
                 .and_then(|files| files.first().cloned());
         }
-        let jump = match params
-            .as_ref()
-            .and_then(|p| p.proxy_jump.as_ref())
-            .and_then(|j| j.first())
+        let mut jumps = jumps
+            .or_else(|| params.as_ref().and_then(|p| p.proxy_jump.clone()))
+            .unwrap_or_default();
+        jumps.retain(|j| !j.trim().is_empty());
+        if jumps
+            .first()
+            .is_some_and(|j| j.eq_ignore_ascii_case("none"))
         {
-            Some(jump) if jump != "none" => {
-                // The bastion is reached directly, with its own ssh_config entry.
-                let bastion = SshTarget::parse(
-                    &format!("ssh://{jump}"),
+            jumps.clear();
+        }
+        // `ProxyJump a,b`: this host is reached through b, and b through a.
+        let jump = match jumps.pop() {
+            Some(last) => {
+                let spec = last.trim();
+                let spec = spec.strip_prefix("ssh://").unwrap_or(spec);
+                let bastion = SshTarget::parse_hop(
+                    &format!("ssh://{spec}"),
                     SshOptions {
                         identity: None,
                         ..options.clone()
                     },
+                    route,
+                    (!jumps.is_empty()).then_some(jumps),
                 )
-                .map_err(|e| fail(&format!("ProxyJump {jump}: {}", e.reason)))?;
-                Some(Box::new(SshTarget {
-                    jump: None,
-                    ..bastion
-                }))
+                .map_err(|e| {
+                    if e.reason.starts_with("ProxyJump ") {
+                        fail(&e.reason)
+                    } else {
+                        fail(&format!("ProxyJump {spec}: {}", e.reason))
+                    }
+                })?;
+                Some(Box::new(bastion))
             }
-            _ => None,
+            None => None,
         };
         let real_host = params
             .as_ref()
@@ -189,37 +252,97 @@ impl SshTarget {
         }
     }
 
-    fn connect(&self) -> Result<ssh2::Session, TargetError> {
+    fn known_hosts_path(&self) -> Result<PathBuf, TargetError> {
+        match &self.options.known_hosts {
+            Some(path) => Ok(path.clone()),
+            None => default_known_hosts().ok_or_else(|| {
+                self.error("no known_hosts file: HOME is not set; give one with --known-hosts FILE")
+            }),
+        }
+    }
+
+    /// Connects, checks the host key and logs in, each phase within its deadline.
+    fn connect(&self) -> Result<Connection, TargetError> {
+        let known_hosts = self.known_hosts_path()?;
+        // Read before the handshake: the host key algorithms are negotiated from it.
+        let known = Known::read(&known_hosts, &self.host, self.port).map_err(|r| self.error(r))?;
+        let connect_timeout = self.options.connect_timeout;
+        let (socket, deadline) = match &self.jump {
+            None => {
+                let deadline = Instant::now() + connect_timeout;
+                (Socket::Tcp(self.tcp_connect(deadline)?), deadline)
+            }
+            Some(bastion) => {
+                let socket = Socket::Unix(self.tunnel_through(bastion)?);
+                (socket, Instant::now() + connect_timeout)
+            }
+        };
+        let clone = |socket: &Socket| {
+            socket
+                .try_clone()
+                .map_err(|e| self.error(format!("cannot watch the connection: {e}")))
+        };
+        let watchdog = Watchdog::new(clone(&socket)?, deadline);
+        let handle = clone(&socket)?;
         let mut session = ssh2::Session::new()
             .map_err(|e| self.error(format!("cannot start an SSH session: {e}")))?;
-        match &self.jump {
-            None => session.set_tcp_stream(self.tcp_connect()?),
-            Some(bastion) => session.set_tcp_stream(self.tunnel_through(bastion)?),
-        }
-        session.set_timeout(millis(self.options.auth_timeout));
+        session
+            .method_pref(ssh2::MethodType::HostKey, &known.algorithms())
+            .map_err(|e| {
+                self.error(format!(
+                    "cannot choose host key algorithms: {}",
+                    e.message()
+                ))
+            })?;
+        session.set_tcp_stream(socket);
+        session.set_timeout(millis(remaining(deadline)).max(1));
         session.handshake().map_err(|e| {
-            self.error(if is_timeout(&e) {
+            self.error(if watchdog.fired() || is_timeout(&e) {
                 format!(
-                    "no SSH handshake within {} s: the port accepts connections but does not speak SSH",
-                    self.options.auth_timeout.as_secs()
+                    "no SSH handshake within {} s (--connect-timeout): the port accepts connections but does not complete SSH's banner and key exchange",
+                    connect_timeout.as_secs()
                 )
             } else {
                 format!("SSH handshake failed: {}", e.message())
             })
         })?;
-        self.verify_host_key(&session)?;
-        self.authenticate(&session)?;
-        Ok(session)
+        self.verify_host_key(&session, &known_hosts)?;
+        let auth_timeout = self.options.auth_timeout;
+        let auth_deadline = Instant::now() + auth_timeout;
+        watchdog.arm(auth_deadline);
+        session.set_timeout(millis(auth_timeout).max(1));
+        self.authenticate(&session).map_err(|e| {
+            // libssh2's own timeout and the watchdog are set to the same deadline: whichever
+            // ends the login first, the reason is the deadline.
+            if watchdog.fired() || remaining(auth_deadline).is_zero() {
+                self.error(format!(
+                    "authentication as {} not finished within {} s (--auth-timeout)",
+                    self.user,
+                    auth_timeout.as_secs()
+                ))
+            } else {
+                e
+            }
+        })?;
+        Ok(Connection {
+            session,
+            socket: handle,
+            watchdog,
+        })
     }
 
-    fn tcp_connect(&self) -> Result<TcpStream, TargetError> {
+    fn tcp_connect(&self, deadline: Instant) -> Result<TcpStream, TargetError> {
         let addresses: Vec<_> = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| self.error(format!("cannot resolve {}: {e}", self.host)))?
             .collect();
         let mut last_error = None;
         for address in &addresses {
-            match TcpStream::connect_timeout(address, self.options.connect_timeout) {
+            let left = remaining(deadline);
+            if left.is_zero() {
+                break;
+            }
+            match TcpStream::connect_timeout(address, left) {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
                     return Ok(tcp);
@@ -227,7 +350,19 @@ impl SshTarget {
                 Err(error) => last_error = Some(error),
             }
         }
-        let reason = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        let reason = last_error.map_or_else(
+            || {
+                if addresses.is_empty() {
+                    "no address".to_owned()
+                } else {
+                    format!(
+                        "not within {} s (--connect-timeout)",
+                        self.options.connect_timeout.as_secs()
+                    )
+                }
+            },
+            |e| e.to_string(),
+        );
         Err(self.error(format!(
             "cannot connect to {}:{}: {reason}",
             self.host, self.port
@@ -244,8 +379,12 @@ impl SshTarget {
                 bastion.name, e.reason
             ))
         };
-        let bastion_session = bastion.connect().map_err(through)?;
-        let channel = bastion_session
+        let connection = bastion.connect().map_err(through)?;
+        let timeout = self.options.connect_timeout;
+        connection.watchdog.arm(Instant::now() + timeout);
+        connection.session.set_timeout(millis(timeout).max(1));
+        let channel = connection
+            .session
             .channel_direct_tcpip(&self.host, self.port, None)
             .map_err(|e| {
                 self.error(format!(
@@ -253,16 +392,29 @@ impl SshTarget {
                     bastion.name,
                     self.host,
                     self.port,
-                    e.message()
+                    if connection.watchdog.fired() {
+                        format!(
+                            "no answer within {} s (--connect-timeout)",
+                            timeout.as_secs()
+                        )
+                    } else {
+                        e.message().to_owned()
+                    }
                 ))
             })?;
+        // The tunnel lives as long as this host's session; a bastion that stalls stalls that
+        // session, whose own deadlines then end it.
+        connection.watchdog.disarm();
         let (ours, theirs) = UnixStream::pair()
             .map_err(|e| self.error(format!("cannot make a socket pair: {e}")))?;
-        std::thread::spawn(move || pump(bastion_session, channel, theirs));
+        std::thread::spawn(move || pump(connection, channel, theirs));
         Ok(ours)
     }
 
-    fn verify_host_key(&self, session: &ssh2::Session) -> Result<(), TargetError> {
+    /// Checks the host's key against known_hosts as `ssh -o StrictHostKeyChecking=yes` does,
+    /// and with `--accept-new-host-keys` appends an unknown one as
+    /// `StrictHostKeyChecking=accept-new` does.
+    fn verify_host_key(&self, session: &ssh2::Session, path: &Path) -> Result<(), TargetError> {
         let (key, key_type) = session
             .host_key()
             .ok_or_else(|| self.error("the host offered no host key"))?;
@@ -271,58 +423,31 @@ impl SshTarget {
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(key))
         );
         let kind = key_type_name(key_type);
-        let path = match &self.options.known_hosts {
-            Some(path) => path.clone(),
-            None => default_known_hosts().ok_or_else(|| {
-                self.error("no known_hosts file: HOME is not set; give one with --known-hosts FILE")
-            })?,
-        };
-        // Reading, checking and (with --accept-new-host-keys) writing known_hosts is one step
-        // for all hosts of a run, so that parallel hosts do not overwrite each other's keys.
+        let host = self.host_port();
+        let file = path.display();
+        // Reading, checking and (with --accept-new-host-keys) appending is one step for all
+        // hosts of a run, so that each host sees the keys the others added.
         static KNOWN_HOSTS: Mutex<()> = Mutex::new(());
         let _guard = KNOWN_HOSTS.lock().unwrap_or_else(|e| e.into_inner());
-        let mut known = session
-            .known_hosts()
-            .map_err(|e| self.error(format!("cannot check host keys: {}", e.message())))?;
-        if path.exists() {
-            known
-                .read_file(&path, ssh2::KnownHostFileKind::OpenSSH)
-                .map_err(|e| {
-                    self.error(format!(
-                        "cannot read known_hosts {}: {}",
-                        path.display(),
-                        e.message()
-                    ))
-                })?;
-        }
-        match known.check_port(&self.host, self.port, key) {
-            ssh2::CheckResult::Match => Ok(()),
-            ssh2::CheckResult::Mismatch => Err(self.error(format!(
-                "the host key of {} has CHANGED: it offered {kind} {fingerprint}, which does not match {}; this may be an attack (fix known_hosts only if the key changed on purpose)",
-                self.host_port(),
-                path.display()
+        let known = Known::read(path, &self.host, self.port).map_err(|r| self.error(r))?;
+        match known.check(key) {
+            Status::Trusted(_) => Ok(()),
+            Status::Revoked(line) => Err(self.error(format!(
+                "the host key of {host} is REVOKED: it offered {kind} {fingerprint}, which {file}:{line} marks @revoked; refused"
             ))),
-            ssh2::CheckResult::NotFound if self.options.accept_new_host_keys => {
-                known
-                    .add(&self.host_port(), key, "added by hostcert", key_type.into())
-                    .and_then(|()| known.write_file(&path, ssh2::KnownHostFileKind::OpenSSH))
-                    .map_err(|e| {
-                        self.error(format!(
-                            "cannot record the host key in {}: {}",
-                            path.display(),
-                            e.message()
-                        ))
-                    })
+            Status::Changed(line) => Err(self.error(format!(
+                "the host key of {host} has CHANGED: it offered {kind} {fingerprint}, which does not match {file}:{line}; this may be an attack (fix known_hosts only if the key changed on purpose)"
+            ))),
+            Status::Unknown { ca_line: Some(line) } => Err(self.error(format!(
+                "the host key of {host} is not in {file}: it offered {kind} {fingerprint}; {file}:{line} names a certificate authority (@cert-authority) for it, but hostcert does not verify host certificates: list the host's own key (ssh-keyscan)"
+            ))),
+            Status::Unknown { ca_line: None } if self.options.accept_new_host_keys => {
+                known_hosts::append(path, &self.host, self.port, key).map_err(|reason| {
+                    self.error(format!("cannot record the host key of {host}: {reason}"))
+                })
             }
-            ssh2::CheckResult::NotFound => Err(self.error(format!(
-                "the host key of {} is not in {}: it offered {kind} {fingerprint}; add it (ssh-keyscan), or run with --accept-new-host-keys",
-                self.host_port(),
-                path.display()
-            ))),
-            ssh2::CheckResult::Failure => Err(self.error(format!(
-                "cannot check the host key of {} against {}",
-                self.host_port(),
-                path.display()
+            Status::Unknown { ca_line: None } => Err(self.error(format!(
+                "the host key of {host} is not in {file}: it offered {kind} {fingerprint}; add it (ssh-keyscan), or run with --accept-new-host-keys"
             ))),
         }
     }
@@ -343,9 +468,9 @@ impl SshTarget {
             }
         } else {
             if std::env::var_os("SSH_AUTH_SOCK").is_some() {
-                match session.userauth_agent(user) {
+                match agent_login(session, user) {
                     Ok(()) => return Ok(()),
-                    Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
+                    Err(e) => tried.push(format!("ssh-agent ({e})")),
                 }
             }
             for key in default_identities() {
@@ -370,13 +495,30 @@ impl SshTarget {
         )))
     }
 
-    /// Runs the batch over one exec channel.
-    fn run_batch(&self, session: &ssh2::Session, script: &str) -> Result<BatchRun, TargetError> {
-        let deadline = Instant::now() + self.options.gather_timeout;
-        session.set_timeout(millis(self.options.gather_timeout));
+    /// Runs the batch over one exec channel, reading its output (decoded as it comes, up to
+    /// [`MAX_OUTPUT_BYTES`]) and its stderr together until `deadline`.
+    fn run_batch(
+        &self,
+        connection: &Connection,
+        script: &str,
+        deadline: Instant,
+    ) -> Result<BatchRun, TargetError> {
+        let session = &connection.session;
+        let timeout = format!(
+            "no complete answer within {} s (--gather-timeout)",
+            self.options.gather_timeout.as_secs()
+        );
+        let failed = |what: String| {
+            self.error(if connection.watchdog.fired() {
+                timeout.clone()
+            } else {
+                what
+            })
+        };
+        session.set_timeout(millis(remaining(deadline)).max(1));
         let mut channel = session
             .channel_session()
-            .map_err(|e| self.error(format!("cannot open a session channel: {}", e.message())))?;
+            .map_err(|e| failed(format!("cannot open a session channel: {}", e.message())))?;
         let command = if self.options.sudo {
             "sudo -n sh -s"
         } else {
@@ -384,65 +526,50 @@ impl SshTarget {
         };
         channel
             .exec(command)
-            .map_err(|e| self.error(format!("cannot run `{command}`: {}", e.message())))?;
+            .map_err(|e| failed(format!("cannot run `{command}`: {}", e.message())))?;
         channel
             .write_all(script.as_bytes())
             .and_then(|()| channel.send_eof().map_err(std::io::Error::from))
-            .map_err(|e| self.error(format!("cannot send the batch: {e}")))?;
-        let mut stdout = Vec::new();
-        let mut buffer = [0u8; 32 * 1024];
-        let mut ended = None;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                ended = Some(format!(
-                    "no complete answer within {} s (--gather-timeout)",
-                    self.options.gather_timeout.as_secs()
-                ));
-                break;
-            }
-            session.set_timeout(millis(remaining).max(1));
-            match channel.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => stdout.extend_from_slice(&buffer[..n]),
-                Err(error) => {
-                    ended = Some(if error.kind() == std::io::ErrorKind::TimedOut {
-                        format!(
-                            "no complete answer within {} s (--gather-timeout)",
-                            self.options.gather_timeout.as_secs()
-                        )
-                    } else {
-                        format!("the connection was lost: {error}")
-                    });
-                    break;
-                }
-            }
-        }
-        let mut stderr = String::new();
-        let mut status = None;
-        if ended.is_none() {
-            let _ = channel.stderr().take(64 * 1024).read_to_string(&mut stderr);
-            let _ = channel.wait_close();
-            status = channel.exit_status().ok();
+            .map_err(|e| failed(format!("cannot send the batch: {e}")))?;
+        let mut output = batch::Output::default();
+        let mut drained = io::drain(
+            session,
+            &connection.socket,
+            &mut channel,
+            deadline,
+            &timeout,
+            &mut |bytes| output.push(bytes),
+        );
+        if connection.watchdog.fired() {
+            drained.ended = Some(timeout);
         }
         let _ = session.disconnect(None, "hostcert done", None);
         Ok(BatchRun {
-            stdout,
-            stderr,
-            status,
-            ended,
+            decoded: output.finish(),
+            stderr: drained.stderr,
+            status: drained.status,
+            ended: drained.ended,
         })
     }
 }
+
+/// The most output hostcert reads from its probe program.
+const MAX_PROBE_PROGRAM_OUTPUT: usize = 1 << 20;
 
 impl SshTarget {
     /// Copies hostcert's probe program to the host over SFTP (`/tmp/hostcert-probe-NONCE`, mode
     /// 0700, created exclusively), runs it (under `sudo -n` with `--sudo`), and removes it
     /// whatever happened.
-    fn run_probe_program(&self, session: &ssh2::Session, nonce: &str) -> crate::facts::Fact {
+    fn run_probe_program(
+        &self,
+        connection: &Connection,
+        nonce: &str,
+        deadline: Instant,
+    ) -> crate::facts::Fact {
         use crate::facts::Fact;
         use crate::model::Probe;
         use crate::targets::probe_program;
+        let session = &connection.session;
         let remote = format!("/tmp/{}-{nonce}", probe_program::PROGRAM);
         let failed = |reason: String| Fact::failed(Probe::ProbeProgram, remote.clone(), reason);
         let local = match probe_program::locate() {
@@ -455,7 +582,11 @@ impl SshTarget {
             Ok(bytes) => bytes,
             Err(error) => return failed(format!("cannot read {}: {error}", local.display())),
         };
-        session.set_timeout(millis(self.options.gather_timeout));
+        let timeout = format!(
+            "no complete answer within {} s (--gather-timeout)",
+            self.options.gather_timeout.as_secs()
+        );
+        session.set_timeout(millis(remaining(deadline)).max(1));
         let sftp = match session.sftp() {
             Ok(sftp) => sftp,
             Err(error) => return failed(format!("cannot start SFTP: {}", error.message())),
@@ -486,36 +617,50 @@ impl SshTarget {
             channel
                 .exec(&command)
                 .map_err(|e| format!("cannot run {remote}: {}", e.message()))?;
-            let mut stdout = String::new();
-            Read::by_ref(&mut channel)
-                .take(1 << 20)
-                .read_to_string(&mut stdout)
-                .map_err(|e| format!("no complete answer from {remote}: {e}"))?;
-            let mut stderr = String::new();
-            let _ = channel.stderr().take(64 * 1024).read_to_string(&mut stderr);
-            let _ = channel.wait_close();
-            match channel.exit_status() {
-                Ok(0) => probe_program::parse(&stdout),
-                Ok(status) => Err(format!(
+            let mut stdout = Vec::new();
+            let drained = io::drain(
+                session,
+                &connection.socket,
+                &mut channel,
+                deadline,
+                &timeout,
+                &mut |bytes| {
+                    if stdout.len() + bytes.len() > MAX_PROBE_PROGRAM_OUTPUT {
+                        return Err(format!(
+                            "{remote} wrote more than {} MiB",
+                            MAX_PROBE_PROGRAM_OUTPUT >> 20
+                        ));
+                    }
+                    stdout.extend_from_slice(bytes);
+                    Ok(())
+                },
+            );
+            if let Some(reason) = drained.ended {
+                return Err(reason);
+            }
+            match drained.status {
+                Some(0) => probe_program::parse(&String::from_utf8_lossy(&stdout)),
+                Some(status) => Err(format!(
                     "{remote} exited with status {status}: {}",
-                    stderr.trim()
+                    drained.stderr.trim()
                 )),
-                Err(error) => Err(error.message().to_owned()),
+                None => Err(format!("{remote} gave no exit status")),
             }
         });
         // Only a file this run created is removed (an existing one made the exclusive create fail).
-        let removed = if created {
+        let removed = if created && !connection.watchdog.fired() {
+            session.set_timeout(millis(remaining(deadline)).max(1000));
             sftp.unlink(Path::new(&remote))
+                .map_err(|e| e.message().to_owned())
+        } else if created {
+            Err(timeout.clone())
         } else {
             Ok(())
         };
         let source = format!("{} (copied from {})", remote, local.display());
         match (result, removed) {
             (Ok(value), Ok(())) => Fact::read(Probe::ProbeProgram, source, value),
-            (Ok(_), Err(error)) => failed(format!(
-                "ran, but could not be removed: {}",
-                error.message()
-            )),
+            (Ok(_), Err(error)) => failed(format!("ran, but could not be removed: {error}")),
             (Err(reason), _) => failed(reason),
         }
     }
@@ -535,20 +680,24 @@ impl Target for SshTarget {
     }
 
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
-        let session = self.connect()?;
+        let connection = self.connect()?;
+        let deadline = Instant::now() + self.options.gather_timeout;
+        // The reads below stop at the deadline themselves; the watchdog ends whatever else
+        // blocks (SFTP, a host that does not read its script) a moment later.
+        connection.watchdog.arm(deadline + Duration::from_secs(1));
         let nonce = nonce(&self.address);
         // The probe program runs first, on the same session: copied over SFTP, run, removed.
         let probe_program = probes
             .contains(&crate::model::Probe::ProbeProgram)
-            .then(|| self.run_probe_program(&session, &nonce));
+            .then(|| self.run_probe_program(&connection, &nonce, deadline));
         let batch = batch::Batch::new(probes, &nonce);
         let BatchRun {
-            stdout,
+            decoded,
             stderr,
             status,
             ended,
-        } = self.run_batch(&session, &batch.script)?;
-        let (mut facts, hostname, reached) = batch.facts(probes, &stdout, ended.as_deref());
+        } = self.run_batch(&connection, &batch.script, deadline)?;
+        let (mut facts, hostname, reached) = batch.facts(probes, &decoded, ended.as_deref());
         if let Some(fact) = probe_program {
             facts.insert(fact);
         }
@@ -568,24 +717,60 @@ impl Target for SshTarget {
             });
             return Err(self.error(why));
         }
-        Ok(Gathered { hostname, facts })
+        // Stopped mid-batch (a timeout, a lost connection): what came back is kept and judged.
+        Ok(Gathered {
+            hostname,
+            facts,
+            gather_error: ended.map(|reason| format!("the host's batch stopped: {reason}")),
+        })
     }
+}
+
+/// A logged-in session and what bounds it.
+struct Connection {
+    session: ssh2::Session,
+    /// A handle on the session's socket, to wait on it.
+    socket: Socket,
+    watchdog: Watchdog,
 }
 
 /// What one batch gave back.
 struct BatchRun {
-    stdout: Vec<u8>,
+    /// The output, decoded.
+    decoded: Vec<u8>,
     stderr: String,
     /// The batch's exit status, when it finished.
     status: Option<i32>,
-    /// Why it stopped early (a timeout, a lost connection), when it did.
+    /// Why it stopped early (a timeout, a lost connection, too much output), when it did.
     ended: Option<String>,
+}
+
+/// Logs in with each of ssh-agent's keys in turn, as `ssh` does.
+fn agent_login(session: &ssh2::Session, user: &str) -> Result<(), String> {
+    let mut agent = session.agent().map_err(|e| e.message().to_owned())?;
+    agent.connect().map_err(|e| e.message().to_owned())?;
+    agent
+        .list_identities()
+        .map_err(|e| e.message().to_owned())?;
+    let identities = agent.identities().map_err(|e| e.message().to_owned())?;
+    let mut last = "no identities found in the ssh agent".to_owned();
+    for identity in &identities {
+        match agent.userauth(user, identity) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e.message().to_owned(),
+        }
+    }
+    Err(last)
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 /// Copies bytes both ways between a bastion's channel and a local socket until either side
 /// closes. The bastion's session is non-blocking, so one thread serves both directions.
-fn pump(session: ssh2::Session, mut channel: ssh2::Channel, mut socket: UnixStream) {
-    session.set_blocking(false);
+fn pump(connection: Connection, mut channel: ssh2::Channel, mut socket: UnixStream) {
+    connection.session.set_blocking(false);
     if socket.set_nonblocking(true).is_err() {
         return;
     }

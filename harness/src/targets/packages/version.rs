@@ -1,0 +1,305 @@
+//! rpm's version comparison: [`rpmvercmp`] exactly as rpm's `rpmio/rpmvercmp.c`, and [`Evr`]
+//! (`[epoch:]version[-release]`) compared as rpm's `rpmverCmp` (`rpmio/rpmver.c`) does.
+//!
+//! A version is cut into segments of ASCII letters or digits; everything else separates them.
+//! Segments compare pairwise: digits numerically (leading zeros ignored, any length), letters
+//! by byte, and a numeric segment is newer than an alphabetic one. A `~` sorts before anything,
+//! even the end of the version (`1.0~rc1 < 1.0`); a `^` sorts after the end of the version but
+//! before anything else (`1.0 < 1.0^git1 < 1.0.1`). When every segment is equal, the version with
+//! something left over is newer.
+//!
+//! Reference: <https://github.com/rpm-software-management/rpm/blob/master/rpmio/rpmvercmp.cc>
+//! and its tests, `tests/rpmvercmp.at`.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Compares two versions (or two releases) as rpm does.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use hostcert::targets::packages::version::rpmvercmp;
+/// assert_eq!(rpmvercmp("1.0~rc1", "1.0"), Ordering::Less);
+/// assert_eq!(rpmvercmp("1.0^git1", "1.0"), Ordering::Greater);
+/// assert_eq!(rpmvercmp("1.0^git1", "1.0.1"), Ordering::Less);
+/// assert_eq!(rpmvercmp("10.0001", "10.1"), Ordering::Equal);
+/// ```
+pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a == b {
+        return Ordering::Equal;
+    }
+    let separator = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
+    let (mut one, mut two) = (0, 0);
+    let at = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
+    while one < a.len() || two < b.len() {
+        while one < a.len() && separator(a[one]) {
+            one += 1;
+        }
+        while two < b.len() && separator(b[two]) {
+            two += 1;
+        }
+        let (c1, c2) = (at(a, one), at(b, two));
+
+        // The tilde separator sorts before everything else.
+        if c1 == b'~' || c2 == b'~' {
+            if c1 != b'~' {
+                return Ordering::Greater;
+            }
+            if c2 != b'~' {
+                return Ordering::Less;
+            }
+            one += 1;
+            two += 1;
+            continue;
+        }
+
+        // The caret is like the tilde, except that the end of the other version (its base)
+        // sorts lower.
+        if c1 == b'^' || c2 == b'^' {
+            if c1 == 0 {
+                return Ordering::Less;
+            }
+            if c2 == 0 {
+                return Ordering::Greater;
+            }
+            if c1 != b'^' {
+                return Ordering::Greater;
+            }
+            if c2 != b'^' {
+                return Ordering::Less;
+            }
+            one += 1;
+            two += 1;
+            continue;
+        }
+
+        if c1 == 0 || c2 == 0 {
+            break;
+        }
+
+        // One segment of each: all digits or all letters, as the first version's starts.
+        let numeric = c1.is_ascii_digit();
+        let in_segment = |c: &u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
+        let end1 = one + a[one..].iter().take_while(|c| in_segment(c)).count();
+        let end2 = two + b[two..].iter().take_while(|c| in_segment(c)).count();
+        let (mut seg1, mut seg2) = (&a[one..end1], &b[two..end2]);
+
+        // Segments of different kinds: the numeric one is newer.
+        if seg2.is_empty() {
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+
+        if numeric {
+            // Leading zeros do not count; then the longer number is the larger.
+            seg1 = trim_leading_zeros(seg1);
+            seg2 = trim_leading_zeros(seg2);
+            match seg1.len().cmp(&seg2.len()) {
+                Ordering::Equal => {}
+                longer => return longer,
+            }
+        }
+        match seg1.cmp(seg2) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+        one = end1;
+        two = end2;
+    }
+    // All segments compared equal: whichever has something left over is newer.
+    match (one >= a.len(), two >= b.len()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        _ => Ordering::Greater,
+    }
+}
+
+fn trim_leading_zeros(digits: &[u8]) -> &[u8] {
+    let zeros = digits.iter().take_while(|&&c| c == b'0').count();
+    &digits[zeros..]
+}
+
+/// An `[epoch:]version[-release]` as rpm spells and compares it.
+///
+/// Ordering follows rpm's `rpmverCmp`: a missing epoch is `0`, epochs then versions compare with
+/// [`rpmvercmp`], and then releases, where a missing release is older than any release.
+/// ```
+/// use hostcert::targets::packages::version::Evr;
+/// assert!(Evr::parse("1:1.0-1") > Evr::parse("2.0-1"));
+/// assert!(Evr::parse("1.0") < Evr::parse("1.0-1"));
+/// assert_eq!(Evr::parse("0:1.0-1"), Evr::parse("1.0-1"));
+/// ```
+#[derive(Debug, Clone, Eq)]
+pub struct Evr {
+    /// The epoch's digits, when there is one (`1` in `1:2.0-3`).
+    pub epoch: Option<String>,
+    /// The version (`2.0`).
+    pub version: String,
+    /// The release (`3`), when there is one.
+    pub release: Option<String>,
+}
+
+impl Evr {
+    /// Splits `[epoch:]version[-release]` as rpm's `parseEVR` does: the epoch is the leading
+    /// digits before a `:` (an empty one is `0`), and the release follows the last `-`.
+    pub fn parse(evr: &str) -> Evr {
+        let digits = evr.bytes().take_while(u8::is_ascii_digit).count();
+        let (epoch, rest) = match evr[digits..].strip_prefix(':') {
+            Some(rest) => {
+                let epoch = &evr[..digits];
+                (Some(if epoch.is_empty() { "0" } else { epoch }), rest)
+            }
+            None => (None, evr),
+        };
+        // rpm looks for the last `-` after the epoch's digits, not after its colon.
+        let (version, release) = match evr[digits..].rfind('-') {
+            Some(index) if digits + index >= evr.len() - rest.len() => {
+                let cut = digits + index - (evr.len() - rest.len());
+                (&rest[..cut], Some(&rest[cut + 1..]))
+            }
+            _ => (rest, None),
+        };
+        Evr {
+            epoch: epoch.map(str::to_owned),
+            version: version.to_owned(),
+            release: release.map(str::to_owned),
+        }
+    }
+
+    /// An EVR from its parts, as a package header holds them.
+    pub fn new(epoch: Option<u32>, version: &str, release: &str) -> Evr {
+        Evr {
+            epoch: epoch.map(|e| e.to_string()),
+            version: version.to_owned(),
+            release: Some(release.to_owned()),
+        }
+    }
+}
+
+impl Ord for Evr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let epoch = |e: &Option<String>| e.clone().unwrap_or_else(|| "0".to_owned());
+        rpmvercmp(&epoch(&self.epoch), &epoch(&other.epoch))
+            .then_with(|| rpmvercmp(&self.version, &other.version))
+            .then_with(|| match (&self.release, &other.release) {
+                (None, None) => Ordering::Equal,
+                (Some(_), None) => Ordering::Greater,
+                (None, Some(_)) => Ordering::Less,
+                (Some(a), Some(b)) => rpmvercmp(a, b),
+            })
+    }
+}
+
+impl PartialOrd for Evr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Evr {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl fmt::Display for Evr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(epoch) = &self.epoch {
+            write!(f, "{epoch}:")?;
+        }
+        f.write_str(&self.version)?;
+        if let Some(release) = &self.release {
+            write!(f, "-{release}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// rpm's own cases, tests/rpmvercmp.at in rpm's repository (including the "oddities" it
+    /// keeps commented out to document), as `a<TAB>b<TAB>rpm.vercmp(a, b)` lines.
+    pub(crate) const RPM_CASES: &str = include_str!("../../../../tests/fixtures/rpmvercmp.tsv");
+
+    fn sign(ordering: Ordering) -> i32 {
+        ordering as i32
+    }
+
+    #[test]
+    fn rpmvercmp_agrees_with_rpms_own_test_cases() {
+        let mut cases = 0;
+        for line in RPM_CASES.lines().filter(|line| !line.starts_with('#')) {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [a, b, expected] = fields[..] else {
+                panic!("bad line {line:?}");
+            };
+            let expected: i32 = expected.parse().expect("a number");
+            assert_eq!(sign(rpmvercmp(a, b)), expected, "rpmvercmp({a:?}, {b:?})");
+            cases += 1;
+        }
+        assert!(cases > 100, "{cases} cases");
+    }
+
+    #[test]
+    fn evr_splits_as_rpm_parse_evr() {
+        let cases = [
+            ("1:2.0-3", Some("1"), "2.0", Some("3")),
+            ("2.0-3", None, "2.0", Some("3")),
+            ("2.0", None, "2.0", None),
+            (":2.0-3", Some("0"), "2.0", Some("3")),
+            ("1:2.0", Some("1"), "2.0", None),
+            ("2.0-3-4", None, "2.0-3", Some("4")),
+            ("1:a-b:c-d", Some("1"), "a-b:c", Some("d")),
+            ("12-3", None, "12", Some("3")),
+        ];
+        for (text, epoch, version, release) in cases {
+            let evr = Evr::parse(text);
+            assert_eq!(evr.epoch.as_deref(), epoch, "{text}");
+            assert_eq!(evr.version, version, "{text}");
+            assert_eq!(evr.release.as_deref(), release, "{text}");
+            let shown = if text.starts_with(':') {
+                format!("0{text}")
+            } else {
+                text.to_owned()
+            };
+            assert_eq!(evr.to_string(), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn evr_orders_epoch_then_version_then_release() {
+        let ordered = [
+            "0.9-1",
+            "1.0~rc1-1",
+            "1.0",
+            "1.0-1",
+            "1.0-2",
+            "1.0^git1-1",
+            "1.0.1-1",
+            "1:0.1-1",
+            "2:0.1",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(
+                Evr::parse(pair[0]) < Evr::parse(pair[1]),
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        assert_eq!(Evr::parse("0:1.0-1"), Evr::parse("1.0-1"));
+        assert_eq!(Evr::new(None, "1.0", "1"), Evr::parse("0:1.0-1"));
+    }
+}
