@@ -257,22 +257,20 @@ fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
     let authfile = registry.authfile.display().to_string();
     let ca = registry.certs.ca_dir.display().to_string();
     let image = format!("{}:1.0", registry.docker("hcc/busybox"));
-    let configs: Vec<String> = ["a", "b", "c"]
+    // Three hosts (OS trees) paired with the image; only the image's checks run.
+    let hosts: Vec<String> = ["a", "b", "c"]
         .iter()
         .map(|name| {
-            let path = work.path(&format!("{name}.config"));
-            std::fs::write(
-                &path,
-                "#\n# Linux/x86 6.1.0 Kernel Configuration\n#\nCONFIG_NAMESPACES=y\n",
-            )
-            .unwrap();
-            format!("kernel-config:{}", path.display())
+            let path = work.path(&format!("host-{name}"));
+            std::fs::create_dir_all(&path).unwrap();
+            format!("rootfs:{}", path.display())
         })
         .collect();
     let mut args = vec![
         "run",
         "--profile",
-        "isv-image",
+        "isv-container",
+        "image.integrity",
         "--image",
         &image,
         "--authfile",
@@ -282,8 +280,8 @@ fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
         "--report-dir",
         "fleet",
     ];
-    for config in &configs {
-        args.extend(["--target", config.as_str()]);
+    for host in &hosts {
+        args.extend(["--target", host.as_str()]);
     }
     let output = env.hostcert(&work, &args, &[]);
     let report = work.json("fleet/report.json");
