@@ -513,16 +513,9 @@ struct Served {
     layer_digest: String,
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+/// `sha256:HEX` of bytes.
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", sha256(bytes))
 }
 
 fn served() -> Served {
@@ -534,7 +527,7 @@ fn served() -> Served {
     tar.append_data(&mut header, "hello.txt", &b"hello\n"[..])
         .unwrap();
     let layer = tar.into_inner().unwrap();
-    let layer_digest = sha256(&layer);
+    let layer_digest = digest_of(&layer);
     let config = json!({
         "architecture": "amd64", "os": "linux",
         "config": {"User": "1001"},
@@ -542,7 +535,7 @@ fn served() -> Served {
     })
     .to_string()
     .into_bytes();
-    let config_digest = sha256(&config);
+    let config_digest = digest_of(&config);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
@@ -552,7 +545,7 @@ fn served() -> Served {
     .to_string()
     .into_bytes();
     Served {
-        manifest_digest: sha256(&manifest),
+        manifest_digest: digest_of(&manifest),
         manifest,
         config_digest,
         config,
@@ -1259,7 +1252,7 @@ fn every_platform_of_a_pushed_index_is_its_own_target() {
             &image,
         ],
     );
-    let index_digest = sha256(index.as_bytes());
+    let index_digest = digest_of(index.as_bytes());
     for ((platform, digest), target) in digests.iter().zip(&targets) {
         assert_eq!(target["name"], json!(format!("{name}[{platform}]")));
         assert_eq!(
@@ -1609,4 +1602,218 @@ fn bearer_tokens_are_asked_for_with_basic_credentials_or_an_identity_token() {
         .any(|r| r.method == "POST" && r.path.starts_with("/token")));
     assert!(requests.iter().any(|r| r.path.contains("/blobs/")
         && r.authorization.as_deref() == Some(&format!("Bearer {token}"))));
+}
+
+/// SBOMs attached to a pushed image are found where their tools put them: the OCI 1.1 referrers
+/// API, its `sha256-HEX` tag fallback (which Distribution 2.8 needs: it has no referrers API),
+/// and a cosign `.sbom` tag; each validated as the SBOM check validates documents. The fake
+/// registry serves an image with no SBOM file in it.
+#[test]
+fn sboms_are_found_through_referrers_their_tag_fallback_and_cosign_tags() {
+    let work = Work::new();
+    let image = served();
+    let document = spdx_document("hello").into_bytes();
+    let document_digest = digest_of(&document);
+    let empty = b"{}".to_vec();
+    let empty_digest = digest_of(&empty);
+    let referrer = json!({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE, "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": document_digest, "size": document.len()}],
+        "subject": {"mediaType": MANIFEST_TYPE, "digest": image.manifest_digest, "size": image.manifest.len()},
+    })
+    .to_string()
+    .into_bytes();
+    let referrer_digest = digest_of(&referrer);
+    let listing = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": MANIFEST_TYPE, "digest": referrer_digest, "size": referrer.len(),
+                       "artifactType": "application/spdx+json"}],
+    })
+    .to_string()
+    .into_bytes();
+    let hex = image
+        .manifest_digest
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let cases = [
+        (
+            "api",
+            format!("/referrers/{}", image.manifest_digest),
+            format!("referrer {referrer_digest}"),
+        ),
+        (
+            "tag",
+            format!("/manifests/sha256-{hex}"),
+            format!("referrer {referrer_digest}"),
+        ),
+        (
+            "cosign",
+            format!("/manifests/sha256-{hex}.sbom"),
+            format!("cosign tag sha256-{hex}.sbom"),
+        ),
+    ];
+    std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .iter()
+            .map(|(name, place, expected)| {
+                let (work, image) = (&work, &image);
+                let (referrer, listing, document, empty) =
+                    (referrer.clone(), listing.clone(), document.clone(), empty.clone());
+                let (referrer_digest, document_digest, empty_digest) =
+                    (referrer_digest.clone(), document_digest.clone(), empty_digest.clone());
+                let place = place.clone();
+                scope.spawn(move || {
+                    let fake = fake_registry(
+                        image,
+                        Box::new(move |r, _, _| {
+                            let path = r.path.as_str();
+                            if path.ends_with(&place) {
+                                let body = if place.ends_with(".sbom") {
+                                    referrer.clone()
+                                } else {
+                                    listing.clone()
+                                };
+                                let kind = if place.ends_with(".sbom") {
+                                    MANIFEST_TYPE
+                                } else {
+                                    "application/vnd.oci.image.index.v1+json"
+                                };
+                                return Some(Reply::bytes(200, body, &[("Content-Type", kind)]));
+                            }
+                            for (digest, body) in [
+                                (&referrer_digest, &referrer),
+                                (&document_digest, &document),
+                                (&empty_digest, &empty),
+                            ] {
+                                if path.ends_with(&format!("/{digest}")) {
+                                    return Some(Reply::bytes(200, body.clone(), &[("Content-Type", MANIFEST_TYPE)]));
+                                }
+                            }
+                            None
+                        }),
+                    );
+                    let env = Env::named(work, name);
+                    let authfile = work.path(&format!("{name}-auth.json"));
+                    std::fs::write(
+                        &authfile,
+                        json!({"auths": {fake.host(): {"auth": reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())}}}).to_string(),
+                    )
+                    .unwrap();
+                    let target = format!("docker://{}/hcc/app:1.0", fake.host());
+                    let output_file = format!("{name}.json");
+                    let output = env.hostcert(
+                        work,
+                        &[
+                            "gather", "--profile", "isv-image", "--target", &target,
+                            "--tls-verify=false", "--authfile", &authfile.display().to_string(),
+                            "--output", &output_file,
+                        ],
+                        &[],
+                    );
+                    assert_eq!(code(&output), 0, "{name}: {}", stderr(&output));
+                    let snapshot = work.json(&output_file);
+                    let fact = snapshot["facts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|f| f["probe"] == json!({"image-info": "sbom"}))
+                        .cloned()
+                        .unwrap();
+                    assert!(
+                        fact.to_string().contains(expected.as_str()),
+                        "{name}: {fact}"
+                    );
+                    assert!(fact.to_string().contains("SPDX-2.3"), "{name}: {fact}");
+                })
+            })
+            .collect();
+        for case in running {
+            case.join().expect("a case passes");
+        }
+    });
+}
+
+/// A registry that requires a client certificate: the one in the cert folder (`*.cert` and its
+/// `*.key`) is presented; without it the handshake fails; a certificate without its key is an
+/// error naming the file.
+#[test]
+fn client_certificates_in_the_cert_folder_are_presented() {
+    let work = Work::new();
+    let registry = Registry::start_with(&work.path("registry"), true);
+    let layout = build_image(&work, "busybox", &Spec::good());
+    let authfile = registry.authfile.display().to_string();
+    // skopeo needs the client certificate to push.
+    let client = registry.certs.client_dir.display().to_string();
+    tool(
+        &registry.dir,
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--dest-authfile",
+            &authfile,
+            "--dest-cert-dir",
+            &client,
+            &format!("oci:{}:1.0", layout.display()),
+            &format!("{}:1.0", registry.docker("hcc/busybox")),
+        ],
+    );
+    let no_key = work.path("no-key");
+    std::fs::create_dir_all(&no_key).unwrap();
+    for file in ["ca.crt", "client.cert"] {
+        std::fs::copy(registry.certs.client_dir.join(file), no_key.join(file)).unwrap();
+    }
+    let image = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let ca = registry.certs.ca_dir.display().to_string();
+    let no_key = no_key.display().to_string();
+    let cases = [
+        ("with", client.as_str(), 0, "\"ok\""),
+        ("without", ca.as_str(), 2, &*image),
+        (
+            "no-key",
+            no_key.as_str(),
+            2,
+            "client.cert has no matching client.key",
+        ),
+    ];
+    std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .iter()
+            .map(|&(name, folder, expected_code, expected)| {
+                let (work, image, authfile) = (&work, &image, &authfile);
+                scope.spawn(move || {
+                    let env = Env::named(work, name);
+                    let output_file = format!("{name}.json");
+                    let output = env.hostcert(
+                        work,
+                        &[
+                            "gather",
+                            "--profile",
+                            "isv-image",
+                            "--target",
+                            image,
+                            "--authfile",
+                            authfile,
+                            "--cert-dir",
+                            folder,
+                            "--output",
+                            &output_file,
+                        ],
+                        &[],
+                    );
+                    let text = format!(
+                        "{}{}",
+                        stderr(&output),
+                        std::fs::read_to_string(work.path(&output_file)).unwrap_or_default()
+                    );
+                    assert_eq!(code(&output), expected_code, "{name}: {text}");
+                    assert!(text.contains(expected), "{name}: {text}");
+                })
+            })
+            .collect();
+        for case in running {
+            case.join().expect("a case passes");
+        }
+    });
 }

@@ -25,6 +25,9 @@ pub const USER: &str = "tester";
 pub struct Certificates {
     /// A certs.d-style folder holding `ca.crt`.
     pub ca_dir: PathBuf,
+    /// A certs.d-style folder holding `ca.crt` and a client certificate the CA signed
+    /// (`client.cert`, `client.key`).
+    pub client_dir: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -92,8 +95,45 @@ impl Certificates {
                 "ext.cnf",
             ],
         );
+        let client_dir = dir.join("client");
+        std::fs::create_dir_all(&client_dir).unwrap();
+        let mut request = vec!["req"];
+        request.extend(ec);
+        request.extend([
+            "-keyout",
+            "client/client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=hostcert client",
+        ]);
+        run(dir, "openssl", &request);
+        std::fs::write(dir.join("client.cnf"), "extendedKeyUsage=clientAuth\n").unwrap();
+        run(
+            dir,
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca/ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "client/client.cert",
+                "-days",
+                "2",
+                "-extfile",
+                "client.cnf",
+            ],
+        );
+        std::fs::copy(ca_dir.join("ca.crt"), client_dir.join("ca.crt")).unwrap();
         Certificates {
             ca_dir,
+            client_dir,
             cert: dir.join("server.crt"),
             key: dir.join("server.key"),
         }
@@ -113,6 +153,12 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry with TLS and htpasswd authentication in `dir`.
     pub fn start(dir: &Path) -> Registry {
+        Registry::start_with(dir, false)
+    }
+
+    /// Starts a registry that also requires a client certificate its CA signed when
+    /// `client_certificates` is set.
+    pub fn start_with(dir: &Path, client_certificates: bool) -> Registry {
         require("docker-registry", "docker-registry");
         require("htpasswd", "apache2-utils");
         require("skopeo", "skopeo");
@@ -132,10 +178,15 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: hostcert-test\n  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: hostcert-test\n    path: {}\n",
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: hostcert-test\n  tls:\n    certificate: {}\n    key: {}\n{}auth:\n  htpasswd:\n    realm: hostcert-test\n    path: {}\n",
                     dir.join("storage").display(),
                     certs.cert.display(),
                     certs.key.display(),
+                    if client_certificates {
+                        format!("    clientcas:\n      - {}\n", certs.ca_dir.join("ca.crt").display())
+                    } else {
+                        String::new()
+                    },
                     dir.join("htpasswd").display()
                 ),
             )

@@ -290,7 +290,7 @@ pub struct RunArgs {
     /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
     /// kernel in it), `kernel-config:FILE` (a kernel .config alone), or an image: `oci:DIR[:TAG]`,
     /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
-    /// (a registry).
+    /// (a registry), `containers-storage:[DRIVER@ROOT]NAME[:TAG]` (podman's local store).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// An image (or OS tree) to certify on each target: `rootfs:DIR` today, any target that

@@ -1,6 +1,8 @@
 //! Image targets, named as skopeo names them: `oci:DIR[:TAG]` (an OCI image layout),
-//! `oci-archive:FILE[:TAG]` (a tar of one) and `docker-archive:FILE` (the output of
-//! `docker save`). Read-only: an archive is extracted, and the layers are unpacked (whiteouts
+//! `oci-archive:FILE[:TAG]` (a tar of one), `docker-archive:FILE` (the output of
+//! `docker save`), `docker://HOST/REPO[:TAG|@DIGEST]` (a registry, [`registry`]) and
+//! `containers-storage:[DRIVER@ROOT]NAME[:TAG]` (podman's store, [`storage`]); the last two are
+//! presented to the layout reader as OCI layouts. Read-only: an archive is extracted, and the layers are unpacked (whiteouts
 //! applied), into a temporary folder of the run that is removed when the gather ends. The
 //! unpacked tree answers file probes through [`HostFs`] in tree mode, so every path is resolved
 //! inside it and nothing from the image is run.
