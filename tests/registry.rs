@@ -1817,3 +1817,93 @@ fn client_certificates_in_the_cert_folder_are_presented() {
         }
     });
 }
+
+/// Signatures kept in the store: `skopeo copy --sign-by` into containers-storage keeps the
+/// signature beside the image (big data `signature-HEX`), and hostcert's verdict on the stored
+/// images under a signedBy policy is skopeo's (`skopeo copy --policy` out of the store).
+#[test]
+fn signatures_kept_in_the_store_are_judged_as_skopeo_judges_them() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let at = work.dir.path();
+    // Two images (one store keeps one image per config, and its signatures with it).
+    let signed = build_image(&work, "busybox", &Spec::good());
+    let unsigned = build_image(
+        &work,
+        "other",
+        &Spec {
+            user: Some("root"),
+            ..Spec::good()
+        },
+    );
+    let store = reg::PodmanStore::new(&work.path("podman"));
+    let gpg = Gpg::new(&work);
+    let signer = gpg.key("signer@example.invalid", &work.path("signer.gpg"));
+    for (name, layout, sign) in [("signed", &signed, true), ("unsigned", &unsigned, false)] {
+        let source = format!("oci:{}:1.0", layout.display());
+        let destination = store.address(&format!("localhost/hcc/{name}:1.0"));
+        let mut args = vec!["--insecure-policy", "copy", "--quiet"];
+        if sign {
+            args.extend(["--sign-by", signer.as_str()]);
+        }
+        args.extend([source.as_str(), destination.as_str()]);
+        let output = gpg.skopeo(at, &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let policy = work.path("policy.json");
+    std::fs::write(
+        &policy,
+        json!({"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": work.path("signer.gpg"),
+                            "signedIdentity": {"type": "matchRepository"}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let policy = policy.display().to_string();
+    let mut accepted = Vec::new();
+    for name in ["signed", "unsigned"] {
+        let address = store.address(&format!("localhost/hcc/{name}:1.0"));
+        let copy = format!("oci:{}:x", work.path(&format!("copy-{name}")).display());
+        let skopeo = gpg.skopeo(
+            at,
+            &[
+                "--policy",
+                &policy,
+                "copy",
+                "--quiet",
+                "--remove-signatures",
+                &address,
+                &copy,
+            ],
+        );
+        let report = format!("report-{name}");
+        let output = env.hostcert(
+            &work,
+            &[
+                "run",
+                "--profile",
+                "isv-image",
+                "--target",
+                &address,
+                "--policy",
+                &policy,
+                "--report-dir",
+                &report,
+                "image.signature.policy",
+            ],
+            &[],
+        );
+        let (outcome, result) = outcome_of(
+            &work.json(&format!("{report}/report.json")),
+            "image.signature.policy",
+        );
+        assert_eq!(
+            outcome == "pass",
+            skopeo.status.success(),
+            "{name}: skopeo says {}, hostcert {result}\n{}",
+            stderr(&skopeo),
+            stderr(&output)
+        );
+        accepted.push(outcome == "pass");
+    }
+    assert_eq!(accepted, [true, false]);
+}

@@ -404,6 +404,15 @@ impl Target for ImageTarget {
                 Err(reason) => signature_error = Some(reason),
             }
         }
+        // A store keeps the signatures of the images it holds beside them.
+        if let (Some(Ok(found)), Some(digest)) = (&self.stored, &image.manifest_digest) {
+            if probes.contains(&Probe::ImageInfo("signature".to_owned())) {
+                match storage::signatures(found, digest, &temp.path().join("signatures")) {
+                    Ok(folder) => options.lookaside.extend(folder),
+                    Err(reason) => signature_error = Some(reason),
+                }
+            }
+        }
         // Files of an image whose digests do not hold are not the image's: they are not read,
         // and every fact that needs them says why. What was measured (integrity, config,
         // labels, signatures) is still reported.
@@ -663,7 +672,7 @@ impl Context<'_> {
                 }
             }
             "signature" if self.signature_error.is_some() => failed(
-                "registries.d",
+                "signature stores",
                 self.signature_error.unwrap_or_default().to_owned(),
             ),
             "signature" => {

@@ -195,6 +195,9 @@ pub(crate) struct ImageRecord {
     pub layer: Option<String>,
     #[serde(default, rename = "big-data-names")]
     pub big_data_names: Vec<String>,
+    /// containers/image's metadata of the image, JSON in a string (`signatures-sizes`).
+    #[serde(default)]
+    pub metadata: Option<String>,
 }
 
 /// One layer of layers.json.
@@ -454,6 +457,56 @@ pub(crate) fn read(
         Vec::new()
     };
     Ok(Read { image, checks })
+}
+
+/// The signatures the store keeps for a manifest of the image, as containers/image keeps them
+/// (the big-data item `signature-HEX`, its signatures one after the other, cut by the sizes
+/// the image's metadata lists under `signatures-sizes`), written into `dir` in registries.d's
+/// lookaside layout (`NAME@sha256=HEX/signature-N`). Returns the folder when there are any.
+pub(crate) fn signatures(
+    found: &Found,
+    manifest_digest: &str,
+    dir: &Path,
+) -> Result<Option<PathBuf>, String> {
+    let digest = Sha256Digest::parse(manifest_digest)?;
+    let metadata: Value = match found.record.metadata.as_deref() {
+        Some(text) if !text.is_empty() => serde_json::from_str(text)
+            .map_err(|e| format!("images.json: the image's metadata is not JSON: {e}"))?,
+        _ => return Ok(None),
+    };
+    let sizes: Vec<u64> = metadata
+        .pointer(&format!("/signatures-sizes/{digest}"))
+        .and_then(Value::as_array)
+        .map(|s| s.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    if sizes.is_empty() {
+        return Ok(None);
+    }
+    let all = big_data(
+        &found.store,
+        &found.record.id,
+        &format!("signature-{}", digest.0),
+    )?;
+    if sizes.iter().sum::<u64>() != all.len() as u64 {
+        return Err(format!(
+            "the store's signatures of {digest} are {} bytes, its metadata says {}",
+            all.len(),
+            sizes.iter().sum::<u64>()
+        ));
+    }
+    let folder = dir.join(format!("image@sha256={}", digest.0));
+    std::fs::create_dir_all(&folder).map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+    let mut start = 0usize;
+    for (index, size) in sizes.iter().enumerate() {
+        let end = start + *size as usize;
+        std::fs::write(
+            folder.join(format!("signature-{}", index + 1)),
+            &all[start..end],
+        )
+        .map_err(|e| format!("cannot write a signature in the temporary folder: {e}"))?;
+        start = end;
+    }
+    Ok(Some(dir.to_owned()))
 }
 
 /// The image's layers from the top one down, through layers.json's `parent`, bottom first.
