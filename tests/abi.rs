@@ -139,9 +139,21 @@ fn the_debian_tree_on_this_machine_passes_every_static_and_probe_check() {
     );
 }
 
-/// What a real run could leave behind: network namespaces, veth interfaces, its folders in
-/// /tmp, mounts and processes that name them.
+/// Whether a name is one a real run gives its folder: `hostcert-<pid>-live-<random>`.
+fn is_live_folder(name: &str) -> bool {
+    name.strip_prefix("hostcert-")
+        .and_then(|rest| rest.split_once("-live-"))
+        .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What a real run could leave behind: network namespaces (`hostcert-<pid>-<n>-srv`, and the
+/// `hc…` names of earlier versions), veth interfaces (`hc<pid>s`), its folders in /tmp
+/// (`hostcert-<pid>-live-*`), mounts and processes that name them.
 fn host_state() -> Vec<String> {
+    host_state_in(Path::new("/tmp"))
+}
+
+fn host_state_in(tmp: &Path) -> Vec<String> {
     let mut state = Vec::new();
     let netns = std::process::Command::new("ip")
         .args(["netns", "list"])
@@ -150,7 +162,7 @@ fn host_state() -> Vec<String> {
     state.extend(
         stdout(&netns)
             .lines()
-            .filter(|l| l.starts_with("hc"))
+            .filter(|l| l.starts_with("hc") || l.starts_with("hostcert-"))
             .map(|l| format!("netns {l}")),
     );
     let links = std::process::Command::new("ip")
@@ -160,26 +172,28 @@ fn host_state() -> Vec<String> {
     state.extend(
         stdout(&links)
             .lines()
-            .filter(|l| l.contains(": vhc"))
+            .filter(|l| l.contains(": vhc") || l.contains(": hc"))
             .map(|l| format!("link {l}")),
     );
-    for entry in std::fs::read_dir("/tmp").unwrap().filter_map(Result::ok) {
+    for entry in std::fs::read_dir(tmp).unwrap().filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("hostcert-live.") {
-            state.push(format!("folder /tmp/{name}"));
+        if name.starts_with("hostcert-live.") || is_live_folder(&name) {
+            state.push(format!("folder {}", tmp.join(name).display()));
         }
     }
+    let is_live_path =
+        |text: &str| text.contains("hostcert-live.") || text.split(['/', ' ']).any(is_live_folder);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     state.extend(
         mounts
             .lines()
-            .filter(|l| l.contains("hostcert-live.") || l.contains("hostcert-fixtures"))
+            .filter(|l| is_live_path(l) || l.contains("hostcert-fixtures"))
             .map(|l| format!("mount {l}")),
     );
     for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains("hostcert-live.") {
+            if is_live_path(&cmdline) {
                 state.push(format!("process {cmdline}"));
             }
         }
@@ -613,4 +627,304 @@ fn a_host_s_own_userspace_is_judged_against_its_own_kernel() {
         "{text}"
     );
     assert_eq!(report["targets"][0]["address"], "rootfs:/ on local");
+}
+
+/// A `hostcert run` of the Debian tree's real run on this machine, started in a session of its
+/// own (so that the test can kill it with everything it started), with TMPDIR in `tmp`.
+fn start_real_run(work: &Work, tmp: &Path, report_dir: &str) -> std::process::Child {
+    probe_program();
+    support::require("setsid", "util-linux");
+    std::process::Command::new("setsid")
+        .arg(support::BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--report-dir",
+            report_dir,
+        ])
+        .args(["--image", &tree("rootfs"), "--target", "local", "abi.live."])
+        .current_dir(work.dir.path())
+        .env("TMPDIR", tmp)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hostcert runs")
+}
+
+/// The network namespaces named for the hostcert process `pid`.
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&format!("hostcert-{pid}-")))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits until the real run of `child` has its namespaces and its DHCP exchange is under way.
+fn wait_for_the_real_run(child: &mut std::process::Child) {
+    let started = std::time::Instant::now();
+    while namespaces_of(child.id()).len() < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "hostcert ended before its real run began"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no namespaces"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // In the middle of it: the image's DHCP client and sshd are starting.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// Waits for a child to exit (a minute at most) and returns its code and output.
+fn finish(mut child: std::process::Child) -> (i32, String, String) {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("hostcert did not stop");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    (code(&output), stdout(&output), stderr(&output))
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+/// Guards "everything a real run creates is torn down" when the run is interrupted: SIGINT in
+/// the middle of the real sshd/DHCP run tears it down before hostcert exits (130), and the
+/// report says the pair was interrupted.
+#[test]
+fn sigint_during_the_real_run_tears_it_down_and_reports_the_pair_interrupted() {
+    let work = Work::new();
+    let tmp = work.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = host_state();
+    let mut child = start_real_run(&work, &tmp, "out");
+    wait_for_the_real_run(&mut child);
+    signal(child.id(), rustix::process::Signal::INT);
+    let (code, out, err) = finish(child);
+    assert_eq!(code, 130, "{out}{err}");
+    assert_eq!(host_state(), before, "the real run left something behind");
+    assert_eq!(host_state_in(&tmp), Vec::<String>::new());
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_none(),
+        "TMPDIR is not empty"
+    );
+    let report: Value = serde_json::from_str(&work.read("out/report.json")).unwrap();
+    assert_eq!(report["verdict"], "incomplete");
+    assert_eq!(
+        report["targets"][0]["error"],
+        "interrupted by SIGINT while this target was read"
+    );
+}
+
+/// A second SIGINT stops hostcert at once; the real run's script, sent SIGTERM, still tears
+/// everything down on its own.
+#[test]
+fn a_second_sigint_during_the_real_run_exits_at_once_and_still_leaves_nothing() {
+    let work = Work::new();
+    let tmp = work.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = host_state();
+    let mut child = start_real_run(&work, &tmp, "out");
+    // hostcert's stderr as it comes: the second signal goes as soon as the first is seen.
+    let stderr = {
+        use std::io::Read;
+        let mut pipe = child.stderr.take().unwrap();
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&text);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        text
+    };
+    wait_for_the_real_run(&mut child);
+    signal(child.id(), rustix::process::Signal::INT);
+    let started = std::time::Instant::now();
+    while !stderr.lock().unwrap().contains("SIGINT: stopping") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    signal(child.id(), rustix::process::Signal::INT);
+    let (code, out, _) = finish(child);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let err = stderr.lock().unwrap().clone();
+    assert_eq!(code, 130, "{out}{err}");
+    assert!(err.contains("SIGINT again: stopped at once"), "{err}");
+    assert!(
+        !work.path("out").exists(),
+        "no report after a second signal"
+    );
+    // The script tears down after hostcert has gone; its folder goes last. Then the state must
+    // hold still.
+    let started = std::time::Instant::now();
+    let settled = || host_state_in(&tmp).is_empty() && host_state() == before;
+    while !(settled() && {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        settled()
+    }) && started.elapsed() < std::time::Duration::from_secs(30)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(host_state(), before, "the real run left something behind");
+    assert_eq!(host_state_in(&tmp), Vec::<String>::new());
+}
+
+/// Kills every process of the session `sid` (a hostcert started with setsid, and all it
+/// started), as a machine's shutdown or a cgroup kill would.
+fn kill_session(sid: u32) {
+    loop {
+        let mut found = false;
+        for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let Some((_, after_name)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            // state ppid pgrp session ...; a zombie is dead already (its parent reaps it).
+            let fields: Vec<&str> = after_name.split(' ').collect();
+            if fields.first() == Some(&"Z") {
+                continue;
+            }
+            let session: Option<u32> = fields.get(3).and_then(|s| s.parse().ok());
+            let pid: Option<i32> = entry.file_name().to_str().and_then(|p| p.parse().ok());
+            if let (Some(session), Some(pid)) = (session, pid) {
+                if session == sid {
+                    found = true;
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+        }
+        if !found {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Guards "every temporary object is named for its owner": a run SIGKILLed in the middle of
+/// the real run leaves its namespaces, veth pair and folder; `hostcert clean` removes them, the
+/// next run does too, and neither touches those of a run still going.
+#[test]
+fn clean_and_the_next_run_remove_what_a_killed_real_run_left_and_never_a_live_one() {
+    let work = Work::new();
+    let tmp = work.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = host_state();
+
+    // Killed, then cleaned by `hostcert clean`.
+    let mut killed = start_real_run(&work, &tmp, "killed");
+    wait_for_the_real_run(&mut killed);
+    let pid = killed.id();
+    kill_session(pid);
+    let _ = killed.wait();
+    assert_eq!(
+        namespaces_of(pid),
+        vec![
+            format!("hostcert-{pid}-0-img"),
+            format!("hostcert-{pid}-0-srv")
+        ],
+        "SIGKILL left nothing to clean"
+    );
+    let folders: Vec<String> = host_state_in(&tmp)
+        .into_iter()
+        .filter(|s| s.starts_with("folder "))
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let output = std::process::Command::new(support::BIN)
+        .arg("clean")
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    for name in [
+        format!("hostcert-{pid}-0-srv"),
+        format!("hostcert-{pid}-0-img"),
+    ] {
+        assert!(
+            text.contains(&format!(
+                "removed network namespace {name} (hostcert {pid} is gone)"
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!(
+            "removed folder {}/hostcert-{pid}-live-",
+            tmp.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(host_state(), before, "{text}");
+    assert_eq!(host_state_in(&tmp), Vec::<String>::new());
+
+    // Killed again; the next run removes what it left, and `hostcert clean` during that run
+    // leaves the run's own objects alone.
+    let mut killed = start_real_run(&work, &tmp, "killed");
+    wait_for_the_real_run(&mut killed);
+    let dead = killed.id();
+    kill_session(dead);
+    let _ = killed.wait();
+    assert_eq!(namespaces_of(dead).len(), 2);
+    let mut next = start_real_run(&work, &tmp, "next");
+    wait_for_the_real_run(&mut next);
+    let live = next.id();
+    assert_eq!(
+        namespaces_of(dead),
+        Vec::<String>::new(),
+        "the next run removed them"
+    );
+    let output = std::process::Command::new(support::BIN)
+        .arg("clean")
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains(&format!("hostcert-{live}-")),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(
+        namespaces_of(live).len(),
+        2,
+        "clean removed a live run's namespaces"
+    );
+    let (code, out, err) = finish(next);
+    assert!(
+        err.contains(&format!(
+            "note: removed network namespace hostcert-{dead}-0-srv"
+        )),
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&work.read("next/report.json")).unwrap();
+    let results = outcomes(&report, "rootfs@local");
+    assert_eq!(results["abi.live.sshd-login"].0, "pass", "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(host_state(), before);
+    assert_eq!(host_state_in(&tmp), Vec::<String>::new());
 }

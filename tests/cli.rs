@@ -505,7 +505,7 @@ fn lint_names_file_line_column_and_key_for_each_kind_of_bad_input() {
         ("malformed.yaml", "malformed.yaml:6:1: did not find expected ',' or ']', while parsing a flow sequence"),
         ("unknown-key.yaml", "unknown-key.yaml:11:5: checks[0]: unknown field `remedation`, expected one of `id`, `version`, `title`, `rationale`, `severity`, `tags`, `references`, `applies-to`, `probes`, `expect`, `remediation`"),
         ("duplicate-id.yaml", "duplicate-id.yaml:11:5: checks[1] (dup.check).id: duplicate check id `dup.check` (also checks[0])"),
-        ("unknown-probe.yaml", "unknown-probe.yaml:9:10: checks[0].probes.n: unknown variant `registry-key`, expected one of `kernel-config`, `kernel-release`, `architecture`, `os-release`, `file`, `file-content`, `dir-list`, `sysctl`, `command`, `kernel-module`, `elf`, `libc-versions`, `openssh-version`, `image`, `seccomp-profile`, `probe-program`, `live-run`, `image-integrity`, `image-config`, `image-label`, `image-info`, `mounts`"),
+        ("unknown-probe.yaml", "unknown-probe.yaml:9:10: checks[0].probes.n: unknown variant `registry-key`, expected one of `kernel-config`, `kernel-release`, `architecture`, `os-release`, `file`, `file-content`, `dir-list`, `sysctl`, `command`, `kernel-module`, `elf`, `libc-versions`, `openssh-version`, `image`, `seccomp-profile`, `probe-program`, `live-run`, `image-integrity`, `image-config`, `image-label`, `image-info`, `mounts`, `runtime`, `runtimes`, `cgroup-mode`, `subid-ranges`, `user-cgroup`, `file-caps`, `filesystem`"),
         ("bad-version.yaml", "bad-version.yaml:2:10: version: `1.0` is not a version of the form MAJOR.MINOR.PATCH (unexpected end of input while parsing minor version number)"),
         ("two-operators.yaml", "two-operators.yaml:10:5: checks[0] (operator.check).expect: an expectation takes exactly one operator, found equals, at-least"),
         ("unresolvable-profile.yaml", "unresolvable-profile.yaml:4:3: suites.kernel-features: no version of suite `kernel-features` matches `^9` (known versions: 1.0.0"),
@@ -569,7 +569,7 @@ fn run_refuses_bad_suites_and_missing_files_before_touching_a_target() {
     assert_eq!(code(&missing_profile), 2);
     assert_eq!(
         stderr(&missing_profile),
-        "error: nope.yaml: cannot read the file: No such file or directory (os error 2)\n"
+        "error: nope.yaml: cannot read the profile: No such file or directory (os error 2)\n"
     );
 
     let unknown_profile = work.hostcert(&["run", "--profile", "nope"]);

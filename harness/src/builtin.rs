@@ -36,6 +36,18 @@ pub const SUITES: &[BuiltinFile] = &[
         path: "suites/image-provenance/v1.0.1.yaml",
         text: include_str!("../../suites/image-provenance/v1.0.1.yaml"),
     },
+    BuiltinFile {
+        path: "suites/kubernetes-node/v1.yaml",
+        text: include_str!("../../suites/kubernetes-node/v1.yaml"),
+    },
+    BuiltinFile {
+        path: "suites/container-runtimes/v1.yaml",
+        text: include_str!("../../suites/container-runtimes/v1.yaml"),
+    },
+    BuiltinFile {
+        path: "suites/rootless-podman/v1.yaml",
+        text: include_str!("../../suites/rootless-podman/v1.yaml"),
+    },
 ];
 
 /// The built-in profiles.
@@ -67,6 +79,14 @@ pub const PROFILES: &[BuiltinFile] = &[
     BuiltinFile {
         path: "profiles/isv-image.yaml",
         text: include_str!("../../profiles/isv-image.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/container-runtimes.yaml",
+        text: include_str!("../../profiles/container-runtimes.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/rootless-podman.yaml",
+        text: include_str!("../../profiles/rootless-podman.yaml"),
     },
 ];
 

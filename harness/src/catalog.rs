@@ -93,38 +93,13 @@ pub fn parse_data_file(source: &str, text: &str) -> Result<DataFile, Vec<YamlErr
     }
 }
 
-/// Every `.yaml`/`.yml` file under a path (the path itself when it is a file), sorted.
+/// Every `.yaml`/`.yml` file under a path (the path itself when it is a file), sorted. Links out
+/// of the folder, loops, and folders too deep or too large are refused ([`crate::fsio::files_under`]).
 pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, YamlError> {
-    let metadata = std::fs::metadata(path).map_err(|e| YamlError {
-        file: path.display().to_string(),
-        position: None,
-        message: format!("cannot read: {e}"),
-    })?;
-    if !metadata.is_dir() {
-        return Ok(vec![path.to_owned()]);
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| YamlError {
-            file: dir.display().to_string(),
-            position: None,
-            message: format!("cannot read the folder: {e}"),
-        })?;
-        for entry in entries.filter_map(Result::ok) {
-            let entry_path = entry.path();
-            if entry_path.is_dir() {
-                stack.push(entry_path);
-            } else if entry_path
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml")
-            {
-                files.push(entry_path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+    crate::fsio::files_under(path, |file| {
+        file.extension().is_some_and(|e| e == "yaml" || e == "yml")
+    })
+    .map_err(YamlError::from)
 }
 
 impl Catalog {
@@ -151,7 +126,7 @@ impl Catalog {
         let mut errors = Vec::new();
         for file in yaml_files(path).map_err(|e| vec![e])? {
             let source = file.display().to_string();
-            let text = match yaml::read_file(&file) {
+            let text = match yaml::read_file(&file, crate::fsio::cap::YAML, "file") {
                 Ok(text) => text,
                 Err(e) => {
                     errors.push(e);
@@ -352,6 +327,41 @@ impl Catalog {
                     continue;
                 }
                 let mut check = check.clone();
+                let value_of = |name: &str| {
+                    parameters
+                        .iter()
+                        .find(|(known, _)| known.as_str() == name)
+                        .map(|(_, value)| value.clone())
+                        .unwrap_or_default()
+                };
+                for probe in check.probes.values_mut() {
+                    if let Some(argument) = probe.parameter_argument_mut() {
+                        *argument = value_of(&argument[1..]);
+                    }
+                }
+                let not_applicable =
+                    check
+                        .applies_to
+                        .parameters
+                        .iter()
+                        .find_map(|(name, values)| {
+                            let value = value_of(name.as_str());
+                            (!values.iter().any(|v| v.0 == value)).then(|| {
+                                format!(
+                                    "applies when {name} is {}, and it is {}",
+                                    values
+                                        .iter()
+                                        .map(|v| v.0.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(" or "),
+                                    if value.is_empty() {
+                                        "empty".to_owned()
+                                    } else {
+                                        format!("`{value}`")
+                                    }
+                                )
+                            })
+                        });
                 for operand in check.expect.operands_mut() {
                     if let Operand::Param(name) = operand {
                         *operand =
@@ -374,6 +384,7 @@ impl Catalog {
                     suite: Arc::clone(suite),
                     check,
                     gating,
+                    not_applicable,
                 });
             }
         }
@@ -408,6 +419,9 @@ pub struct PlannedCheck {
     pub check: Check,
     /// Whether its failure decides the verdict.
     pub gating: bool,
+    /// Why the check does not apply under the plan's parameters (`applies-to.parameters`),
+    /// decided at resolution.
+    pub not_applicable: Option<String>,
 }
 
 impl PlannedCheck {

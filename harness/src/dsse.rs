@@ -100,10 +100,11 @@ pub enum VerifyingKey {
     EcdsaP256(p256::ecdsa::VerifyingKey),
 }
 
+/// A PEM file's text: a regular file of at most [`crate::fsio::cap::KEY`].
 fn read_pem(path: &Path) -> Result<String, KeyError> {
-    std::fs::read_to_string(path).map_err(|e| KeyError {
-        path: path.display().to_string(),
-        reason: format!("cannot read the key: {e}"),
+    crate::fsio::read_regular_text(path, crate::fsio::cap::KEY, "key").map_err(|e| KeyError {
+        path: e.path,
+        reason: e.reason,
     })
 }
 

@@ -65,7 +65,7 @@ impl InventoryHost {
 /// Reads an inventory file, telling the format by its content.
 pub fn read(path: &Path) -> Result<Vec<InventoryHost>, YamlError> {
     let file = path.display().to_string();
-    let text = yaml::read_file(path)?;
+    let text = yaml::read_file(path, crate::fsio::cap::INVENTORY, "inventory")?;
     let base = path.parent().unwrap_or(Path::new("."));
     let keys = if looks_like_ini(&text) {
         None

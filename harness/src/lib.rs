@@ -14,7 +14,12 @@ pub mod cli;
 pub mod dsse;
 pub mod engine;
 pub mod facts;
+pub mod fsio;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+pub mod interrupt;
 pub mod inventory;
 pub mod model;
 pub mod targets;
+pub mod temp;
 pub mod yaml;

@@ -141,13 +141,20 @@ pub fn locate(text: &str, key: &str, value: Option<&str>, nth: usize) -> Option<
     None
 }
 
-/// Reads a YAML file's text, naming the file in the error.
-pub fn read_file(path: &Path) -> Result<String, YamlError> {
-    std::fs::read_to_string(path).map_err(|error| YamlError {
-        file: path.display().to_string(),
-        position: None,
-        message: format!("cannot read the file: {error}"),
-    })
+/// Reads a YAML file's text (a regular file of at most `cap` bytes, see [`crate::fsio`]),
+/// naming the file in the error: `FILE: cannot read the WHAT: REASON`.
+pub fn read_file(path: &Path, cap: u64, what: &str) -> Result<String, YamlError> {
+    crate::fsio::read_regular_text(path, cap, what).map_err(YamlError::from)
+}
+
+impl From<crate::fsio::FileError> for YamlError {
+    fn from(error: crate::fsio::FileError) -> YamlError {
+        YamlError {
+            file: error.path,
+            position: None,
+            message: error.reason,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! - `unsupported: errno ENOSYS (38)`: the kernel does not have it;
 //! - `failed: ...`: anything else, with the errno or what went wrong.
 //!
+//! `clock-sync` is the one reading that exercises nothing: adjtimex(2) without mode bits, `ok`
+//! when the kernel's status lacks STA_UNSYNC, `failed: unsynchronised ...` when it has it.
+//!
 //! Nothing is changed on the host: every socket, PTY and namespace is the child's and goes away
 //! with it. `hostcert-probe deny-seccomp -- PROGRAM ARGS...` runs a program on a simulated host
 //! that refuses seccomp filters (prctl(PR_SET_SECCOMP) fails with EINVAL, seccomp(2) with
@@ -17,7 +20,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 /// Bumped when a name or the meaning of a result changes.
-const PROBE_VERSION: &str = "1";
+const PROBE_VERSION: &str = "2";
 
 /// One test: `Ok("ok")` (or a value), or `Err` with the result words.
 type Test = fn() -> Result<String, String>;
@@ -36,6 +39,7 @@ const TESTS: &[(&str, Test)] = &[
     ("getrandom", getrandom),
     ("unshare-net", || unshare(libc::CLONE_NEWNET)),
     ("unshare-mount", || unshare(libc::CLONE_NEWNS)),
+    ("clock-sync", clock_sync),
 ];
 
 /// How long one child may take.
@@ -543,6 +547,27 @@ fn getrandom() -> Result<String, String> {
         Ok("ok".to_owned())
     } else {
         Err(errno_result("getrandom"))
+    }
+}
+
+/// Whether the kernel considers the system clock synchronised: adjtimex(2) with no mode bits
+/// only reads, and STA_UNSYNC in its status says no NTP daemon has disciplined the clock (the
+/// kernel sets it at boot and when maxerror reaches 16 s).
+fn clock_sync() -> Result<String, String> {
+    // SAFETY: a zeroed timex with modes 0 asks adjtimex to change nothing and fill it in.
+    let mut timex: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: `timex` is a valid, writable timex.
+    let state = unsafe { libc::adjtimex(&mut timex) };
+    if state < 0 {
+        return Err(errno_result("adjtimex"));
+    }
+    if timex.status & libc::STA_UNSYNC != 0 || state == libc::TIME_ERROR {
+        Err(format!(
+            "failed: unsynchronised (adjtimex status {:#x} has STA_UNSYNC, maxerror {} us)",
+            timex.status, timex.maxerror
+        ))
+    } else {
+        Ok("ok".to_owned())
     }
 }
 

@@ -59,6 +59,12 @@ pub enum Command {
     /// attests that verdict), 1 when they do not (or it attests another verdict), 2 when a file
     /// cannot be read.
     Verify(VerifyArgs),
+    /// Remove what killed runs left: folders under TMPDIR, and (as root) the network namespaces
+    /// and veth interfaces of real runs, all named `hostcert-<pid>-...` or `hc<pid>...` for
+    /// the run that made them; those of a run still going are never touched.
+    ///
+    /// Exits 0 when nothing is left, 2 when something could not be removed.
+    Clean(CleanArgs),
 }
 
 /// Where suites and profiles come from, and which profile to use.
@@ -326,7 +332,8 @@ pub struct RunArgs {
     /// The folder for report.json, junit.xml, report.html and report.md.
     #[arg(long, value_name = "DIR", default_value = "hostcert-report")]
     pub report_dir: PathBuf,
-    /// Write the JSON report here instead of <report-dir>/report.json.
+    /// Write the JSON report here instead of <report-dir>/report.json (`-`: stdout, with
+    /// libtest's lines and the summary on stderr).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write the JUnit XML report here instead of <report-dir>/junit.xml.
@@ -407,7 +414,7 @@ pub struct GatherArgs {
     /// snapshot is evaluated (default: the target's own name, e.g. `local`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// The snapshot file to write.
+    /// The snapshot file to write (`-`: stdout).
     #[arg(long, short, value_name = "FILE")]
     pub output: PathBuf,
 }
@@ -425,7 +432,7 @@ pub struct ReportArgs {
     /// Write JUnit XML here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Write the JSON report here (after checking it reads as a report).
+    /// Write the JSON report here (after checking it reads as a report; `-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write the HTML report here.
@@ -520,10 +527,18 @@ pub struct MergeArgs {
     /// The JSON reports to join.
     #[arg(value_name = "REPORT", required = true)]
     pub reports: Vec<PathBuf>,
-    /// Write the joined JSON report here.
+    /// Write the joined JSON report here (`-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write the joined JUnit XML here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+/// `hostcert clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -7,8 +7,8 @@ use hostcert_reports::attestation::{self, PAYLOAD_TYPE};
 use hostcert_reports::{RenderOptions, RunReport};
 
 use super::args::{
-    AttestArgs, CatalogArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs, ListArgs,
-    ReportAction, ReportArgs, VerifyArgs,
+    AttestArgs, CatalogArgs, CleanArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs,
+    ListArgs, ReportAction, ReportArgs, VerifyArgs,
 };
 use super::{choose_profile, exit, CliError};
 use crate::catalog::{self, Catalog, DataFile};
@@ -30,6 +30,55 @@ pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
         Command::Diff(args) => diff(args),
         Command::Attest(args) => attest(args),
         Command::Verify(args) => verify(args),
+        Command::Clean(args) => clean(args),
+    }
+}
+
+/// `hostcert clean`: what killed runs left, removed (or listed with `--dry-run`).
+fn clean(args: CleanArgs) -> Result<u8, CliError> {
+    use crate::targets::leftovers;
+    let root = rustix::process::geteuid().is_root();
+    let found = leftovers::find(root);
+    if found.is_empty() {
+        println!("clean: nothing left by earlier runs");
+        return Ok(exit::CERTIFIED);
+    }
+    let mut failed = 0;
+    for leftover in &found {
+        if args.dry_run {
+            println!("would remove {leftover}");
+            continue;
+        }
+        match leftovers::remove(leftover) {
+            Ok(()) => println!("removed {leftover}"),
+            Err(reason) => {
+                failed += 1;
+                eprintln!("could not remove {leftover}: {reason}");
+            }
+        }
+    }
+    if !root {
+        println!(
+            "clean: network namespaces and interfaces of real runs are looked for only as root"
+        );
+    }
+    Ok(if failed == 0 {
+        exit::CERTIFIED
+    } else {
+        exit::COULD_NOT_RUN
+    })
+}
+
+/// Removes what killed runs left (at the start of `run` and `gather`), saying so on stderr: the
+/// folders, and the network namespaces and interfaces of real runs when this one may make one
+/// (`with_image`).
+pub(super) fn remove_leftovers(with_image: bool) {
+    let (removed, failed) = crate::targets::leftovers::remove_stale(with_image);
+    for leftover in removed {
+        eprintln!("note: removed {leftover}");
+    }
+    for (leftover, reason) in failed {
+        eprintln!("warning: could not remove {leftover}: {reason}");
     }
 }
 
@@ -52,26 +101,39 @@ pub(super) fn now() -> String {
         .unwrap_or_default()
 }
 
-/// Writes a file whole: to a temporary file beside it, then renamed over it, so a reader never
-/// sees half a report. Creates the parent folder.
-pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::File {
-        path: path.display().to_string(),
-        reason: format!("cannot write: {e}"),
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(fail)?;
+/// What `-` means where an option does not take it.
+const DASH_NOT_TAKEN: &str = "`-` (standard output) is taken only by the JSON report (`run --json`, `report --json`, `report merge --json`) and snapshots (`gather --output`); name a file, or ./- for a file named -";
+
+/// Prints a line for people: on stdout, or on stderr when an output goes to stdout.
+pub(super) fn say(stdout_taken: bool, line: &str) {
+    if stdout_taken {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
     }
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes).map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        fail(e)
-    })
+}
+
+/// Checks where an output goes before anything is read or gathered: `-` where the option
+/// does not take it, a directory, a link to a file. `takes_dash` for the JSON report and
+/// snapshots.
+pub(super) fn output_destination(
+    path: &Path,
+    takes_dash: bool,
+) -> Result<crate::fsio::Destination, CliError> {
+    if !takes_dash && path.as_os_str() == "-" {
+        return Err(CliError::Usage(DASH_NOT_TAKEN.to_owned()));
+    }
+    Ok(crate::fsio::destination(path, takes_dash)?)
+}
+
+/// Writes a report, bundle or snapshot whole ([`crate::fsio::write_output`]: through an
+/// exclusive temporary file renamed over a regular file, directly into a FIFO or a device).
+/// `takes_dash` for the JSON report and snapshots, which `-` sends to stdout.
+pub(super) fn write_file(path: &Path, bytes: &[u8], takes_dash: bool) -> Result<(), CliError> {
+    if !takes_dash && path.as_os_str() == "-" {
+        return Err(CliError::Usage(DASH_NOT_TAKEN.to_owned()));
+    }
+    Ok(crate::fsio::write_output(path, bytes, takes_dash)?)
 }
 
 fn list(args: ListArgs) -> Result<u8, CliError> {
@@ -116,7 +178,7 @@ fn lint(args: LintArgs) -> Result<u8, CliError> {
     let mut waiver_files = Vec::new();
     for file in &files {
         let source = file.display().to_string();
-        let text = match yaml::read_file(file) {
+        let text = match yaml::read_file(file, crate::fsio::cap::YAML, "file") {
             Ok(text) => text,
             Err(e) => {
                 errors.push(e);
@@ -448,6 +510,12 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
 }
 
 fn gather(args: GatherArgs) -> Result<u8, CliError> {
+    // SIGINT and SIGTERM stop the gather; an interrupted target's snapshot is not written.
+    if let Err(error) = crate::interrupt::install() {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
+    }
+    let to_stdout = output_destination(&args.output, true)?.is_stdout();
+    remove_leftovers(args.image.is_some());
     let mut catalog = load_catalog(&args.catalog)?;
     let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
     let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
@@ -497,17 +565,37 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     super::run::refuse_uncertified_kinds(&plan.profile.profile, &[target.as_ref()], false)?;
     let probes = engine::probes_for(&plan.checks);
     let gathered_at = now();
-    let gathered = target.gather(&probes)?;
+    let (kind, address) = (target.kind(), target.address().to_owned());
+    let targets = Arc::new(vec![target]);
+    let mut gathered = engine::gather(targets, Arc::new(vec![probes]), 1, &|_| {});
+    let gathered = gathered.remove(0);
+    if let Some(signal) = crate::interrupt::requested() {
+        for left in crate::temp::remove_own_folders() {
+            eprintln!("warning: could not remove {left}");
+        }
+        eprintln!(
+            "{}: interrupted by {}; no snapshot written",
+            gathered.info.name,
+            signal.name()
+        );
+        return Ok(signal.exit_code());
+    }
+    if let Some(reason) = gathered.info.unreadable {
+        return Err(CliError::Target(crate::targets::TargetError {
+            target: gathered.info.name,
+            reason,
+        }));
+    }
     let snapshot = Snapshot {
         format_version: SNAPSHOT_FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         gathered_at,
         target: SnapshotTarget {
             name,
-            kind: target.kind().as_str().to_owned(),
-            address: target.address().to_owned(),
+            kind: kind.as_str().to_owned(),
+            address,
             hostname: gathered.hostname,
-            image_kind: target.image_kind().map(|k| k.as_str().to_owned()),
+            image_kind: gathered.info.image_kind.map(|k| k.as_str().to_owned()),
             gather_error: gathered.gather_error.clone(),
         },
         facts: gathered.facts.iter().cloned().collect(),
@@ -515,13 +603,20 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut text =
         serde_json::to_string_pretty(&snapshot).map_err(|e| CliError::Usage(e.to_string()))?;
     text.push('\n');
-    write_file(&args.output, text.as_bytes())?;
+    write_file(&args.output, text.as_bytes(), true)?;
     let failed = snapshot.facts.iter().filter(|f| f.error.is_some()).count();
-    println!(
-        "gathered {} facts from {} ({failed} could not be read) into {}",
-        snapshot.facts.len(),
-        snapshot.target.name,
-        args.output.display()
+    say(
+        to_stdout,
+        &format!(
+            "gathered {} facts from {} ({failed} could not be read) into {}",
+            snapshot.facts.len(),
+            snapshot.target.name,
+            if to_stdout {
+                "stdout".to_owned()
+            } else {
+                args.output.display().to_string()
+            }
+        ),
     );
     if let Some(reason) = gathered.gather_error {
         // What was read is saved; the snapshot says why the rest is missing.
@@ -536,6 +631,22 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
 }
 
 fn report(args: ReportArgs) -> Result<u8, CliError> {
+    // Where each output goes is checked before any report is read.
+    let (json, junit) = match &args.action {
+        Some(ReportAction::Merge(merge)) => (merge.json.as_ref(), merge.junit.as_ref()),
+        None => (args.json.as_ref(), args.junit.as_ref()),
+    };
+    let mut to_stdout = false;
+    for (path, takes_dash) in [
+        (json, true),
+        (junit, false),
+        (args.html.as_ref(), false),
+        (args.markdown.as_ref(), false),
+    ] {
+        if let Some(path) = path {
+            to_stdout |= output_destination(path, takes_dash)?.is_stdout();
+        }
+    }
     let (report, json, junit) = match args.action {
         Some(ReportAction::Merge(merge)) => {
             let reports = merge
@@ -545,12 +656,15 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
                 .collect::<Result<Vec<_>, _>>()?;
             let merged = hostcert_reports::merge::merge(reports)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            println!(
-                "merged {} reports: {} targets, {} results, verdict {}",
-                merge.reports.len(),
-                merged.targets.len(),
-                merged.results.len(),
-                merged.verdict.label()
+            say(
+                to_stdout,
+                &format!(
+                    "merged {} reports: {} targets, {} results, verdict {}",
+                    merge.reports.len(),
+                    merged.targets.len(),
+                    merged.results.len(),
+                    merged.verdict.label()
+                ),
             );
             (merged, merge.json, merge.junit)
         }
@@ -571,34 +685,45 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
         waiver_warning_days: args.waiver_warning_days,
     };
     if let Some(junit) = &junit {
-        write_file(junit, hostcert_reports::junit::render(&report).as_bytes())?;
+        write_file(
+            junit,
+            hostcert_reports::junit::render(&report).as_bytes(),
+            false,
+        )?;
     }
     if let Some(json) = &json {
-        write_file(json, hostcert_reports::json::to_string(&report).as_bytes())?;
+        write_file(
+            json,
+            hostcert_reports::json::to_string(&report).as_bytes(),
+            true,
+        )?;
     }
     if let Some(html) = &args.html {
         write_file(
             html,
             hostcert_reports::html::render(&report, &options).as_bytes(),
+            false,
         )?;
     }
     if let Some(markdown) = &args.markdown {
         write_file(
             markdown,
             hostcert_reports::markdown::render(&report, &options).as_bytes(),
+            false,
         )?;
     }
     Ok(exit::CERTIFIED)
 }
 
-/// Reads a JSON report and its bytes, naming the file in every error.
+/// Reads a JSON report (at most [`crate::fsio::cap::REPORT`]) and its bytes, naming the file in
+/// every error.
 fn read_report(path: &Path) -> Result<(RunReport, Vec<u8>), CliError> {
     let name = path.display().to_string();
     let fail = |reason: String| CliError::File {
         path: name.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let bytes = crate::fsio::read_regular(path, crate::fsio::cap::REPORT, "report")?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| fail("not a hostcert report: not UTF-8".to_owned()))?;
     let report = hostcert_reports::json::from_str(text).map_err(|e| fail(e.to_string()))?;
@@ -606,6 +731,10 @@ fn read_report(path: &Path) -> Result<(RunReport, Vec<u8>), CliError> {
 }
 
 fn diff(args: DiffArgs) -> Result<u8, CliError> {
+    let to_stdout = match &args.json {
+        Some(json) => output_destination(json, false)?.is_stdout(),
+        None => false,
+    };
     let (old, _) = read_report(&args.old)?;
     let (new, _) = read_report(&args.new)?;
     let diff = hostcert_reports::diff::compare(
@@ -614,12 +743,17 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
         &new,
         &args.new.display().to_string(),
     );
-    print!("{}", hostcert_reports::diff::render_text(&diff));
+    let text = hostcert_reports::diff::render_text(&diff);
+    if to_stdout {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
     if let Some(json) = &args.json {
         let mut text = serde_json::to_string_pretty(&diff)
             .map_err(|e| CliError::Usage(format!("cannot serialize the diff: {e}")))?;
         text.push('\n');
-        write_file(json, text.as_bytes())?;
+        write_file(json, text.as_bytes(), false)?;
     }
     Ok(if diff.counts.new_gating_failures > 0 {
         exit::NOT_CERTIFIED
@@ -642,25 +776,30 @@ fn key_error(error: crate::dsse::KeyError) -> CliError {
 }
 
 fn attest(args: AttestArgs) -> Result<u8, CliError> {
+    let to_stdout = output_destination(&args.output, false)?.is_stdout();
     let key = SigningKey::read(&args.key).map_err(key_error)?;
     let (report, bytes) = read_report(&args.from)?;
     let name = super::run::file_name(&args.from);
     write_file(
         &args.output,
         sign_report(&report, &name, &bytes, &key).as_bytes(),
+        false,
     )?;
     let subjects: Vec<String> = attestation::subjects(&report, &name, &catalog::digest(&bytes))
         .iter()
         .map(|s| s.name.clone().unwrap_or_default())
         .collect();
-    println!(
-        "signed {} ({}) with an {} key (keyid {}) into {}; subjects: {}",
-        args.from.display(),
-        catalog::digest(&bytes),
-        key.algorithm().as_str(),
-        key.verifying_key().key_id(),
-        args.output.display(),
-        subjects.join(", ")
+    say(
+        to_stdout,
+        &format!(
+            "signed {} ({}) with an {} key (keyid {}) into {}; subjects: {}",
+            args.from.display(),
+            catalog::digest(&bytes),
+            key.algorithm().as_str(),
+            key.verifying_key().key_id(),
+            args.output.display(),
+            subjects.join(", ")
+        ),
     );
     Ok(exit::CERTIFIED)
 }
@@ -668,10 +807,7 @@ fn attest(args: AttestArgs) -> Result<u8, CliError> {
 fn verify(args: VerifyArgs) -> Result<u8, CliError> {
     let key = VerifyingKey::read(&args.key).map_err(key_error)?;
     let bundle = args.bundle.display().to_string();
-    let text = std::fs::read_to_string(&args.bundle).map_err(|e| CliError::File {
-        path: bundle.clone(),
-        reason: format!("cannot read: {e}"),
-    })?;
+    let text = crate::fsio::read_regular_text(&args.bundle, crate::fsio::cap::BUNDLE, "bundle")?;
     let failed = |reason: String| {
         eprintln!(
             "verify: FAILED: {bundle}: {}",
@@ -706,9 +842,14 @@ fn verify(args: VerifyArgs) -> Result<u8, CliError> {
             ))
         }
     };
-    let bytes = std::fs::read(&report_path).map_err(|e| CliError::File {
-        path: report_path.display().to_string(),
-        reason: format!("cannot read the report the bundle names: {e} (give --report FILE)"),
+    let bytes = crate::fsio::read_regular(
+        &report_path,
+        crate::fsio::cap::REPORT,
+        "report the bundle names",
+    )
+    .map_err(|e| CliError::File {
+        path: e.path,
+        reason: format!("{} (give --report FILE)", e.reason),
     })?;
     let digest = catalog::digest(&bytes);
     if named.sha256().as_deref() != Some(digest.as_str()) {

@@ -49,6 +49,15 @@ fn render_yaml_errors(errors: &[YamlError]) -> String {
         .join("\n")
 }
 
+impl From<crate::fsio::FileError> for CliError {
+    fn from(error: crate::fsio::FileError) -> CliError {
+        CliError::File {
+            path: error.path,
+            reason: error.reason,
+        }
+    }
+}
+
 impl From<Vec<YamlError>> for CliError {
     fn from(errors: Vec<YamlError>) -> CliError {
         CliError::Invalid(errors)
@@ -80,7 +89,8 @@ fn choose_profile(
     let wanted = profile.unwrap_or(crate::builtin::DEFAULT_PROFILE);
     let as_path = std::path::Path::new(wanted);
     if wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/') {
-        let text = crate::yaml::read_file(as_path).map_err(|e| vec![e])?;
+        let text = crate::yaml::read_file(as_path, crate::fsio::cap::YAML, "profile")
+            .map_err(|e| vec![e])?;
         let source = as_path.display().to_string();
         match crate::catalog::parse_data_file(&source, &text)? {
             crate::catalog::DataFile::Profile(loaded) => {

@@ -13,7 +13,7 @@ use hostcert_reports::{
 use libtest_mimic::{Completion, Failed, FormatSetting, Trial};
 
 use super::args::RunArgs;
-use super::commands::{load_catalog, now, write_file};
+use super::commands::{load_catalog, now, output_destination, write_file};
 use super::{choose_profile, exit, CliError};
 use crate::catalog::{LoadedProfile, Plan};
 use crate::dsse::SigningKey;
@@ -24,10 +24,17 @@ use crate::targets::ssh::SshTarget;
 use crate::targets::{self, snapshot::SnapshotTarget, Target, UnreadableTarget};
 
 pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
+    // SIGINT and SIGTERM stop gathering; the report of what was read is still written.
+    if let Err(error) = crate::interrupt::install() {
+        eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
+    }
     // Suites, profile, waivers, baseline and key first: a bad one fails before any target is
     // opened.
     let started_at = now();
     let prepared = prepare(&args)?;
+    if !args.libtest.list {
+        super::commands::remove_leftovers(args.image.is_some());
+    }
     let mut targets: Vec<Box<dyn Target>> = Vec::new();
     // A target that cannot be opened stays in the run: its checks report the reason as errors
     // and every other target is still certified.
@@ -107,21 +114,23 @@ struct Baseline {
     digest: String,
 }
 
-/// Everything a run reads before it opens a target.
+/// Everything a run reads (and where it writes) before it opens a target.
 struct Prepared {
     plan: Arc<Plan>,
     baseline: Option<Baseline>,
     key: Option<SigningKey>,
+    outputs: Outputs,
 }
 
 fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
+    let outputs = Outputs::of(args)?;
     let mut plan = resolve_plan(args)?;
     // Waivers files come first, in the order given, then the profile's: the first that covers
     // a check applies.
     let mut waivers = Vec::new();
     let mut errors = Vec::new();
     for path in &args.waivers {
-        let parsed = crate::yaml::read_file(path)
+        let parsed = crate::yaml::read_file(path, crate::fsio::cap::YAML, "waivers file")
             .map_err(|e| vec![e])
             .and_then(|text| Waiver::parse_file(&path.display().to_string(), &text));
         match parsed {
@@ -159,6 +168,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, CliError> {
         plan: Arc::new(plan),
         baseline,
         key,
+        outputs,
     })
 }
 
@@ -168,7 +178,7 @@ fn read_baseline(path: &Path) -> Result<Baseline, CliError> {
         path: source.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the baseline: {e}")))?;
+    let bytes = crate::fsio::read_regular(path, crate::fsio::cap::REPORT, "baseline")?;
     let text = String::from_utf8(bytes)
         .map_err(|_| fail("the baseline is not a hostcert report: not UTF-8".to_owned()))?;
     let report = hostcert_reports::json::from_str(&text)
@@ -187,21 +197,84 @@ struct Outputs {
     html: PathBuf,
     markdown: PathBuf,
     bundle: Option<PathBuf>,
+    /// Whether a report goes to stdout (`--json -`, `/dev/stdout`): then libtest's lines and the
+    /// summary go to stderr.
+    to_stdout: bool,
 }
 
 impl Outputs {
-    fn of(args: &RunArgs) -> Outputs {
+    /// The files, each checked before anything is gathered: `-` only for `--json`, no directory,
+    /// no link to a file (see [`crate::fsio::write_output`]).
+    fn of(args: &RunArgs) -> Result<Outputs, CliError> {
         let pick = |chosen: &Option<PathBuf>, name: &str| {
             chosen.clone().unwrap_or_else(|| args.report_dir.join(name))
         };
         let json = pick(&args.json, "report.json");
+        let json_to_stdout = output_destination(&json, true)?.is_stdout();
+        if json_to_stdout && args.sign.is_some() {
+            return Err(CliError::Usage(
+                "--sign needs the JSON report in a file (the signed bundle names it): give --json FILE"
+                    .to_owned(),
+            ));
+        }
         let bundle = args.sign.as_ref().map(|_| bundle_beside(&json));
-        Outputs {
+        let outputs = Outputs {
             junit: pick(&args.junit, "junit.xml"),
             html: pick(&args.html, "report.html"),
             markdown: pick(&args.markdown, "report.md"),
             json,
             bundle,
+            to_stdout: json_to_stdout,
+        };
+        let mut to_stdout = json_to_stdout;
+        for path in [&outputs.junit, &outputs.html, &outputs.markdown]
+            .into_iter()
+            .chain(&outputs.bundle)
+        {
+            to_stdout |= output_destination(path, false)?.is_stdout();
+        }
+        Ok(Outputs {
+            to_stdout,
+            ..outputs
+        })
+    }
+
+    /// A file's name for the summary.
+    fn show(path: &Path) -> String {
+        if path.as_os_str() == "-" {
+            "stdout".to_owned()
+        } else {
+            path.display().to_string()
+        }
+    }
+}
+
+/// While it lives, what libtest-mimic prints to stdout goes to stderr, so that a report written
+/// to stdout (`--json -`) stays alone there.
+struct StdoutToStderr {
+    saved: Option<std::os::fd::OwnedFd>,
+}
+
+impl StdoutToStderr {
+    fn new(active: bool) -> StdoutToStderr {
+        use std::os::fd::AsFd;
+        if !active {
+            return StdoutToStderr { saved: None };
+        }
+        let _ = std::io::stdout().flush();
+        let saved = rustix::io::dup(std::io::stdout().as_fd()).ok();
+        if saved.is_some() {
+            let _ = rustix::stdio::dup2_stdout(std::io::stderr().as_fd());
+        }
+        StdoutToStderr { saved }
+    }
+}
+
+impl Drop for StdoutToStderr {
+    fn drop(&mut self) {
+        if let Some(saved) = self.saved.take() {
+            let _ = std::io::stdout().flush();
+            let _ = rustix::stdio::dup2_stdout(saved);
         }
     }
 }
@@ -227,6 +300,7 @@ fn run_on(
         plan,
         baseline,
         key,
+        outputs,
     } = prepared;
     let mut names = std::collections::BTreeSet::new();
     for target in &targets {
@@ -273,8 +347,8 @@ fn run_on(
         .collect();
     let progress = super::progress::Progress::new(targets.len(), libtest.format);
     let gathered = Arc::new(engine::gather(
-        &targets,
-        &probes,
+        Arc::new(targets),
+        Arc::new(probes),
         usize::from(args.jobs),
         &|done| progress.done(done),
     ));
@@ -327,7 +401,9 @@ fn run_on(
     }
     let json_format = matches!(libtest.format, Some(FormatSetting::Json));
     // The verdict, not libtest's conclusion, decides the exit code: advisory failures do not gate.
+    let stdout_to_stderr = StdoutToStderr::new(outputs.to_stdout);
     let _conclusion = libtest_mimic::run(libtest, trials);
+    drop(stdout_to_stderr);
 
     let results: Vec<CheckResult> =
         std::mem::take(&mut *slots.lock().unwrap_or_else(|e| e.into_inner()))
@@ -344,20 +420,26 @@ fn run_on(
             &baseline.digest,
         );
     }
-    let outputs = Outputs::of(args);
     let options = RenderOptions {
         waiver_warning_days: args.waiver_warning_days,
     };
     let written = write_reports(&report, &outputs, &options, key.as_ref());
 
     let summary = summary_text(&report, &outputs, &options, baseline.as_ref());
-    if json_format {
+    if json_format || outputs.to_stdout {
         eprint!("{summary}");
     } else {
         print!("{summary}");
         let _ = std::io::stdout().flush();
     }
     written?;
+    if let Some(signal) = crate::interrupt::requested() {
+        // Folders of targets abandoned in flight (an image being unpacked).
+        for left in crate::temp::remove_own_folders() {
+            eprintln!("warning: could not remove {left}");
+        }
+        return Ok(signal.exit_code());
+    }
     Ok(exit::of_verdict(report.gate_verdict()))
 }
 
@@ -372,23 +454,26 @@ fn write_reports(
     // One rendering alive at a time (besides the JSON, which a signature needs): for a large
     // fleet each is tens of megabytes.
     let json = hostcert_reports::json::to_string(report);
-    let mut results = vec![write_file(&outputs.json, json.as_bytes())];
+    let mut results = vec![write_file(&outputs.json, json.as_bytes(), true)];
     results.push(write_file(
         &outputs.junit,
         hostcert_reports::junit::render(report).as_bytes(),
+        false,
     ));
     results.push(write_file(
         &outputs.html,
         hostcert_reports::html::render(report, options).as_bytes(),
+        false,
     ));
     results.push(write_file(
         &outputs.markdown,
         hostcert_reports::markdown::render(report, options).as_bytes(),
+        false,
     ));
     if let (Some(key), Some(bundle)) = (key, &outputs.bundle) {
         let name = file_name(&outputs.json);
         let line = super::commands::sign_report(report, &name, json.as_bytes(), key);
-        results.push(write_file(bundle, line.as_bytes()));
+        results.push(write_file(bundle, line.as_bytes(), false));
     }
     results.into_iter().collect()
 }
@@ -685,14 +770,25 @@ fn summary_text(
             gate.verdict.label().to_uppercase()
         );
     }
+    if let Some(reason) = crate::interrupt::reason() {
+        let unread = report
+            .targets
+            .iter()
+            .filter(|t| t.error.as_ref().is_some_and(|r| r.starts_with(&reason)))
+            .count();
+        text += &format!(
+            "{reason}: {unread} of {} targets were not read (their checks are errors); the report holds what was read\n",
+            report.targets.len()
+        );
+    }
     let mut files = vec![
-        outputs.json.display().to_string(),
-        outputs.junit.display().to_string(),
-        outputs.html.display().to_string(),
-        outputs.markdown.display().to_string(),
+        Outputs::show(&outputs.json),
+        Outputs::show(&outputs.junit),
+        Outputs::show(&outputs.html),
+        Outputs::show(&outputs.markdown),
     ];
     if let Some(bundle) = &outputs.bundle {
-        files.push(bundle.display().to_string());
+        files.push(Outputs::show(bundle));
     }
     text += &format!("reports: {}\n", files.join(", "));
     text

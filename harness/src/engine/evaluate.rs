@@ -143,6 +143,9 @@ pub fn evaluate(
 /// Why a check does not apply to a target, or `None` when it does.
 fn not_applicable(planned: &PlannedCheck, target: &TargetInfo, facts: &FactSet) -> Option<String> {
     let applies = &planned.check.applies_to;
+    if let Some(reason) = &planned.not_applicable {
+        return Some(reason.clone());
+    }
     if !applies.covers_kind(target.kind, target.image_kind) {
         if !target.kind.is_live() && applies.target_kinds.iter().all(|k| k.is_live()) {
             return Some(format!(
@@ -406,6 +409,10 @@ fn describe(predicate: &Predicate) -> String {
         Predicate::AtMost(v) => format!("<= {}", v),
         Predicate::VersionAtLeast(v) => format!("is version {} or newer", v),
         Predicate::VersionBelow(v) => format!("is a version below {}", v),
+        Predicate::FixedIn(v) => format!(
+            "is a release with the fix (fixed in {})",
+            words(&v.to_string()).join(", ")
+        ),
     }
 }
 
@@ -484,6 +491,11 @@ fn test(predicate: &Predicate, value: &FactValue) -> Result<bool, String> {
                 ordering == Ordering::Less
             })
         }
+        Predicate::FixedIn(v) => {
+            let text = text.ok_or("is not a version")?;
+            let fixed = crate::model::fixed_versions(v.literal())?;
+            crate::model::fixed_in(text, &fixed)
+        }
     }
 }
 
@@ -535,6 +547,7 @@ mod tests {
             suite: loaded,
             check,
             gating: true,
+            not_applicable: None,
         };
         let profile = Profile::parse("p.yaml", PROFILE).unwrap();
         let target = TargetInfo {

@@ -1,14 +1,17 @@
 //! Gathering: one pass per target for the union of the probes its checks need.
 
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use hostcert_reports::TargetReport;
 
 use super::TargetInfo;
 use crate::catalog::PlannedCheck;
 use crate::facts::{FactSet, ProbeSet};
+use crate::interrupt;
 use crate::model::Probe;
-use crate::targets::Target;
+use crate::targets::{Gathered, Target};
 
 /// What one target gave: its facts, or why it could not be read.
 #[derive(Debug, Clone)]
@@ -57,62 +60,138 @@ impl GatheredTarget {
 /// The deduplicated probes a set of checks needs, plus the identity probes applicability uses.
 pub fn probes_for<'a>(checks: impl IntoIterator<Item = &'a PlannedCheck>) -> ProbeSet {
     let mut probes: ProbeSet = Probe::identity().into_iter().collect();
-    for planned in checks {
+    for planned in checks.into_iter().filter(|p| p.not_applicable.is_none()) {
         probes.extend(planned.check.probes.values().cloned());
     }
     probes
 }
 
+/// How long an interrupted run waits for targets in flight that hold no [`interrupt::Teardown`]
+/// (a target blocked on the network): they are abandoned after it.
+const GRACE: Duration = Duration::from_millis(500);
+/// How long an interrupted run waits at most for targets that tear down (a real run).
+const TEARDOWN_WAIT: Duration = Duration::from_secs(60);
+
 /// Gathers from every target, at most `jobs` at once; `probes[i]` is what `targets[i]` is asked
 /// for. A target that cannot be read is returned with the reason, never dropped; one whose
 /// gathering stopped part way keeps the facts it read, with the reason. `on_done` is called as
-/// each target finishes (for progress), from the worker threads.
+/// each target finishes (for progress), on the calling thread.
+///
+/// When a signal asks the run to stop ([`interrupt::requested`]), no target is started after
+/// it; targets in flight get half a second to return, or up to a minute while one holds an
+/// [`interrupt::Teardown`], and are then abandoned. Every target that was not read before the
+/// signal is returned unreadable, `interrupted by SIGINT` (or SIGTERM), whatever it returned.
 pub fn gather(
-    targets: &[Box<dyn Target>],
-    probes: &[ProbeSet],
+    targets: Arc<Vec<Box<dyn Target>>>,
+    probes: Arc<Vec<ProbeSet>>,
     jobs: usize,
-    on_done: &(dyn Fn(&GatheredTarget) + Sync),
+    on_done: &dyn Fn(&GatheredTarget),
 ) -> Vec<GatheredTarget> {
-    let gather_all = || {
-        targets
-            .par_iter()
-            .zip(probes.par_iter())
-            .map(|(target, probes)| {
-                let (hostname, facts, gather_error, unreadable) = match target.gather(probes) {
-                    Ok(gathered) => (
-                        gathered.hostname,
-                        gathered.facts,
-                        gathered.gather_error,
-                        None,
-                    ),
-                    Err(error) => (None, FactSet::default(), None, Some(error.reason)),
-                };
-                let facts_digest = unreadable.is_none().then(|| target.facts_digest(&facts));
-                let gathered = GatheredTarget {
-                    info: TargetInfo {
-                        name: target.name().to_owned(),
-                        kind: target.kind(),
-                        unreadable,
-                        image_kind: target.image_kind(),
-                    },
-                    address: target.address().to_owned(),
-                    facts_from: target.facts_from(),
-                    hostname,
-                    facts,
-                    gather_error,
-                    facts_digest,
-                };
-                on_done(&gathered);
-                gathered
-            })
-            .collect()
-    };
     // Remote targets wait on the network, not the CPU: the pool is sized by `jobs`, not cores.
-    match rayon::ThreadPoolBuilder::new()
+    let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-    {
-        Ok(pool) => pool.install(gather_all),
-        Err(_) => gather_all(),
+        .ok();
+    let (sender, receiver) = mpsc::channel();
+    let started: Arc<Vec<AtomicBool>> =
+        Arc::new((0..targets.len()).map(|_| AtomicBool::new(false)).collect());
+    for index in 0..targets.len() {
+        let (targets, probes, sender, started) = (
+            Arc::clone(&targets),
+            Arc::clone(&probes),
+            sender.clone(),
+            Arc::clone(&started),
+        );
+        let job = move || {
+            let target = &targets[index];
+            let result = match interrupt::reason() {
+                Some(reason) => Err(format!("{reason} before this target was read")),
+                None => {
+                    started[index].store(true, Ordering::SeqCst);
+                    let result = target.gather(&probes[index]).map_err(|e| e.reason);
+                    // What returns after the signal may have been cut short by it.
+                    match interrupt::reason() {
+                        Some(reason) => Err(format!("{reason} while this target was read")),
+                        None => result,
+                    }
+                }
+            };
+            let _ = sender.send((index, gathered(target.as_ref(), result)));
+        };
+        match &pool {
+            Some(pool) => pool.spawn(job),
+            None => job(),
+        }
+    }
+    drop(sender);
+    let mut slots: Vec<Option<GatheredTarget>> = vec![None; targets.len()];
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        match receiver.recv_timeout(Duration::from_millis(50)) {
+            Ok((index, gathered)) => {
+                on_done(&gathered);
+                slots[index] = Some(gathered);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        match interrupted_at {
+            None if interrupt::requested().is_some() => interrupted_at = Some(Instant::now()),
+            Some(since) => {
+                let waited = since.elapsed();
+                if waited > TEARDOWN_WAIT
+                    || (waited > GRACE && interrupt::Teardown::in_flight() == 0)
+                {
+                    break;
+                }
+            }
+            None => {}
+        }
+    }
+    // Targets abandoned in flight, and those still waiting for a thread.
+    let reason = interrupt::reason().unwrap_or_default();
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(index, slot)| {
+            slot.unwrap_or_else(|| {
+                let when = if started[index].load(Ordering::SeqCst) {
+                    "while"
+                } else {
+                    "before"
+                };
+                gathered(
+                    targets[index].as_ref(),
+                    Err(format!("{reason} {when} this target was read")),
+                )
+            })
+        })
+        .collect()
+}
+
+fn gathered(target: &dyn Target, result: Result<Gathered, String>) -> GatheredTarget {
+    let (hostname, facts, gather_error, unreadable) = match result {
+        Ok(gathered) => (
+            gathered.hostname,
+            gathered.facts,
+            gathered.gather_error,
+            None,
+        ),
+        Err(reason) => (None, FactSet::default(), None, Some(reason)),
+    };
+    let facts_digest = unreadable.is_none().then(|| target.facts_digest(&facts));
+    GatheredTarget {
+        info: TargetInfo {
+            name: target.name().to_owned(),
+            kind: target.kind(),
+            unreadable,
+            image_kind: target.image_kind(),
+        },
+        address: target.address().to_owned(),
+        facts_from: target.facts_from(),
+        hostname,
+        facts,
+        gather_error,
+        facts_digest,
     }
 }

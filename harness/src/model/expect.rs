@@ -163,6 +163,10 @@ pub enum Predicate {
     VersionAtLeast(Operand),
     /// The value is a version below this.
     VersionBelow(Operand),
+    /// The value is a release version that carries an advisory's fix: the operand lists the
+    /// fixed version of each release line (`1.2.8, 1.3.3, 1.4.0-rc.3`); see
+    /// [`super::fixed_in`].
+    FixedIn(Operand),
 }
 
 /// The most memory a `matches` pattern may compile to (2 MiB), and the most its lazy DFA may
@@ -248,7 +252,8 @@ impl Predicate {
             | Predicate::AtLeast(value)
             | Predicate::AtMost(value)
             | Predicate::VersionAtLeast(value)
-            | Predicate::VersionBelow(value) => vec![value],
+            | Predicate::VersionBelow(value)
+            | Predicate::FixedIn(value) => vec![value],
         }
     }
 
@@ -264,7 +269,8 @@ impl Predicate {
             | Predicate::AtLeast(value)
             | Predicate::AtMost(value)
             | Predicate::VersionAtLeast(value)
-            | Predicate::VersionBelow(value) => vec![value],
+            | Predicate::VersionBelow(value)
+            | Predicate::FixedIn(value) => vec![value],
         }
     }
 }
@@ -289,6 +295,7 @@ impl Expectation {
             at_most,
             version_at_least,
             version_below,
+            fixed_in,
             all_of,
             any_of,
             not,
@@ -355,6 +362,13 @@ impl Expectation {
                 operators.push((key, make(operand)));
             }
         }
+        if let Some(v) = fixed_in {
+            let operand = Operand::parse(v)?;
+            if let Operand::Literal(text) = &operand {
+                fixed_versions(text)?;
+            }
+            operators.push(("fixed-in", Predicate::FixedIn(operand)));
+        }
         let mut combinators: Vec<(&str, Expectation)> = Vec::new();
         if let Some(all) = all_of {
             combinators.push((
@@ -395,7 +409,7 @@ impl Expectation {
             return Ok(combinator);
         }
         let Some((_, predicate)) = operators.pop() else {
-            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, has-none-of, at-least, at-most, version-at-least, version-below, all-of, any-of or not".to_owned());
+            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, has-none-of, at-least, at-most, version-at-least, version-below, fixed-in, all-of, any-of or not".to_owned());
         };
         let fact = match fact {
             Some(text) => FactRef::parse(text)?,
@@ -439,6 +453,7 @@ pub(crate) struct RawExpect {
     at_most: Option<Scalar>,
     version_at_least: Option<Scalar>,
     version_below: Option<Scalar>,
+    fixed_in: Option<Scalar>,
     all_of: Option<Vec<RawExpect>>,
     any_of: Option<Vec<RawExpect>>,
     not: Option<Box<RawExpect>>,
@@ -470,6 +485,7 @@ impl Expectation {
                             format!("`{}` is not a version such as 4.15", value.literal())
                         })
                 }
+                Predicate::FixedIn(value) => fixed_versions(value.literal()).map(drop),
                 _ => Ok(()),
             },
             Expectation::AllOf(all) | Expectation::AnyOf(all) => {
@@ -478,4 +494,24 @@ impl Expectation {
             Expectation::Not(inner) => inner.validate_operands(),
         }
     }
+}
+
+/// The fixed versions of a `fixed-in` operand: release versions separated by commas or
+/// whitespace, at least one.
+pub fn fixed_versions(list: &str) -> Result<Vec<&str>, String> {
+    let versions: Vec<&str> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if versions.is_empty() {
+        return Err("fixed-in needs at least one fixed version such as 1.1.12".to_owned());
+    }
+    for version in &versions {
+        if super::ReleaseVersion::parse(version).is_none() {
+            return Err(format!(
+                "fixed-in needs release versions such as 1.4.0-rc.3, not `{version}`"
+            ));
+        }
+    }
+    Ok(versions)
 }

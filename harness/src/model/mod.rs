@@ -8,11 +8,11 @@ mod profile;
 mod suite;
 mod version;
 
-pub use expect::{Expectation, FactRef, Operand, Predicate};
+pub use expect::{fixed_versions, Expectation, FactRef, Operand, Predicate};
 pub use ids::{CheckId, Name};
-pub use probe::Probe;
+pub use probe::{Probe, RUNTIMES};
 pub use profile::{CertifiedKind, Profile, Selector, Waiver};
 pub use suite::{Applicability, Check, Scalar, Suite, TargetKind};
-pub use version::{compare_dotted, KernelVersion};
+pub use version::{compare_dotted, fixed_in, KernelVersion, ReleaseVersion};
 
 pub use hostcert_reports::Severity;

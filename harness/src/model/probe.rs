@@ -100,7 +100,57 @@ pub enum Probe {
     /// record is the last mounted, the one in view). Absent when nothing is mounted exactly
     /// there. Live targets only.
     Mounts(String),
+    /// One container runtime's installation (see [`RUNTIMES`]): a record with `version` (the
+    /// upstream version: from the package database's version, or from the binary's Go build
+    /// info or version string), `package`, `package-version` and `package-manager` (`dpkg`,
+    /// `rpm`, `apk`, `none` for a binary installed by hand), `path`, `fixes` (the CVE ids the
+    /// package's changelog names, space-separated, `none` without), `go-version`, `module` and
+    /// `module-version` (a Go binary's build info, `none` otherwise), `version-source` and
+    /// `other-copies`. Absent when the runtime is not installed. Read from the package
+    /// databases and the binaries, which are never run.
+    Runtime(String),
+    /// Every container runtime found (see [`RUNTIMES`]): a record of name to
+    /// `VERSION (SOURCE)`; empty when none is installed.
+    Runtimes,
+    /// The cgroup layout the host runs (`v2`, `hybrid` or `v1`): the filesystem mounted at
+    /// /sys/fs/cgroup on a live host; in an OS tree, what its init system mounts at boot (systemd's
+    /// version and the kernel command line it is configured with).
+    CgroupMode,
+    /// A user's subordinate id ranges (`/etc/subuid`, `/etc/subgid`, entries by name or uid):
+    /// a record with `uid`, `subuid-count`, `subgid-count` (ids in all ranges),
+    /// `subuid-ranges` and `subgid-ranges` (`START:COUNT ...`). The argument may be a suite
+    /// parameter (`$user`). Absent when the user does not exist.
+    SubidRanges(String),
+    /// The cgroup controllers systemd delegates to a user's manager (`user@UID.service`): a record
+    /// with `uid`, `delegate` (the controllers its unit and drop-ins' `Delegate=` give,
+    /// space-separated, `all` for `yes`) and, on a live host where the user's manager runs,
+    /// `controllers` (its cgroup's `cgroup.controllers`; `not running` otherwise). The argument
+    /// may be a suite parameter (`$user`). Absent when the user does not exist.
+    UserCgroup(String),
+    /// The file capabilities of a file (its `security.capability` extended attribute, as
+    /// getcap(8) reads it): a record with `permitted`, `inheritable` (capability names,
+    /// space-separated, `none` when empty), `effective` (`yes`, `no`) and `rootid`. Absent when
+    /// the file has none or does not exist.
+    FileCaps(String),
+    /// The filesystem holding a path (statfs), on a live host: a record with `type` (`xfs`,
+    /// `ext4`, `btrfs`, `overlay`, `tmpfs`, ... or the magic number in hex), `magic`, and `d-type`
+    /// (`yes` when the folder's entries report their file type, which overlayfs needs: XFS made
+    /// with `ftype=0` reports `unknown` types and answers `no`; `unknown` when the folder has no
+    /// entry to tell). Absent when the path does not exist.
+    Filesystem(String),
 }
+
+/// The container runtimes the `runtime` probe knows.
+pub const RUNTIMES: &[&str] = &[
+    "runc",
+    "crun",
+    "containerd",
+    "cri-o",
+    "conmon",
+    "podman",
+    "docker",
+    "kata",
+];
 
 /// The keys of the `image` probe.
 pub const IMAGE_KEYS: &[&str] = &[
@@ -154,6 +204,26 @@ impl Probe {
             Probe::ImageLabel(_) => "image-label",
             Probe::ImageInfo(_) => "image-info",
             Probe::Mounts(_) => "mounts",
+            Probe::Runtime(_) => "runtime",
+            Probe::Runtimes => "runtimes",
+            Probe::CgroupMode => "cgroup-mode",
+            Probe::SubidRanges(_) => "subid-ranges",
+            Probe::UserCgroup(_) => "user-cgroup",
+            Probe::FileCaps(_) => "file-caps",
+            Probe::Filesystem(_) => "filesystem",
+        }
+    }
+
+    /// The argument of a probe that may name a suite parameter (`{subid-ranges: $user}`), to be
+    /// replaced by the parameter's value when a profile is resolved.
+    pub fn parameter_argument_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Probe::SubidRanges(argument) | Probe::UserCgroup(argument)
+                if argument.starts_with('$') =>
+            {
+                Some(argument)
+            }
+            _ => None,
         }
     }
 
@@ -185,9 +255,12 @@ impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Probe::KernelConfig(symbol) => write!(f, "CONFIG_{symbol}"),
-            Probe::KernelRelease | Probe::Architecture | Probe::ProbeProgram | Probe::LiveRun => {
-                f.write_str(self.kind())
-            }
+            Probe::KernelRelease
+            | Probe::Architecture
+            | Probe::ProbeProgram
+            | Probe::LiveRun
+            | Probe::Runtimes
+            | Probe::CgroupMode => f.write_str(self.kind()),
             Probe::Image(inner) => write!(f, "image {inner}"),
             Probe::OsRelease(key)
             | Probe::File(key)
@@ -203,7 +276,12 @@ impl fmt::Display for Probe {
             | Probe::ImageConfig(key)
             | Probe::ImageLabel(key)
             | Probe::ImageInfo(key)
-            | Probe::Mounts(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::Mounts(key)
+            | Probe::Runtime(key)
+            | Probe::SubidRanges(key)
+            | Probe::UserCgroup(key)
+            | Probe::FileCaps(key)
+            | Probe::Filesystem(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -232,6 +310,13 @@ const PROBE_KINDS: &[&str] = &[
     "image-label",
     "image-info",
     "mounts",
+    "runtime",
+    "runtimes",
+    "cgroup-mode",
+    "subid-ranges",
+    "user-cgroup",
+    "file-caps",
+    "filesystem",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -252,6 +337,8 @@ impl<'de> Deserialize<'de> for Probe {
                     "architecture" => Ok(Probe::Architecture),
                     "probe-program" => Ok(Probe::ProbeProgram),
                     "live-run" => Ok(Probe::LiveRun),
+                    "runtimes" => Ok(Probe::Runtimes),
+                    "cgroup-mode" => Ok(Probe::CgroupMode),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -280,6 +367,11 @@ impl<'de> Deserialize<'de> for Probe {
                     "openssh-version" => Probe::OpensshVersion(map.next_value()?),
                     "seccomp-profile" => Probe::SeccompProfile(map.next_value()?),
                     "mounts" => Probe::Mounts(map.next_value()?),
+                    "runtime" => Probe::Runtime(map.next_value()?),
+                    "subid-ranges" => Probe::SubidRanges(map.next_value()?),
+                    "user-cgroup" => Probe::UserCgroup(map.next_value()?),
+                    "file-caps" => Probe::FileCaps(map.next_value()?),
+                    "filesystem" => Probe::Filesystem(map.next_value()?),
                     "image" => {
                         let inner: Probe = map.next_value()?;
                         if matches!(
@@ -296,12 +388,15 @@ impl<'de> Deserialize<'de> for Probe {
                         }
                         Probe::Image(Box::new(inner))
                     }
-                    "kernel-release" | "architecture" | "probe-program" | "live-run" => {
+                    "kernel-release" | "architecture" | "probe-program" | "live-run"
+                    | "runtimes" | "cgroup-mode" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         match kind.as_str() {
                             "architecture" => Probe::Architecture,
                             "probe-program" => Probe::ProbeProgram,
                             "live-run" => Probe::LiveRun,
+                            "runtimes" => Probe::Runtimes,
+                            "cgroup-mode" => Probe::CgroupMode,
                             _ => Probe::KernelRelease,
                         }
                     }
@@ -373,6 +468,21 @@ impl Probe {
                 let trimmed = path.trim_end_matches('/');
                 Probe::Mounts(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
             }
+            Probe::Runtime(name) => {
+                if !RUNTIMES.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown runtime `{name}` (expected one of {})",
+                        RUNTIMES.join(", ")
+                    ));
+                }
+                Probe::Runtime(name)
+            }
+            Probe::Runtimes => Probe::Runtimes,
+            Probe::CgroupMode => Probe::CgroupMode,
+            Probe::SubidRanges(user) => Probe::SubidRanges(user_argument("subid-ranges", user)?),
+            Probe::UserCgroup(user) => Probe::UserCgroup(user_argument("user-cgroup", user)?),
+            Probe::FileCaps(path) => Probe::FileCaps(absolute("file-caps", path)?),
+            Probe::Filesystem(path) => Probe::Filesystem(absolute("filesystem", path)?),
             Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
             Probe::ProbeProgram => Probe::ProbeProgram,
             Probe::LiveRun => Probe::LiveRun,
@@ -455,6 +565,31 @@ impl Probe {
                 Probe::Command(argv)
             }
         })
+    }
+}
+
+/// A user argument: a user name or uid as /etc/passwd spells them, or `$parameter`.
+fn user_argument(kind: &str, user: String) -> Result<String, String> {
+    let (body, is_parameter) = match user.strip_prefix('$') {
+        Some(name) => (name, true),
+        None => (user.as_str(), false),
+    };
+    let valid = if is_parameter {
+        super::Name::try_from(body.to_owned()).is_ok()
+    } else {
+        !body.is_empty()
+            && body.len() <= 256
+            && !body.starts_with('-')
+            && body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+    };
+    if valid {
+        Ok(user)
+    } else {
+        Err(format!(
+            "{kind}: invalid user `{user}` (expected a user name, a uid or a parameter such as $user)"
+        ))
     }
 }
 

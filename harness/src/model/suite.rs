@@ -74,6 +74,10 @@ pub struct Applicability {
     /// os-release `ID`s (`debian`, `rhel`).
     #[serde(default)]
     pub os_ids: Vec<String>,
+    /// Suite parameters and the values for which the check applies (`kube-proxy-mode: [ipvs]`):
+    /// decided when a profile is resolved, so a run asks no fact for a check that cannot apply.
+    #[serde(default)]
+    pub parameters: BTreeMap<Name, Vec<Scalar>>,
 }
 
 impl Applicability {
@@ -237,6 +241,23 @@ impl Suite {
                     ));
                 }
             }
+            for (name, values) in &raw_check.applies_to.parameters {
+                if !raw.parameters.contains_key(name) {
+                    problems.push(format!("applies-to.parameters names `{name}`, which the suite does not declare under `parameters`"));
+                } else if values.is_empty() {
+                    problems.push(format!("applies-to.parameters.{name} lists no value"));
+                }
+            }
+            let mut probes = raw_check.probes;
+            for probe in probes.values_mut() {
+                if let Some(argument) = probe.parameter_argument_mut() {
+                    let known = Name::try_from(argument[1..].to_owned())
+                        .is_ok_and(|name| raw.parameters.contains_key(&name));
+                    if !known {
+                        problems.push(format!("a probe uses parameter `{argument}`, which the suite does not declare under `parameters`"));
+                    }
+                }
+            }
             let mut expect = expect;
             for operand in expect.operands_mut() {
                 if let super::Operand::Param(name) = operand {
@@ -263,7 +284,7 @@ impl Suite {
                 tags: raw_check.tags,
                 references: raw_check.references,
                 applies_to: raw_check.applies_to,
-                probes: raw_check.probes,
+                probes,
                 expect,
                 remediation: raw_check.remediation,
             });

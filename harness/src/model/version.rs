@@ -79,6 +79,100 @@ pub fn compare_dotted(left: &str, right: &str) -> Option<Ordering> {
     )
 }
 
+/// A release version as projects tag them (`1.4.0-rc.3`, `v2.0.7`, `1.1.5`): dotted numbers
+/// (missing parts count as zero) and an optional pre-release after `-` or `~` (Debian writes
+/// `1.0.0~rc93`), which sorts before the release itself as semver orders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseVersion {
+    numbers: Vec<u64>,
+    pre: Option<semver::Prerelease>,
+}
+
+impl ReleaseVersion {
+    /// Parses `v1.2.8`, `1.4.0-rc.3`, `1.0.0~rc93`; `None` without a leading number.
+    pub fn parse(text: &str) -> Option<ReleaseVersion> {
+        let text = text.trim();
+        let text = text.strip_prefix('v').unwrap_or(text);
+        let end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (dotted, rest) = text.split_at(end);
+        let numbers: Vec<u64> = dotted
+            .trim_end_matches('.')
+            .split('.')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let pre = match rest.chars().next() {
+            Some('-' | '~') => {
+                // The pre-release ends where build metadata or a packager's suffix starts.
+                let body: String = rest[1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                    .collect();
+                let body = body.trim_matches(|c| c == '.' || c == '-');
+                (!body.is_empty())
+                    .then(|| semver::Prerelease::new(body).ok())
+                    .flatten()
+            }
+            _ => None,
+        };
+        Some(ReleaseVersion { numbers, pre })
+    }
+
+    /// The release line: the first two numbers (`1.3` of `1.3.3`).
+    fn line(&self) -> (u64, u64) {
+        (
+            self.numbers.first().copied().unwrap_or(0),
+            self.numbers.get(1).copied().unwrap_or(0),
+        )
+    }
+}
+
+impl PartialOrd for ReleaseVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ReleaseVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let length = self.numbers.len().max(other.numbers.len());
+        let at = |numbers: &[u64], index: usize| numbers.get(index).copied().unwrap_or(0);
+        (0..length)
+            .map(|index| at(&self.numbers, index).cmp(&at(&other.numbers, index)))
+            .find(|ordering| *ordering != Ordering::Equal)
+            .unwrap_or_else(|| match (&self.pre, &other.pre) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
+                (Some(left), Some(right)) => left.cmp(right),
+            })
+    }
+}
+
+/// Whether `version` carries the fix of an advisory whose fixed versions are `fixed` (one per
+/// release line, as advisories list them: `1.2.8, 1.3.3, 1.4.0-rc.3`): it is at or after the
+/// fixed version of its own line (major.minor), or on a line newer than every listed one. A
+/// version on an older line, or on a line between listed ones that has no fix, is not fixed.
+/// `Err` names the text that is not a version.
+pub fn fixed_in(version: &str, fixed: &[&str]) -> Result<bool, String> {
+    let have =
+        ReleaseVersion::parse(version).ok_or_else(|| format!("`{version}` is not a version"))?;
+    let mut fixes = Vec::new();
+    for text in fixed {
+        fixes
+            .push(ReleaseVersion::parse(text).ok_or_else(|| format!("`{text}` is not a version"))?);
+    }
+    if fixes.is_empty() {
+        return Err("no fixed version given".to_owned());
+    }
+    if let Some(same_line) = fixes.iter().find(|fix| fix.line() == have.line()) {
+        return Ok(have >= *same_line);
+    }
+    Ok(fixes.iter().all(|fix| have.line() > fix.line()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +204,41 @@ mod tests {
         assert_eq!(compare_dotted("9.2p1", "9.2"), Some(Ordering::Equal));
         assert_eq!(compare_dotted("4.15", "4.8"), Some(Ordering::Greater));
         assert_eq!(compare_dotted("abc", "1"), None);
+    }
+
+    #[test]
+    fn fixed_in_judges_each_release_line() {
+        let runc = ["1.2.8", "1.3.3", "1.4.0-rc.3"];
+        for (version, fixed) in [
+            ("1.1.15", false),
+            ("1.2.7", false),
+            ("1.2.8", true),
+            ("v1.2.9", true),
+            ("1.3.0", false),
+            ("1.3.2", false),
+            ("1.3.3", true),
+            ("1.4.0-rc.2", false),
+            ("1.4.0-rc.3", true),
+            ("1.4.0", true),
+            ("1.5.0", true),
+            ("2.0.0", true),
+            ("1.0.0~rc93", false),
+        ] {
+            assert_eq!(fixed_in(version, &runc), Ok(fixed), "{version}");
+        }
+        assert_eq!(fixed_in("1.1.11", &["1.1.12"]), Ok(false));
+        assert_eq!(fixed_in("1.1.12", &["1.1.12"]), Ok(true));
+        assert_eq!(fixed_in("1.2.0", &["1.1.12"]), Ok(true));
+        assert_eq!(
+            fixed_in("1.6.20", &["1.7.29", "2.0.7", "2.1.5", "2.2.0"]),
+            Ok(false)
+        );
+        assert_eq!(
+            fixed_in("2.2.0-rc.1", &["1.7.29", "2.0.7", "2.1.5", "2.2.0"]),
+            Ok(false)
+        );
+        assert!(fixed_in("unknown", &runc).is_err());
+        assert!(ReleaseVersion::parse("1.4.0-rc.3") < ReleaseVersion::parse("1.4.0"));
+        assert!(ReleaseVersion::parse("1.4.0-rc.2") < ReleaseVersion::parse("1.4.0-rc.10"));
     }
 }

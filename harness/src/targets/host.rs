@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 use super::elf::{ElfInfo, MAX_ELF_BYTES};
 use super::kconfig::{symbol_fact, KernelConfig};
 use super::mounts::{mounts_fact, MountTable, MOUNTINFO};
+use super::node;
+use super::package_list::TargetFiles;
+use super::runtimes::Inventory;
 use super::Gathered;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
 use crate::model::Probe;
 
 /// The largest file a probe reads, so a huge or endless file cannot exhaust memory.
-pub(super) const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(super) const MAX_FILE_BYTES: u64 = crate::fsio::cap::FACT_TEXT;
 /// How long a command probe may run.
 pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Symbolic links followed while resolving one path, as the kernel's own limit.
@@ -37,6 +40,11 @@ enum Mode {
     Live,
     /// An OS tree in a folder, and the kernel of it being judged (if it has one).
     Tree { kernel: Option<TreeKernel> },
+    /// The running host whose root is mounted in a folder (`host-root:/host`, a Kubernetes Job or
+    /// DaemonSet with hostPID and hostNetwork): its files are read inside the folder as in a tree,
+    /// its kernel's facts from this process's /proc and /sys (the host's, with hostPID and
+    /// hostNetwork), its mount table from /proc/1/mountinfo (the host's init), and nothing is run.
+    HostRoot,
 }
 
 /// One kernel of an OS tree: its release and its config, as a path inside the tree.
@@ -73,8 +81,30 @@ impl HostFs {
         }
     }
 
+    /// The running host whose root is mounted at `root` (`host-root:DIR`).
+    pub(super) fn host_root(root: PathBuf) -> HostFs {
+        HostFs {
+            root,
+            mode: Mode::HostRoot,
+        }
+    }
+
+    /// Whether the kernel's facts are a running kernel's (`/proc`, `/sys`, sysctls, mounts).
     fn live(&self) -> bool {
+        matches!(self.mode, Mode::Live | Mode::HostRoot)
+    }
+
+    /// Whether commands may run: only on this machine itself, never on a mounted host root.
+    fn runs_commands(&self) -> bool {
         matches!(self.mode, Mode::Live)
+    }
+
+    /// Where this host's mount table is: its init's in host-root mode (ours is the pod's).
+    fn mountinfo_path(&self) -> &'static str {
+        match self.mode {
+            Mode::HostRoot => "/proc/1/mountinfo",
+            _ => MOUNTINFO,
+        }
     }
 
     /// The real path of an absolute path of the host, `None` when it does not exist. In a tree,
@@ -83,7 +113,8 @@ impl HostFs {
     pub(super) fn resolve(&self, absolute: &str) -> Result<Option<PathBuf>, String> {
         match self.mode {
             Mode::Live => Ok(Some(PathBuf::from(absolute))),
-            Mode::Tree { .. } => resolve_in_tree(&self.root, absolute),
+            Mode::HostRoot if is_kernel_path(absolute) => Ok(Some(PathBuf::from(absolute))),
+            Mode::Tree { .. } | Mode::HostRoot => resolve_in_tree(&self.root, absolute),
         }
     }
 
@@ -93,9 +124,47 @@ impl HostFs {
         let mut kernel_config: Option<Result<KernelConfig, String>> = None;
         let mut modules: Option<Result<ModuleIndex, String>> = None;
         let mut mount_table: Option<Result<MountTable, String>> = None;
+        let mut inventory: Option<Inventory> = None;
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
+                Probe::Runtime(name) => inventory
+                    .get_or_insert_with(|| Inventory::read(self))
+                    .fact(probe, name),
+                Probe::Runtimes => inventory
+                    .get_or_insert_with(|| Inventory::read(self))
+                    .summary_fact(probe),
+                Probe::CgroupMode => {
+                    let mode = if self.live() {
+                        let table = mount_table.get_or_insert_with(|| self.mount_table());
+                        table
+                            .as_ref()
+                            .map_err(Clone::clone)
+                            .and_then(node::live_cgroup_mode)
+                    } else {
+                        node::tree_cgroup_mode(self)
+                    };
+                    match mode {
+                        Ok((mode, source)) => {
+                            Fact::read(probe.clone(), source, FactValue::Text(mode))
+                        }
+                        Err(reason) => Fact::failed(probe.clone(), "cgroup layout", reason),
+                    }
+                }
+                Probe::SubidRanges(user) => match node::subid_ranges(self, user) {
+                    Ok(value) => Fact::read(
+                        probe.clone(),
+                        "/etc/passwd, /etc/subuid, /etc/subgid",
+                        value,
+                    ),
+                    Err(reason) => Fact::failed(probe.clone(), "/etc/subuid, /etc/subgid", reason),
+                },
+                Probe::UserCgroup(user) => match node::user_cgroup(self, user, self.live()) {
+                    Ok(value) => Fact::read(probe.clone(), "user@.service and its drop-ins", value),
+                    Err(reason) => Fact::failed(probe.clone(), "user@.service", reason),
+                },
+                Probe::FileCaps(path) => self.file_caps(probe, path),
+                Probe::Filesystem(path) => self.filesystem(probe, path),
                 Probe::KernelConfig(symbol) => {
                     let config = kernel_config
                         .get_or_insert_with(|| self.kernel_config(release.as_ref().ok()));
@@ -160,11 +229,7 @@ impl HostFs {
                 Probe::Command(argv) => self.command(probe, argv),
                 Probe::Mounts(point) => {
                     if self.live() {
-                        let table =
-                            mount_table.get_or_insert_with(|| match self.read_text(MOUNTINFO)? {
-                                FactValue::Text(text) => MountTable::parse(&text),
-                                _ => Err(format!("{MOUNTINFO} is missing")),
-                            });
+                        let table = mount_table.get_or_insert_with(|| self.mount_table());
                         mounts_fact(table, probe, point)
                     } else {
                         Fact::failed(
@@ -241,10 +306,117 @@ impl HostFs {
         Gathered::complete(hostname, facts)
     }
 
+    /// The live mount table.
+    fn mount_table(&self) -> Result<MountTable, String> {
+        let path = self.mountinfo_path();
+        match self.read_text(path)? {
+            FactValue::Text(text) => MountTable::parse(&text),
+            _ => Err(format!("{path} is missing")),
+        }
+    }
+
+    /// The names in a folder, `None` when there is no folder there.
+    fn list(&self, dir: &str) -> Result<Option<Vec<String>>, String> {
+        let Some(resolved) = self.resolve(dir)? else {
+            return Ok(None);
+        };
+        match std::fs::read_dir(resolved) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .take(100_000)
+                    .collect();
+                names.sort();
+                Ok(Some(names))
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(format!("{dir}: {error}")),
+        }
+    }
+
+    /// The `file-caps` fact: the `security.capability` extended attribute (links followed, as
+    /// getcap reads it).
+    fn file_caps(&self, probe: &Probe, path: &str) -> Fact {
+        let resolved = match self.resolve(path) {
+            Ok(Some(resolved)) if resolved.exists() => resolved,
+            Ok(_) => return Fact::read(probe.clone(), path, FactValue::Absent),
+            Err(reason) => return Fact::failed(probe.clone(), path, reason),
+        };
+        let mut value = [0u8; 64];
+        match rustix::fs::getxattr(&resolved, "security.capability", &mut value[..]) {
+            Ok(length) => match node::file_caps(&value[..length]) {
+                Ok(record) => {
+                    Fact::read(probe.clone(), format!("{path} security.capability"), record)
+                }
+                Err(reason) => Fact::failed(probe.clone(), path, reason),
+            },
+            Err(rustix::io::Errno::NODATA) => Fact::read(probe.clone(), path, FactValue::Absent),
+            Err(error) => {
+                Fact::failed(probe.clone(), path, format!("security.capability: {error}"))
+            }
+        }
+    }
+
+    /// The `filesystem` fact: statfs's type of the filesystem under a path, and whether its
+    /// folder entries report their types (d_type). Live hosts only.
+    fn filesystem(&self, probe: &Probe, path: &str) -> Fact {
+        if !self.live() {
+            return Fact::failed(
+                probe.clone(),
+                path,
+                "needs a live host; an OS tree has no mounted filesystems",
+            );
+        }
+        let Ok(Some(resolved)) = self.resolve(path) else {
+            return Fact::read(probe.clone(), path, FactValue::Absent);
+        };
+        let statfs = match rustix::fs::statfs(&resolved) {
+            Ok(statfs) => statfs,
+            Err(rustix::io::Errno::NOENT) => {
+                return Fact::read(probe.clone(), path, FactValue::Absent)
+            }
+            Err(error) => return Fact::failed(probe.clone(), path, format!("statfs: {error}")),
+        };
+        #[allow(clippy::unnecessary_cast)]
+        let magic = statfs.f_type as u64;
+        let d_type = match d_type_support(&resolved) {
+            Ok(Some(true)) => "yes",
+            Ok(Some(false)) => "no",
+            Ok(None) => "unknown",
+            Err(reason) => return Fact::failed(probe.clone(), path, reason),
+        };
+        let fields = [
+            (
+                "type",
+                node::filesystem_name(magic).map_or_else(|| format!("{magic:#x}"), str::to_owned),
+            ),
+            ("magic", format!("{magic:#x}")),
+            ("d-type", d_type.to_owned()),
+        ];
+        Fact::read(
+            probe.clone(),
+            format!("statfs and getdents of {path}"),
+            FactValue::Record(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), FactValue::Text(v)))
+                    .collect(),
+            ),
+        )
+    }
+
     /// The kernel release and where it was read, or where it was looked for and why it failed.
     fn kernel_release(&self) -> Result<(String, String), (String, String)> {
         match &self.mode {
-            Mode::Live => {
+            Mode::Live | Mode::HostRoot => {
                 let path = "/proc/sys/kernel/osrelease";
                 match self.read_text(path) {
                     Ok(FactValue::Text(release)) if !release.is_empty() => {
@@ -268,7 +440,7 @@ impl HostFs {
     /// the config of the kernel being judged. Records which file it was.
     fn kernel_config(&self, release: Option<&(String, String)>) -> Result<KernelConfig, String> {
         let candidates = match &self.mode {
-            Mode::Live => {
+            Mode::Live | Mode::HostRoot => {
                 let mut candidates = vec!["/proc/config.gz".to_owned()];
                 if let Some((_, release)) = release {
                     candidates.push(format!("/boot/config-{release}"));
@@ -309,7 +481,9 @@ impl HostFs {
         let release = match (&self.mode, release) {
             (_, Some((_, release))) => release.clone(),
             (Mode::Tree { .. }, None) => return Err(NO_KERNEL_IN_TREE.to_owned()),
-            (Mode::Live, None) => return Err("the kernel release is unknown".to_owned()),
+            (Mode::Live | Mode::HostRoot, None) => {
+                return Err("the kernel release is unknown".to_owned())
+            }
         };
         let dir = format!("/lib/modules/{release}");
         let text = |value: FactValue| match value {
@@ -471,39 +645,13 @@ impl HostFs {
         }
     }
 
-    /// A file's text with trailing whitespace trimmed; `Absent` when it does not exist.
+    /// A file's text with trailing whitespace trimmed; `Absent` when it does not exist. Only a
+    /// regular file is read, at most [`MAX_FILE_BYTES`]: a device node or a FIFO could block.
     fn read_text(&self, path: &str) -> Result<FactValue, String> {
-        let Some(resolved) = self.resolve(path)? else {
-            return Ok(FactValue::Absent);
-        };
-        if !self.live() && !resolved.is_file() {
-            // In a tree only regular files are read: a device node or a FIFO could block.
-            return if resolved.is_dir() {
-                Err("is a directory".to_owned())
-            } else {
-                Err("not a regular file; not read in an OS tree".to_owned())
-            };
-        }
-        let file = match std::fs::File::open(resolved) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(FactValue::Absent)
-            }
-            Err(error) => return Err(error.to_string()),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!(
-                "larger than {} MiB, not read",
-                MAX_FILE_BYTES >> 20
-            ));
-        }
-        Ok(FactValue::Text(
-            String::from_utf8_lossy(&bytes).trim_end().to_owned(),
-        ))
+        Ok(match self.read_bytes(path, MAX_FILE_BYTES)? {
+            Some(bytes) => FactValue::Text(String::from_utf8_lossy(&bytes).trim_end().to_owned()),
+            None => FactValue::Absent,
+        })
     }
 
     /// A regular file's bytes, at most `limit`; `None` when it does not exist.
@@ -511,26 +659,11 @@ impl HostFs {
         let Some(resolved) = self.resolve(path)? else {
             return Ok(None);
         };
-        let metadata = match std::fs::metadata(&resolved) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error.to_string()),
-        };
-        if !metadata.is_file() {
-            return Err("not a regular file".to_owned());
+        match crate::fsio::read_regular(&resolved, limit, "file") {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.not_found => Ok(None),
+            Err(error) => Err(error.cause),
         }
-        if metadata.len() > limit {
-            return Err(format!("larger than {} MiB, not read", limit >> 20));
-        }
-        let file = std::fs::File::open(&resolved).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        file.take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        if bytes.len() as u64 > limit {
-            return Err(format!("larger than {} MiB, not read", limit >> 20));
-        }
-        Ok(Some(bytes))
     }
 
     /// A file's ELF facts; `None` when it does not exist.
@@ -579,11 +712,11 @@ impl HostFs {
 
     fn command(&self, probe: &Probe, argv: &[String]) -> Fact {
         let source = argv.join(" ");
-        if !self.live() {
+        if !self.runs_commands() {
             return Fact::failed(
                 probe.clone(),
                 source,
-                "needs a live host; nothing from an OS tree is ever run",
+                "needs this machine itself; nothing from an OS tree or a mounted host root is ever run",
             );
         }
         match run_command(argv) {
@@ -596,6 +729,73 @@ impl HostFs {
             Err(reason) => Fact::failed(probe.clone(), source, reason),
         }
     }
+}
+
+impl TargetFiles for HostFs {
+    fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        self.read_bytes(path, limit)
+            .map_err(|reason| format!("{path}: {reason}"))
+    }
+
+    fn exists(&self, path: &str) -> Result<bool, String> {
+        Ok(self.resolve(path)?.is_some_and(|p| p.exists()))
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        HostFs::list(self, path)
+    }
+
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
+    fn canonical(&self, path: &str) -> String {
+        let real = match self.mode {
+            Mode::Live => std::fs::canonicalize(path).ok(),
+            _ => self.resolve(path).ok().flatten(),
+        };
+        real.and_then(|real| {
+            let inside = real.strip_prefix(&self.root).ok()?;
+            Some(format!("/{}", inside.display()))
+        })
+        .unwrap_or_else(|| path.to_owned())
+    }
+}
+
+/// Whether a path is the running kernel's own (/proc, and /sys but its cgroup mount, which a
+/// pod sees through its cgroup namespace): read from this process in host-root mode.
+fn is_kernel_path(absolute: &str) -> bool {
+    let under = |dir: &str| absolute == dir || absolute.starts_with(&format!("{dir}/"));
+    under("/proc") || (under("/sys") && !under("/sys/fs/cgroup"))
+}
+
+/// Whether a folder's entries (other than `.` and `..`) report their file type through
+/// getdents; `None` when it has no other entry to tell by.
+fn d_type_support(folder: &Path) -> Result<Option<bool>, String> {
+    let fd = rustix::fs::open(
+        folder,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut dir =
+        rustix::fs::Dir::read_from(&fd).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut seen = 0usize;
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(|e| format!("{}: {e}", folder.display()))?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if entry.file_type() == rustix::fs::FileType::Unknown {
+            return Ok(Some(false));
+        }
+        seen += 1;
+        if seen >= 64 {
+            break;
+        }
+    }
+    Ok((seen > 0).then_some(true))
 }
 
 /// The modules of one kernel, by name (dashes as underscores, as the kernel names them).

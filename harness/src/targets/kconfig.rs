@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::facts::{Fact, FactValue};
 use crate::model::Probe;
 
-/// The largest kernel config read, decompressed (real ones are 100 to 300 KiB).
-const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// The largest kernel config read, compressed or decompressed (real ones are 100 to 300 KiB).
+const MAX_CONFIG_BYTES: u64 = crate::fsio::cap::KERNEL_CONFIG;
 
 /// A full resolved config has thousands of symbol lines (the smallest in the shared fixtures has
 /// about 2,800); fragments and defconfigs have a few hundred to about a thousand.
@@ -32,11 +32,8 @@ impl KernelConfig {
     /// Reads a config file (gzip when it starts with gzip's magic bytes). Errors name the file and,
     /// for a line that is not config syntax, the line.
     pub fn read(path: &Path, source: &str) -> Result<KernelConfig, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read {source}: {e}"))?;
-        let mut raw = Vec::new();
-        file.take(MAX_CONFIG_BYTES + 1)
-            .read_to_end(&mut raw)
-            .map_err(|e| format!("cannot read {source}: {e}"))?;
+        let raw = crate::fsio::read_regular(path, MAX_CONFIG_BYTES, "kernel config")
+            .map_err(|e| format!("cannot read {source}: {}", e.cause))?;
         KernelConfig::from_bytes(&raw, source)
     }
 

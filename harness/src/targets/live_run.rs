@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,13 +35,7 @@ const TOOLS: &[(&str, &str)] = &[
 /// Why a real run cannot happen here (not root, no namespaces), or `None` when it can. Such a
 /// run is skipped with the reason, never passed.
 pub(super) fn cannot_run_here() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("");
-    if euid != "0" {
+    if !rustix::process::geteuid().is_root() {
         return Some(
             "a real run needs root on the host (namespaces, veth pairs, mounts)".to_owned(),
         );
@@ -51,11 +46,62 @@ pub(super) fn cannot_run_here() -> Option<String> {
     None
 }
 
+/// The prefix of the veth interfaces of a real run: `hc<pid>s` and `hc<pid>c`, followed by the
+/// run's number for a process's later runs (an interface name has at most 15 bytes, and
+/// dnsmasq's log lines that are evidence name it).
+pub(crate) const LINK_PREFIX: &str = "hc";
+
+/// The script of a real run, started in its own process group (a Ctrl-C on the terminal reaches
+/// hostcert, which tears the run down, not the script's processes one by one), with the lines it
+/// prints.
+struct Script {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    started: Instant,
+    /// Whether hostcert asked it to stop because a signal interrupted the run.
+    stopped: bool,
+}
+
+impl Script {
+    /// The next line the script prints, or `None` when it has closed its output or the time
+    /// is up. When a signal interrupts the run, the script is told to tear down (its stdin
+    /// closed, SIGTERM) and its last lines are still read.
+    fn next_line(&mut self) -> Option<String> {
+        loop {
+            if !self.stopped && crate::interrupt::requested().is_some() {
+                self.stop();
+            }
+            let left = TIMEOUT.saturating_sub(self.started.elapsed());
+            if left.is_zero() {
+                return None;
+            }
+            match self.lines.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(line) => return Some(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stopped = true;
+        drop(self.child.stdin.take());
+        crate::interrupt::send(self.child.id(), rustix::process::Signal::TERM, false);
+    }
+}
+
 /// Runs the image tree at `tree` for real. The record has `dhcp-client`, `lease`, `dhcp-secs`,
 /// `sshd-secs`, `login` (`ok` or why not), `pty`, `command`, `seccomp-sandbox` (`engaged`,
 /// `not engaged: LINE`, `unknown`), `sandbox-log`, `dhcp-log`, `total-secs` and `teardown`
 /// (`ok` or what was left).
+///
+/// Everything it makes is named for this process ([`crate::temp`]): the namespaces
+/// `hostcert-<pid>-<n>-srv` and `-img`, the veth pair `hc<pid>s`/`c` (`hc<pid>s<n>` past the
+/// first run), and its folder
+/// `hostcert-<pid>-live-*` under TMPDIR; `hostcert clean` removes them if hostcert is killed
+/// before its script tore them down.
 pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     for (tool, package) in TOOLS {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
@@ -68,8 +114,18 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
             ));
         }
     }
+    if let Some(reason) = crate::interrupt::reason() {
+        return Err(reason);
+    }
     let started = Instant::now();
-    let tag = format!("hc{}", std::process::id() % 100_000);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pid = std::process::id();
+    let namespaces = format!("{}{pid}-{n}", crate::temp::PREFIX);
+    let run_number = if n == 0 { String::new() } else { n.to_string() };
+    let links = [
+        format!("{LINK_PREFIX}{pid}s{run_number}"),
+        format!("{LINK_PREFIX}{pid}c{run_number}"),
+    ];
     // `HOSTCERT_LIVE_RUN_DENY_SECCOMP=1` simulates a host that refuses seccomp filters for the
     // image's sshd (hostcert-probe deny-seccomp, as recipes/sshd-noseccomp-wrapper.sh does).
     let deny = match std::env::var_os("HOSTCERT_LIVE_RUN_DENY_SECCOMP") {
@@ -78,16 +134,33 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
             .to_string(),
         _ => String::new(),
     };
-    let mut child = Command::new("sh")
+    let work = crate::temp::folder("live")
+        .map_err(|e| format!("cannot make a temporary folder: {e}"))?
+        .keep();
+    // An interrupted run waits for this teardown before it writes its report.
+    let _teardown = crate::interrupt::Teardown::start();
+    let spawned = Command::new("sh")
         .args(["-c", SCRIPT, "hostcert-live-run"])
         .env("TREE", tree)
-        .env("TAG", &tag)
+        .env("WORK", &work)
+        .env("NS", &namespaces)
+        .env("IF_S", &links[0])
+        .env("IF_C", &links[1])
         .env("DENY_SECCOMP", deny)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the run: {e}"))?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            let _ = crate::temp::remove_folder(&work);
+            return Err(format!("cannot start the run: {error}"));
+        }
+    };
+    // A second Ctrl-C sends the script's group SIGTERM: it tears down on its own.
+    let _group = crate::interrupt::ProcessGroup::register(child.id());
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     let stdout = child.stdout.take();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
@@ -109,9 +182,15 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
         }
         text
     });
+    let mut script = Script {
+        child,
+        lines: lines_rx,
+        started,
+        stopped: false,
+    };
     // Phase one: until `ready` (or the script ends).
     let mut ready = false;
-    while let Ok(line) = lines_rx.recv_timeout(TIMEOUT.saturating_sub(started.elapsed())) {
+    while let Some(line) = script.next_line() {
         if line == "ready" {
             ready = true;
             break;
@@ -120,7 +199,7 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
             fields.insert(key.to_owned(), value.to_owned());
         }
     }
-    if ready {
+    if ready && !script.stopped {
         let login_started = Instant::now();
         match login(&fields) {
             Ok((pty, output)) => {
@@ -138,19 +217,30 @@ pub(super) fn run(tree: &std::path::Path) -> Result<FactValue, String> {
         );
     }
     // Phase two: closing stdin tells the script to tear down.
-    drop(child.stdin.take());
-    while let Ok(line) = lines_rx.recv_timeout(TIMEOUT.saturating_sub(started.elapsed())) {
+    drop(script.child.stdin.take());
+    while let Some(line) = script.next_line() {
         if let Some((key, value)) = line.split_once('=') {
             fields.insert(key.to_owned(), value.to_owned());
         }
     }
-    let status = wait_or_kill(&mut child, started);
+    let status = wait_or_kill(&mut script.child, started);
     let _ = reader.join();
     let errors = stderr_reader.join().unwrap_or_default();
+    let folder = crate::temp::remove_folder(&work);
     if !fields.contains_key("teardown") {
         return Err(format!(
-            "the run did not finish ({status}); the host may keep namespaces named {tag}-*: {}",
+            "the run did not finish ({status}); the host may keep network namespaces named {namespaces}-* (`hostcert clean` removes them): {}",
             errors.trim()
+        ));
+    }
+    if let Err(reason) = folder {
+        fields.insert("teardown".to_owned(), format!("left: {reason}"));
+    }
+    if script.stopped {
+        return Err(format!(
+            "{}; teardown {}",
+            crate::interrupt::reason().unwrap_or_else(|| "interrupted".to_owned()),
+            fields["teardown"]
         ));
     }
     if !ready {
@@ -194,6 +284,8 @@ fn wait_or_kill(child: &mut Child, started: Instant) -> String {
         match child.try_wait() {
             Ok(Some(status)) => return status.to_string(),
             Ok(None) if started.elapsed() > TIMEOUT + Duration::from_secs(10) => {
+                // The whole group: dnsmasq and the image's processes too.
+                crate::interrupt::send(child.id(), rustix::process::Signal::KILL, true);
                 let _ = child.kill();
                 let _ = child.wait();
                 return "killed after the time limit".to_owned();
@@ -226,6 +318,21 @@ fn login(fields: &BTreeMap<String, String>) -> Result<(String, String), String> 
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start busybox nc: {e}"))?;
+    // A signal ends the login at once: the socket is shut, and ssh2 sees the end of the stream.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let finished = std::sync::Arc::clone(&finished);
+        let socket = ours.try_clone().map_err(|e| e.to_string())?;
+        std::thread::spawn(move || {
+            while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+                if crate::interrupt::requested().is_some() {
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
     let result = (|| {
         let mut session = ssh2::Session::new().map_err(|e| e.message().to_owned())?;
         session.set_timeout(20_000);
@@ -268,25 +375,27 @@ fn login(fields: &BTreeMap<String, String>) -> Result<(String, String), String> 
             .join(" | ");
         Ok((pty, command))
     })();
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watcher.join();
     let _ = ours.shutdown(std::net::Shutdown::Both);
     let _ = nc.kill();
     let _ = nc.wait();
     result
 }
 
-/// The run itself. Environment: TREE (the image tree), TAG (unique, short: interface names are
-/// at most 15 bytes). Prints `key=value` lines, `ready` once the image's sshd listens, and after
-/// stdin closes, the teardown's result.
+/// The run itself. Environment: TREE (the image tree), WORK (its empty folder, under TMPDIR),
+/// NS (the prefix of its network namespaces), IF_S and IF_C (its veth pair's ends). Prints `key=value` lines, `ready` once the image's sshd listens, and
+/// after stdin closes or on SIGINT, SIGTERM, SIGHUP or SIGPIPE (hostcert gone), the teardown's
+/// result.
 const SCRIPT: &str = r#"
 set -u
-NS_S="$TAG-srv"; NS_I="$TAG-img"
-IF_S="v${TAG}s"; IF_C="v${TAG}c"
+NS_S="$NS-srv"; NS_I="$NS-img"
 NET="10.213.$(( $$ % 200 + 20 ))"
-WORK="$(mktemp -d /tmp/hostcert-live.XXXXXX)"; chmod 700 "$WORK"
 DNSMASQ_PID=""; IMAGE_PID=""
 now() { date +%s.%N; }
 secs() { awk "BEGIN { printf \"%.2f\", $2 - $1 }"; }
 cleanup() {
+  trap '' INT TERM HUP PIPE
   touch "$WORK/stop"
   if [ -n "$IMAGE_PID" ]; then
     for i in $(seq 1 50); do kill -0 "$IMAGE_PID" 2>/dev/null || break; sleep 0.1; done
@@ -295,7 +404,7 @@ cleanup() {
   [ -n "$DNSMASQ_PID" ] && kill "$DNSMASQ_PID" 2>/dev/null && wait "$DNSMASQ_PID" 2>/dev/null
   ip netns del "$NS_S" 2>/dev/null; ip netns del "$NS_I" 2>/dev/null
   left=""
-  ip netns list 2>/dev/null | grep -q "^$TAG-" && left="$left namespaces"
+  ip netns list 2>/dev/null | grep -q "^$NS-" && left="$left namespaces"
   ip link show "$IF_S" >/dev/null 2>&1 && left="$left veth"
   for p in $DNSMASQ_PID $IMAGE_PID; do kill -0 "$p" 2>/dev/null && left="$left pid-$p"; done
   grep -q "$WORK" /proc/self/mountinfo && left="$left mounts"
@@ -304,6 +413,7 @@ cleanup() {
   if [ -z "$left" ]; then echo "teardown=ok"; else echo "teardown=left:$left"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; trap 'exit 141' PIPE
 fail() { echo "error=$*"; exit 1; }
 echo "work=$WORK"; echo "server-netns=$NS_S"; echo "image-netns=$NS_I"
 t0=$(now)

@@ -5,18 +5,25 @@
 //! [`kernel_config`] (a bare kernel config), [`image`] (container images) and [`snapshot`] (facts
 //! saved by `hostcert gather`).
 
+mod buildinfo;
 mod elf;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod host;
 pub mod image;
 mod kconfig;
 pub mod kernel_config;
+pub mod leftovers;
 mod live_run;
 pub mod local;
 mod mounts;
+mod node;
+pub mod package_list;
 pub mod packages;
 pub mod pair;
 pub mod probe_program;
 pub mod rootfs;
+mod runtimes;
 pub mod snapshot;
 pub mod ssh;
 
@@ -164,6 +171,11 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
             .map(|t| Box::new(t) as Box<dyn Target>)
             .collect());
     }
+    if let Some(dir) = address.strip_prefix("host-root:") {
+        return Ok(vec![Box::new(local::LocalTarget::host_root(
+            std::path::Path::new(dir),
+        )?)]);
+    }
     if let Some(file) = address.strip_prefix("kernel-config:") {
         return Ok(vec![Box::new(kernel_config::KernelConfigTarget::new(
             file.into(),
@@ -178,7 +190,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST/REPO[:TAG]` or `containers-storage:NAME[:TAG]`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `host-root:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST/REPO[:TAG]` or `containers-storage:NAME[:TAG]`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }

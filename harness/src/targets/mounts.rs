@@ -89,6 +89,14 @@ impl MountTable {
         Ok(MountTable { mounts })
     }
 
+    /// The filesystem type of the mount in view at a mount point.
+    pub fn fs_type_at(&self, point: &str) -> Option<&str> {
+        self.mounts
+            .iter()
+            .rfind(|m| m.mount_point == point)
+            .map(|m| m.fs_type.as_str())
+    }
+
     /// The `mounts` fact for a mount point: the last mount there (later mounts hide earlier
     /// ones), with how many share the point; absent when none.
     pub fn fact(&self, probe: &Probe, point: &str) -> Fact {

@@ -249,29 +249,15 @@ pub struct SeccompProfile {
     json: serde_json::Value,
 }
 
-/// The largest seccomp profile read.
-const MAX_PROFILE_BYTES: u64 = 4 << 20;
-
 impl SeccompProfile {
     /// Reads a profile; on failure, the source and the reason.
     pub fn read(path: &Path) -> Result<SeccompProfile, (String, String)> {
-        use std::io::Read;
         let source = path.display().to_string();
         let fail = |reason: String| (source.clone(), reason);
         // Only a regular file is opened: a FIFO or a device could block the run.
-        match std::fs::metadata(path) {
-            Ok(metadata) if metadata.is_file() => {}
-            Ok(_) => return Err(fail("not a regular file".to_owned())),
-            Err(error) => return Err(fail(format!("cannot read: {error}"))),
-        }
-        let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let mut bytes = Vec::new();
-        file.take(MAX_PROFILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
-        if bytes.len() as u64 > MAX_PROFILE_BYTES {
-            return Err(fail("larger than 4 MiB, not read".to_owned()));
-        }
+        let bytes =
+            crate::fsio::read_regular(path, crate::fsio::cap::SECCOMP_PROFILE, "seccomp profile")
+                .map_err(|e| fail(e.reason))?;
         let json: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| fail(format!("not a seccomp profile: {e}")))?;
         if !json.is_object() {
@@ -370,7 +356,10 @@ mod tests {
         assert_eq!(old.action_for("clone3"), "errno EPERM (1)");
         assert_eq!(profile("{}").action_for("clone3"), "unknown (no action)");
         let error = SeccompProfile::read(Path::new("/dev/null")).unwrap_err();
-        assert_eq!(error.1, "not a regular file");
+        assert_eq!(
+            error.1,
+            "cannot read the seccomp profile: a character device, not a regular file"
+        );
         let dir = std::env::temp_dir().join(format!("hostcert-seccomp-{}", std::process::id()));
         std::fs::write(&dir, "[1, 2]").unwrap();
         let error = SeccompProfile::read(&dir).unwrap_err();

@@ -138,8 +138,12 @@ fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
         }
     }
     if let Some(release_file) = resolve_in_tree(root, "/include/config/kernel.release")? {
-        let release = std::fs::read_to_string(&release_file)
-            .map_err(|e| format!("cannot read include/config/kernel.release: {e}"))?;
+        let release = crate::fsio::read_regular_text(
+            &release_file,
+            crate::fsio::cap::FACT_TEXT,
+            "kernel release",
+        )
+        .map_err(|e| format!("cannot read include/config/kernel.release: {}", e.cause))?;
         let release = release.trim().to_owned();
         if !release.is_empty() && resolve_in_tree(root, "/.config")?.is_some() {
             kernels.entry(release.clone()).or_insert(TreeKernel {

@@ -27,8 +27,9 @@ impl SnapshotTarget {
             target: name.clone(),
             reason,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read the fact snapshot: {e}")))?;
+        let text =
+            crate::fsio::read_regular_text(path, crate::fsio::cap::SNAPSHOT, "fact snapshot")
+                .map_err(|e| fail(e.reason))?;
         let (snapshot, digest) = Snapshot::parse(&text).map_err(fail)?;
         let kind_of = |field: &str, text: &str| {
             TargetKind::parse(text)

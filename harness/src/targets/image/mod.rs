@@ -308,9 +308,7 @@ impl Target for ImageTarget {
             return Err(fail(reason.clone()));
         }
         // Everything the run writes for this image goes here, and goes away with it.
-        let temp = tempfile::Builder::new()
-            .prefix("hostcert-image-")
-            .tempdir()
+        let temp = crate::temp::folder("image")
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
         let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
         // The files are unpacked only when a probe reads them.
@@ -757,52 +755,20 @@ fn licenses(root: &Path) -> Result<FactValue, String> {
     Ok(FactValue::Text(count.to_string()))
 }
 
-/// The installed packages' names, sorted, space-separated: from dpkg's status and apk's
-/// installed database. RPM's database is not read (it is SQLite or Berkeley DB).
+/// The installed packages' names, sorted, space-separated: the shared package list
+/// ([`super::package_list::PackageList`]: dpkg's status, apk's installed database and the rpm
+/// database).
 fn packages(root: &Path) -> Result<(String, FactValue), String> {
-    let mut names = std::collections::BTreeSet::new();
-    let mut sources = Vec::new();
-    if let Some(status) = read_tree_text_large(root, "/var/lib/dpkg/status")? {
-        sources.push("/var/lib/dpkg/status");
-        for stanza in status.split("\n\n") {
-            let mut name = None;
-            let mut installed = false;
-            for line in stanza.lines() {
-                if let Some(value) = line.strip_prefix("Package:") {
-                    name = Some(value.trim().to_owned());
-                } else if let Some(value) = line.strip_prefix("Status:") {
-                    installed = value.trim().ends_with(" installed");
-                }
-            }
-            if let (Some(name), true) = (name, installed) {
-                names.insert(name);
-            }
-        }
-    }
-    if let Some(installed) = read_tree_text_large(root, "/lib/apk/db/installed")? {
-        sources.push("/lib/apk/db/installed");
-        for line in installed.lines() {
-            if let Some(name) = line.strip_prefix("P:") {
-                names.insert(name.trim().to_owned());
-            }
-        }
-    }
-    if sources.is_empty() {
-        for rpmdb in ["/var/lib/rpm", "/usr/lib/sysimage/rpm"] {
-            if resolve_in_tree(root, rpmdb)?.is_some_and(|p| p.is_dir()) {
-                return Err(format!(
-                    "the image has an RPM database ({rpmdb}), which hostcert does not read yet"
-                ));
-            }
-        }
+    let list = super::package_list::PackageList::read(&HostFs::tree(root.to_owned(), None))?;
+    if list.sources.is_empty() {
         return Ok((
             "dpkg status, apk installed (neither present)".to_owned(),
             FactValue::Text(String::new()),
         ));
     }
     Ok((
-        sources.join(", "),
-        FactValue::Text(names.into_iter().collect::<Vec<_>>().join(" ")),
+        list.sources.join(", "),
+        FactValue::Text(list.packages.into_keys().collect::<Vec<_>>().join(" ")),
     ))
 }
 

@@ -100,16 +100,8 @@ pub(super) fn judge(
 }
 
 fn read_small(path: &Path) -> Result<Vec<u8>, String> {
-    let metadata =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !metadata.is_file() || metadata.len() > MAX_SIGNATURE_BYTES {
-        return Err(format!(
-            "{} is not a regular file of at most {} MiB",
-            path.display(),
-            MAX_SIGNATURE_BYTES >> 20
-        ));
-    }
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    crate::fsio::read_regular(path, MAX_SIGNATURE_BYTES, "signature, key or policy file")
+        .map_err(|e| e.to_string())
 }
 
 /// The policy scopes of a layout folder or an archive file, most specific first, as

@@ -29,6 +29,11 @@ use crate::targets::host::{
 };
 use crate::targets::kconfig::{symbol_fact, KernelConfig};
 use crate::targets::mounts::{mounts_fact, MountTable, MOUNTINFO};
+use crate::targets::node;
+use crate::targets::package_list::{
+    TargetFiles, APK_INSTALLED, DPKG_STATUS, RPM_DB_DIRS, RPM_DB_FILES,
+};
+use crate::targets::runtimes;
 
 /// The script for a set of probes, and what is needed to read its output.
 pub(super) struct Batch {
@@ -37,6 +42,10 @@ pub(super) struct Batch {
     nonce: String,
     /// Probe to frame id, for the probes that have their own frame.
     ids: BTreeMap<Probe, String>,
+    /// Files sent whole (or filtered) for facts derived from files, by path, with frame ids.
+    files: BTreeMap<String, String>,
+    /// Paths whose existence was tested, with frame ids.
+    exists: BTreeMap<String, String>,
 }
 
 /// Quotes a string for POSIX sh.
@@ -89,7 +98,47 @@ else
 fi
 "#;
         }
-        if probes.iter().any(|p| matches!(p, Probe::Mounts(_))) {
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let mut exists: BTreeMap<String, String> = BTreeMap::new();
+        let (file_paths, exist_paths) = file_inputs(probes);
+        for path in file_paths {
+            let id = format!("f{}", files.len());
+            if path == DPKG_STATUS || path == APK_INSTALLED {
+                // Only the stanzas of runtime packages: a status file can be megabytes.
+                let names: Vec<String> = runtimes::package_names()
+                    .iter()
+                    .map(|n| n.replace('.', "\\."))
+                    .collect();
+                let key = if path == DPKG_STATUS {
+                    "Package: "
+                } else {
+                    "P:"
+                };
+                let program = shell_quote(&format!(
+                    "BEGIN{{RS=\"\";ORS=\"\\n\\n\"}} $0 ~ /(^|\\n){key}({})(\\n|$)/",
+                    names.join("|")
+                ));
+                let quoted = shell_quote(&path);
+                script += &format!(
+                    "b {id} {quoted}; if [ ! -e {quoted} ]; then e {id} absent; elif awk {program} {quoted} 2> \"$T/e\"; then e {id} ok; else fail {id} {quoted}; fi\n"
+                );
+            } else {
+                script += &format!("rd {id} {}\n", shell_quote(&path));
+            }
+            files.insert(path, id);
+        }
+        for path in exist_paths {
+            let id = format!("x{}", exists.len());
+            let quoted = shell_quote(&path);
+            script += &format!(
+                "b {id} {quoted}; if [ -e {quoted} ]; then e {id} yes; else e {id} no; fi\n"
+            );
+            exists.insert(path, id);
+        }
+        if probes
+            .iter()
+            .any(|p| matches!(p, Probe::Mounts(_) | Probe::CgroupMode))
+        {
             script += &format!("rd mountinfo {MOUNTINFO}\n");
         }
         if probes.iter().any(|p| matches!(p, Probe::OsRelease(_))) {
@@ -163,6 +212,8 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
             script,
             nonce: nonce.to_owned(),
             ids,
+            files,
+            exists,
         }
     }
 
@@ -194,9 +245,38 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
         let mut kernel_config: Option<Result<KernelConfig, String>> = None;
         let mut modules: Option<Result<ModuleIndex, String>> = None;
         let mut mount_table: Option<Result<MountTable, String>> = None;
+        let mut inventory: Option<runtimes::Inventory> = None;
+        let sent = SentFiles {
+            frames: &frames,
+            files: &self.files,
+            exists: &self.exists,
+            missing: &missing,
+        };
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
+                Probe::Runtime(name) => inventory
+                    .get_or_insert_with(|| runtimes::Inventory::read(&sent))
+                    .fact(probe, name),
+                Probe::Runtimes => inventory
+                    .get_or_insert_with(|| runtimes::Inventory::read(&sent))
+                    .summary_fact(probe),
+                Probe::CgroupMode => {
+                    let table = mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
+                    match table.as_ref().map_err(Clone::clone).and_then(node::live_cgroup_mode) {
+                        Ok((mode, source)) => Fact::read(probe.clone(), source, FactValue::Text(mode)),
+                        Err(reason) => Fact::failed(probe.clone(), "cgroup layout", reason),
+                    }
+                }
+                Probe::SubidRanges(user) => match node::subid_ranges(&sent, user) {
+                    Ok(value) => Fact::read(probe.clone(), "/etc/passwd, /etc/subuid, /etc/subgid", value),
+                    Err(reason) => Fact::failed(probe.clone(), "/etc/subuid, /etc/subgid", reason),
+                },
+                Probe::UserCgroup(_) | Probe::FileCaps(_) | Probe::Filesystem(_) => Fact::failed(
+                    probe.clone(),
+                    probe.to_string(),
+                    "not read over SSH yet: judge this host with --target host-root:/ run on it, or from an OS tree of its image",
+                ),
                 Probe::KernelRelease => match &release {
                     Some(release) => Fact::read(
                         probe.clone(),
@@ -269,14 +349,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     }
                 }
                 Probe::Mounts(point) => {
-                    let table = mount_table.get_or_insert_with(|| match frames.get("mountinfo") {
-                        Some(frame) if frame.status == "ok" => MountTable::parse(&frame.text()),
-                        Some(frame) if frame.status == "absent" => {
-                            Err(format!("{MOUNTINFO} is missing"))
-                        }
-                        Some(_) => Err(error_text(&frames, "mountinfo")),
-                        None => Err(missing.clone()),
-                    });
+                    let table = mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
                     mounts_fact(table, probe, point)
                 }
                 Probe::Elf(path) | Probe::LibcVersions(path) | Probe::OpensshVersion(path) => {
@@ -395,6 +468,100 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
             }
             _ => Fact::failed(probe.clone(), source, "not read over SSH"),
         }
+    }
+}
+
+/// The mount table the batch sent.
+fn mount_table_of(frames: &BTreeMap<String, Frame>, missing: &str) -> Result<MountTable, String> {
+    match frames.get("mountinfo") {
+        Some(frame) if frame.status == "ok" => MountTable::parse(&frame.text()),
+        Some(frame) if frame.status == "absent" => Err(format!("{MOUNTINFO} is missing")),
+        Some(_) => Err(error_text(frames, "mountinfo")),
+        None => Err(missing.to_owned()),
+    }
+}
+
+/// The files and existence tests a batch needs for the facts derived from files: the package
+/// databases, dpkg file lists and changelogs of runtime packages and the runtime binaries'
+/// places (runtimes), the account and subordinate id files (subid ranges).
+fn file_inputs(probes: &ProbeSet) -> (Vec<String>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut exists = Vec::new();
+    if probes
+        .iter()
+        .any(|p| matches!(p, Probe::Runtime(_) | Probe::Runtimes))
+    {
+        files.push(DPKG_STATUS.to_owned());
+        files.push(APK_INSTALLED.to_owned());
+        for package in runtimes::package_names() {
+            files.push(runtimes::changelog_path(package));
+            files.push(format!("/var/lib/dpkg/info/{package}.list"));
+            for arch in [
+                "amd64", "arm64", "armhf", "i386", "ppc64el", "s390x", "riscv64",
+            ] {
+                files.push(format!("/var/lib/dpkg/info/{package}:{arch}.list"));
+            }
+        }
+        for dir in RPM_DB_DIRS {
+            for file in RPM_DB_FILES {
+                exists.push(format!("{dir}/{file}"));
+            }
+        }
+        for spec in runtimes::SPECS {
+            exists.extend(runtimes::binary_paths(spec));
+        }
+    }
+    if probes.iter().any(|p| matches!(p, Probe::SubidRanges(_))) {
+        files.extend(["/etc/passwd", "/etc/subuid", "/etc/subgid"].map(str::to_owned));
+    }
+    files.dedup();
+    exists.dedup();
+    (files, exists)
+}
+
+/// The files a batch sent, read as a target's files: a file that was not sent cannot be read
+/// (binaries are never sent), and a path whose existence was not tested is an error.
+struct SentFiles<'a> {
+    frames: &'a BTreeMap<String, Frame>,
+    files: &'a BTreeMap<String, String>,
+    exists: &'a BTreeMap<String, String>,
+    missing: &'a str,
+}
+
+impl TargetFiles for SentFiles<'_> {
+    fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        let Some(id) = self.files.get(path) else {
+            return Err(format!(
+                "{path}: not read over SSH (hostcert does not copy binaries back from a host)"
+            ));
+        };
+        match self.frames.get(id) {
+            Some(frame) if frame.status == "ok" => {
+                if frame.payload.len() as u64 > limit {
+                    return Err(format!("{path}: larger than {limit} bytes"));
+                }
+                Ok(Some(frame.payload.clone()))
+            }
+            Some(frame) if frame.status == "absent" => Ok(None),
+            Some(_) => Err(format!("{path}: {}", error_text(self.frames, id))),
+            None => Err(format!("{path}: {}", self.missing)),
+        }
+    }
+
+    fn exists(&self, path: &str) -> Result<bool, String> {
+        if let Some(id) = self.exists.get(path) {
+            return match self.frames.get(id) {
+                Some(frame) => Ok(frame.status == "yes"),
+                None => Err(format!("{path}: {}", self.missing)),
+            };
+        }
+        Ok(self.read_file(path, u64::MAX)?.is_some())
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        Err(format!(
+            "{path}: folders are not listed for this fact over SSH"
+        ))
     }
 }
 
@@ -830,6 +997,12 @@ mod tests {
             Probe::File("/dev/null".to_owned()),
             Probe::File("/dev/ptmx".to_owned()),
             Probe::File("/".to_owned()),
+            Probe::Runtime("runc".to_owned()),
+            Probe::Runtime("containerd".to_owned()),
+            Probe::Runtimes,
+            Probe::CgroupMode,
+            Probe::SubidRanges("root".to_owned()),
+            Probe::SubidRanges("no-such-user".to_owned()),
         ]
         .into_iter()
         .chain(node_probes.iter().cloned())
@@ -904,5 +1077,89 @@ mod tests {
             command.value.as_ref().unwrap().field("exit-status"),
             Some(&FactValue::Text("3".to_owned()))
         );
+    }
+
+    /// The runtime inventory from what a host's batch sent: the filtered dpkg stanza, the dpkg
+    /// file list, the changelog and the existence of binaries; a binary no package owns is not
+    /// copied back, so its version is unknown rather than guessed.
+    #[test]
+    fn runtimes_are_read_from_the_frames_a_host_sent() {
+        let probes: ProbeSet = [
+            Probe::Runtime("runc".to_owned()),
+            Probe::Runtime("containerd".to_owned()),
+            Probe::Runtime("crun".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let batch = Batch::new(&probes, "n1");
+        let id = |path: &str| batch.files[path].clone();
+        let mut changelog = Vec::new();
+        {
+            use std::io::Write;
+            let mut gz =
+                flate2::write::GzEncoder::new(&mut changelog, flate2::Compression::default());
+            gz.write_all(b"runc (1.1.5+ds1-1+deb12u1) bookworm-security; urgency=high\n  * CVE-2024-21626: leaked fds\n").unwrap();
+            gz.finish().unwrap();
+        }
+        let mut parts = vec![
+            frame(
+                &id(DPKG_STATUS),
+                "ok",
+                DPKG_STATUS,
+                b"Package: runc\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.1.5+ds1-1+deb12u1\n\n",
+            ),
+            frame(&id(APK_INSTALLED), "absent", APK_INSTALLED, b""),
+            frame(
+                &id("/var/lib/dpkg/info/runc.list"),
+                "ok",
+                "/var/lib/dpkg/info/runc.list",
+                b"/.\n/usr\n/usr/sbin\n/usr/sbin/runc\n",
+            ),
+            frame(
+                &id("/usr/share/doc/runc/changelog.Debian.gz"),
+                "ok",
+                "/usr/share/doc/runc/changelog.Debian.gz",
+                &changelog,
+            ),
+        ];
+        for (path, frame_id) in &batch.exists {
+            let here = path == "/usr/sbin/runc" || path == "/usr/local/bin/containerd";
+            parts.push(frame(frame_id, if here { "yes" } else { "no" }, path, b""));
+        }
+        for (path, frame_id) in &batch.files {
+            if !parts
+                .iter()
+                .any(|p| String::from_utf8_lossy(p).contains(&format!("BEGIN {frame_id} ")))
+            {
+                parts.push(frame(frame_id, "absent", path, b""));
+            }
+        }
+        parts.push(b"\n@@HC n1 DONE\n".to_vec());
+        let (facts, _, _) = batch.facts(&probes, &decode_output(&encoded(&parts)), None);
+        let runc = facts.get(&Probe::Runtime("runc".to_owned())).unwrap();
+        let field = |fact: &Fact, name: &str| {
+            fact.value
+                .as_ref()
+                .and_then(|v| v.field(name))
+                .map(ToString::to_string)
+        };
+        assert_eq!(field(runc, "version").as_deref(), Some("1.1.5"), "{runc:?}");
+        assert_eq!(
+            field(runc, "package-version").as_deref(),
+            Some("1.1.5+ds1-1+deb12u1")
+        );
+        assert_eq!(field(runc, "path").as_deref(), Some("/usr/sbin/runc"));
+        assert_eq!(field(runc, "fixes").as_deref(), Some("CVE-2024-21626"));
+        let containerd = facts.get(&Probe::Runtime("containerd".to_owned())).unwrap();
+        assert_eq!(
+            field(containerd, "version").as_deref(),
+            Some("unknown"),
+            "{containerd:?}"
+        );
+        assert!(field(containerd, "version-source")
+            .unwrap()
+            .contains("not read over SSH"));
+        let crun = facts.get(&Probe::Runtime("crun".to_owned())).unwrap();
+        assert_eq!(crun.value, Some(FactValue::Absent));
     }
 }

@@ -189,7 +189,10 @@ impl PublicKey {
             Base::Rsa => {
                 let e = reader.mpint()?;
                 let n = reader.mpint()?;
-                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                // Leading zeros are dropped: the first byte is non-zero, or there is none.
+                let bits = n
+                    .first()
+                    .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
                 if !(1024..=16384).contains(&bits) {
                     return None;
                 }
@@ -807,6 +810,20 @@ mod tests {
         let text = format!("{}@revoked * ssh-ed25519 {}\n", line("h", &key), b64(&key));
         let known = Known::parse(text.as_bytes(), "h", 22);
         assert_eq!(known.check(&key), Status::Revoked(2));
+    }
+
+    /// Found by the `known_hosts` fuzz target: an RSA key whose modulus is empty (zero
+    /// length, or only zero bytes) made the bit count underflow, a panic in debug builds.
+    /// OpenSSH refuses such a key as too small; so does hostcert, and the line is skipped.
+    #[test]
+    fn an_rsa_key_with_an_empty_modulus_is_refused_not_a_panic() {
+        for modulus in [&[][..], &[0, 0][..]] {
+            let key = blob("ssh-rsa", &[&[1, 0, 1], modulus]);
+            assert_eq!(PublicKey::from_blob(&key), None);
+            let text = format!("h ssh-rsa {}\n", b64(&key));
+            let known = Known::parse(text.as_bytes(), "h", 22);
+            assert_eq!(known.check(&key), Status::Unknown { ca_line: None });
+        }
     }
 
     fn b64(bytes: &[u8]) -> String {

@@ -578,9 +578,13 @@ impl SshTarget {
                 return Fact::failed(Probe::ProbeProgram, probe_program::PROGRAM, reason)
             }
         };
-        let bytes = match std::fs::read(&local) {
+        let bytes = match crate::fsio::read_regular(
+            &local,
+            crate::fsio::cap::PROBE_PROGRAM,
+            "probe program",
+        ) {
             Ok(bytes) => bytes,
-            Err(error) => return failed(format!("cannot read {}: {error}", local.display())),
+            Err(error) => return failed(error.to_string()),
         };
         let timeout = format!(
             "no complete answer within {} s (--gather-timeout)",
@@ -838,12 +842,12 @@ fn load_ssh_config(options: &SshOptions) -> Result<Option<ssh2_config::SshConfig
             _ => return Ok(None),
         },
     };
-    let file = std::fs::File::open(&path)
-        .map_err(|e| format!("cannot read ssh_config {}: {e}", path.display()))?;
+    let bytes = crate::fsio::read_regular(&path, crate::fsio::cap::SSH_CONFIG, "ssh_config")
+        .map_err(|e| e.to_string())?;
     let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
         | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
     ssh2_config::SshConfig::default()
-        .parse(&mut std::io::BufReader::new(file), rules)
+        .parse(&mut std::io::Cursor::new(bytes), rules)
         .map(Some)
         .map_err(|e| format!("ssh_config {}: {e}", path.display()))
 }
@@ -910,6 +914,64 @@ fn nonce(address: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The batch script for `probes` with `nonce`; for the fuzz target `batch_output`
+/// ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_batch_script(probes: &ProbeSet, nonce: &str) -> String {
+    batch::Batch::new(probes, nonce).script
+}
+
+/// Reads a host's output for a batch of `probes` made with `nonce` as a gather does: decoded
+/// as it arrives, in pieces of `piece` bytes, then turned into facts; for the fuzz target
+/// `batch_output` ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_batch_output(
+    probes: &ProbeSet,
+    nonce: &str,
+    output: &[u8],
+    piece: usize,
+    ended: Option<&str>,
+) -> crate::facts::FactSet {
+    let mut decoder = batch::Output::default();
+    let mut ended = ended.map(str::to_owned);
+    for bytes in output.chunks(piece.max(1)) {
+        if let Err(reason) = decoder.push(bytes) {
+            ended = Some(reason);
+            break;
+        }
+    }
+    batch::Batch::new(probes, nonce)
+        .facts(probes, &decoder.finish(), ended.as_deref())
+        .0
+}
+
+/// Reads the known_hosts file `path` for `host` and `port` as a connection does, and checks
+/// each key blob against it; then appends `new_key` as `--accept-new-host-keys` does, and the
+/// file read again must know it. For the fuzz target `known_hosts` ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_known_hosts(
+    path: &Path,
+    host: &str,
+    port: u16,
+    blobs: &[&[u8]],
+    new_key: &[u8],
+) {
+    if let Ok(known) = Known::read(path, host, port) {
+        let _ = known.algorithms();
+        for blob in blobs {
+            let _ = known.check(blob);
+        }
+    }
+    if known_hosts::append(path, host, port, new_key).is_ok() {
+        let known = Known::read(path, host, port).expect("known_hosts hostcert appended to reads");
+        let status = known.check(new_key);
+        assert!(
+            matches!(status, Status::Trusted(_) | Status::Revoked(_)),
+            "a key appended for {host}:{port} reads back as {status:?}"
+        );
+    }
 }
 
 #[cfg(test)]

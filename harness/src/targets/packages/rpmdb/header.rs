@@ -60,6 +60,7 @@ const INSTALLTIME: u32 = 1008;
 const VENDOR: u32 = 1011;
 const LICENSE: u32 = 1014;
 const ARCH: u32 = 1022;
+const CHANGELOGTEXT: u32 = 1082;
 const OLDFILENAMES: u32 = 1027;
 const FILESIZES: u32 = 1028;
 const FILESTATES: u32 = 1029;
@@ -604,6 +605,15 @@ pub(super) fn package(record: u32, header: &Header<'_>) -> Result<Package, Strin
         modularity_label: header.text(MODULARITYLABEL)?,
         file_digest_algorithm: algorithm,
         files: files(header)?,
+        changelog: header
+            .strings(CHANGELOGTEXT)?
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|entry| String::from_utf8_lossy(entry).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
         name,
         version,
         release,

@@ -173,6 +173,9 @@ pub struct Package {
     pub file_digest_algorithm: DigestAlgorithm,
     /// The files, in the header's order.
     pub files: Vec<PackageFile>,
+    /// `CHANGELOGTEXT`: the text of each `%changelog` entry, newest first (a distribution's
+    /// security update names the CVEs it fixes there).
+    pub changelog: Vec<String>,
 }
 
 impl Package {
@@ -518,6 +521,18 @@ pub fn read_at(tree: &dyn TreeFiles, location: Location) -> Result<RpmDatabase, 
         ));
     }
     Ok(RpmDatabase { location, packages })
+}
+
+/// Parses one header blob as a record of a database is parsed, digests checked; for the fuzz
+/// target `rpmdb` ([`crate::fuzz`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_header(blob: &[u8]) {
+    if let Ok(header) = header::Header::parse(blob) {
+        let _ = header.verify_digests();
+        if let Ok(package) = header::package(0, &header) {
+            let _ = (package.nevra(), package.evr(), package.signature_key_id());
+        }
+    }
 }
 
 /// What a backend calls for each record: its number and header blob; the reason when the

@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: hostcert::fuzz::init(), |data: &[u8]| {
+    hostcert::fuzz::batch_output(data);
+});
