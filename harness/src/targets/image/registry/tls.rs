@@ -51,7 +51,7 @@ fn system_roots() -> Arc<Vec<Certificate<'static>>> {
                 .collect();
             files.extend(SYSTEM_BUNDLES.iter().map(PathBuf::from));
             for file in files {
-                let Ok(bytes) = std::fs::read(&file) else {
+                let Ok(bytes) = crate::fsio::read_regular(&file, 16 << 20, "CA bundle") else {
                     continue;
                 };
                 let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&bytes)

@@ -221,25 +221,15 @@ fn is_hex(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Reads a JSON file of the store (bounded, 64 MiB for the lists).
+/// Reads a JSON file of the store (through fsio: a regular file only, 64 MiB for the lists); a
+/// missing list is an empty one.
 fn read_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
-    use std::io::Read;
     const LIMIT: u64 = 64 << 20;
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    let bytes = match crate::fsio::read_regular(path, LIMIT, "store's list") {
+        Ok(bytes) => bytes,
+        Err(e) if e.not_found => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
     };
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let mut bytes = Vec::new();
-    file.take(LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.len() as u64 > LIMIT {
-        return Err(format!("{} is larger than 64 MiB", path.display()));
-    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
