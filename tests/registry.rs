@@ -241,6 +241,54 @@ fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
         report["targets"][0]["name"],
         format!("{}/hcc/busybox:1.0", registry.host())
     );
+    // Named by the digest skopeo reads for the tag (`REPO@sha256:…`), the same image gives the
+    // same results but the tag's own check, and the same manifest digest.
+    let raw = tool(
+        work.dir.path(),
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            &remote,
+        ],
+    );
+    let digest = digest_of(raw.as_bytes());
+    let by_digest = format!("{}@{digest}", registry.docker("hcc/busybox"));
+    let output = env.hostcert(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-image",
+            "--target",
+            &by_digest,
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--report-dir",
+            "digest",
+        ],
+        &[],
+    );
+    assert_eq!(code(&output), reports[0].0, "{}", stderr(&output));
+    let mut pinned = results(&work.json("digest/report.json"));
+    let mut tagged = reports[0].1.clone();
+    pinned.remove("image.redhat.unique-tag");
+    tagged.remove("image.redhat.unique-tag");
+    assert_eq!(
+        pinned, tagged,
+        "docker://…@digest and docker://…:tag differ"
+    );
+    let report = work.json("digest/report.json");
+    assert_eq!(
+        report["targets"][0]["image-digests"]["manifest"],
+        json!(digest)
+    );
 }
 
 #[test]
@@ -393,6 +441,12 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(registry.certs.ca_dir.join("ca.crt"), dir.join("ca.crt")).unwrap();
     };
+    // podman login's file: $XDG_RUNTIME_DIR/containers/auth.json (the case's `run` folder).
+    let runtime_dir = |home: &Path| {
+        let dir = home.parent().unwrap().join("run/containers");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&registry.authfile, dir.join("auth.json")).unwrap();
+    };
     let nothing = |_: &Path| {};
     type Setup<'a> = &'a (dyn Fn(&Path) + Sync);
     /// A case: its name, its arguments, whether REGISTRY_AUTH_FILE is set, what its home
@@ -424,6 +478,14 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
             vec!["--cert-dir", &ca],
             false,
             &docker_config,
+            0,
+            "\"ok\"",
+        ),
+        (
+            "runtime-dir",
+            vec!["--cert-dir", &ca],
+            false,
+            &runtime_dir,
             0,
             "\"ok\"",
         ),
@@ -490,8 +552,10 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
                         text.to_lowercase().contains(&expected.to_lowercase()),
                         "{name}: {text}"
                     );
+                    // The error names the reference (the target's name: without `docker://`).
                     if expected_code == 2 {
-                        assert!(text.contains(image.as_str()), "{name}: {text}");
+                        let reference = image.trim_start_matches("docker://");
+                        assert!(text.contains(&format!("`{reference}`")), "{name}: {text}");
                     }
                 })
             })
@@ -613,7 +677,12 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
             json!({"auths": {fake.host(): {"auth": reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())}}}).to_string(),
         )
         .unwrap();
-        let target = format!("docker://{}/hcc/app:1.0", fake.host());
+        // A case named `by-digest…` names the image by its manifest's digest, not its tag.
+        let target = if name.starts_with("by-digest") {
+            format!("docker://{}/hcc/app@{}", fake.host(), image.manifest_digest)
+        } else {
+            format!("docker://{}/hcc/app:1.0", fake.host())
+        };
         let authfile = authfile.display().to_string();
         let output_file = format!("{name}.json");
         let started = std::time::Instant::now();
@@ -707,6 +776,26 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
                             ("Content-Type", MANIFEST_TYPE),
                             ("Docker-Content-Digest", &i.manifest_digest),
                         ],
+                    )
+                })
+            }),
+        ),
+        // Asked by digest, a manifest with other bytes (and no Docker-Content-Digest to
+        // compare) is refused by the digest the reference names.
+        (
+            "by-digest-other-manifest",
+            "not the digest the reference names",
+            Box::new(|r, i, _| {
+                (r.authorization.is_some()
+                    && r.path
+                        .ends_with(&format!("/manifests/{}", i.manifest_digest)))
+                .then(|| {
+                    let mut other: Value = serde_json::from_slice(&i.manifest).unwrap();
+                    other["annotations"] = json!({"swapped": "yes"});
+                    Reply::bytes(
+                        200,
+                        other.to_string().into_bytes(),
+                        &[("Content-Type", MANIFEST_TYPE)],
                     )
                 })
             }),
@@ -814,9 +903,12 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
                     if cached.iter().any(|d| d == layer) {
                         wrong.push(format!("{name}: a spoiled layer was cached"));
                     }
-                    if (name == "wrong-manifest-digest" || name == "huge-index")
-                        && !cached.is_empty()
-                    {
+                    let refused_manifest = [
+                        "wrong-manifest-digest",
+                        "by-digest-other-manifest",
+                        "huge-index",
+                    ];
+                    if refused_manifest.contains(&name) && !cached.is_empty() {
                         wrong.push(format!("{name}: cached {cached:?}"));
                     }
                     wrong
@@ -1530,9 +1622,27 @@ fn bearer_tokens_are_asked_for_with_basic_credentials_or_an_identity_token() {
         "Basic {}",
         reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())
     );
+    // The layer is redirected to another host (blob storage): the token must not follow it.
+    let storage = Fake::start({
+        let image = image.clone();
+        move |request, _| {
+            if request.path.ends_with(&image.layer_digest) {
+                Reply::bytes(200, image.layer.clone(), &[])
+            } else {
+                Reply::bytes(404, Vec::new(), &[])
+            }
+        }
+    });
+    let storage_port = storage.port;
     let fake = fake_registry(
         &image,
-        Box::new(move |r, _, port| {
+        Box::new(move |r, i, port| {
+            if r.authorization.as_deref() == Some(&format!("Bearer {token}"))
+                && r.path.ends_with(&format!("/blobs/{}", i.layer_digest))
+            {
+                let location = format!("http://127.0.0.1:{storage_port}/store/{}", i.layer_digest);
+                return Some(Reply::bytes(307, Vec::new(), &[("Location", &location)]));
+            }
             if r.path.starts_with("/token") {
                 let scoped = r.path.contains("scope=repository%3Ahcc%2Fapp%3Apull")
                     || String::from_utf8_lossy(&r.body)
@@ -1602,6 +1712,17 @@ fn bearer_tokens_are_asked_for_with_basic_credentials_or_an_identity_token() {
         .any(|r| r.method == "POST" && r.path.starts_with("/token")));
     assert!(requests.iter().any(|r| r.path.contains("/blobs/")
         && r.authorization.as_deref() == Some(&format!("Bearer {token}"))));
+    // The first run followed the layer's redirect (the second read the cache), and no token
+    // went with it.
+    let to_storage = storage.requests();
+    assert!(
+        !to_storage.is_empty(),
+        "the layer was not fetched from the storage host"
+    );
+    assert!(
+        to_storage.iter().all(|r| r.authorization.is_none()),
+        "a token followed a redirect to another host: {to_storage:?}"
+    );
 }
 
 /// SBOMs attached to a pushed image are found where their tools put them: the OCI 1.1 referrers
@@ -1769,7 +1890,12 @@ fn client_certificates_in_the_cert_folder_are_presented() {
     let no_key = no_key.display().to_string();
     let cases = [
         ("with", client.as_str(), 0, "\"ok\""),
-        ("without", ca.as_str(), 2, &*image),
+        (
+            "without",
+            ca.as_str(),
+            2,
+            image.trim_start_matches("docker://"),
+        ),
         (
             "no-key",
             no_key.as_str(),
