@@ -275,9 +275,15 @@ fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
         ],
         &[],
     );
-    assert_eq!(code(&output), reports[0].0, "{}", stderr(&output));
     let mut pinned = results(&work.json("digest/report.json"));
     let mut tagged = reports[0].1.clone();
+    // Named without a tag, the image has none to be unique: that check alone fails.
+    assert_eq!(
+        pinned["image.redhat.unique-tag"].0,
+        "fail",
+        "{}",
+        stderr(&output)
+    );
     pinned.remove("image.redhat.unique-tag");
     tagged.remove("image.redhat.unique-tag");
     assert_eq!(
@@ -1431,6 +1437,46 @@ fn a_stored_image_gives_the_results_of_its_layout_and_registry_copy() {
     );
     let listed = store.podman(at, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(listed.contains("localhost/hcc/busybox:1.0"), "{listed}");
+    // And into an overlay store (the layer's files under overlay/ID/diff), with
+    // skip_mount_home so that containers/storage leaves no bind mount behind.
+    let overlay = work.path("overlay");
+    let overlay_conf = work.path("overlay.conf");
+    std::fs::write(
+        &overlay_conf,
+        format!(
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n[storage.options.overlay]\nskip_mount_home = \"true\"\n",
+            overlay.display()
+        ),
+    )
+    .unwrap();
+    let copied = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            &source,
+            "containers-storage:localhost/hcc/busybox:1.0",
+        ])
+        .env("CONTAINERS_STORAGE_CONF", &overlay_conf)
+        .current_dir(at)
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(&*overlay.display().to_string()),
+        "{mountinfo}"
+    );
+    let in_overlay = format!(
+        "containers-storage:[overlay@{0}/root+{0}/run]localhost/hcc/busybox:1.0",
+        overlay.display()
+    );
+    let overlay_layers: Vec<_> = std::fs::read_dir(overlay.join("root/overlay"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("diff").is_dir())
+        .collect();
+    assert!(!overlay_layers.is_empty(), "no overlay layer folder");
     let registry = Registry::start(&work.path("registry"));
     registry.push(&source, "hcc/busybox:1.0", &[]);
     let authfile = registry.authfile.display().to_string();
@@ -1454,6 +1500,7 @@ fn a_stored_image_gives_the_results_of_its_layout_and_registry_copy() {
         ("docker", remote.as_str()),
         ("stored", stored.as_str()),
         ("conf", "containers-storage:hcc/busybox:1.0"),
+        ("overlay", in_overlay.as_str()),
     ] {
         let output = env.hostcert(
             &work,
