@@ -434,6 +434,10 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
     )
     .unwrap();
     let wrong = wrong.display().to_string();
+    // An auth file that is a FIFO is refused at once, named, never waited on.
+    let fifo = work.path("fifo-auth.json");
+    tool(work.dir.path(), "mkfifo", &[&fifo.display().to_string()]);
+    let fifo = fifo.display().to_string();
     let authfile = registry.authfile.display().to_string();
     // What each case puts in its own home folder.
     let docker_config = |home: &Path| {
@@ -476,6 +480,14 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
             &nothing,
             2,
             "refused the credentials from",
+        ),
+        (
+            "fifo",
+            vec!["--cert-dir", &ca, "--authfile", &fifo],
+            false,
+            &nothing,
+            2,
+            "a FIFO, not a regular file",
         ),
         // REGISTRY_AUTH_FILE, and Docker's config.json in the home folder.
         ("env", vec!["--cert-dir", &ca], true, &nothing, 0, "\"ok\""),

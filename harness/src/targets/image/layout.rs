@@ -255,7 +255,9 @@ pub(super) fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>, String> {
             "{what} is more than the {} MiB hostcert reads",
             MAX_JSON_BYTES >> 20
         )),
-        Err(e) => Err(format!("{what}: {}: {}", path.display(), e.cause)),
+        // `what` often names the path already (`auth file PATH`).
+        Err(e) if what.contains(&e.path) => Err(format!("{what}: {}", e.cause)),
+        Err(e) => Err(format!("{what}: {}: {}", e.path, e.cause)),
     }
 }
 
