@@ -413,6 +413,85 @@ fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
         stderr(&output)
     );
     assert_eq!(registry.blob_gets(&layers[0]), 2);
+    // Two runs at once share one empty cache: both verify the image, and the cache then holds
+    // exactly its blobs, whole, with no temporary file left in it.
+    let shared = work.path("shared-cache");
+    let twins: Vec<Env> = ["twin-0", "twin-1"]
+        .iter()
+        .map(|name| {
+            let mut twin = Env::named(&work, name);
+            for (var, value) in &mut twin.vars {
+                if var == "XDG_CACHE_HOME" {
+                    value.clone_from(&shared);
+                }
+            }
+            twin.cache.clone_from(&shared);
+            twin
+        })
+        .collect();
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let running: Vec<_> = twins
+            .iter()
+            .enumerate()
+            .map(|(i, twin)| {
+                let (work, image, authfile, ca) = (&work, &image, &authfile, &ca);
+                scope.spawn(move || {
+                    let report_dir = format!("twin-{i}");
+                    twin.hostcert(
+                        work,
+                        &[
+                            "run",
+                            "--profile",
+                            "isv-image",
+                            "image.integrity",
+                            "--target",
+                            image,
+                            "--authfile",
+                            authfile,
+                            "--cert-dir",
+                            ca,
+                            "--report-dir",
+                            &report_dir,
+                        ],
+                        &[],
+                    )
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (i, output) in outputs.iter().enumerate() {
+        let outcomes = results(&work.json(&format!("twin-{i}/report.json")));
+        assert_eq!(
+            outcomes["image.integrity.blobs"].0,
+            "pass",
+            "{}",
+            stderr(output)
+        );
+        assert_eq!(
+            outcomes["image.integrity.diff-ids"].0,
+            "pass",
+            "{}",
+            stderr(output)
+        );
+    }
+    let mut blobs: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    blobs.sort();
+    assert_eq!(twins[0].cached(), blobs);
+    for blob in &blobs {
+        let cached = std::fs::read(shared.join("hostcert/blobs/sha256").join(blob)).unwrap();
+        assert_eq!(sha256(&cached), *blob, "cached blob {blob} is not whole");
+    }
+    let left: Vec<_> = std::fs::read_dir(shared.join("hostcert/tmp"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "temporary files left in the cache: {left:?}"
+    );
 }
 
 #[test]
