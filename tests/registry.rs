@@ -189,14 +189,22 @@ fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
             &format!("oci-archive:{}:1.0", archive.display()),
         ],
     );
+    // The same image pushed as Docker's schema 2 (what `docker push` and docker-archive give).
+    registry.push(
+        &format!("oci:{}:1.0", layout.display()),
+        "hcc/busybox-v2s2:1.0",
+        &["--format", "v2s2"],
+    );
     let authfile = registry.authfile.display().to_string();
     let ca = registry.certs.ca_dir.display().to_string();
     let remote = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let v2s2 = format!("{}:1.0", registry.docker("hcc/busybox-v2s2"));
     let mut reports = Vec::new();
     for (name, target) in [
         ("docker", remote.as_str()),
         ("oci", "oci:busybox:1.0"),
         ("archive", &format!("oci-archive:{}:1.0", archive.display())),
+        ("v2s2", v2s2.as_str()),
     ] {
         let output = env.hostcert(
             &work,
@@ -227,11 +235,30 @@ fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
     assert_eq!(reports[0].1["image.redhat.unique-tag"].1, [json!("1.0")]);
     assert_eq!(reports[0], reports[1], "docker:// and oci: differ");
     assert_eq!(reports[0], reports[2], "docker:// and oci-archive: differ");
-    // The cache holds exactly the image's verified blobs, and the run's temporary folder is
-    // empty (checked by Env::hostcert).
+    assert_eq!(
+        reports[0], reports[3],
+        "OCI and Docker schema 2 manifests differ"
+    );
+    // The cache holds exactly the image's verified blobs (and the schema 2 manifest, which
+    // shares the config and layers), and the run's temporary folder is empty (checked by
+    // Env::hostcert).
+    let v2s2_manifest = tool(
+        work.dir.path(),
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            &v2s2,
+        ],
+    );
     let mut blobs: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .chain([sha256(v2s2_manifest.as_bytes())])
         .collect();
     blobs.sort();
     assert_eq!(env.cached(), blobs);
