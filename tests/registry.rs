@@ -563,6 +563,20 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(&registry.authfile, dir.join("auth.json")).unwrap();
     };
+    // ~/.config/containers/auth.json ($XDG_CONFIG_HOME, the case's `config` folder).
+    let config_home = |home: &Path| {
+        let dir = home.parent().unwrap().join("config/containers");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&registry.authfile, dir.join("auth.json")).unwrap();
+    };
+    // The first file with an entry for the registry wins, as in containers/image: wrong
+    // credentials in $XDG_RUNTIME_DIR shadow good ones in Docker's config.json.
+    let shadowed = |home: &Path| {
+        docker_config(home);
+        let dir = home.parent().unwrap().join("run/containers");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&wrong, dir.join("auth.json")).unwrap();
+    };
     let nothing = |_: &Path| {};
     type Setup<'a> = &'a (dyn Fn(&Path) + Sync);
     /// A case: its name, its arguments, whether REGISTRY_AUTH_FILE is set, what its home
@@ -612,6 +626,22 @@ fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
             &runtime_dir,
             0,
             "\"ok\"",
+        ),
+        (
+            "config-home",
+            vec!["--cert-dir", &ca],
+            false,
+            &config_home,
+            0,
+            "\"ok\"",
+        ),
+        (
+            "shadowed",
+            vec!["--cert-dir", &ca],
+            false,
+            &shadowed,
+            2,
+            "run/containers/auth.json",
         ),
         // Without the CA the certificate is refused; with --tls-verify=false it is not checked;
         // the CA in the user's certs.d folder for HOST:PORT is found.
