@@ -1557,6 +1557,14 @@ fn every_platform_of_a_pushed_index_is_its_own_target() {
     let targets = picked["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0]["name"], json!(format!("{name}[linux/arm64]")));
+    // A platform the index does not list is an error naming the ones it does: never certified.
+    let (output, missing) = run("missing", &image, &["--platform", "linux/s390x"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let error = missing["targets"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("linux/amd64") && error.contains("linux/arm64"),
+        "{missing}"
+    );
 }
 
 /// The image pulled into a podman store (vfs, the test's own root): `containers-storage:`
