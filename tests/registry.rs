@@ -519,6 +519,37 @@ fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
         left.is_empty(),
         "temporary files left in the cache: {left:?}"
     );
+    // What a killed run left in the cache's tmp/ (its owner gone) is removed by the next run;
+    // a file of a run still going (this test's process) is kept.
+    let tmp = shared.join("hostcert/tmp");
+    let stale = tmp.join("hostcert-1999999999-blob-cut");
+    let live = tmp.join(format!("hostcert-{}-blob-going", std::process::id()));
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
+    std::fs::write(&live, b"partial").unwrap();
+    let output = twins[0].hostcert(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-image",
+            "image.integrity",
+            "--target",
+            &image,
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--report-dir",
+            "swept",
+        ],
+        &[],
+    );
+    assert!(
+        !stale.exists(),
+        "a killed run's blob stayed: {}",
+        stderr(&output)
+    );
+    assert!(live.exists(), "a running process's blob was removed");
 }
 
 #[test]

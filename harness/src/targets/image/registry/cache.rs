@@ -50,9 +50,27 @@ impl Cache {
                 .create(&dir)
                 .map_err(|e| format!("blob cache {}: {e}", dir.display()))?;
         }
-        Ok(Cache {
+        let cache = Cache {
             root: root.to_owned(),
-        })
+        };
+        cache.remove_stale_temporaries();
+        Ok(cache)
+    }
+
+    /// Removes the temporary files runs that were killed left in `tmp/` (a layer cut off
+    /// halfway can be a gigabyte): those named for an owner that is gone. Files of runs still
+    /// going are kept.
+    fn remove_stale_temporaries(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let owner = crate::temp::owner(&name.to_string_lossy());
+            if owner.is_some_and(crate::temp::is_stale) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The folder to use as an OCI layout's root: its `blobs` are the cache's.
@@ -81,10 +99,11 @@ impl Cache {
         self.commit(file, digest)
     }
 
-    /// An exclusive temporary file in the cache, removed unless committed.
+    /// An exclusive temporary file in the cache (`tmp/hostcert-<pid>-blob-<random>`), removed
+    /// unless committed; a killed run's are removed by the next run.
     pub(crate) fn temporary(&self) -> Result<tempfile::NamedTempFile, String> {
         tempfile::Builder::new()
-            .prefix("blob-")
+            .prefix(&format!("{}blob-", crate::temp::own_prefix()))
             .tempfile_in(self.root.join("tmp"))
             .map_err(|e| format!("blob cache {}: {e}", self.root.display()))
     }
