@@ -602,3 +602,5 @@ pub fn berkeley_db(dir: &Path, blobs: &[(u32, Vec<u8>)], order: u32, page_size: 
     std::fs::remove_file(dump_file).unwrap();
     packages
 }
+pub mod image;
+pub mod registry;

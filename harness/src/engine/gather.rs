@@ -51,6 +51,7 @@ impl GatheredTarget {
                 .map(|f| (f.probe.to_string(), f.source.clone()))
                 .collect(),
             facts_digest: self.facts_digest.clone(),
+            image_digests: crate::facts::image_digests(&self.facts),
             groups: Default::default(),
         }
     }

@@ -89,7 +89,8 @@ pub enum Probe {
     /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
     /// `base-image`, `sbom`, `signature` (the containers-policy.json verdict) or `provenance` (the
     /// builder id of a verified SLSA provenance attestation) or `modified-package-files`, or
-    /// `based-on-ubi` (a record of what the image's files and labels say about a UBI base).
+    /// `based-on-ubi` (a record of what the image's files and labels say about a UBI base), or
+    /// `index-digest` (the index the image was chosen from, absent when none).
     /// Image targets only.
     ImageInfo(String),
     /// The mount at a mount point, from the mount table of a live host
@@ -184,6 +185,7 @@ pub const IMAGE_KEYS: &[&str] = &[
     "provenance",
     "modified-package-files",
     "based-on-ubi",
+    "index-digest",
 ];
 
 impl Probe {

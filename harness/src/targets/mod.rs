@@ -33,7 +33,7 @@ use crate::model::TargetKind;
 
 /// Why a host, an OS tree or a kernel config cannot answer an image probe.
 pub const NOT_AN_IMAGE: &str =
-    "only image targets (oci:, oci-archive:, docker-archive:) have image facts";
+    "only image targets (oci:, oci-archive:, docker-archive:, docker://, containers-storage:) have image facts";
 
 /// Why a target other than a VM has no `boot` facts.
 pub const NOT_BOOTED: &str = "only vm: targets are booted by hostcert";
@@ -203,7 +203,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `host-root:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `vm:DISK` or `vm:kernel=FILE,...`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `host-root:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST/REPO[:TAG]`, `containers-storage:NAME[:TAG]`, `vm:DISK` or `vm:kernel=FILE,...`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }

@@ -157,6 +157,14 @@ impl Target for PairTarget {
                 }
             }
         }
+        // An image's digests identify what the pair certified: always asked of an image.
+        if self
+            .image
+            .as_ref()
+            .is_some_and(|image| image.kind() == TargetKind::Image)
+        {
+            image_probes.extend(crate::facts::image_digest_probes());
+        }
         let mut gathered = self.host.gather(&host_probes)?;
         if !image_probes.is_empty() {
             let image_facts = self

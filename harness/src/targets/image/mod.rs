@@ -1,6 +1,8 @@
 //! Image targets, named as skopeo names them: `oci:DIR[:TAG]` (an OCI image layout),
-//! `oci-archive:FILE[:TAG]` (a tar of one) and `docker-archive:FILE` (the output of
-//! `docker save`). Read-only: an archive is extracted, and the layers are unpacked (whiteouts
+//! `oci-archive:FILE[:TAG]` (a tar of one), `docker-archive:FILE` (the output of
+//! `docker save`), `docker://HOST/REPO[:TAG|@DIGEST]` (a registry, [`registry`]) and
+//! `containers-storage:[DRIVER@ROOT]NAME[:TAG]` (podman's store, [`storage`]); the last two are
+//! presented to the layout reader as OCI layouts. Read-only: an archive is extracted, and the layers are unpacked (whiteouts
 //! applied), into a temporary folder of the run that is removed when the gather ends. The
 //! unpacked tree answers file probes through [`HostFs`] in tree mode, so every path is resolved
 //! inside it and nothing from the image is run.
@@ -16,13 +18,16 @@ mod layout;
 mod modified;
 pub mod policy;
 mod policy_config;
+mod registry;
 mod sbom;
 mod ubi;
+mod storage;
 mod unpack;
 mod user;
 mod verify;
 
 pub use descriptor::Platform;
+pub use registry::RegistryOptions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +57,8 @@ pub struct ImageOptions {
     /// The platforms to read of a multi-platform index (`--platform`); empty: every platform,
     /// each its own target.
     pub platforms: Vec<Platform>,
+    /// How `docker://` images are fetched: credentials, TLS, registries.d, time limits.
+    pub registry: RegistryOptions,
 }
 
 /// Which kind of image a target address names.
@@ -60,6 +67,10 @@ enum Transport {
     Oci,
     OciArchive,
     DockerArchive,
+    /// `docker://`, a registry.
+    Docker,
+    /// `containers-storage:`, podman's and buildah's local store.
+    Storage,
 }
 
 impl Transport {
@@ -68,8 +79,18 @@ impl Transport {
             Transport::Oci => "oci",
             Transport::OciArchive => "oci-archive",
             Transport::DockerArchive => "docker-archive",
+            Transport::Docker => "docker",
+            Transport::Storage => "containers-storage",
         }
     }
+}
+
+/// A `docker://` target's reference and the manifest or index it was resolved to when it was
+/// opened (or why it could not be).
+#[derive(Debug, Clone)]
+struct Remote {
+    reference: registry::DockerReference,
+    resolved: Result<registry::Document, String>,
 }
 
 /// An image, read when it is gathered.
@@ -90,13 +111,22 @@ pub struct ImageTarget {
     /// `ostree.bootable=true`): an OS tree (kind `os-tree`) with the kernel it ships in
     /// `/usr/lib/modules`.
     bootable: bool,
+    remote: Option<Remote>,
+    /// A `containers-storage:` target's image, found when it was opened (or why not).
+    stored: Option<Result<storage::Found, String>>,
 }
 
 /// Whether an address names an image target.
 pub fn is_image_address(address: &str) -> bool {
-    ["oci:", "oci-archive:", "docker-archive:"]
-        .iter()
-        .any(|prefix| address.starts_with(prefix))
+    [
+        "oci:",
+        "oci-archive:",
+        "docker-archive:",
+        "docker://",
+        "containers-storage:",
+    ]
+    .iter()
+    .any(|prefix| address.starts_with(prefix))
 }
 
 /// Opens an image address. When it names an image index, the index is read (bounded, without
@@ -115,28 +145,60 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
         (Transport::OciArchive, rest)
     } else if let Some(rest) = address.strip_prefix("docker-archive:") {
         (Transport::DockerArchive, rest)
+    } else if let Some(rest) = address.strip_prefix("docker://") {
+        (Transport::Docker, rest)
+    } else if let Some(rest) = address.strip_prefix("containers-storage:") {
+        (Transport::Storage, rest)
     } else {
         return Err(fail("not an image address"));
     };
-    // As containers/image does: the path ends at the first `:`.
-    let (path, tag) = match rest.split_once(':') {
-        Some((path, tag)) if transport != Transport::DockerArchive => {
-            (path, Some(tag.to_owned()).filter(|t| !t.is_empty()))
+    let mut remote = None;
+    let mut stored = None;
+    let (path, tag, name) = match transport {
+        // A registry reference is resolved now: every target of the run reads the manifest or
+        // index it names at this moment.
+        Transport::Docker => {
+            let reference = registry::DockerReference::parse(rest).map_err(|e| fail(&e))?;
+            let resolved = registry::resolve(&reference, &options.registry);
+            let tag = reference.tag.clone();
+            let path = reference.identity();
+            remote = Some(Remote {
+                reference,
+                resolved,
+            });
+            (path, tag, rest.to_owned())
         }
-        Some((path, _)) => (path, None),
-        None => (rest, None),
+        Transport::Storage => {
+            let reference = storage::StorageReference::parse(rest).map_err(|e| fail(&e))?;
+            let found = storage::find(&reference);
+            let tag = found.as_ref().ok().and_then(storage::Found::tag);
+            stored = Some(found);
+            (String::new(), tag, reference.image)
+        }
+        _ => {
+            // As containers/image does: the path ends at the first `:`.
+            let (path, tag) = match rest.split_once(':') {
+                Some((path, tag)) if transport != Transport::DockerArchive => {
+                    (path, Some(tag.to_owned()).filter(|t| !t.is_empty()))
+                }
+                Some((path, _)) => (path, None),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(fail("names no path"));
+            }
+            let base = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_owned());
+            let name = match &tag {
+                Some(tag) => format!("{base}:{tag}"),
+                None => base,
+            };
+            (path.to_owned(), tag, name)
+        }
     };
-    if path.is_empty() {
-        return Err(fail("names no path"));
-    }
-    let base = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_owned());
-    let name = match &tag {
-        Some(tag) => format!("{base}:{tag}"),
-        None => base,
-    };
+    let path = path.as_str();
     let target = |name: String, select: Select, missing: Option<String>| {
         // Only a layout's config is read here (bounded); an archive's is read by the gather.
         let bootable = transport == Transport::Oci
@@ -149,6 +211,8 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
             path: PathBuf::from(path),
             tag: tag.clone(),
             options: options.clone(),
+            remote: remote.clone(),
+            stored: stored.clone(),
             select,
             missing,
             bootable,
@@ -164,7 +228,14 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
             &|member| layout::archive_member(location, member),
             tag.as_deref(),
         ),
-        Transport::DockerArchive => Ok(None),
+        Transport::Docker => match remote.as_ref().map(|r| &r.resolved) {
+            Some(Ok(top)) => layout::platforms_of(
+                &|member| registry::layout_file(top, tag.as_deref(), member),
+                tag.as_deref(),
+            ),
+            _ => Ok(None),
+        },
+        Transport::DockerArchive | Transport::Storage => Ok(None),
     };
     let wanted = &options.platforms;
     let images = match listed {
@@ -216,6 +287,18 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
     Ok(targets)
 }
 
+impl ImageTarget {
+    /// The scopes a containers-policy.json looks the image up by, as its transport in
+    /// containers/image lists them.
+    fn policy_scopes(&self) -> Vec<String> {
+        match (self.transport, &self.remote, &self.stored) {
+            (Transport::Docker, Some(remote), _) => remote.reference.policy_scopes(),
+            (Transport::Storage, _, Some(Ok(found))) => found.policy_scopes(),
+            _ => policy::path_scopes(self.transport.name(), &self.path),
+        }
+    }
+}
+
 impl Target for ImageTarget {
     fn name(&self) -> &str {
         &self.name
@@ -254,31 +337,7 @@ impl Target for ImageTarget {
         // Everything the run writes for this image goes here, and goes away with it.
         let temp = crate::temp::folder("image")
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
-        let mut image = match self.transport {
-            Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref(), &self.select),
-            Transport::OciArchive | Transport::DockerArchive => {
-                let extracted = temp.path().join("archive");
-                std::fs::create_dir(&extracted)
-                    .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
-                layout::extract_archive(&self.path, &extracted).and_then(|()| {
-                    if self.transport == Transport::OciArchive {
-                        layout::read_oci(&extracted, self.tag.as_deref(), &self.select)
-                    } else {
-                        layout::read_docker(&extracted, &self.select)
-                    }
-                })
-            }
-        }
-        .map_err(|reason| fail(format!("{} image: {reason}", self.transport.name())))?;
-        if let Some(reference) = &self.options.reference {
-            image.reference = Some(reference.clone());
-        }
         let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
-        let checks = if wants_integrity && image.broken.is_none() {
-            verify::verify_layers(&image.layers)
-        } else {
-            Vec::new()
-        };
         // The files are unpacked only when a probe reads them.
         let needs_files = probes.iter().any(|p| match p {
             Probe::ImageInfo(key) => matches!(
@@ -295,6 +354,95 @@ impl Target for ImageTarget {
             Probe::OsRelease(key) => key != "ID",
             _ => true,
         });
+        let layers_needed = wants_integrity || needs_files;
+        let mut fetched = None;
+        let mut stored_checks = None;
+        let mut image = match self.transport {
+            Transport::Storage => match &self.stored {
+                Some(Ok(found)) => storage::read(found, temp.path(), layers_needed, |root, tag| {
+                    layout::read_oci(root, tag, &self.select)
+                })
+                .map(|read| {
+                    stored_checks = Some(read.checks);
+                    read.image
+                }),
+                Some(Err(reason)) => Err(reason.clone()),
+                None => Err("names no image".to_owned()),
+            },
+            Transport::Docker => match &self.remote {
+                Some(Remote {
+                    reference,
+                    resolved: Ok(top),
+                }) => registry::read(
+                    reference,
+                    &self.options.registry,
+                    top,
+                    temp.path(),
+                    |root, tag| layout::read_oci(root, tag, &self.select),
+                )
+                .map(|read| {
+                    fetched = Some(read.registry);
+                    read.image
+                }),
+                Some(Remote {
+                    resolved: Err(reason),
+                    ..
+                }) => Err(reason.clone()),
+                None => Err("names no registry reference".to_owned()),
+            },
+            Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref(), &self.select),
+            Transport::OciArchive | Transport::DockerArchive => {
+                let extracted = temp.path().join("archive");
+                std::fs::create_dir(&extracted)
+                    .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
+                layout::extract_archive(&self.path, &extracted).and_then(|()| {
+                    if self.transport == Transport::OciArchive {
+                        layout::read_oci(&extracted, self.tag.as_deref(), &self.select)
+                    } else {
+                        layout::read_docker(&extracted, &self.select)
+                    }
+                })
+            }
+        }
+        .map_err(|reason| fail(format!("{} image: {reason}", self.transport.name())))?;
+        // A registry's or a store's image has its own reference.
+        let knows_reference = matches!(self.transport, Transport::Docker | Transport::Storage);
+        if let Some(reference) = self.options.reference.as_ref().filter(|_| !knows_reference) {
+            image.reference = Some(reference.clone());
+        }
+        // A registry's layers are fetched (and so verified) whenever the gather reads them.
+        let checks = match (&fetched, stored_checks) {
+            (_, Some(checks)) => checks,
+            _ if image.broken.is_some() => Vec::new(),
+            (Some(registry), None) if layers_needed => registry.layers(&image.layers),
+            (None, None) if wants_integrity => verify::verify_layers(&image.layers),
+            _ => Vec::new(),
+        };
+        // Signatures and attestations kept in the registry join the image's index entries, and
+        // its lookaside signatures a lookaside folder, where the policy and attestation code
+        // look for them.
+        let mut options = self.options.clone();
+        let mut signature_error = None;
+        if let Some(registry) = &fetched {
+            let wants = registry::Wants {
+                signatures: probes.contains(&Probe::ImageInfo("signature".to_owned())),
+                attestations: probes.contains(&Probe::ImageInfo("provenance".to_owned())),
+                sboms: probes.contains(&Probe::ImageInfo("sbom".to_owned())),
+            };
+            match registry.attach(&mut image, &self.options.registry, wants, temp.path()) {
+                Ok(folder) => options.lookaside.extend(folder),
+                Err(reason) => signature_error = Some(reason),
+            }
+        }
+        // A store keeps the signatures of the images it holds beside them.
+        if let (Some(Ok(found)), Some(digest)) = (&self.stored, &image.manifest_digest) {
+            if probes.contains(&Probe::ImageInfo("signature".to_owned())) {
+                match storage::signatures(found, digest, &temp.path().join("signatures")) {
+                    Ok(folder) => options.lookaside.extend(folder),
+                    Err(reason) => signature_error = Some(reason),
+                }
+            }
+        }
         // Files of an image whose digests do not hold are not the image's: they are not read,
         // and every fact that needs them says why. What was measured (integrity, config,
         // labels, signatures) is still reported.
@@ -368,12 +516,16 @@ impl Target for ImageTarget {
                 .as_ref()
                 .map(|_| rootfs.as_path())
                 .map_err(String::as_str),
-            options: &self.options,
+            options: &options,
+            signature_error: signature_error.as_deref(),
             transport: self.transport,
-            location: &self.path,
+            scopes: self.policy_scopes(),
             unpacked: &unpacked,
         };
-        for probe in probes {
+        // The image's digests are always reported: they identify what was certified (the
+        // report's `image-digests`, the subjects of a signed attestation).
+        let digests = crate::facts::image_digest_probes();
+        for probe in probes.iter().chain(&digests) {
             if self.bootable && kernel_probe(probe) {
                 continue;
             }
@@ -427,9 +579,11 @@ struct Context<'a> {
     /// The unpacked files, or why there are none.
     rootfs: Result<&'a Path, &'a str>,
     options: &'a ImageOptions,
+    /// Why the image's signatures could not be looked up where registries.d says they are.
+    signature_error: Option<&'a str>,
     transport: Transport,
-    /// The layout folder or archive file the user named (policy scopes refer to it).
-    location: &'a Path,
+    /// The policy scopes of the image, most specific first.
+    scopes: Vec<String>,
     /// Files of lower layers that later layers replaced or deleted, and the rpm database after
     /// each layer that changed it.
     unpacked: &'a unpack::Unpacked,
@@ -570,6 +724,13 @@ impl Context<'_> {
                     .as_deref()
                     .map_or(FactValue::Absent, text),
             ),
+            "index-digest" => read(
+                "the index the manifest was chosen from",
+                image
+                    .index_digest
+                    .as_deref()
+                    .map_or(FactValue::Absent, text),
+            ),
             "base-image" => {
                 for key in [
                     "org.opencontainers.image.base.name",
@@ -590,8 +751,12 @@ impl Context<'_> {
                     Err(reason) => failed("attestations", reason),
                 }
             }
+            "signature" if self.signature_error.is_some() => failed(
+                "signature stores",
+                self.signature_error.unwrap_or_default().to_owned(),
+            ),
             "signature" => {
-                match policy::judge(image, self.transport.name(), self.location, self.options) {
+                match policy::judge(image, self.transport.name(), &self.scopes, self.options) {
                     Ok((source, verdict)) => read(&source, text(&verdict)),
                     Err(reason) => failed("containers-policy.json", reason),
                 }
