@@ -3,12 +3,12 @@
 //! skopeo's simple signing, and cosign-style signatures made with openssl.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::{require, run_ok, stderr, stdout, Work};
+use super::{require, run_ok, Work};
 
 /// The sha256 of bytes, as hex.
 pub fn sha256(bytes: &[u8]) -> String {
