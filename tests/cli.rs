@@ -489,7 +489,7 @@ fn lint_names_file_line_column_and_key_for_each_kind_of_bad_input() {
         ("malformed.yaml", "malformed.yaml:6:1: did not find expected ',' or ']', while parsing a flow sequence"),
         ("unknown-key.yaml", "unknown-key.yaml:11:5: checks[0]: unknown field `remedation`, expected one of `id`, `version`, `title`, `rationale`, `severity`, `tags`, `references`, `applies-to`, `probes`, `expect`, `remediation`"),
         ("duplicate-id.yaml", "duplicate-id.yaml:11:5: checks[1] (dup.check).id: duplicate check id `dup.check` (also checks[0])"),
-        ("unknown-probe.yaml", "unknown-probe.yaml:9:10: checks[0].probes.n: unknown variant `registry-key`, expected one of `kernel-config`, `kernel-release`, `architecture`, `os-release`, `file`, `file-content`, `dir-list`, `sysctl`, `command`, `kernel-module`, `elf`, `libc-versions`, `openssh-version`, `image`, `seccomp-profile`, `probe-program`, `live-run`, `image-integrity`, `image-config`, `image-label`, `image-info`, `mounts`, `runtime`, `runtimes`, `cgroup-mode`, `subid-ranges`, `user-cgroup`, `file-caps`, `filesystem`"),
+        ("unknown-probe.yaml", "unknown-probe.yaml:9:10: checks[0].probes.n: unknown variant `registry-key`, expected one of `kernel-config`, `kernel-release`, `architecture`, `os-release`, `file`, `file-content`, `dir-list`, `sysctl`, `command`, `kernel-module`, `elf`, `libc-versions`, `openssh-version`, `image`, `seccomp-profile`, `probe-program`, `live-run`, `image-integrity`, `image-config`, `image-label`, `image-info`, `mounts`, `runtime`, `runtimes`, `cgroup-mode`, `subid-ranges`, `user-cgroup`, `file-caps`, `filesystem`, `boot`, `packages`, `package`"),
         ("bad-version.yaml", "bad-version.yaml:2:10: version: `1.0` is not a version of the form MAJOR.MINOR.PATCH (unexpected end of input while parsing minor version number)"),
         ("two-operators.yaml", "two-operators.yaml:10:5: checks[0] (operator.check).expect: an expectation takes exactly one operator, found equals, at-least"),
         ("unresolvable-profile.yaml", "unresolvable-profile.yaml:4:3: suites.kernel-features: no version of suite `kernel-features` matches `^9` (known versions: 1.0.0"),
@@ -612,6 +612,23 @@ fn explain_says_what_why_how_to_fix_and_which_versions_exist() {
     let builtin = work.hostcert(&["explain", "kernel.namespaces.net"]);
     assert!(
         stdout(&builtin).contains("how to fix:\n  Rebuild the kernel with CONFIG_NET_NS=y"),
+        "{}",
+        stdout(&builtin)
+    );
+    // A package check says which databases, and which systems' versions of them, it reads.
+    let packages = stdout(&work.hostcert(&["explain", "image.redhat.prohibited-packages"]));
+    for database in [
+        "SQLite rpmdb.sqlite (rpm 4.16 and later",
+        "Berkeley DB hash Packages (RHEL, CentOS and UBI 7 and 8",
+        "NDB Packages.db (SLE 15 SP3",
+        "/var/lib/dpkg/status",
+        "/lib/apk/db/installed",
+        "never a pass",
+    ] {
+        assert!(packages.contains(database), "{database}: {packages}");
+    }
+    assert!(
+        !stdout(&builtin).contains("package databases"),
         "{}",
         stdout(&builtin)
     );

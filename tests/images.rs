@@ -9,157 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use support::gpg::Gpg;
+use support::image::*;
 use support::*;
-
-/// Runs a tool in `dir`, failing the test with its output when it fails.
-fn tool(dir: &Path, program: &str, args: &[&str]) -> String {
-    run_ok(Command::new(program).args(args).current_dir(dir))
-}
-
-fn require_image_tools() {
-    require("umoci", "umoci");
-    require("skopeo", "skopeo");
-    require("/bin/busybox", "busybox-static");
-}
-
-/// How a test image differs from the one that passes every Red Hat check.
-#[derive(Clone)]
-struct Spec {
-    tag: &'static str,
-    user: Option<&'static str>,
-    labels: Vec<(&'static str, &'static str)>,
-    licenses: bool,
-    extra_layers: usize,
-    dpkg_packages: Vec<&'static str>,
-    sbom: bool,
-    /// A later layer copies another file over /bin/busybox, which busybox-static owns.
-    overwrite_busybox: bool,
-}
-
-impl Spec {
-    fn good() -> Spec {
-        Spec {
-            tag: "1.0",
-            user: Some("app"),
-            labels: vec![
-                ("name", "hcc-busybox"),
-                ("vendor", "Example"),
-                ("version", "1.0"),
-                ("release", "1"),
-                ("summary", "tiny test image"),
-                ("description", "busybox-static rootfs"),
-                ("maintainer", "hcc-test@example.invalid"),
-                ("org.opencontainers.image.base.name", "scratch"),
-            ],
-            licenses: true,
-            extra_layers: 0,
-            dpkg_packages: vec!["busybox-static"],
-            sbom: true,
-            overwrite_busybox: false,
-        }
-    }
-}
-
-/// A minimal SPDX 2.3 JSON document listing one package, which spdx-tools accepts.
-fn spdx_document(package: &str) -> String {
-    json!({
-        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
-        "name": "hcc-busybox", "documentNamespace": "https://example.invalid/spdx/hcc-busybox-1",
-        "creationInfo": {"created": "2024-01-01T00:00:00Z", "creators": ["Tool: hostcert-tests"]},
-        "packages": [{"SPDXID": "SPDXRef-Package-1", "name": package, "downloadLocation": "NOASSERTION"}],
-        "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Package-1"}]
-    })
-    .to_string()
-}
-
-/// Builds an OCI layout `dir` holding one image tagged `spec.tag`, with umoci.
-fn build_image(work: &Work, dir: &str, spec: &Spec) -> PathBuf {
-    require_image_tools();
-    let root = work.path(&format!("{dir}-rootfs"));
-    let write = |path: &str, text: &str| {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
-    write(
-        "etc/passwd",
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001:app:/home/app:/bin/sh\n",
-    );
-    write("etc/os-release", "ID=busybox\nVERSION_ID=1.35\n");
-    let mut status = String::new();
-    for package in &spec.dpkg_packages {
-        status += &format!("Package: {package}\nStatus: install ok installed\nVersion: 1.0\n\n");
-    }
-    write("var/lib/dpkg/status", &status);
-    write(
-        "var/lib/dpkg/info/busybox-static.list",
-        "/.\n/bin\n/bin/busybox\n",
-    );
-    if spec.licenses {
-        write("licenses/LICENSE", "Apache-2.0\n");
-    }
-    if spec.sbom {
-        write("sbom/image.spdx.json", &spdx_document("busybox-static"));
-    }
-    let image = format!("{dir}:{}", spec.tag);
-    let at = work.dir.path();
-    tool(at, "umoci", &["init", "--layout", dir]);
-    tool(at, "umoci", &["new", "--image", &image]);
-    let rootfs = root.display().to_string();
-    tool(at, "umoci", &["insert", "--image", &image, &rootfs, "/"]);
-    for index in 0..spec.extra_layers {
-        let file = work.path(&format!("{dir}-extra-{index}"));
-        std::fs::write(&file, format!("layer {index}\n")).unwrap();
-        let file = file.display().to_string();
-        tool(
-            at,
-            "umoci",
-            &[
-                "insert",
-                "--image",
-                &image,
-                &file,
-                &format!("/extra/{index}"),
-            ],
-        );
-    }
-    if spec.overwrite_busybox {
-        let file = work.path(&format!("{dir}-patched-busybox"));
-        std::fs::write(&file, "#!/bin/sh\necho patched\n").unwrap();
-        let file = file.display().to_string();
-        tool(
-            at,
-            "umoci",
-            &["insert", "--image", &image, &file, "/bin/busybox"],
-        );
-    }
-    let mut args: Vec<String> = vec![
-        "config".into(),
-        "--image".into(),
-        image.clone(),
-        "--config.cmd".into(),
-        "/bin/sh".into(),
-        "--author".into(),
-        "hcc test".into(),
-    ];
-    if let Some(user) = spec.user {
-        args.push("--config.user".into());
-        args.push(user.into());
-    }
-    for (key, value) in &spec.labels {
-        args.push("--config.label".into());
-        args.push(format!("{key}={value}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tool(at, "umoci", &args);
-    tool(at, "umoci", &["gc", "--layout", dir]);
-    work.path(dir)
-}
 
 /// Runs `hostcert run --profile isv-image` on targets, with TMPDIR inside the work folder so
 /// that the test can see the run left nothing behind.
@@ -452,13 +304,6 @@ fn archives_are_read_like_layouts_and_tampering_is_named() {
 }
 
 // ---- hostile layouts, built byte by byte ----
-
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// One raw tar entry: a ustar header (checksum computed) and the data, padded.
 fn entry(name: &str, kind: u8, data: &[u8], link: &str, declared: Option<u64>) -> Vec<u8> {
@@ -1033,66 +878,6 @@ fn image_users_are_judged_as_runc_resolves_them() {
             );
         }
     }
-}
-
-/// Builds an OCI layout `dir` whose tag `1.0` names an image index of two umoci images:
-/// linux/amd64 (User app) and linux/arm64 (User root). Returns the manifest digests by
-/// platform.
-fn build_index(work: &Work, dir: &str) -> Vec<(&'static str, String)> {
-    build_image(work, dir, &Spec::good());
-    let at = work.dir.path();
-    let image = format!("{dir}:1.0");
-    tool(
-        at,
-        "umoci",
-        &[
-            "config",
-            "--image",
-            &image,
-            "--architecture",
-            "arm64",
-            "--config.user",
-            "root",
-            "--tag",
-            "arm",
-        ],
-    );
-    let index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
-    let find = |tag: &str| {
-        index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-            .unwrap()
-            .clone()
-    };
-    let (amd, arm_entry) = (find("1.0"), find("arm"));
-    let entry = |m: &Value, architecture: &str| {
-        json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
-               "platform": {"architecture": architecture, "os": "linux"}})
-    };
-    let nested = json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [entry(&amd, "amd64"), entry(&arm_entry, "arm64")]
-    })
-    .to_string();
-    let hex = sha256(nested.as_bytes());
-    std::fs::write(work.path(&format!("{dir}/blobs/sha256/{hex}")), &nested).unwrap();
-    let top = json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
-                       "digest": format!("sha256:{hex}"), "size": nested.len(),
-                       "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
-    });
-    std::fs::write(work.path(&format!("{dir}/index.json")), top.to_string()).unwrap();
-    vec![
-        ("linux/amd64", amd["digest"].as_str().unwrap().to_owned()),
-        (
-            "linux/arm64",
-            arm_entry["digest"].as_str().unwrap().to_owned(),
-        ),
-    ]
 }
 
 /// The results of one check on every target of `report/report.json`, by target.
@@ -1741,6 +1526,7 @@ fn sboms_are_valid_documents_that_describe_the_image() {
 
 // ---- signatures: hostcert's verdict equals skopeo's under the same policy.json ----
 
+/// A throwaway GnuPG home with signing keys; its agent is stopped when dropped.
 const REFERENCE: &str = "registry.example/hcc/busybox:1.0";
 
 /// Flips one byte in the middle of a file.
@@ -1759,13 +1545,6 @@ fn copy_dir(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// The digest of the manifest tagged 1.0 in a layout.
-fn manifest_digest(layout: &Path) -> String {
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -2266,91 +2045,21 @@ fn sigstore_signatures_verify_with_a_p256_public_key() {
     let at = work.dir.path();
     build_image(&work, "img", &Spec::good());
     for name in ["signer", "other"] {
-        tool(
-            at,
-            "openssl",
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &format!("{name}.key"),
-            ],
-        );
-        tool(
-            at,
-            "openssl",
-            &[
-                "ec",
-                "-in",
-                &format!("{name}.key"),
-                "-pubout",
-                "-out",
-                &format!("{name}.pub"),
-            ],
-        );
+        p256_key(at, name);
     }
     let digest = manifest_digest(&work.path("img"));
-    let payload = json!({
-        "critical": {
-            "identity": {"docker-reference": REFERENCE},
-            "image": {"docker-manifest-digest": digest},
-            "type": "cosign container image signature"
-        },
-        "optional": null
-    })
-    .to_string();
-    std::fs::write(work.path("payload.json"), &payload).unwrap();
-    tool(
-        at,
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-sign",
-            "signer.key",
-            "-out",
-            "payload.sig",
-            "payload.json",
-        ],
-    );
-    let signature = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .encode(std::fs::read(work.path("payload.sig")).unwrap())
-    };
     // An unsigned copy, for signatures given with --signature.
     copy_dir(&work.path("img"), &work.path("unsigned"));
-    // Store it as cosign does: a manifest tagged sha256-<hex>.sig in the layout.
-    let blobs = work.path("img/blobs/sha256");
-    let put = |bytes: &[u8]| {
-        let hex = sha256(bytes);
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let (payload_digest, payload_size) = put(payload.as_bytes());
-    let (config_digest, config_size) = put(b"{}");
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": [{
-            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
-            "digest": payload_digest, "size": payload_size,
-            "annotations": {"dev.cosignproject.cosign/signature": signature}
-        }]
-    })
-    .to_string();
-    let (manifest_digest_sig, manifest_size) = put(manifest.as_bytes());
-    let mut index: Value = serde_json::from_str(&work.read("img/index.json")).unwrap();
-    index["manifests"].as_array_mut().unwrap().push(json!({
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": manifest_digest_sig, "size": manifest_size,
-        "annotations": {"org.opencontainers.image.ref.name": format!("{}.sig", digest.replacen(':', "-", 1))}
-    }));
-    std::fs::write(work.path("img/index.json"), index.to_string()).unwrap();
+    // Signed as cosign does: a manifest tagged sha256-<hex>.sig in the layout (payload.json and
+    // payload.sig are left in the work folder).
+    cosign_sign(
+        &work.path("img"),
+        "1.0",
+        &work.path("signer.key"),
+        REFERENCE,
+        at,
+    );
+    let payload = work.read("payload.json");
 
     for (key, identity, accepted) in [
         ("signer.pub", REFERENCE, true),
@@ -2577,92 +2286,13 @@ fn zstd_layers_are_verified_and_unpacked() {
 }
 
 /// A DSSE envelope of an in-toto statement, signed by openssl with a P-256 key.
-fn envelope(work: &Work, key: &str, statement: &Value) -> Value {
-    use base64::Engine as _;
-    let body = statement.to_string();
-    let payload_type = "application/vnd.in-toto+json";
-    let pae = format!(
-        "DSSEv1 {} {payload_type} {} {body}",
-        payload_type.len(),
-        body.len()
-    );
-    std::fs::write(work.path("pae"), pae).unwrap();
-    tool(
-        work.dir.path(),
-        "openssl",
-        &["dgst", "-sha256", "-sign", key, "-out", "pae.sig", "pae"],
-    );
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    json!({
-        "payloadType": payload_type,
-        "payload": b64(body.as_bytes()),
-        "signatures": [{"keyid": "", "sig": b64(&std::fs::read(work.path("pae.sig")).unwrap())}]
-    })
-}
-
-/// Attaches envelopes to the image of layout `dir` cosign-style, as a manifest tagged
-/// `sha256-<hex>.att`.
-fn attach(work: &Work, dir: &str, envelopes: &[Value]) {
-    let digest = manifest_digest(&work.path(dir));
-    let blobs = work.path(&format!("{dir}/blobs/sha256"));
-    let put = |bytes: &[u8]| {
-        let hex = sha256(bytes);
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
-        json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
-    };
-    let mut config = put(b"{}");
-    config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
-    let layers: Vec<Value> = envelopes
-        .iter()
-        .map(|e| {
-            let mut d = put(e.to_string().as_bytes());
-            d["mediaType"] = json!("application/vnd.dsse.envelope.v1+json");
-            d
-        })
-        .collect();
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config, "layers": layers
-    });
-    let mut entry = put(manifest.to_string().as_bytes());
-    entry["mediaType"] = json!("application/vnd.oci.image.manifest.v1+json");
-    entry["annotations"] = json!({"org.opencontainers.image.ref.name": format!("{}.att", digest.replacen(':', "-", 1))});
-    let mut index: Value = serde_json::from_str(&work.read(&format!("{dir}/index.json"))).unwrap();
-    index["manifests"].as_array_mut().unwrap().push(entry);
-    std::fs::write(work.path(&format!("{dir}/index.json")), index.to_string()).unwrap();
-}
-
 #[test]
 fn slsa_provenance_attestations_are_verified_against_key_subject_and_builder() {
     require("openssl", "openssl");
     let work = Work::new();
     let at = work.dir.path();
     for name in ["signer", "other"] {
-        tool(
-            at,
-            "openssl",
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &format!("{name}.key"),
-            ],
-        );
-        tool(
-            at,
-            "openssl",
-            &[
-                "ec",
-                "-in",
-                &format!("{name}.key"),
-                "-pubout",
-                "-out",
-                &format!("{name}.pub"),
-            ],
-        );
+        p256_key(at, name);
     }
     let statement = |digest: &str, builder: &str| {
         json!({

@@ -507,3 +507,342 @@ fn hostcert_agrees_with_check_config_on_real_configs_except_where_explained() {
         "the disagreement table of suites/kernel-features/README.md and EXPLAINED list different symbols"
     );
 }
+
+/// How an image-based OS lays out its kernel, as a tree the test builds.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// An ostree deployment or bootc image (Fedora CoreOS, RHEL CoreOS): `/usr/lib/modules/R/`
+    /// holds `vmlinuz` and `config`, `/lib` links to `usr/lib`, `/etc`'s defaults are in
+    /// `/usr/etc`, and `/boot` is empty.
+    FedoraCoreOs,
+    /// RHEL Atomic Host (ostree): `/usr/lib/ostree-boot/` holds `vmlinuz-R-CSUM` and `config-R`,
+    /// `/usr/lib/modules/R/` the modules only.
+    AtomicHost,
+    /// A booted ostree system whose deployment's boot folder holds the config:
+    /// `/boot/ostree/OS-CSUM/config-R`.
+    OstreeBoot,
+    /// Ubuntu Core: the kernel snap mounted at `/snap/pc-kernel/current` (a link to the
+    /// revision) holds `kernel.img`, `config-R` and `modules/R/`.
+    UbuntuCore,
+}
+
+/// Builds a tree of `layout` with `config` as its kernel `release`'s config; returns where the
+/// config and the modules are inside it.
+fn image_based_tree(root: &Path, layout: Layout, config: &Path, release: &str) -> (String, String) {
+    let put = |path: &str, bytes: &[u8]| {
+        let full = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, bytes).unwrap();
+    };
+    let link = |path: &str, target: &str| {
+        let full = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, full).unwrap();
+    };
+    let config_text = std::fs::read(config).unwrap();
+    // The modules every kernel.modules.* check looks for, as modules.dep lists them.
+    let modules_dep = "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/bridge.ko.xz: kernel/net/802/stp.ko.xz\nkernel/drivers/net/veth.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\nkernel/net/netfilter/nf_nat.ko.xz:\nkernel/net/netfilter/xt_conntrack.ko.xz:\nkernel/net/netfilter/xt_addrtype.ko.xz:\n";
+    let usr_layout = |os_release: &str| {
+        link("/lib", "usr/lib");
+        link("/bin", "usr/bin");
+        put("/usr/lib/os-release", os_release.as_bytes());
+        put("/usr/etc/hostname", b"image-build\n");
+        put("/usr/bin/sh", b"");
+        std::fs::create_dir_all(root.join("boot")).unwrap();
+    };
+    match layout {
+        Layout::FedoraCoreOs => {
+            usr_layout("ID=fedora\nVARIANT_ID=coreos\nVERSION_ID=43\n");
+            put(&format!("/usr/lib/modules/{release}/vmlinuz"), b"kernel");
+            put(&format!("/usr/lib/modules/{release}/config"), &config_text);
+            put(
+                &format!("/usr/lib/modules/{release}/modules.dep"),
+                modules_dep.as_bytes(),
+            );
+            (
+                format!("/usr/lib/modules/{release}/config"),
+                format!("/lib/modules/{release}"),
+            )
+        }
+        Layout::AtomicHost => {
+            usr_layout("ID=\"centos\"\nVARIANT_ID=\"atomic.host\"\nVERSION_ID=\"7\"\n");
+            put(
+                &format!("/usr/lib/ostree-boot/vmlinuz-{release}-0f3a"),
+                b"kernel",
+            );
+            put(
+                &format!("/usr/lib/ostree-boot/config-{release}"),
+                &config_text,
+            );
+            put(
+                &format!("/usr/lib/modules/{release}/modules.dep"),
+                modules_dep.as_bytes(),
+            );
+            (
+                format!("/usr/lib/ostree-boot/config-{release}"),
+                format!("/lib/modules/{release}"),
+            )
+        }
+        Layout::OstreeBoot => {
+            usr_layout("ID=fedora\nVERSION_ID=43\n");
+            put(
+                &format!("/boot/ostree/fedora-6c1e/vmlinuz-{release}"),
+                b"kernel",
+            );
+            put(
+                &format!("/boot/ostree/fedora-6c1e/config-{release}"),
+                &config_text,
+            );
+            put(
+                &format!("/usr/lib/modules/{release}/modules.dep"),
+                modules_dep.as_bytes(),
+            );
+            (
+                format!("/boot/ostree/fedora-6c1e/config-{release}"),
+                format!("/lib/modules/{release}"),
+            )
+        }
+        Layout::UbuntuCore => {
+            usr_layout("NAME=\"Ubuntu Core\"\nID=ubuntu-core\nVERSION_ID=\"24\"\n");
+            put("/snap/pc-kernel/1892/kernel.img", b"kernel");
+            put("/snap/pc-kernel/1892/initrd.img", b"initrd");
+            put(
+                &format!("/snap/pc-kernel/1892/config-{release}"),
+                &config_text,
+            );
+            put(
+                &format!("/snap/pc-kernel/1892/modules/{release}/modules.dep"),
+                modules_dep.as_bytes(),
+            );
+            link("/snap/pc-kernel/current", "1892");
+            (
+                format!("/snap/pc-kernel/current/config-{release}"),
+                format!("/snap/pc-kernel/current/modules/{release}"),
+            )
+        }
+    }
+}
+
+/// Outcomes by check id, and the target's entry, of a one-target JSON report.
+fn outcomes_of(report: &Value) -> BTreeMap<String, String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (text(&r["check"]), text(&r["outcome"])))
+        .collect()
+}
+
+/// Trees laid out as Fedora CoreOS (ostree, bootc), RHEL Atomic Host, a booted ostree `/boot` and
+/// Ubuntu Core keep their kernel config where those OSes do: each tree is judged at that kernel's
+/// own version, the config read from there (the source in evidence), and every kernel check
+/// decided on the config gives the same outcome as the config judged alone.
+#[test]
+fn image_based_os_trees_are_judged_with_the_kernel_they_ship() {
+    let dir = fixtures();
+    let work = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            Layout::FedoraCoreOs,
+            "fedora43-6.17.1-300.fc43-amd64.config",
+            "6.17.1-300.fc43.x86_64",
+        ),
+        (
+            Layout::AtomicHost,
+            "centos7-3.10.0-1160.119.1.el7-amd64.config",
+            "3.10.0-1160.119.1.el7.x86_64",
+        ),
+        (
+            Layout::OstreeBoot,
+            "fedora43-6.17.1-300.fc43-amd64.config",
+            "6.17.1-300.fc43.x86_64",
+        ),
+        (
+            Layout::UbuntuCore,
+            "ubuntu24.04-6.8.0-31-generic-amd64.config",
+            "6.8.0-31-generic",
+        ),
+    ];
+    for (layout, file, release) in cases {
+        let name = format!("{layout:?}").to_lowercase();
+        let tree = work.path().join(&name);
+        let config = dir.join(file);
+        let (config_place, modules_place) = image_based_tree(&tree, layout, &config, release);
+        let run = |target: String, json: &str| -> Value {
+            let json = work.path().join(json);
+            let output = Command::new(BIN)
+                .args(["run", "--profile", "container-host", "-q", "--target"])
+                .arg(&target)
+                .arg("--json")
+                .arg(&json)
+                .arg("--report-dir")
+                .arg(work.path().join(format!("{name}-reports")))
+                .arg("--param")
+                .arg(format!("kernel-version={release}"))
+                .current_dir(work.path())
+                .output()
+                .unwrap();
+            assert!(
+                output.status.code().is_some_and(|c| c <= 1),
+                "{target}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+        };
+        let tree_report = run(
+            format!("rootfs:{}", tree.display()),
+            &format!("{name}-tree.json"),
+        );
+        let alone = run(
+            format!("kernel-config:{}", config.display()),
+            &format!("{name}-config.json"),
+        );
+        let target = &tree_report["targets"][0];
+        assert_eq!(target["kind"], "os-tree", "{name}");
+        assert!(target["error"].is_null(), "{name}: {}", target["error"]);
+        // Judged at the kernel the tree ships, with its config from where the OS keeps it.
+        let sources = &target["fact-sources"];
+        assert_eq!(text(&sources["CONFIG_NET_NS"]), config_place, "{name}");
+        let kernel_version = tree_report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == "kernel.version.minimum")
+            .unwrap();
+        assert!(
+            kernel_version["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| text(&e["observed"]) == release),
+            "{name}: {kernel_version}"
+        );
+        // The modules the kernel ships are found where it ships them.
+        assert!(
+            text(&sources["kernel-module overlay"]).starts_with(&modules_place),
+            "{name}: {}",
+            sources["kernel-module overlay"]
+        );
+        let tree_outcomes = outcomes_of(&tree_report);
+        assert_eq!(tree_outcomes["kernel.modules.overlay"], "pass", "{name}");
+        // /etc's defaults of an ostree commit are read from /usr/etc.
+        assert_eq!(target["hostname"], "image-build", "{name}");
+        // Every check both targets evaluate on the config agrees.
+        let mut compared = 0;
+        for (check, outcome) in outcomes_of(&alone) {
+            if outcome == "skip" || check == "kernel.version.minimum" {
+                continue;
+            }
+            if let Some(in_tree) = tree_outcomes.get(&check) {
+                assert_eq!(in_tree, &outcome, "{name}: {check}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 80, "{name}: only {compared} checks compared");
+    }
+}
+
+/// Runs a program in `dir` and fails the test with its output when it fails.
+fn tool(dir: &Path, program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed: {e} (apt-get install {program}; ci/test does)")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A bootc image given as `oci:` (the label `containers.bootc=1`, its kernel in
+/// `/usr/lib/modules/R/`) is an OS tree judged with the kernel it ships: its
+/// kernel checks give the config's own outcomes. The same image without the label is a container
+/// image, which a host profile refuses.
+#[test]
+fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
+    let dir = fixtures();
+    let work = tempfile::tempdir().unwrap();
+    let at = work.path();
+    let release = "6.17.1-300.fc43.x86_64";
+    let config = dir.join("fedora43-6.17.1-300.fc43-amd64.config");
+    let tree = at.join("tree");
+    image_based_tree(&tree, Layout::FedoraCoreOs, &config, release);
+    tool(at, "umoci", &["init", "--layout", "layout"]);
+    for (tag, labels) in [
+        ("bootc", &["containers.bootc=1", "ostree.bootable=true"][..]),
+        ("plain", &[][..]),
+    ] {
+        let image = format!("layout:{tag}");
+        tool(at, "umoci", &["new", "--image", &image]);
+        tool(at, "umoci", &["insert", "--image", &image, "tree", "/"]);
+        let mut args = vec!["config", "--image", &image, "--config.cmd", "/usr/bin/sh"];
+        for label in labels {
+            args.extend(["--config.label", label]);
+        }
+        tool(at, "umoci", &args);
+    }
+    let run = |target: &str, json: &str| -> Value {
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "container-host",
+                "-q",
+                "--target",
+                target,
+            ])
+            .args(["--json", json, "--report-dir", "reports"])
+            .current_dir(at)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c <= 2),
+            "{target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&std::fs::read_to_string(at.join(json)).unwrap()).unwrap()
+    };
+    let bootc = run("oci:layout:bootc", "bootc.json");
+    let target = &bootc["targets"][0];
+    assert_eq!(target["kind"], "os-tree", "{target}");
+    assert!(target["error"].is_null(), "{}", target["error"]);
+    assert_eq!(
+        text(&target["fact-sources"]["CONFIG_NET_NS"]),
+        format!("/usr/lib/modules/{release}/config")
+    );
+    let alone = run(&format!("kernel-config:{}", config.display()), "alone.json");
+    let in_image = outcomes_of(&bootc);
+    let mut compared = 0;
+    for (check, outcome) in outcomes_of(&alone) {
+        if outcome == "skip" {
+            continue;
+        }
+        if let Some(got) = in_image.get(&check) {
+            assert_eq!(got, &outcome, "{check}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 80, "only {compared} checks compared");
+    assert_eq!(in_image["kernel.namespaces.core"], "pass");
+    // Unlabelled, it is a container image, which container-host does not certify.
+    let plain = Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            "container-host",
+            "-q",
+            "--target",
+            "oci:layout:plain",
+        ])
+        .args(["--report-dir", "plain"])
+        .current_dir(at)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert_eq!(plain.status.code(), Some(2), "{said}");
+    assert!(said.contains("image"), "{said}");
+}

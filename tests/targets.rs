@@ -318,7 +318,7 @@ fn a_tree_without_a_kernel_says_so_for_every_kernel_check() {
     let net = result(&report, "image", "kernel.namespaces.net");
     assert_eq!(net["outcome"], "error");
     assert!(
-        net["message"].as_str().unwrap().contains("no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/config, and a kernel build's .config with include/config/kernel.release)"),
+        net["message"].as_str().unwrap().contains("no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/, /usr/lib/modules/*/, /usr/lib/ostree-boot/config-*, /boot/ostree/*/config-*, /snap/*/current/config-*, and a kernel build's .config with include/config/kernel.release)"),
         "{net}"
     );
     assert_eq!(outcome(&report, "image", "host.os.release"), "pass");

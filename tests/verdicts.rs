@@ -168,7 +168,7 @@ fn bad_target_kinds_are_refused_at_file_line() {
     assert_eq!(code(&lint), 2);
     assert_eq!(
         stderr(&lint),
-        "kinds.yaml:3:1: target-kinds[0]: `imgae` is not a target kind (local, ssh, os-tree, kernel-config, image)\n\
+        "kinds.yaml:3:1: target-kinds[0]: `imgae` is not a target kind (local, ssh, os-tree, kernel-config, image, vm)\n\
          kinds.yaml:3:1: target-kinds[1]: `kernel-config@local`: the image of a pair is an image or an os-tree, not kernel-config\n\
          lint: 2 problems\n"
     );

@@ -37,6 +37,10 @@ pub const SUITES: &[BuiltinFile] = &[
         text: include_str!("../../suites/image-provenance/v1.0.1.yaml"),
     },
     BuiltinFile {
+        path: "suites/image-provenance/v1.1.0.yaml",
+        text: include_str!("../../suites/image-provenance/v1.1.0.yaml"),
+    },
+    BuiltinFile {
         path: "suites/kubernetes-node/v1.yaml",
         text: include_str!("../../suites/kubernetes-node/v1.yaml"),
     },
@@ -47,6 +51,10 @@ pub const SUITES: &[BuiltinFile] = &[
     BuiltinFile {
         path: "suites/rootless-podman/v1.yaml",
         text: include_str!("../../suites/rootless-podman/v1.yaml"),
+    },
+    BuiltinFile {
+        path: "suites/os-build/v1.yaml",
+        text: include_str!("../../suites/os-build/v1.yaml"),
     },
 ];
 
@@ -75,6 +83,10 @@ pub const PROFILES: &[BuiltinFile] = &[
     BuiltinFile {
         path: "profiles/isv-container.yaml",
         text: include_str!("../../profiles/isv-container.yaml"),
+    },
+    BuiltinFile {
+        path: "profiles/os-build.yaml",
+        text: include_str!("../../profiles/os-build.yaml"),
     },
     BuiltinFile {
         path: "profiles/isv-image.yaml",

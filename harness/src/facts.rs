@@ -118,6 +118,31 @@ pub const NO_IMAGE: &str = "no --image given";
 pub const NO_SECCOMP_PROFILE: &str =
     "no runtime seccomp profile given (--param seccomp-profile=FILE)";
 
+/// The facts an image target reports whether a check asks for them or not, and the name each
+/// has in a report's `image-digests`: the digest of the manifest read, and of the index it was
+/// chosen from.
+pub fn image_digest_probes() -> [Probe; 2] {
+    [
+        Probe::ImageInfo("manifest-digest".to_owned()),
+        Probe::ImageInfo("index-digest".to_owned()),
+    ]
+}
+
+/// The image digests a target's facts name, by kind (`manifest`, `index`): what a report's
+/// `image-digests` holds and a signed attestation names as subjects.
+pub fn image_digests(facts: &FactSet) -> BTreeMap<String, String> {
+    image_digest_probes()
+        .iter()
+        .zip(["manifest", "index"])
+        .filter_map(|(probe, kind)| match facts.get(probe)?.value.as_ref()? {
+            FactValue::Text(digest) if digest.starts_with("sha256:") => {
+                Some((kind.to_owned(), digest.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every fact gathered from one target, by probe.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FactSet {

@@ -31,9 +31,10 @@
 //! }
 //! ```
 //!
-//! **Subjects** are what was certified: the digest of each certified image (for targets of kind
-//! `image` whose address carries `@sha256:<hex>`; no such target exists yet, the hook is
-//! [`image_subjects`]) and, for every target that was read, the digest of the facts it gave
+//! **Subjects** are what was certified: the digests of each certified image ([`image_subjects`]:
+//! a target's `image-digests`, its manifest named after the target and the index it was chosen
+//! from named `index:<target>`, or the digest an image target's address pins with
+//! `@sha256:<hex>`) and, for every target that was read, the digest of the facts it gave
 //! ([`crate::TargetReport::facts_digest`]), named `facts:<target>`. A report without either
 //! (one written before facts digests existed) has the report file itself as its one subject.
 //!
@@ -184,24 +185,41 @@ fn digest_map(digest: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The hook for image targets: a subject per target of kind `image` whose address pins a
-/// digest (`…@sha256:<hex>`). No image target exists yet, so this finds none today.
+/// The images a report certified: for each target that was read, the manifest and index
+/// digests of its image (`image-digests`: the manifest named after the target, the index
+/// `index:<target>`), or, for an image target without them, the digest its address pins
+/// (`…@sha256:<hex>`).
 pub fn image_subjects(report: &RunReport) -> Vec<ResourceDescriptor> {
-    report
-        .targets
-        .iter()
-        .filter(|t| t.kind == "image" && t.error.is_none())
-        .filter_map(|t| {
-            let (name, digest) = t.address.rsplit_once('@')?;
-            let map = digest_map(digest);
-            (!map.is_empty()).then(|| ResourceDescriptor {
-                name: Some(name.to_owned()),
-                digest: map,
-                media_type: None,
-                annotations: BTreeMap::new(),
-            })
-        })
-        .collect()
+    let mut subjects = Vec::new();
+    for target in report.targets.iter().filter(|t| t.error.is_none()) {
+        let named = |name: String, digest: &str| ResourceDescriptor {
+            name: Some(name),
+            digest: digest_map(digest),
+            media_type: None,
+            annotations: BTreeMap::new(),
+        };
+        if !target.image_digests.is_empty() {
+            for (kind, digest) in &target.image_digests {
+                let name = match kind.as_str() {
+                    "manifest" => target.name.clone(),
+                    other => format!("{other}:{}", target.name),
+                };
+                if !digest_map(digest).is_empty() {
+                    subjects.push(named(name, digest));
+                }
+            }
+            continue;
+        }
+        if target.kind != "image" {
+            continue;
+        }
+        if let Some((name, digest)) = target.address.rsplit_once('@') {
+            if !digest_map(digest).is_empty() {
+                subjects.push(named(name.to_owned(), digest));
+            }
+        }
+    }
+    subjects
 }
 
 /// The subjects of a statement about `report`, whose JSON file is `report_name` with digest
@@ -415,5 +433,29 @@ mod tests {
         let subjects = image_subjects(&report);
         assert_eq!(subjects.len(), 1);
         assert_eq!(subjects[0].digest["sha256"], "feed");
+    }
+
+    #[test]
+    fn an_image_s_manifest_and_index_digests_are_subjects() {
+        let mut report = example();
+        report.targets[0].kind = "image".to_owned();
+        report.targets[0].address = "docker://registry.example/app:1.0".to_owned();
+        report.targets[0].image_digests = BTreeMap::from([
+            ("manifest".to_owned(), "sha256:beef".to_owned()),
+            ("index".to_owned(), "sha256:cafe".to_owned()),
+        ]);
+        let name = report.targets[0].name.clone();
+        let subjects = image_subjects(&report);
+        let found: Vec<(Option<String>, String)> = subjects
+            .iter()
+            .map(|s| (s.name.clone(), s.digest["sha256"].clone()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(format!("index:{name}")), "cafe".to_owned()),
+                (Some(name), "beef".to_owned())
+            ]
+        );
     }
 }

@@ -69,6 +69,8 @@
 //! - `waivers`: every waiver in force for the run, from the profile and from `--waivers` files;
 //!   a waiver's `targets` (globs; absent for every target) and `source` (the waivers file;
 //!   absent for the profile's own).
+//! - a target's `image-digests`: the digests of the image it read (`manifest`, and `index` when
+//!   the manifest was chosen from one), the subjects of a signed attestation.
 //! - `baseline` (`run --baseline OLD.json`): the baseline file, its digest and start, its own
 //!   verdict, and the gate's `verdict`, in which only failures new against the baseline count;
 //!   the exit code follows it. `verdict` at the top keeps its meaning: the verdict over every

@@ -354,6 +354,11 @@ pub struct TargetReport {
     /// signed attestation. Absent when the target could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts_digest: Option<String>,
+    /// The digests of the image an image target (or a pair's image) read, by kind: `manifest`
+    /// (the manifest certified) and `index` (the index it was chosen from, when there is one).
+    /// Subjects of a signed attestation. Absent when there is none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_digests: BTreeMap<String, String>,
     /// Outcome counts of this target's results by check group (the feature area a check id
     /// names: `kernel.namespaces.net` is in `namespaces`); see [`crate::matrix`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -298,6 +298,29 @@ pub fn date_in(days: i64) -> String {
     format!("{year:04}-{:02}-{day:02}", month as u8)
 }
 
+/// Builds the package(s) of a spec with rpmbuild; returns the rpm files.
+pub fn rpmbuild(work: &Path, name: &str, spec: &str, defines: &[&str]) -> Vec<PathBuf> {
+    require("rpmbuild", "rpm");
+    let top = work.join(format!("top-{name}"));
+    let spec_file = work.join(format!("{name}.spec"));
+    std::fs::write(&spec_file, spec).unwrap();
+    let mut command = Command::new("rpmbuild");
+    command
+        .arg("-bb")
+        .args(["--define", &format!("_topdir {}", top.display())]);
+    for define in defines {
+        command.args(["--define", define]);
+    }
+    run_ok(command.arg(&spec_file));
+    let mut built: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
+        .unwrap()
+        .flat_map(|arch| std::fs::read_dir(arch.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    built.sort();
+    built
+}
+
 // Real SSH hosts.
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -369,6 +392,17 @@ pub struct SshHost {
 impl SshHost {
     /// Starts sshd with extra `-o` options.
     pub fn start(client: &Client, name: &str, options: &[&str]) -> SshHost {
+        SshHost::start_wrapped(client, name, options, &[])
+    }
+
+    /// Starts sshd through a wrapper that ends by running its arguments (`unshare ... sh -c
+    /// '...; exec "$0" "$@"'`), so that it keeps sshd's pid and the host stops it.
+    pub fn start_wrapped(
+        client: &Client,
+        name: &str,
+        options: &[&str],
+        wrapper: &[String],
+    ) -> SshHost {
         require(SSHD, "openssh-server");
         // sshd refuses to start without its privilege-separation folder.
         let _ = std::fs::create_dir_all("/run/sshd");
@@ -383,7 +417,14 @@ impl SshHost {
         for _attempt in 0..5 {
             let port = free_port();
             let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
-            let mut command = Command::new(SSHD);
+            let mut command = match wrapper.split_first() {
+                Some((program, args)) => {
+                    let mut command = Command::new(program);
+                    command.args(args).arg(SSHD);
+                    command
+                }
+                None => Command::new(SSHD),
+            };
             command.args(["-D", "-e", "-f", "/dev/null"]);
             // sshd keeps the first value of an option: the caller's come first.
             for option in options.iter().map(|o| (*o).to_owned()).chain([
@@ -507,3 +548,59 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// Header blobs by record number, exported from an rpm SQLite database with the sqlite3 tool.
+pub fn sqlite_blobs(database: &Path) -> Vec<(u32, Vec<u8>)> {
+    require("sqlite3", "sqlite3");
+    let listing = run_ok(
+        Command::new("sqlite3")
+            .arg(database)
+            .arg("SELECT hnum, hex(blob) FROM Packages ORDER BY hnum"),
+    );
+    listing
+        .lines()
+        .map(|line| {
+            let (hnum, hex) = line.split_once('|').expect("hnum|hex");
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (hnum.parse().unwrap(), bytes)
+        })
+        .collect()
+}
+
+/// A Berkeley DB hash `Packages` made of header blobs by db5.3_load, in a byte order
+/// (1234 little-endian, 4321 big-endian) and page size.
+pub fn berkeley_db(dir: &Path, blobs: &[(u32, Vec<u8>)], order: u32, page_size: u32) -> PathBuf {
+    require("db5.3_load", "db5.3-util");
+    std::fs::create_dir_all(dir).unwrap();
+    let mut dump =
+        format!("VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize={page_size}\nHEADER=END\n");
+    for (record, blob) in blobs {
+        let key = if order == 4321 {
+            record.to_be_bytes()
+        } else {
+            record.to_le_bytes()
+        };
+        dump.push_str(&format!(
+            " {}\n {}\n",
+            hostcert::dsse::hex(&key),
+            hostcert::dsse::hex(blob)
+        ));
+    }
+    dump.push_str("DATA=END\n");
+    let dump_file = dir.join("dump");
+    std::fs::write(&dump_file, dump).unwrap();
+    let packages = dir.join("Packages");
+    run_ok(
+        Command::new("db5.3_load")
+            .args(["-c", &format!("db_lorder={order}"), "-f"])
+            .arg(&dump_file)
+            .arg(&packages),
+    );
+    std::fs::remove_file(dump_file).unwrap();
+    packages
+}
+pub mod image;
+pub mod registry;

@@ -135,6 +135,7 @@ impl CatalogArgs {
                     .map(|(_, value)| value.clone()),
                 ..Default::default()
             },
+            vm: Default::default(),
         }
     }
 }
@@ -163,6 +164,23 @@ pub struct ImageArgs {
     /// `NAME[os/arch]`. A platform the index does not list is an error.
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_parser = crate::targets::image::Platform::parse)]
     pub platforms: Vec<crate::targets::image::Platform>,
+    /// The registry credentials of `docker://` images (containers-auth.json, as skopeo's
+    /// `--authfile`); otherwise REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json and ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// The folder of a registry's CA certificates (`*.crt`) and client certificate (`*.cert`
+    /// with its `*.key`); otherwise /etc/containers/certs.d/HOST:PORT.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Verify registries' TLS certificates (`--tls-verify=false` skips it and allows plain HTTP).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// The registries.d folder that says where a registry's signatures are (lookaside,
+    /// use-sigstore-attachments); otherwise ~/.config/containers/registries.d or
+    /// /etc/containers/registries.d.
+    #[arg(long = "registries.d", value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
 }
 
 impl ImageArgs {
@@ -199,6 +217,14 @@ impl ImageArgs {
         options.image.signatures = self.signatures.clone();
         options.image.lookaside = self.lookaside.clone();
         options.image.platforms = self.platforms.clone();
+        options.image.registry = crate::targets::image::RegistryOptions {
+            authfile: self.authfile.clone(),
+            cert_dir: self.cert_dir.clone(),
+            tls_verify: self.tls_verify,
+            registries_d: self.registries_d.clone(),
+            connect_timeout: options.ssh.connect_timeout,
+            gather_timeout: options.ssh.gather_timeout,
+        };
     }
 }
 
@@ -224,13 +250,15 @@ pub struct SshArgs {
     /// chains of up to 8 bastions) apply (default ~/.ssh/config when it exists).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
-    /// Seconds for the TCP connection, the SSH banner and the key exchange, together; 1 to 600.
+    /// Seconds for the TCP connection, the SSH banner and the key exchange, together (and for a
+    /// registry's TCP connection); 1 to 600.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout: u64,
     /// Seconds for authentication; 1 to 600.
     #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub auth_timeout: u64,
-    /// Seconds for a host's facts once logged in (the probe program and the batch); 1 to 86400 (a day).
+    /// Seconds for a host's facts once logged in (the probe program and the batch), or for a
+    /// registry's answer (and each read of a blob it sends); 1 to 86400 (a day).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub gather_timeout: u64,
 }
@@ -269,6 +297,35 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// How `vm:` targets boot.
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    /// Seconds a `vm:` target has from QEMU's start to an SSH login; a guest that does not get
+    /// there (or panics, or halts) is an error showing its console's last lines.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub boot_timeout: u64,
+    /// Memory of each `vm:` target, MiB (an address's `memory=` wins). VMs run in parallel
+    /// within --jobs and within half of the memory available when the first starts.
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(128..=1048576))]
+    pub vm_memory: u32,
+    /// `auto` (KVM when /dev/kvm really works, else TCG), `kvm` or `tcg` (an address's `accel=`
+    /// wins).
+    #[arg(long, value_name = "ACCEL", default_value = "auto", value_parser = crate::targets::vm::AccelChoice::parse)]
+    pub vm_accel: crate::targets::vm::AccelChoice,
+}
+
+impl VmArgs {
+    /// The options, with the folder console logs are kept in.
+    pub fn options(&self, console_dir: Option<PathBuf>) -> crate::targets::vm::VmOptions {
+        crate::targets::vm::VmOptions {
+            boot_timeout: std::time::Duration::from_secs(self.boot_timeout),
+            memory_mib: self.vm_memory,
+            accel: self.vm_accel,
+            console_dir,
+        }
+    }
+}
+
 /// `hostcert run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -278,12 +335,16 @@ pub struct RunArgs {
     /// A target to certify (repeatable): `local` (the default when neither --target nor --facts
     /// is given), `ssh://[user@]host[:port]`, `rootfs:DIR` (an OS build tree, one target per
     /// kernel in it), `kernel-config:FILE` (a kernel .config alone), or an image: `oci:DIR[:TAG]`,
-    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`.
+    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
+    /// (a registry), `containers-storage:[DRIVER@ROOT]NAME[:TAG]` (podman's local store), or an
+    /// OS build booted in a VM: `vm:DISK` (raw or qcow2) or
+    /// `vm:kernel=FILE,initrd=FILE,disk=FILE,append=ARGS` (`append=` last; keys in docs/vm.md).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// An image (or OS tree) to certify on each target (repeatable: the compatibility matrix
-    /// of images by targets): `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`
-    /// or `rootfs:DIR`. Each target becomes the pair `<image>@<target>`: `image` probes are read
+    /// of images by targets): `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`,
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, `containers-storage:NAME[:TAG]` or
+    /// `rootfs:DIR`. Each target becomes the pair `<image>@<target>`: `image` probes are read
     /// from the image, all others from the target; each image and each target is read once.
     #[arg(long, value_name = "TARGET")]
     pub image: Vec<String>,
@@ -293,6 +354,9 @@ pub struct RunArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// VM options.
+    #[command(flatten)]
+    pub vm: VmArgs,
     /// Image signature options.
     #[command(flatten)]
     pub image_options: ImageArgs,
@@ -383,6 +447,9 @@ pub struct GatherArgs {
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// VM options.
+    #[command(flatten)]
+    pub vm: VmArgs,
     /// Image signature options.
     #[command(flatten)]
     pub image_options: ImageArgs,

@@ -152,6 +152,16 @@ fn explain(args: ExplainArgs) -> Result<u8, CliError> {
     println!("\nchecks: {}", engine::describe_expectation(newest));
     let facts: Vec<String> = newest.probes.values().map(ToString::to_string).collect();
     println!("reads: {}", facts.join(", "));
+    if newest
+        .probes
+        .values()
+        .any(crate::targets::package_list::reads_package_databases)
+    {
+        println!(
+            "package databases: {}",
+            crate::targets::package_list::DATABASES_READ
+        );
+    }
     let applies = &newest.applies_to;
     let mut scope = Vec::new();
     if !applies.target_kinds.is_empty() {
@@ -219,6 +229,8 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let mut options = args.catalog.target_options(&args.ssh);
     args.image_options
         .apply(&mut options, &args.catalog, &plan.profile.profile);
+    // A VM's console log is kept beside the snapshot.
+    options.vm = args.vm.options(args.output.parent().map(Path::to_owned));
     let mut units = crate::run::open::open_one(&args.target, args.image.as_deref(), &options)?;
     let name = args
         .name

@@ -33,6 +33,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, CliError> {
     let mut options = args.catalog.target_options(&args.ssh);
     args.image_options
         .apply(&mut options, &args.catalog, &prepared.plan.profile.profile);
+    options.vm = args.vm.options(Some(args.report_dir.clone()));
     let units = open::open(&selection, &options)?;
     run_on(
         &args,

@@ -413,6 +413,31 @@ fn describe(predicate: &Predicate) -> String {
             "is a release with the fix (fixed in {})",
             words(&v.to_string()).join(", ")
         ),
+        Predicate::PackageAtLeast(v) => format!("is installed at version {v} or newer"),
+        Predicate::PackageBelow(v) => format!("is installed at a version below {v}"),
+    }
+}
+
+/// How an installed package (a `package` record) compares with a version, as its package
+/// manager compares versions.
+fn compare_package(value: &FactValue, other: &str) -> Result<Ordering, String> {
+    let field = |name: &str| match value.field(name) {
+        Some(FactValue::Text(text)) => Ok(text.as_str()),
+        _ => Err(format!(
+            "is not an installed package's record (a `package` probe) with a `{name}`"
+        )),
+    };
+    let version = field("version")?;
+    crate::targets::packages::version::compare_package_version(field("manager")?, version, other)
+        .map_err(|reason| format!("{version}: {reason}"))
+}
+
+/// Whether a word of a `has-none-of` list matches a name: equal, or for a word ending in `*`,
+/// the name starts with what comes before it (`kpatch*` matches `kpatch-dnf`).
+fn word_matches(word: &str, name: &str) -> bool {
+    match word.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => word == name,
     }
 }
 
@@ -423,7 +448,8 @@ fn words(list: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The words of `list` a text (its whitespace-separated words) or a list value has.
+/// The items of a text (its whitespace-separated words) or a list value that a word of `list`
+/// matches ([`word_matches`]: a word ending in `*` is a prefix), in the value's order.
 fn words_found(list: &str, value: &FactValue) -> Vec<String> {
     let wanted = words(list);
     let have: Vec<&str> = match value {
@@ -431,11 +457,13 @@ fn words_found(list: &str, value: &FactValue) -> Vec<String> {
         FactValue::List(items) => items.iter().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    wanted
-        .into_iter()
-        .filter(|w| have.contains(w))
-        .map(str::to_owned)
-        .collect()
+    let mut found: Vec<String> = Vec::new();
+    for name in have {
+        if wanted.iter().any(|w| word_matches(w, name)) && !found.iter().any(|f| f == name) {
+            found.push(name.to_owned());
+        }
+    }
+    found
 }
 
 /// Tests a value; `Err` when the value cannot be tested (not a number, not a version).
@@ -496,6 +524,8 @@ fn test(predicate: &Predicate, value: &FactValue) -> Result<bool, String> {
             let fixed = crate::model::fixed_versions(v.literal())?;
             crate::model::fixed_in(text, &fixed)
         }
+        Predicate::PackageAtLeast(v) => Ok(compare_package(value, v.literal())? != Ordering::Less),
+        Predicate::PackageBelow(v) => Ok(compare_package(value, v.literal())? == Ordering::Less),
     }
 }
 
@@ -578,6 +608,112 @@ mod tests {
 
     fn text(probe: Probe, value: &str) -> Fact {
         Fact::read(probe, "src", FactValue::Text(value.to_owned()))
+    }
+
+    #[test]
+    fn package_versions_compare_as_their_package_managers_do() {
+        let package = |manager: &str, version: &str| {
+            let fields = [("manager", manager), ("version", version)]
+                .map(|(k, v)| (k.to_owned(), FactValue::Text(v.to_owned())));
+            Fact::read(
+                Probe::Package("p".to_owned()),
+                "db",
+                FactValue::Record(fields.into_iter().collect()),
+            )
+        };
+        let yaml = |operator: &str, version: &str| {
+            format!("id: a.p\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {{p: {{package: p}}}}\nexpect: {{{operator}: '{version}'}}")
+        };
+        let absent = Fact::read(Probe::Package("p".to_owned()), "db", FactValue::Absent);
+        let text = Fact::read(
+            Probe::Package("p".to_owned()),
+            "db",
+            FactValue::Text("1.0".to_owned()),
+        );
+        for (fact, operator, version, wanted) in [
+            (
+                package("rpm", "1.1.12-1.el9"),
+                "package-at-least",
+                "1.1.12",
+                Outcome::Pass,
+            ),
+            (
+                package("rpm", "1.1.12-1.el9"),
+                "package-below",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (
+                package("rpm", "1.1.11-9.el9"),
+                "package-at-least",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (
+                package("rpm", "1.0~rc1-1"),
+                "package-below",
+                "1.0",
+                Outcome::Pass,
+            ),
+            (
+                package("rpm", "1:0.1-1"),
+                "package-at-least",
+                "9.0",
+                Outcome::Pass,
+            ),
+            (
+                package("dpkg", "1.1.12~rc1-1"),
+                "package-at-least",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (
+                package("dpkg", "1:1.0-1"),
+                "package-at-least",
+                "2.0",
+                Outcome::Pass,
+            ),
+            (
+                package("dpkg", "1.1.12+ds1-1"),
+                "package-below",
+                "1.1.12",
+                Outcome::Fail,
+            ),
+            (absent.clone(), "package-at-least", "1.0", Outcome::Fail),
+            (absent, "package-below", "1.0", Outcome::Fail),
+            (
+                package("apk", "1.0-r0"),
+                "package-at-least",
+                "1.0",
+                Outcome::Error,
+            ),
+            (text, "package-at-least", "1.0", Outcome::Error),
+        ] {
+            let shown = format!("{fact:?} {operator} {version}");
+            let (outcome, message) = check(&yaml(operator, version), TargetKind::Image, vec![fact]);
+            assert_eq!(outcome, wanted, "{shown}: {message}");
+        }
+        let names = |names: &[&str]| {
+            Fact::read(
+                Probe::Packages,
+                "db",
+                FactValue::List(names.iter().map(|n| (*n).to_owned()).collect()),
+            )
+        };
+        let list = "id: a.l\nversion: 1.0.0\ntitle: t\nseverity: high\nprobes: {l: packages}\nexpect: {has-none-of: 'kernel kpatch*'}";
+        let (outcome, message) = check(
+            list,
+            TargetKind::Image,
+            vec![names(&["bash", "kpatch-dnf"])],
+        );
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(message.contains("packages has kpatch-dnf"), "{message}");
+        let (outcome, _) = check(
+            list,
+            TargetKind::Image,
+            vec![names(&["bash", "kernelshark"])],
+        );
+        assert_eq!(outcome, Outcome::Pass);
     }
 
     #[test]

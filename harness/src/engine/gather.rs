@@ -63,6 +63,7 @@ impl GatheredTarget {
                 .map(|f| (f.probe.to_string(), f.source.clone()))
                 .collect(),
             facts_digest: self.facts_digest.clone(),
+            image_digests: crate::facts::image_digests(&self.facts),
             groups: Default::default(),
             pair: self.pair.clone(),
         }
@@ -129,6 +130,10 @@ impl Units {
             hosts[cell.host].extend(host);
             if let Some(index) = cell.image {
                 images[index].0.extend(image);
+                // An image's digests identify what its pairs certified: always asked.
+                if self.images[index].kind() == TargetKind::Image {
+                    images[index].0.extend(crate::facts::image_digest_probes());
+                }
                 let real_run = cell.probes.contains(&Probe::LiveRun)
                     && self.hosts[cell.host].kind() == TargetKind::Local;
                 images[index].1 |= real_run;

@@ -167,6 +167,13 @@ pub enum Predicate {
     /// fixed version of each release line (`1.2.8, 1.3.3, 1.4.0-rc.3`); see
     /// [`super::fixed_in`].
     FixedIn(Operand),
+    /// The value is an installed package (a `package` record) whose version is at least this,
+    /// compared as its package manager compares versions (rpm's `rpmverCmp` for rpm packages,
+    /// dpkg's for dpkg packages); absent (not installed) is false.
+    PackageAtLeast(Operand),
+    /// The value is an installed package whose version is below this, compared the same way;
+    /// absent (not installed) is false.
+    PackageBelow(Operand),
 }
 
 /// The most memory a `matches` pattern may compile to (2 MiB), and the most its lazy DFA may
@@ -245,6 +252,7 @@ impl Predicate {
         match self {
             Predicate::Exists(_) | Predicate::Matches(_) => vec![],
             Predicate::OneOf(values) => values.iter().collect(),
+            Predicate::PackageAtLeast(value) | Predicate::PackageBelow(value) => vec![value],
             Predicate::Equals(value)
             | Predicate::Contains(value)
             | Predicate::HasWord(value)
@@ -262,6 +270,7 @@ impl Predicate {
         match self {
             Predicate::Exists(_) | Predicate::Matches(_) => vec![],
             Predicate::OneOf(values) => values.iter_mut().collect(),
+            Predicate::PackageAtLeast(value) | Predicate::PackageBelow(value) => vec![value],
             Predicate::Equals(value)
             | Predicate::Contains(value)
             | Predicate::HasWord(value)
@@ -296,6 +305,8 @@ impl Expectation {
             version_at_least,
             version_below,
             fixed_in,
+            package_at_least,
+            package_below,
             all_of,
             any_of,
             not,
@@ -369,6 +380,22 @@ impl Expectation {
             }
             operators.push(("fixed-in", Predicate::FixedIn(operand)));
         }
+        for (key, value, make) in [
+            (
+                "package-at-least",
+                package_at_least,
+                Predicate::PackageAtLeast as fn(Operand) -> Predicate,
+            ),
+            ("package-below", package_below, Predicate::PackageBelow),
+        ] {
+            if let Some(v) = value {
+                let operand = Operand::parse(v)?;
+                if let Operand::Literal(text) = &operand {
+                    package_version(text).map_err(|reason| format!("{key}: {reason}"))?;
+                }
+                operators.push((key, make(operand)));
+            }
+        }
         let mut combinators: Vec<(&str, Expectation)> = Vec::new();
         if let Some(all) = all_of {
             combinators.push((
@@ -409,7 +436,7 @@ impl Expectation {
             return Ok(combinator);
         }
         let Some((_, predicate)) = operators.pop() else {
-            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, has-none-of, at-least, at-most, version-at-least, version-below, fixed-in, all-of, any-of or not".to_owned());
+            return Err("an expectation needs an operator: exists, equals, one-of, matches, contains, has-word, has-none-of, at-least, at-most, version-at-least, version-below, fixed-in, package-at-least, package-below, all-of, any-of or not".to_owned());
         };
         let fact = match fact {
             Some(text) => FactRef::parse(text)?,
@@ -454,6 +481,8 @@ pub(crate) struct RawExpect {
     version_at_least: Option<Scalar>,
     version_below: Option<Scalar>,
     fixed_in: Option<Scalar>,
+    package_at_least: Option<Scalar>,
+    package_below: Option<Scalar>,
     all_of: Option<Vec<RawExpect>>,
     any_of: Option<Vec<RawExpect>>,
     not: Option<Box<RawExpect>>,
@@ -486,6 +515,9 @@ impl Expectation {
                         })
                 }
                 Predicate::FixedIn(value) => fixed_versions(value.literal()).map(drop),
+                Predicate::PackageAtLeast(value) | Predicate::PackageBelow(value) => {
+                    package_version(value.literal()).map(drop)
+                }
                 _ => Ok(()),
             },
             Expectation::AllOf(all) | Expectation::AnyOf(all) => {
@@ -493,6 +525,28 @@ impl Expectation {
             }
             Expectation::Not(inner) => inner.validate_operands(),
         }
+    }
+}
+
+/// The version of a `package-at-least` or `package-below` operand: one word that starts with a
+/// digit (or an epoch, `1:2.0-3`), as package managers print versions.
+pub fn package_version(text: &str) -> Result<&str, String> {
+    let version = text.trim();
+    let body = match version.split_once(':') {
+        Some((epoch, rest)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => {
+            rest
+        }
+        _ => version,
+    };
+    if body.starts_with(|c: char| c.is_ascii_digit())
+        && !version.contains(char::is_whitespace)
+        && version.is_ascii()
+    {
+        Ok(version)
+    } else {
+        Err(format!(
+            "`{text}` is not a package version such as 1.1.12 or 2:1.1.12-1.el9"
+        ))
     }
 }
 

@@ -88,7 +88,9 @@ pub enum Probe {
     /// A fact an image target derives (`image-info`): `layer-count`, `tag`, `reference`, `manifest-digest`,
     /// `user` (the user it runs as, names resolved through its /etc/passwd), `licenses`, `packages`,
     /// `base-image`, `sbom`, `signature` (the containers-policy.json verdict) or `provenance` (the
-    /// builder id of a verified SLSA provenance attestation) or `modified-package-files`.
+    /// builder id of a verified SLSA provenance attestation) or `modified-package-files`, or
+    /// `based-on-ubi` (a record of what the image's files and labels say about a UBI base), or
+    /// `index-digest` (the index the image was chosen from, absent when none).
     /// Image targets only.
     ImageInfo(String),
     /// The mount at a mount point, from the mount table of a live host
@@ -137,6 +139,23 @@ pub enum Probe {
     /// with `ftype=0` reports `unknown` types and answers `no`; `unknown` when the folder has no
     /// entry to tell). Absent when the path does not exist.
     Filesystem(String),
+    /// How hostcert booted a `vm:` target: a record with `accelerator` (`kvm`, `tcg`),
+    /// `boot-secs` (from starting QEMU to the first SSH login), `key-injection` (`nocloud`,
+    /// `ignition`, `none`), `host-key` (the pinned key and how it was learned), `console-log`
+    /// (where the serial console's log was kept), `console-tail` and `console-problems` (kernel
+    /// oopses, BUGs and warnings the console showed, `none` without), `machine`, `disk`,
+    /// `ssh-port`. "Not given" (checks skipped) on every other kind of target.
+    Boot,
+    /// The installed packages' names, sorted, from every package database of the target: dpkg's
+    /// status, apk's installed database and the rpm database (SQLite, Berkeley DB or NDB, found
+    /// where rpm's macros put it). A database that is there but cannot be read is an error.
+    Packages,
+    /// One installed package: a record with `name`, `version` (as its package manager prints
+    /// it: rpm's `[epoch:]version-release`, dpkg's and apk's version), `manager` (`dpkg`, `rpm`,
+    /// `apk`), `architecture`, and for rpm packages `nevra` and `vendor`; absent when it is not
+    /// installed. The argument may be a suite parameter (`$package`). `package-at-least` and
+    /// `package-below` compare its version as its package manager does.
+    Package(String),
 }
 
 /// The container runtimes the `runtime` probe knows.
@@ -165,6 +184,8 @@ pub const IMAGE_KEYS: &[&str] = &[
     "signature",
     "provenance",
     "modified-package-files",
+    "based-on-ubi",
+    "index-digest",
 ];
 
 impl Probe {
@@ -209,6 +230,9 @@ impl Probe {
             Probe::UserCgroup(_) => "user-cgroup",
             Probe::FileCaps(_) => "file-caps",
             Probe::Filesystem(_) => "filesystem",
+            Probe::Boot => "boot",
+            Probe::Packages => "packages",
+            Probe::Package(_) => "package",
         }
     }
 
@@ -216,7 +240,9 @@ impl Probe {
     /// replaced by the parameter's value when a profile is resolved.
     pub fn parameter_argument_mut(&mut self) -> Option<&mut String> {
         match self {
-            Probe::SubidRanges(argument) | Probe::UserCgroup(argument)
+            Probe::SubidRanges(argument)
+            | Probe::UserCgroup(argument)
+            | Probe::Package(argument)
                 if argument.starts_with('$') =>
             {
                 Some(argument)
@@ -258,7 +284,9 @@ impl fmt::Display for Probe {
             | Probe::ProbeProgram
             | Probe::LiveRun
             | Probe::Runtimes
-            | Probe::CgroupMode => f.write_str(self.kind()),
+            | Probe::CgroupMode
+            | Probe::Boot
+            | Probe::Packages => f.write_str(self.kind()),
             Probe::Image(inner) => write!(f, "image {inner}"),
             Probe::OsRelease(key)
             | Probe::File(key)
@@ -279,7 +307,8 @@ impl fmt::Display for Probe {
             | Probe::SubidRanges(key)
             | Probe::UserCgroup(key)
             | Probe::FileCaps(key)
-            | Probe::Filesystem(key) => write!(f, "{} {key}", self.kind()),
+            | Probe::Filesystem(key)
+            | Probe::Package(key) => write!(f, "{} {key}", self.kind()),
             Probe::Command(argv) => write!(f, "command `{}`", argv.join(" ")),
         }
     }
@@ -315,6 +344,9 @@ const PROBE_KINDS: &[&str] = &[
     "user-cgroup",
     "file-caps",
     "filesystem",
+    "boot",
+    "packages",
+    "package",
 ];
 
 /// Read by hand rather than derived: serde_yaml 0.9 reads derived enums only from YAML tags
@@ -337,6 +369,8 @@ impl<'de> Deserialize<'de> for Probe {
                     "live-run" => Ok(Probe::LiveRun),
                     "runtimes" => Ok(Probe::Runtimes),
                     "cgroup-mode" => Ok(Probe::CgroupMode),
+                    "boot" => Ok(Probe::Boot),
+                    "packages" => Ok(Probe::Packages),
                     other if PROBE_KINDS.contains(&other) => Err(E::custom(format!(
                         "probe `{other}` needs an argument: `{{{other}: ...}}`"
                     ))),
@@ -370,6 +404,7 @@ impl<'de> Deserialize<'de> for Probe {
                     "user-cgroup" => Probe::UserCgroup(map.next_value()?),
                     "file-caps" => Probe::FileCaps(map.next_value()?),
                     "filesystem" => Probe::Filesystem(map.next_value()?),
+                    "package" => Probe::Package(map.next_value()?),
                     "image" => {
                         let inner: Probe = map.next_value()?;
                         if matches!(
@@ -378,6 +413,7 @@ impl<'de> Deserialize<'de> for Probe {
                                 | Probe::SeccompProfile(_)
                                 | Probe::ProbeProgram
                                 | Probe::LiveRun
+                                | Probe::Boot
                         ) {
                             return Err(A::Error::custom(format!(
                                 "`{}` cannot be read from an image",
@@ -387,10 +423,12 @@ impl<'de> Deserialize<'de> for Probe {
                         Probe::Image(Box::new(inner))
                     }
                     "kernel-release" | "architecture" | "probe-program" | "live-run"
-                    | "runtimes" | "cgroup-mode" => {
+                    | "runtimes" | "cgroup-mode" | "boot" | "packages" => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         match kind.as_str() {
+                            "packages" => Probe::Packages,
                             "architecture" => Probe::Architecture,
+                            "boot" => Probe::Boot,
                             "probe-program" => Probe::ProbeProgram,
                             "live-run" => Probe::LiveRun,
                             "runtimes" => Probe::Runtimes,
@@ -481,9 +519,32 @@ impl Probe {
             Probe::UserCgroup(user) => Probe::UserCgroup(user_argument("user-cgroup", user)?),
             Probe::FileCaps(path) => Probe::FileCaps(absolute("file-caps", path)?),
             Probe::Filesystem(path) => Probe::Filesystem(absolute("filesystem", path)?),
+            Probe::Packages => Probe::Packages,
+            Probe::Package(name) => {
+                let body = name.strip_prefix('$');
+                let valid = match body {
+                    Some(parameter) => super::Name::try_from(parameter.to_owned()).is_ok(),
+                    None => {
+                        !name.is_empty()
+                            && name.len() <= 256
+                            && !name.starts_with('-')
+                            && name.chars().all(|c| {
+                                c.is_ascii_alphanumeric()
+                                    || matches!(c, '.' | '_' | '+' | '-' | '~' | '^')
+                            })
+                    }
+                };
+                if !valid {
+                    return Err(format!(
+                        "invalid package name `{name}` (expected such as openssh-server, or a parameter such as $package)"
+                    ));
+                }
+                Probe::Package(name)
+            }
             Probe::Image(inner) => Probe::Image(Box::new(inner.validated()?)),
             Probe::ProbeProgram => Probe::ProbeProgram,
             Probe::LiveRun => Probe::LiveRun,
+            Probe::Boot => Probe::Boot,
             Probe::SeccompProfile(syscall) => {
                 if syscall.is_empty()
                     || !syscall

@@ -61,7 +61,9 @@ impl CertifiedKind {
     fn parse(text: &str) -> Result<CertifiedKind, String> {
         let kind = |word: &str| {
             TargetKind::parse(word).ok_or_else(|| {
-                format!("`{word}` is not a target kind (local, ssh, os-tree, kernel-config, image)")
+                format!(
+                    "`{word}` is not a target kind (local, ssh, os-tree, kernel-config, image, vm)"
+                )
             })
         };
         match text.split_once('@') {
@@ -103,6 +105,7 @@ impl CertifiedKind {
             TargetKind::OsTree => "--target rootfs:DIR",
             TargetKind::KernelConfig => "--target kernel-config:FILE",
             TargetKind::Image => "--target oci:DIR[:TAG]",
+            TargetKind::Vm => "--target vm:DISK",
         };
         match self.image {
             None => target(self.kind).to_owned(),

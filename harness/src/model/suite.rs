@@ -25,6 +25,9 @@ pub enum TargetKind {
     KernelConfig,
     /// A container image.
     Image,
+    /// An OS build booted in a virtual machine (`vm:`) and reached over SSH: it answers the checks
+    /// of SSH hosts too.
+    Vm,
 }
 
 impl TargetKind {
@@ -36,12 +39,13 @@ impl TargetKind {
             TargetKind::OsTree => "os-tree",
             TargetKind::KernelConfig => "kernel-config",
             TargetKind::Image => "image",
+            TargetKind::Vm => "vm",
         }
     }
 
     /// Whether the target is a running system (as opposed to files read offline).
     pub fn is_live(self) -> bool {
-        matches!(self, TargetKind::Local | TargetKind::Ssh)
+        matches!(self, TargetKind::Local | TargetKind::Ssh | TargetKind::Vm)
     }
 
     /// Parses the kebab-case name.
@@ -52,6 +56,7 @@ impl TargetKind {
             TargetKind::OsTree,
             TargetKind::KernelConfig,
             TargetKind::Image,
+            TargetKind::Vm,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -82,10 +87,12 @@ pub struct Applicability {
 
 impl Applicability {
     /// Whether the check's target kinds cover a target of `kind`, or a pair whose image is of
-    /// `image_kind` (a pair answers the checks of both).
+    /// `image_kind` (a pair answers the checks of both). A VM is reached over SSH, so the checks
+    /// of `ssh` targets cover it too.
     pub fn covers_kind(&self, kind: TargetKind, image_kind: Option<TargetKind>) -> bool {
         self.target_kinds.is_empty()
             || self.target_kinds.contains(&kind)
+            || (kind == TargetKind::Vm && self.target_kinds.contains(&TargetKind::Ssh))
             || image_kind.is_some_and(|image| self.target_kinds.contains(&image))
     }
 }

@@ -12,7 +12,7 @@ use super::elf::{ElfInfo, MAX_ELF_BYTES};
 use super::kconfig::{symbol_fact, KernelConfig};
 use super::mounts::{mounts_fact, MountTable, MOUNTINFO};
 use super::node;
-use super::package_list::TargetFiles;
+use super::package_list::{self, TargetFiles};
 use super::runtimes::Inventory;
 use super::Gathered;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
@@ -52,6 +52,9 @@ pub(super) struct TreeKernel {
     pub release_source: String,
     /// The config's path inside the tree, when the kernel has one.
     pub config: Option<String>,
+    /// The kernel's modules folder inside the tree, when it is not `/lib/modules/<release>`
+    /// (Ubuntu Core's kernel snap: `/snap/pc-kernel/current/modules/<release>`).
+    pub modules: Option<String>,
 }
 
 impl Default for HostFs {
@@ -110,7 +113,23 @@ impl HostFs {
         match self.mode {
             Mode::Live => Ok(Some(PathBuf::from(absolute))),
             Mode::HostRoot if is_kernel_path(absolute) => Ok(Some(PathBuf::from(absolute))),
-            Mode::Tree { .. } | Mode::HostRoot => resolve_in_tree(&self.root, absolute),
+            Mode::Tree { .. } => {
+                // An ostree commit or a bootc image keeps /etc's defaults in /usr/etc.
+                if let Some(rest) = absolute
+                    .strip_prefix("/etc")
+                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                {
+                    if resolve_in_tree(&self.root, "/etc")?.is_none() {
+                        if let Some(usr_etc) = resolve_in_tree(&self.root, "/usr/etc")? {
+                            if usr_etc.is_dir() {
+                                return resolve_in_tree(&self.root, &format!("/usr/etc{rest}"));
+                            }
+                        }
+                    }
+                }
+                resolve_in_tree(&self.root, absolute)
+            }
+            Mode::HostRoot => resolve_in_tree(&self.root, absolute),
         }
     }
 
@@ -121,6 +140,7 @@ impl HostFs {
         let mut modules: Option<Result<ModuleIndex, String>> = None;
         let mut mount_table: Option<Result<MountTable, String>> = None;
         let mut inventory: Option<Inventory> = None;
+        let mut packages: Option<Result<package_list::PackageList, String>> = None;
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match probe {
@@ -130,6 +150,10 @@ impl HostFs {
                 Probe::Runtimes => inventory
                     .get_or_insert_with(|| Inventory::read(self))
                     .summary_fact(probe),
+                Probe::Packages | Probe::Package(_) => package_list::package_fact(
+                    packages.get_or_insert_with(|| package_list::PackageList::read(self)),
+                    probe,
+                ),
                 Probe::CgroupMode => {
                     let mode = if self.live() {
                         let table = mount_table.get_or_insert_with(|| self.mount_table());
@@ -260,6 +284,7 @@ impl HostFs {
                 Probe::SeccompProfile(_) => {
                     Fact::not_given(probe.clone(), "--param seccomp-profile", NO_SECCOMP_PROFILE)
                 }
+                Probe::Boot => Fact::not_given(probe.clone(), "vm:", super::NOT_BOOTED),
                 Probe::ProbeProgram => {
                     if self.live() {
                         super::probe_program::run_local(probe)
@@ -436,22 +461,22 @@ impl HostFs {
     /// the config of the kernel being judged. Records which file it was.
     fn kernel_config(&self, release: Option<&(String, String)>) -> Result<KernelConfig, String> {
         let candidates = match &self.mode {
-            Mode::Live | Mode::HostRoot => {
-                let mut candidates = vec!["/proc/config.gz".to_owned()];
-                if let Some((_, release)) = release {
-                    candidates.push(format!("/boot/config-{release}"));
-                    candidates.push(format!("/lib/modules/{release}/build/.config"));
-                }
-                candidates
-            }
+            Mode::Live | Mode::HostRoot => match release {
+                Some((_, release)) => kernel_config_places(release)
+                    .iter()
+                    .flat_map(|place| expand_place(place))
+                    .collect(),
+                None => vec!["/proc/config.gz".to_owned()],
+            },
             Mode::Tree {
                 kernel: Some(kernel),
             } => match &kernel.config {
                 Some(config) => vec![config.clone()],
                 None => {
                     return Err(format!(
-                        "kernel {} in this tree has no config (looked for /boot/config-{0}, /lib/modules/{0}/config)",
-                        kernel.release
+                        "kernel {} in this tree has no config (looked for {})",
+                        kernel.release,
+                        kernel_config_places(&kernel.release)[1..].join(", ")
                     ))
                 }
             },
@@ -466,9 +491,12 @@ impl HostFs {
             }
             return KernelConfig::read(&path, candidate);
         }
+        let tried = match release {
+            Some((_, release)) => kernel_config_places(release).join(", "),
+            None => candidates.join(", "),
+        };
         Err(format!(
-            "no kernel config found (tried {}); enable CONFIG_IKCONFIG_PROC or install the kernel's config file",
-            candidates.join(", ")
+            "no kernel config found (tried {tried}); enable CONFIG_IKCONFIG_PROC or install the kernel's config file"
         ))
     }
 
@@ -481,7 +509,16 @@ impl HostFs {
                 return Err("the kernel release is unknown".to_owned())
             }
         };
-        let dir = format!("/lib/modules/{release}");
+        let dir = match &self.mode {
+            Mode::Tree {
+                kernel:
+                    Some(TreeKernel {
+                        modules: Some(modules),
+                        ..
+                    }),
+            } => modules.clone(),
+            _ => format!("/lib/modules/{release}"),
+        };
         let text = |value: FactValue| match value {
             FactValue::Text(text) => Some(text),
             _ => None,
@@ -930,7 +967,46 @@ pub(super) fn module_name(path: &str) -> String {
     stem.replace('-', "_")
 }
 
-const NO_KERNEL_IN_TREE: &str = "no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/config, and a kernel build's .config with include/config/kernel.release)";
+const NO_KERNEL_IN_TREE: &str = "no kernel found in this tree (looked for /boot/config-*, /lib/modules/*/, /usr/lib/modules/*/, /usr/lib/ostree-boot/config-*, /boot/ostree/*/config-*, /snap/*/current/config-*, and a kernel build's .config with include/config/kernel.release)";
+
+/// Where a running kernel's config is looked for, in this order (`*` is any folder): moby's
+/// check-config.sh places (`/proc/config.gz`, `/boot/config-R`, the build tree's `.config`, last),
+/// and where image-based OSes keep it: `/usr/lib/modules/R/config` and `/lib/modules/R/config`
+/// (Fedora, Fedora CoreOS and RHEL CoreOS, bootc images, Arch), `/usr/lib/ostree-boot/config-R`
+/// and `/boot/ostree/*/config-R` (ostree deployments: RHEL Atomic Host), and the kernel snap's
+/// `config-R` (Ubuntu Core: `/snap/pc-kernel/current/config-R`).
+pub(super) fn kernel_config_places(release: &str) -> [String; 8] {
+    [
+        "/proc/config.gz".to_owned(),
+        format!("/boot/config-{release}"),
+        format!("/usr/lib/modules/{release}/config"),
+        format!("/lib/modules/{release}/config"),
+        format!("/usr/lib/ostree-boot/config-{release}"),
+        format!("/boot/ostree/*/config-{release}"),
+        format!("/snap/*/current/config-{release}"),
+        format!("/lib/modules/{release}/build/.config"),
+    ]
+}
+
+/// The paths a place stands for on this machine: itself, or for one `*` segment each folder
+/// there (sorted).
+fn expand_place(place: &str) -> Vec<String> {
+    let Some((parent, rest)) = place.split_once("/*/") else {
+        return vec![place.to_owned()];
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| format!("{parent}/{name}/{rest}"))
+        .collect()
+}
 
 /// Resolves an absolute path inside `root` as if `root` were `/`: `..` stops at the root and a
 /// symbolic link, absolute or relative, is followed within the tree. `None` when a component

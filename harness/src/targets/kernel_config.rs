@@ -105,6 +105,7 @@ impl Target for KernelConfigTarget {
                     "--param seccomp-profile",
                     crate::facts::NO_SECCOMP_PROFILE,
                 ),
+                Probe::Boot => Fact::not_given(probe.clone(), "vm:", super::NOT_BOOTED),
                 Probe::ImageIntegrity(_)
                 | Probe::ImageConfig(_)
                 | Probe::ImageLabel(_)
@@ -130,7 +131,9 @@ impl Target for KernelConfigTarget {
                 | Probe::SubidRanges(_)
                 | Probe::UserCgroup(_)
                 | Probe::FileCaps(_)
-                | Probe::Filesystem(_) => Fact::failed(
+                | Probe::Filesystem(_)
+                | Probe::Packages
+                | Probe::Package(_) => Fact::failed(
                     probe.clone(),
                     source.clone(),
                     "needs a live host or an OS tree; this target is a kernel config alone",

@@ -27,13 +27,17 @@ pub mod rootfs;
 mod runtimes;
 pub mod snapshot;
 pub mod ssh;
+pub mod vm;
 
 use crate::facts::{Fact, FactSet, ProbeSet};
 use crate::model::TargetKind;
 
 /// Why a host, an OS tree or a kernel config cannot answer an image probe.
 pub const NOT_AN_IMAGE: &str =
-    "only image targets (oci:, oci-archive:, docker-archive:) have image facts";
+    "only image targets (oci:, oci-archive:, docker-archive:, docker://, containers-storage:) have image facts";
+
+/// Why a target other than a VM has no `boot` facts.
+pub const NOT_BOOTED: &str = "only vm: targets are booted by hostcert";
 
 /// What a target gave back for one gather: its host name and the facts, and why gathering
 /// stopped early when it did.
@@ -196,6 +200,8 @@ pub struct TargetOptions {
     pub ssh: ssh::SshOptions,
     /// How image targets are judged: the policy, signatures, the reference.
     pub image: image::ImageOptions,
+    /// How `vm:` targets boot.
+    pub vm: vm::VmOptions,
 }
 
 /// Opens the targets an address names, as given to `--target`: `local`, `rootfs:DIR` (one target
@@ -225,6 +231,13 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
             options.kernel_version.clone(),
         ))]);
     }
+    if address.starts_with("vm:") {
+        return Ok(vec![Box::new(vm::VmTarget::parse(
+            address,
+            &options.vm,
+            &options.ssh,
+        )?)]);
+    }
     match address {
         "local" | "localhost" => Ok(vec![Box::new(local::LocalTarget::new())]),
         _ if address.starts_with("ssh://") => Ok(vec![Box::new(ssh::SshTarget::parse(
@@ -233,7 +246,7 @@ pub fn open(address: &str, options: &TargetOptions) -> Result<Vec<Box<dyn Target
         )?)]),
         _ => Err(TargetError {
             target: address.to_owned(),
-            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `host-root:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE`; saved facts are read with `--facts FILE`)"
+            reason: "unknown target (expected `local`, `ssh://HOST`, `rootfs:DIR`, `host-root:DIR`, `kernel-config:FILE`, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`, `docker://HOST/REPO[:TAG]`, `containers-storage:NAME[:TAG]`, `vm:DISK` or `vm:kernel=FILE,...`; saved facts are read with `--facts FILE`)"
                 .to_owned(),
         }),
     }
@@ -255,6 +268,8 @@ impl UnreadableTarget {
         let address = error.target.as_str();
         let kind = if address.starts_with("ssh://") {
             Some(TargetKind::Ssh)
+        } else if address.starts_with("vm:") {
+            Some(TargetKind::Vm)
         } else if image::is_image_address(address) {
             Some(TargetKind::Image)
         } else if address.starts_with("rootfs:") {

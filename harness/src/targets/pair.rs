@@ -63,7 +63,10 @@ fn side(probe: &Probe) -> Side<'_> {
         | Probe::SubidRanges(_)
         | Probe::UserCgroup(_)
         | Probe::FileCaps(_)
-        | Probe::Filesystem(_) => Side::Host,
+        | Probe::Filesystem(_)
+        | Probe::Boot
+        | Probe::Packages
+        | Probe::Package(_) => Side::Host,
     }
 }
 
@@ -146,6 +149,17 @@ pub fn compose(
             Side::LiveRun => live_run(host, image),
         };
         facts.insert(fact);
+    }
+    // An image's digests identify what the pair certified: an image is always asked them
+    // (`engine::gather`).
+    if let Some(image) = image.filter(|image| image.target.kind() == TargetKind::Image) {
+        asks_image = true;
+        for probe in crate::facts::image_digest_probes() {
+            if facts.get(&probe).is_none() {
+                let fact = image_fact(&probe, &probe, Some(image));
+                facts.insert(fact);
+            }
+        }
     }
     let mut gather_error = gathered.gather_error.clone();
     let stopped = image

@@ -105,36 +105,71 @@ pub fn open(dir: &Path, kernel_version: Option<&str>) -> Result<Vec<RootfsTarget
         .collect())
 }
 
-/// Every kernel the tree holds, by release: `/boot/config-<release>`, `/lib/modules/<release>/`
-/// (with `config` inside on some distributions), or the tree being a kernel build (`.config`
-/// and `include/config/kernel.release`).
-fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
+/// Every kernel the tree holds, by release, with its config where its distribution keeps it:
+/// `/boot/config-R`; `/lib/modules/R/` and `/usr/lib/modules/R/` (with `config` inside on Fedora,
+/// in ostree deployments and in bootc images, whose `/lib` links to `usr/lib`);
+/// `/usr/lib/ostree-boot/config-R` and `/boot/ostree/*/config-R` (ostree: RHEL Atomic Host); the
+/// kernel snap's `config-R` at `/snap/*/current/` (Ubuntu Core, its modules in the snap's
+/// `modules/R`); or the tree being a kernel build (`.config` and
+/// `include/config/kernel.release`). When several places hold a config, the first in that order
+/// is the kernel's.
+pub(super) fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
     let mut kernels: BTreeMap<String, TreeKernel> = BTreeMap::new();
-    for name in list(root, "/boot")? {
-        if let Some(release) = name.strip_prefix("config-").filter(|r| !r.is_empty()) {
-            let config = format!("/boot/{name}");
-            kernels.insert(
-                release.to_owned(),
-                TreeKernel {
+    let mut add =
+        |release: &str, source: String, config: Option<String>, modules: Option<String>| {
+            let entry = kernels
+                .entry(release.to_owned())
+                .or_insert_with(|| TreeKernel {
                     release: release.to_owned(),
-                    release_source: config.clone(),
-                    config: Some(config),
-                },
+                    release_source: source,
+                    config: None,
+                    modules: None,
+                });
+            if entry.config.is_none() {
+                entry.config = config;
+            }
+            if entry.modules.is_none() {
+                entry.modules = modules;
+            }
+        };
+    // `config-R` files in a folder, each naming its kernel.
+    let configs_in = |dir: &str| -> Result<Vec<(String, String)>, String> {
+        Ok(list(root, dir)?
+            .into_iter()
+            .filter_map(|name| {
+                let release = name.strip_prefix("config-").filter(|r| !r.is_empty())?;
+                Some((release.to_owned(), format!("{dir}/{name}")))
+            })
+            .collect())
+    };
+    for (release, config) in configs_in("/boot")? {
+        add(&release, config.clone(), Some(config), None);
+    }
+    for dir in ["/usr/lib/modules", "/lib/modules"] {
+        for release in list(root, dir)? {
+            let config = format!("{dir}/{release}/config");
+            let has_config = resolve_in_tree(root, &config)?.is_some_and(|p| p.is_file());
+            add(
+                &release,
+                format!("{dir}/{release}"),
+                has_config.then_some(config),
+                None,
             );
         }
     }
-    for release in list(root, "/lib/modules")? {
-        let config = format!("/lib/modules/{release}/config");
-        let has_config = resolve_in_tree(root, &config)?.is_some_and(|p| p.is_file());
-        let entry = kernels
-            .entry(release.clone())
-            .or_insert_with(|| TreeKernel {
-                release: release.clone(),
-                release_source: format!("/lib/modules/{release}"),
-                config: None,
-            });
-        if entry.config.is_none() && has_config {
-            entry.config = Some(config);
+    for (release, config) in configs_in("/usr/lib/ostree-boot")? {
+        add(&release, config.clone(), Some(config), None);
+    }
+    for deployment in list(root, "/boot/ostree")? {
+        for (release, config) in configs_in(&format!("/boot/ostree/{deployment}"))? {
+            add(&release, config.clone(), Some(config), None);
+        }
+    }
+    for snap in list(root, "/snap")? {
+        let base = format!("/snap/{snap}/current");
+        for (release, config) in configs_in(&base)? {
+            let modules = format!("{base}/modules/{release}");
+            add(&release, config.clone(), Some(config), Some(modules));
         }
     }
     if let Some(release_file) = resolve_in_tree(root, "/include/config/kernel.release")? {
@@ -146,11 +181,12 @@ fn find_kernels(root: &Path) -> Result<Vec<TreeKernel>, String> {
         .map_err(|e| format!("cannot read include/config/kernel.release: {}", e.cause))?;
         let release = release.trim().to_owned();
         if !release.is_empty() && resolve_in_tree(root, "/.config")?.is_some() {
-            kernels.entry(release.clone()).or_insert(TreeKernel {
-                release,
-                release_source: "/include/config/kernel.release".to_owned(),
-                config: Some("/.config".to_owned()),
-            });
+            add(
+                &release,
+                "/include/config/kernel.release".to_owned(),
+                Some("/.config".to_owned()),
+                None,
+            );
         }
     }
     Ok(kernels.into_values().collect())

@@ -79,7 +79,7 @@ impl Target for SnapshotTarget {
     }
 
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
-        let facts = probes
+        let mut facts: FactSet = probes
             .iter()
             .map(|probe| {
                 self.facts.get(probe).cloned().unwrap_or_else(|| {
@@ -97,6 +97,12 @@ impl Target for SnapshotTarget {
                 })
             })
             .collect();
+        // An image's digests are reported whether asked or not, as the live gather reports them.
+        for probe in crate::facts::image_digest_probes() {
+            if let Some(fact) = self.facts.get(&probe) {
+                facts.insert(fact.clone());
+            }
+        }
         Ok(Gathered {
             hostname: self.snapshot.target.hostname.clone(),
             facts,

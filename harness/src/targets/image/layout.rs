@@ -150,6 +150,8 @@ pub(super) struct Image {
     pub manifest_digest: Option<String>,
     /// The platform the index names for the manifest, when the image came from an index.
     pub platform: Option<String>,
+    /// `sha256:<hex>` of that index, when the image came from one.
+    pub index_digest: Option<String>,
     /// Annotations of the manifest and of the index entry that named it.
     pub annotations: BTreeMap<String, String>,
     pub config: Value,
@@ -173,6 +175,7 @@ impl Image {
             reference: None,
             manifest_digest: None,
             platform: None,
+            index_digest: None,
             annotations: BTreeMap::new(),
             config: Value::Null,
             layers: Vec::new(),
@@ -241,32 +244,21 @@ pub(super) fn blob_path(root: &Path, digest: &Sha256Digest) -> PathBuf {
     root.join("blobs").join("sha256").join(&digest.0)
 }
 
-/// Reads a small file whole, refusing more than [`MAX_JSON_BYTES`] and anything but a regular
-/// file (a FIFO would block).
+/// Reads a small file whole through [`crate::fsio::read_regular`] (a regular file only, opened
+/// without blocking and checked again through its descriptor), refusing more than
+/// [`MAX_JSON_BYTES`]. Layouts, registry caches, auth files, registries.d, certs.d and the
+/// containers store's files are all read here.
 pub(super) fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    let metadata = std::fs::metadata(path)
-        .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
-    if !metadata.is_file() {
-        return Err(format!("{what}: {} is not a regular file", path.display()));
-    }
-    if metadata.len() > MAX_JSON_BYTES {
-        return Err(format!(
-            "{what} is {} bytes, more than the {} MiB hostcert reads",
-            metadata.len(),
-            MAX_JSON_BYTES >> 20
-        ));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_JSON_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_JSON_BYTES {
-        return Err(format!(
+    match crate::fsio::read_regular(path, MAX_JSON_BYTES, what) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.cause.starts_with("larger than") => Err(format!(
             "{what} is more than the {} MiB hostcert reads",
             MAX_JSON_BYTES >> 20
-        ));
+        )),
+        // `what` often names the path already (`auth file PATH`).
+        Err(e) if what.contains(&e.path) => Err(format!("{what}: {}", e.cause)),
+        Err(e) => Err(format!("{what}: {}: {}", e.path, e.cause)),
     }
-    Ok(bytes)
 }
 
 fn ref_name(descriptor: &Value) -> Option<String> {
@@ -605,6 +597,7 @@ pub(super) fn read_oci(root: &Path, tag: Option<&str>, select: &Select) -> Resul
             },
         };
         image.platform = Some(chosen.label.clone());
+        image.index_digest = Some(digest.to_string());
         let entry = &entries[chosen.position];
         image.annotations.extend(
             entry

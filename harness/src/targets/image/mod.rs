@@ -1,6 +1,8 @@
 //! Image targets, named as skopeo names them: `oci:DIR[:TAG]` (an OCI image layout),
-//! `oci-archive:FILE[:TAG]` (a tar of one) and `docker-archive:FILE` (the output of
-//! `docker save`). Read-only: an archive is extracted, and the layers are unpacked (whiteouts
+//! `oci-archive:FILE[:TAG]` (a tar of one), `docker-archive:FILE` (the output of
+//! `docker save`), `docker://HOST/REPO[:TAG|@DIGEST]` (a registry, [`registry`]) and
+//! `containers-storage:[DRIVER@ROOT]NAME[:TAG]` (podman's store, [`storage`]); the last two are
+//! presented to the layout reader as OCI layouts. Read-only: an archive is extracted, and the layers are unpacked (whiteouts
 //! applied), into a temporary folder of the run that is removed when the gather ends. The
 //! unpacked tree answers file probes through [`HostFs`] in tree mode, so every path is resolved
 //! inside it and nothing from the image is run.
@@ -13,14 +15,19 @@ mod attest;
 mod descriptor;
 mod json;
 mod layout;
+mod modified;
 pub mod policy;
 mod policy_config;
+mod registry;
 mod sbom;
+mod storage;
+mod ubi;
 mod unpack;
 mod user;
 mod verify;
 
 pub use descriptor::Platform;
+pub use registry::RegistryOptions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +57,8 @@ pub struct ImageOptions {
     /// The platforms to read of a multi-platform index (`--platform`); empty: every platform,
     /// each its own target.
     pub platforms: Vec<Platform>,
+    /// How `docker://` images are fetched: credentials, TLS, registries.d, time limits.
+    pub registry: RegistryOptions,
 }
 
 /// Which kind of image a target address names.
@@ -58,6 +67,10 @@ enum Transport {
     Oci,
     OciArchive,
     DockerArchive,
+    /// `docker://`, a registry.
+    Docker,
+    /// `containers-storage:`, podman's and buildah's local store.
+    Storage,
 }
 
 impl Transport {
@@ -66,8 +79,18 @@ impl Transport {
             Transport::Oci => "oci",
             Transport::OciArchive => "oci-archive",
             Transport::DockerArchive => "docker-archive",
+            Transport::Docker => "docker",
+            Transport::Storage => "containers-storage",
         }
     }
+}
+
+/// A `docker://` target's reference and the manifest or index it was resolved to when it was
+/// opened (or why it could not be).
+#[derive(Debug, Clone)]
+struct Remote {
+    reference: registry::DockerReference,
+    resolved: Result<registry::Document, String>,
 }
 
 /// An image, read when it is gathered.
@@ -84,13 +107,26 @@ pub struct ImageTarget {
     /// Why the platform this target names cannot be read (`--platform` names one the index
     /// does not list).
     missing: Option<String>,
+    /// A bootable container image (bootc: the label `containers.bootc=1` or
+    /// `ostree.bootable=true`): an OS tree (kind `os-tree`) with the kernel it ships in
+    /// `/usr/lib/modules`.
+    bootable: bool,
+    remote: Option<Remote>,
+    /// A `containers-storage:` target's image, found when it was opened (or why not).
+    stored: Option<Result<storage::Found, String>>,
 }
 
 /// Whether an address names an image target.
 pub fn is_image_address(address: &str) -> bool {
-    ["oci:", "oci-archive:", "docker-archive:"]
-        .iter()
-        .any(|prefix| address.starts_with(prefix))
+    [
+        "oci:",
+        "oci-archive:",
+        "docker-archive:",
+        "docker://",
+        "containers-storage:",
+    ]
+    .iter()
+    .any(|prefix| address.starts_with(prefix))
 }
 
 /// Opens an image address. When it names an image index, the index is read (bounded, without
@@ -109,37 +145,78 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
         (Transport::OciArchive, rest)
     } else if let Some(rest) = address.strip_prefix("docker-archive:") {
         (Transport::DockerArchive, rest)
+    } else if let Some(rest) = address.strip_prefix("docker://") {
+        (Transport::Docker, rest)
+    } else if let Some(rest) = address.strip_prefix("containers-storage:") {
+        (Transport::Storage, rest)
     } else {
         return Err(fail("not an image address"));
     };
-    // As containers/image does: the path ends at the first `:`.
-    let (path, tag) = match rest.split_once(':') {
-        Some((path, tag)) if transport != Transport::DockerArchive => {
-            (path, Some(tag.to_owned()).filter(|t| !t.is_empty()))
+    let mut remote = None;
+    let mut stored = None;
+    let (path, tag, name) = match transport {
+        // A registry reference is resolved now: every target of the run reads the manifest or
+        // index it names at this moment.
+        Transport::Docker => {
+            let reference = registry::DockerReference::parse(rest).map_err(|e| fail(&e))?;
+            let resolved = registry::resolve(&reference, &options.registry);
+            let tag = reference.tag.clone();
+            let path = reference.identity();
+            remote = Some(Remote {
+                reference,
+                resolved,
+            });
+            (path, tag, rest.to_owned())
         }
-        Some((path, _)) => (path, None),
-        None => (rest, None),
+        Transport::Storage => {
+            let reference = storage::StorageReference::parse(rest).map_err(|e| fail(&e))?;
+            let found = storage::find(&reference);
+            let tag = found.as_ref().ok().and_then(storage::Found::tag);
+            stored = Some(found);
+            (String::new(), tag, reference.image)
+        }
+        _ => {
+            // As containers/image does: the path ends at the first `:`.
+            let (path, tag) = match rest.split_once(':') {
+                Some((path, tag)) if transport != Transport::DockerArchive => {
+                    (path, Some(tag.to_owned()).filter(|t| !t.is_empty()))
+                }
+                Some((path, _)) => (path, None),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(fail("names no path"));
+            }
+            let base = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_owned());
+            let name = match &tag {
+                Some(tag) => format!("{base}:{tag}"),
+                None => base,
+            };
+            (path.to_owned(), tag, name)
+        }
     };
-    if path.is_empty() {
-        return Err(fail("names no path"));
-    }
-    let base = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_owned());
-    let name = match &tag {
-        Some(tag) => format!("{base}:{tag}"),
-        None => base,
-    };
-    let target = |name: String, select: Select, missing: Option<String>| ImageTarget {
-        name,
-        address: address.to_owned(),
-        transport,
-        path: PathBuf::from(path),
-        tag: tag.clone(),
-        options: options.clone(),
-        select,
-        missing,
+    let path = path.as_str();
+    let target = |name: String, select: Select, missing: Option<String>| {
+        // Only a layout's config is read here (bounded); an archive's is read by the gather.
+        let bootable = transport == Transport::Oci
+            && layout::read_oci(Path::new(path), tag.as_deref(), &select)
+                .is_ok_and(|image| is_bootable(&image));
+        ImageTarget {
+            name,
+            address: address.to_owned(),
+            transport,
+            path: PathBuf::from(path),
+            tag: tag.clone(),
+            options: options.clone(),
+            remote: remote.clone(),
+            stored: stored.clone(),
+            select,
+            missing,
+            bootable,
+        }
     };
     let location = Path::new(path);
     let listed = match transport {
@@ -151,7 +228,14 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
             &|member| layout::archive_member(location, member),
             tag.as_deref(),
         ),
-        Transport::DockerArchive => Ok(None),
+        Transport::Docker => match remote.as_ref().map(|r| &r.resolved) {
+            Some(Ok(top)) => layout::platforms_of(
+                &|member| registry::layout_file(top, tag.as_deref(), member),
+                tag.as_deref(),
+            ),
+            _ => Ok(None),
+        },
+        Transport::DockerArchive | Transport::Storage => Ok(None),
     };
     let wanted = &options.platforms;
     let images = match listed {
@@ -203,13 +287,30 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
     Ok(targets)
 }
 
+impl ImageTarget {
+    /// The scopes a containers-policy.json looks the image up by, as its transport in
+    /// containers/image lists them.
+    fn policy_scopes(&self) -> Vec<String> {
+        match (self.transport, &self.remote, &self.stored) {
+            (Transport::Docker, Some(remote), _) => remote.reference.policy_scopes(),
+            (Transport::Storage, _, Some(Ok(found))) => found.policy_scopes(),
+            _ => policy::path_scopes(self.transport.name(), &self.path),
+        }
+    }
+}
+
 impl Target for ImageTarget {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn kind(&self) -> TargetKind {
-        TargetKind::Image
+        // A bootc image is an OS tree judged with the kernel it ships.
+        if self.bootable {
+            TargetKind::OsTree
+        } else {
+            TargetKind::Image
+        }
     }
 
     fn address(&self) -> &str {
@@ -241,13 +342,60 @@ impl ImageTarget {
             target: self.address.clone(),
             reason,
         };
+        let kernel_probe = |p: &Probe| {
+            matches!(
+                p,
+                Probe::KernelRelease
+                    | Probe::Architecture
+                    | Probe::KernelConfig(_)
+                    | Probe::KernelModule(_)
+            )
+        };
         if let Some(reason) = &self.missing {
             return Err(fail(reason.clone()));
         }
         // Everything the run writes for this image goes here, and goes away with it.
         let temp = crate::temp::folder("image")
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
+        let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
+        // The files are unpacked only when a probe reads them, or a real run mounts them.
+        let needs_files = keep_tree || probes.iter().any(|p| reads_files(p, self.bootable));
+        let layers_needed = wants_integrity || needs_files;
+        let mut fetched = None;
+        let mut stored_checks = None;
         let mut image = match self.transport {
+            Transport::Storage => match &self.stored {
+                Some(Ok(found)) => storage::read(found, temp.path(), layers_needed, |root, tag| {
+                    layout::read_oci(root, tag, &self.select)
+                })
+                .map(|read| {
+                    stored_checks = Some(read.checks);
+                    read.image
+                }),
+                Some(Err(reason)) => Err(reason.clone()),
+                None => Err("names no image".to_owned()),
+            },
+            Transport::Docker => match &self.remote {
+                Some(Remote {
+                    reference,
+                    resolved: Ok(top),
+                }) => registry::read(
+                    reference,
+                    &self.options.registry,
+                    top,
+                    temp.path(),
+                    |root, tag| layout::read_oci(root, tag, &self.select),
+                )
+                .map(|read| {
+                    fetched = Some(read.registry);
+                    read.image
+                }),
+                Some(Remote {
+                    resolved: Err(reason),
+                    ..
+                }) => Err(reason.clone()),
+                None => Err("names no registry reference".to_owned()),
+            },
             Transport::Oci => layout::read_oci(&self.path, self.tag.as_deref(), &self.select),
             Transport::OciArchive | Transport::DockerArchive => {
                 let extracted = temp.path().join("archive");
@@ -263,17 +411,44 @@ impl ImageTarget {
             }
         }
         .map_err(|reason| fail(format!("{} image: {reason}", self.transport.name())))?;
-        if let Some(reference) = &self.options.reference {
+        // A registry's or a store's image has its own reference.
+        let knows_reference = matches!(self.transport, Transport::Docker | Transport::Storage);
+        if let Some(reference) = self.options.reference.as_ref().filter(|_| !knows_reference) {
             image.reference = Some(reference.clone());
         }
-        let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
-        let checks = if wants_integrity && image.broken.is_none() {
-            verify::verify_layers(&image.layers)
-        } else {
-            Vec::new()
+        // A registry's layers are fetched (and so verified) whenever the gather reads them.
+        let checks = match (&fetched, stored_checks) {
+            (_, Some(checks)) => checks,
+            _ if image.broken.is_some() => Vec::new(),
+            (Some(registry), None) if layers_needed => registry.layers(&image.layers),
+            (None, None) if wants_integrity => verify::verify_layers(&image.layers),
+            _ => Vec::new(),
         };
-        // The files are unpacked only when a probe reads them, or a real run mounts them.
-        let needs_files = keep_tree || probes.iter().any(reads_files);
+        // Signatures and attestations kept in the registry join the image's index entries, and
+        // its lookaside signatures a lookaside folder, where the policy and attestation code
+        // look for them.
+        let mut options = self.options.clone();
+        let mut signature_error = None;
+        if let Some(registry) = &fetched {
+            let wants = registry::Wants {
+                signatures: probes.contains(&Probe::ImageInfo("signature".to_owned())),
+                attestations: probes.contains(&Probe::ImageInfo("provenance".to_owned())),
+                sboms: probes.contains(&Probe::ImageInfo("sbom".to_owned())),
+            };
+            match registry.attach(&mut image, &self.options.registry, wants, temp.path()) {
+                Ok(folder) => options.lookaside.extend(folder),
+                Err(reason) => signature_error = Some(reason),
+            }
+        }
+        // A store keeps the signatures of the images it holds beside them.
+        if let (Some(Ok(found)), Some(digest)) = (&self.stored, &image.manifest_digest) {
+            if probes.contains(&Probe::ImageInfo("signature".to_owned())) {
+                match storage::signatures(found, digest, &temp.path().join("signatures")) {
+                    Ok(folder) => options.lookaside.extend(folder),
+                    Err(reason) => signature_error = Some(reason),
+                }
+            }
+        }
         // Files of an image whose digests do not hold are not the image's: they are not read,
         // and every fact that needs them says why. What was measured (integrity, config,
         // labels, signatures) is still reported.
@@ -286,7 +461,8 @@ impl ImageTarget {
                 .cloned()
         });
         let rootfs = temp.path().join("rootfs");
-        let mut modified = Vec::new();
+        let history = temp.path().join("rpmdb-states");
+        let mut unpacked = unpack::Unpacked::default();
         let files: Result<HostFs, String> = if !needs_files {
             Err("the image's files were not unpacked: no check of this run reads them".to_owned())
         } else if let Some(problem) = &untrusted {
@@ -295,11 +471,19 @@ impl ImageTarget {
             ))
         } else {
             std::fs::create_dir(&rootfs)
+                .and_then(|()| std::fs::create_dir(&history))
                 .map_err(|e| format!("cannot make a temporary folder: {e}"))
-                .and_then(|()| unpack::unpack(&image.layers, &rootfs))
-                .map(|changed| {
-                    modified = changed;
-                    HostFs::tree(rootfs.clone(), None)
+                .and_then(|()| unpack::unpack(&image.layers, &rootfs, &history))
+                .and_then(|done| {
+                    unpacked = done;
+                    // A bootc image is judged with the kernel it ships (the newest, when it
+                    // ships several).
+                    let kernel = if self.bootable {
+                        super::rootfs::find_kernels(&rootfs)?.pop()
+                    } else {
+                        None
+                    };
+                    Ok(HostFs::tree(rootfs.clone(), kernel))
                 })
                 .map_err(|reason| format!("cannot unpack the image: {reason}"))
         };
@@ -307,7 +491,10 @@ impl ImageTarget {
         let mut hostname = None;
         let file_probes: ProbeSet = probes
             .iter()
-            .filter(|p| !p.is_image() && !matches!(p, Probe::Architecture | Probe::KernelRelease))
+            .filter(|p| {
+                !p.is_image()
+                    && (self.bootable || !matches!(p, Probe::Architecture | Probe::KernelRelease))
+            })
             .cloned()
             .collect();
         match &files {
@@ -335,14 +522,38 @@ impl ImageTarget {
                 .as_ref()
                 .map(|_| rootfs.as_path())
                 .map_err(String::as_str),
-            options: &self.options,
+            options: &options,
+            signature_error: signature_error.as_deref(),
             transport: self.transport,
-            location: &self.path,
-            modified: &modified,
+            scopes: self.policy_scopes(),
+            unpacked: &unpacked,
         };
-        for probe in probes {
+        // The image's digests are always reported: they identify what was certified (the
+        // report's `image-digests`, the subjects of a signed attestation).
+        let digests = crate::facts::image_digest_probes();
+        for probe in probes.iter().chain(&digests) {
+            if self.bootable && kernel_probe(probe) {
+                continue;
+            }
             if let Some(fact) = context.fact(probe) {
                 facts.insert(fact);
+            }
+        }
+        // A layer wrote an rpm database that the image no longer has: its packages' files are
+        // there but cannot be listed, so every fact that needs the packages is an error.
+        if let Some(reason) = files
+            .as_ref()
+            .ok()
+            .and_then(|_| modified::removed_rpm_database(&rootfs, &unpacked))
+        {
+            for probe in probes {
+                if super::package_list::reads_package_databases(probe) {
+                    facts.insert(Fact::failed(
+                        probe.clone(),
+                        "package databases",
+                        reason.clone(),
+                    ));
+                }
             }
         }
         let tree = match files {
@@ -364,15 +575,16 @@ impl ImageTarget {
 /// Why an image read without `keep_tree` has no tree.
 const NOT_KEPT: &str = "the image's files were not kept: no pair of this run makes a real run";
 
-/// Whether reading `probe` from an image needs its files unpacked.
-fn reads_files(probe: &Probe) -> bool {
+/// Whether reading `probe` from an image needs its files unpacked (a bootable image's kernel
+/// is in its files).
+fn reads_files(probe: &Probe, bootable: bool) -> bool {
     match probe {
         Probe::ImageInfo(key) => matches!(
             key.as_str(),
-            "user" | "licenses" | "packages" | "sbom" | "modified-package-files"
+            "user" | "licenses" | "packages" | "sbom" | "modified-package-files" | "based-on-ubi"
         ),
         Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
-        Probe::KernelRelease | Probe::Architecture => false,
+        Probe::KernelRelease | Probe::Architecture => bootable,
         Probe::OsRelease(key) => key != "ID",
         // Read from the unpacked files, as from an OS tree.
         Probe::KernelConfig(_)
@@ -393,11 +605,32 @@ fn reads_files(probe: &Probe) -> bool {
         | Probe::SubidRanges(_)
         | Probe::UserCgroup(_)
         | Probe::FileCaps(_)
-        | Probe::Filesystem(_) => true,
+        | Probe::Filesystem(_)
+        | Probe::Packages
+        | Probe::Package(_) => true,
         // A pair's own probes, which an image target asked directly answers as "not given"
         // through the tree reader, so only when its files are there.
         Probe::Image(_) | Probe::SeccompProfile(_) | Probe::LiveRun => true,
+        // A VM's boot record, which the tree reader answers as "not given" for an image.
+        Probe::Boot => true,
     }
+}
+
+/// Whether an image is a bootable container image (bootc): its config's label
+/// `containers.bootc` is `1`, or `ostree.bootable` is `true`.
+fn is_bootable(image: &Image) -> bool {
+    let label = |name: &str| {
+        image
+            .config
+            .pointer(&format!(
+                "/config/Labels/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    label("containers.bootc").as_deref() == Some("1")
+        || label("ostree.bootable").as_deref() == Some("true")
 }
 
 /// What image probes are answered from.
@@ -407,11 +640,14 @@ struct Context<'a> {
     /// The unpacked files, or why there are none.
     rootfs: Result<&'a Path, &'a str>,
     options: &'a ImageOptions,
+    /// Why the image's signatures could not be looked up where registries.d says they are.
+    signature_error: Option<&'a str>,
     transport: Transport,
-    /// The layout folder or archive file the user named (policy scopes refer to it).
-    location: &'a Path,
-    /// Files of lower layers that later layers replaced or deleted.
-    modified: &'a [unpack::Modified],
+    /// The policy scopes of the image, most specific first.
+    scopes: Vec<String>,
+    /// Files of lower layers that later layers replaced or deleted, and the rpm database after
+    /// each layer that changed it.
+    unpacked: &'a unpack::Unpacked,
 }
 
 /// The probes an image target answers from its metadata rather than its files.
@@ -463,7 +699,10 @@ impl Context<'_> {
             | Probe::Filesystem(_)
             | Probe::Image(_)
             | Probe::SeccompProfile(_)
-            | Probe::LiveRun => return None,
+            | Probe::LiveRun
+            | Probe::Boot
+            | Probe::Packages
+            | Probe::Package(_) => return None,
         };
         Some(self.metadata(probe, metadata))
     }
@@ -592,6 +831,13 @@ impl Context<'_> {
                     .as_deref()
                     .map_or(FactValue::Absent, text),
             ),
+            "index-digest" => read(
+                "the index the manifest was chosen from",
+                image
+                    .index_digest
+                    .as_deref()
+                    .map_or(FactValue::Absent, text),
+            ),
             "base-image" => {
                 for key in [
                     "org.opencontainers.image.base.name",
@@ -612,8 +858,12 @@ impl Context<'_> {
                     Err(reason) => failed("attestations", reason),
                 }
             }
+            "signature" if self.signature_error.is_some() => failed(
+                "signature stores",
+                self.signature_error.unwrap_or_default().to_owned(),
+            ),
             "signature" => {
-                match policy::judge(image, self.transport.name(), self.location, self.options) {
+                match policy::judge(image, self.transport.name(), &self.scopes, self.options) {
                     Ok((source, verdict)) => read(&source, text(&verdict)),
                     Err(reason) => failed("containers-policy.json", reason),
                 }
@@ -636,10 +886,29 @@ impl Context<'_> {
                         Ok((source, value)) => read(&source, value),
                         Err(reason) => failed("package databases", reason),
                     },
-                    "modified-package-files" => match modified_package_files(root, self.modified) {
-                        Ok((source, value)) => read(&source, value),
-                        Err(reason) => failed("package databases", reason),
-                    },
+                    "modified-package-files" => {
+                        match modified::modified_package_files(root, self.unpacked) {
+                            Ok((source, value)) => read(&source, value),
+                            Err(reason) => failed("package databases", reason),
+                        }
+                    }
+                    "based-on-ubi" => {
+                        let diff_ids: Vec<String> = image
+                            .config
+                            .pointer("/rootfs/diff_ids")
+                            .and_then(Value::as_array)
+                            .map(|ids| {
+                                ids.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        match ubi::based_on_ubi(root, &self.labels(), &diff_ids) {
+                            Ok((source, value)) => read(&source, value),
+                            Err(reason) => failed("package databases, os-release, labels", reason),
+                        }
+                    }
                     "sbom" => {
                         let (source, value) = sbom::find(image, root);
                         read(&source, value)
@@ -708,80 +977,6 @@ fn packages(root: &Path) -> Result<(String, FactValue), String> {
     Ok((
         list.sources.join(", "),
         FactValue::Text(list.packages.into_keys().collect::<Vec<_>>().join(" ")),
-    ))
-}
-
-/// The files installed by a package in one layer that a later layer replaced or deleted, except
-/// where that layer also rewrote the package's file list (the package was upgraded there):
-/// `none`, or `PATH (package NAME, layer N)` items. dpkg's `info/*.list` and apk's installed
-/// database say which package owns a file.
-fn modified_package_files(
-    root: &Path,
-    modified: &[unpack::Modified],
-) -> Result<(String, FactValue), String> {
-    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut sources = Vec::new();
-    if let Some(info) = resolve_in_tree(root, "/var/lib/dpkg/info")?.filter(|p| p.is_dir()) {
-        sources.push("/var/lib/dpkg/info/*.list");
-        let entries = std::fs::read_dir(&info).map_err(|e| e.to_string())?;
-        for entry in entries.filter_map(Result::ok).take(100_000) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(package) = name.strip_suffix(".list") else {
-                continue;
-            };
-            let list = format!("/var/lib/dpkg/info/{name}");
-            let Some(text) = read_tree_text_large(root, &list)? else {
-                continue;
-            };
-            for line in text.lines().filter(|l| l.starts_with('/')) {
-                owners.insert(line.to_owned(), (package.to_owned(), list.clone()));
-            }
-        }
-    }
-    if let Some(text) = read_tree_text_large(root, "/lib/apk/db/installed")? {
-        sources.push("/lib/apk/db/installed");
-        let (mut package, mut dir) = (String::new(), String::new());
-        for line in text.lines() {
-            if let Some(name) = line.strip_prefix("P:") {
-                package = name.to_owned();
-            } else if let Some(d) = line.strip_prefix("F:") {
-                dir = d.to_owned();
-            } else if let Some(file) = line.strip_prefix("R:") {
-                owners.insert(
-                    format!("/{dir}/{file}"),
-                    (package.clone(), "/lib/apk/db/installed".to_owned()),
-                );
-            }
-        }
-    }
-    if sources.is_empty() {
-        return Ok((
-            "dpkg and apk file lists (neither present)".to_owned(),
-            FactValue::Text("none".to_owned()),
-        ));
-    }
-    let found: Vec<String> = modified
-        .iter()
-        .filter_map(|change| {
-            let (package, list) = owners.get(&change.path)?;
-            let upgraded = modified
-                .iter()
-                .any(|other| other.layer == change.layer && other.path == *list);
-            (!upgraded).then(|| {
-                format!(
-                    "{} (package {package}, layer {})",
-                    change.path, change.layer
-                )
-            })
-        })
-        .collect();
-    Ok((
-        sources.join(", "),
-        FactValue::Text(if found.is_empty() {
-            "none".to_owned()
-        } else {
-            found.join(", ")
-        }),
     ))
 }
 

@@ -40,7 +40,7 @@ enum Found {
 pub(super) fn judge(
     image: &Image,
     transport: &str,
-    location: &Path,
+    scopes: &[String],
     options: &ImageOptions,
 ) -> Result<(String, String), String> {
     let Some(path) = &options.policy else {
@@ -58,7 +58,7 @@ pub(super) fn judge(
             path.display()
         )
     })?;
-    let (scope, requirements) = requirements_for(&policy, transport, location);
+    let (scope, requirements) = requirements_for(&policy, transport, scopes);
     let found = find_signatures(image, options)?;
     let mut accepted_by = Vec::new();
     for (index, requirement) in requirements.iter().enumerate() {
@@ -104,29 +104,34 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The policy scopes of a layout folder or an archive file, most specific first, as
+/// containers/image's path transports list them: the resolved path, then each parent folder
+/// (never `/`); a docker archive has none.
+pub(super) fn path_scopes(transport: &str, location: &Path) -> Vec<String> {
+    let mut scopes = Vec::new();
+    if transport != "docker-archive" {
+        let root = location
+            .canonicalize()
+            .unwrap_or_else(|_| location.to_owned());
+        let mut dir: Option<&Path> = Some(&root);
+        while let Some(d) = dir.filter(|d| d.parent().is_some()) {
+            scopes.push(d.display().to_string());
+            dir = d.parent();
+        }
+    }
+    scopes
+}
+
 /// The requirements that apply, looked up as containers/image does: the transport's scope for
-/// the image's identity (the resolved layout folder or archive file; a docker archive has
-/// none), then each parent folder (never `/`), then the transport's `""`, then `default`. The
-/// policy was checked, so every list is non-empty.
-fn requirements_for(policy: &Value, transport: &str, location: &Path) -> (String, Vec<Value>) {
-    if let Some(scopes) = policy
+/// each of the image's `scopes` (its identity first, then its namespaces), then the transport's
+/// `""`, then `default`. The policy was checked, so every list is non-empty.
+fn requirements_for(policy: &Value, transport: &str, scopes: &[String]) -> (String, Vec<Value>) {
+    if let Some(listed) = policy
         .pointer(&format!("/transports/{transport}"))
         .and_then(Value::as_object)
     {
-        let mut candidates: Vec<String> = Vec::new();
-        if transport != "docker-archive" {
-            let root = location
-                .canonicalize()
-                .unwrap_or_else(|_| location.to_owned());
-            let mut dir: Option<&Path> = Some(&root);
-            while let Some(d) = dir.filter(|d| d.parent().is_some()) {
-                candidates.push(d.display().to_string());
-                dir = d.parent();
-            }
-        }
-        candidates.push(String::new());
-        for candidate in candidates {
-            if let Some(list) = scopes.get(&candidate).and_then(Value::as_array) {
+        for candidate in scopes.iter().map(String::as_str).chain([""]) {
+            if let Some(list) = listed.get(candidate).and_then(Value::as_array) {
                 return (
                     format!("transports.{transport}[\"{candidate}\"]"),
                     list.clone(),

@@ -38,35 +38,109 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-/// A file of a lower layer that a later layer replaced or deleted.
+/// A file (or symbolic link) of a lower layer that a later layer replaced or deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Modified {
     /// The layer's index (0 is the base).
     pub layer: usize,
     /// The file's absolute path in the image.
     pub path: String,
+    /// The mode the layer's entry gives the path (permission bits with setuid, setgid and
+    /// sticky, which the unpacked tree does not keep), or `None` when the layer deleted it.
+    pub mode: Option<u32>,
 }
 
-/// Unpacks every layer into `root`, which must be an empty folder. Returns the regular files of
-/// lower layers that later layers replaced or deleted.
-pub(super) fn unpack(layers: &[Layer], root: &Path) -> Result<Vec<Modified>, String> {
-    let mut modified = Vec::new();
+/// What unpacking found out about the layers.
+#[derive(Debug, Default)]
+pub(super) struct Unpacked {
+    /// The files of lower layers that later layers replaced or deleted, in layer order.
+    pub modified: Vec<Modified>,
+    /// For each layer that wrote an rpm database file ([`RPMDB_FILES`]), a folder holding that
+    /// layer's database as a tree of its own (hard links to the files as the layer left them,
+    /// at their real paths in the image): the database as it was after that layer, in layer
+    /// order.
+    pub rpmdb_states: Vec<(usize, PathBuf)>,
+}
+
+/// The files of an rpm database folder whose state after each layer is kept.
+const RPMDB_FILES: &[&str] = &[
+    "rpmdb.sqlite",
+    "rpmdb.sqlite-wal",
+    "rpmdb.sqlite-journal",
+    "Packages.db",
+    "Packages",
+];
+
+/// Unpacks every layer into `root`, which must be an empty folder; `history` is an empty folder
+/// beside it (on the same filesystem) for the rpm database's states after each layer.
+pub(super) fn unpack(layers: &[Layer], root: &Path, history: &Path) -> Result<Unpacked, String> {
+    let mut unpacked = Unpacked::default();
     for (index, layer) in layers.iter().enumerate() {
-        unpack_layer(layer, root, index, &mut modified)
+        let mut databases = BTreeSet::new();
+        unpack_layer(layer, root, index, &mut unpacked.modified, &mut databases)
             .map_err(|reason| format!("layer {}: {reason}", layer.name))?;
+        if !databases.is_empty() {
+            let state = history.join(index.to_string());
+            keep_databases(root, &databases, &state).map_err(|reason| {
+                format!("layer {}: keeping its rpm database: {reason}", layer.name)
+            })?;
+            unpacked.rpmdb_states.push((index, state));
+        }
     }
-    Ok(modified)
+    Ok(unpacked)
 }
 
-/// Records a regular file of a lower layer at `path` as modified by layer `index`.
-fn note(modified: &mut Vec<Modified>, index: usize, root: &Path, path: &Path) {
-    if index == 0 || !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+/// Links the rpm database files of each folder (real folders of the tree) into `state`, at the
+/// same paths; a copy where a link cannot be made.
+fn keep_databases(root: &Path, folders: &BTreeSet<PathBuf>, state: &Path) -> Result<(), String> {
+    for folder in folders {
+        let Ok(relative) = folder.strip_prefix(root) else {
+            continue;
+        };
+        let target = state.join(relative);
+        std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+        for name in RPMDB_FILES {
+            let file = folder.join(name);
+            if std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+                let link = target.join(name);
+                if std::fs::hard_link(&file, &link).is_err() {
+                    std::fs::copy(&file, &link).map_err(|e| format!("{name}: {e}"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records a file or link of a lower layer at `path` as modified by layer `index`; every file
+/// and link under it when it is a folder (a whiteout or an entry that replaces a folder removes
+/// them all).
+fn note(modified: &mut Vec<Modified>, index: usize, root: &Path, path: &Path, mode: Option<u32>) {
+    if index == 0 {
+        return;
+    }
+    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if metadata.is_dir() {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort();
+        for child in children {
+            note(modified, index, root, &child, None);
+        }
+        return;
+    }
+    if !(metadata.is_file() || metadata.file_type().is_symlink()) {
         return;
     }
     if let Ok(relative) = path.strip_prefix(root) {
         modified.push(Modified {
             layer: index,
             path: format!("/{}", relative.display()),
+            mode,
         });
     }
 }
@@ -76,6 +150,7 @@ fn unpack_layer(
     root: &Path,
     index: usize,
     modified: &mut Vec<Modified>,
+    databases: &mut BTreeSet<PathBuf>,
 ) -> Result<(), String> {
     let file =
         std::fs::File::open(&layer.path).map_err(|e| format!("cannot open the blob: {e}"))?;
@@ -134,7 +209,7 @@ fn unpack_layer(
         // Whiteouts: `.wh..wh..opq` empties the folder of lower layers' files; `.wh.NAME`
         // deletes NAME.
         if name == ".wh..wh..opq" {
-            clear_dir(&parent, &seen, root).map_err(&fail)?;
+            clear_dir(&parent, &seen, root, index, modified).map_err(&fail)?;
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -143,19 +218,27 @@ fn unpack_layer(
             }
             let target = parent.join(hidden);
             if !seen.contains(&parent_relative.join(hidden)) {
-                note(modified, index, root, &target);
+                note(modified, index, root, &target, None);
+            }
+            if RPMDB_FILES.contains(&hidden) {
+                databases.insert(parent.clone());
             }
             remove(&target).map_err(&fail)?;
             continue;
         }
+        if RPMDB_FILES.contains(&name.as_str()) {
+            databases.insert(parent.clone());
+        }
         let dest = parent.join(&name);
         let kind = entry.header().entry_type();
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        let full_mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let mode = full_mode & 0o777;
         let existing = std::fs::symlink_metadata(&dest).ok();
         if kind.is_dir() {
             match existing {
                 Some(m) if m.is_dir() => {}
                 Some(_) => {
+                    note(modified, index, root, &dest, Some(full_mode));
                     remove(&dest).map_err(&fail)?;
                     std::fs::create_dir(&dest).map_err(|e| fail(e.to_string()))?;
                 }
@@ -165,7 +248,7 @@ fn unpack_layer(
             continue;
         }
         if existing.is_some() {
-            note(modified, index, root, &dest);
+            note(modified, index, root, &dest, Some(full_mode));
             remove(&dest).map_err(&fail)?;
         }
         if kind.is_file() || kind == tar::EntryType::Continuous {
@@ -316,16 +399,24 @@ fn remove(path: &Path) -> Result<(), String> {
 }
 
 /// Empties a folder of what lower layers put there (an opaque whiteout); entries of this layer
-/// seen so far stay.
-fn clear_dir(dir: &Path, seen: &BTreeSet<PathBuf>, root: &Path) -> Result<(), String> {
+/// seen so far stay. What it removes is recorded as modified by this layer.
+fn clear_dir(
+    dir: &Path,
+    seen: &BTreeSet<PathBuf>,
+    root: &Path,
+    index: usize,
+    modified: &mut Vec<Modified>,
+) -> Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
         let relative = path
             .strip_prefix(root)
             .map(Path::to_owned)
             .unwrap_or_default();
         if !seen.contains(&relative) {
+            note(modified, index, root, &path, None);
             remove(&path)?;
         }
     }

@@ -46,11 +46,32 @@ struct Hashing<R> {
     inner: R,
     hasher: Sha256,
     count: u64,
+    /// The first error the inner reader gave.
+    error: Option<String>,
+}
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            error: None,
+        }
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(error) => {
+                if error.kind() != std::io::ErrorKind::Interrupted && self.error.is_none() {
+                    self.error = Some(error.to_string());
+                }
+                return Err(error);
+            }
+        };
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
@@ -58,92 +79,139 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 fn verify_layer(layer: &Layer) -> LayerCheck {
-    let mut check = LayerCheck::default();
     let file = match std::fs::File::open(&layer.path) {
         Ok(file) if file.metadata().map(|m| m.is_file()).unwrap_or(false) => file,
-        Ok(_) => {
-            check
-                .blob
-                .push(format!("layer {}: not a regular file", layer.name));
-            return check;
-        }
+        Ok(_) => return LayerCheck::blob(format!("layer {}: not a regular file", layer.name)),
         Err(error) => {
-            check
-                .blob
-                .push(format!("layer {}: missing blob ({error})", layer.name));
-            return check;
+            return LayerCheck::blob(format!("layer {}: missing blob ({error})", layer.name))
         }
     };
     let compressed_size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut raw = Hashing {
-        inner: std::io::BufReader::with_capacity(CHUNK, file),
-        hasher: Sha256::new(),
-        count: 0,
-    };
-    let mut buffer = vec![0u8; CHUNK];
-    let uncompressed = match layer.compression {
+    judge(layer, &measure(file, layer.compression, compressed_size))
+}
+
+impl LayerCheck {
+    /// A check that found one problem with the blob itself.
+    pub(super) fn blob(problem: String) -> LayerCheck {
+        LayerCheck {
+            blob: vec![problem],
+            diff_id: Vec::new(),
+        }
+    }
+}
+
+/// A reader that writes everything it reads into a sink: a blob measured on its way into a
+/// file (a registry's layer into the cache, a store's reassembled layer into the run's folder).
+pub(super) struct Tee<R: Read, W: std::io::Write> {
+    pub source: R,
+    pub sink: W,
+}
+
+impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.source.read(buf)?;
+        self.sink
+            .write_all(&buf[..n])
+            .map_err(|e| std::io::Error::other(format!("cannot write the blob: {e}")))?;
+        Ok(n)
+    }
+}
+
+/// What one pass over a layer blob measured.
+#[derive(Debug, Clone)]
+pub(super) struct Measured {
+    /// The blob's bytes and their sha256 (`sha256:<hex>`).
+    pub size: u64,
+    pub digest: String,
+    /// Why reading the source stopped early, if it did (the bytes measured are then a prefix).
+    pub source_error: Option<String>,
+    /// The sha256 of its uncompressed content (`None` for an uncompressed layer, whose content
+    /// is the blob), or why it could not be decompressed.
+    pub uncompressed: Result<Option<String>, String>,
+}
+
+/// Reads a layer blob once, in [`CHUNK`]-sized reads, through a hashing reader and a bounded
+/// decoder: its size and sha256, and the sha256 of its content. `compressed_size` bounds the
+/// decompression (see [`decompressed_limit`]). Any source works: a blob file, or a registry's
+/// response body on its way into the cache.
+pub(super) fn measure<R: Read>(
+    source: R,
+    compression: Compression,
+    compressed_size: u64,
+) -> Measured {
+    measure_in(source, compression, compressed_size, CHUNK)
+}
+
+/// [`measure`] in `chunk`-sized reads: smaller for a stream that is also written to a file, so
+/// that each chunk is hashed, decompressed and written while it is still in the CPU's cache.
+pub(super) fn measure_in<R: Read>(
+    source: R,
+    compression: Compression,
+    compressed_size: u64,
+    chunk: usize,
+) -> Measured {
+    let mut raw = Hashing::new(std::io::BufReader::with_capacity(chunk, source));
+    let mut buffer = vec![0u8; chunk];
+    let limit = decompressed_limit(compressed_size);
+    let uncompressed = match compression {
         Compression::None => drain(&mut raw, &mut buffer, u64::MAX).map(|_| None),
         Compression::Gzip => {
-            let mut decoder = Hashing {
-                inner: flate2::read::MultiGzDecoder::new(&mut raw),
-                hasher: Sha256::new(),
-                count: 0,
-            };
-            let limit = decompressed_limit(compressed_size);
-            match drain(&mut decoder, &mut buffer, limit) {
-                Ok(()) => {
-                    let digest = format!("sha256:{}", hex(&decoder.hasher.finalize()));
-                    drain(&mut raw, &mut buffer, u64::MAX).map(|_| Some(digest))
-                }
-                Err(e) => Err(e),
-            }
+            let mut decoder = Hashing::new(flate2::read::MultiGzDecoder::new(&mut raw));
+            drain(&mut decoder, &mut buffer, limit)
+                .map(|()| Some(format!("sha256:{}", hex(&decoder.hasher.finalize()))))
         }
         Compression::Zstd => {
-            let mut decoder = Hashing {
-                inner: ZstdFrames::new(std::io::BufReader::with_capacity(CHUNK, &mut raw)),
-                hasher: Sha256::new(),
-                count: 0,
-            };
-            let limit = decompressed_limit(compressed_size);
-            match drain(&mut decoder, &mut buffer, limit) {
-                Ok(()) => {
-                    let digest = format!("sha256:{}", hex(&decoder.hasher.finalize()));
-                    drain(&mut raw, &mut buffer, u64::MAX).map(|_| Some(digest))
-                }
-                Err(e) => Err(e),
-            }
+            let mut decoder = Hashing::new(ZstdFrames::new(std::io::BufReader::with_capacity(
+                chunk, &mut raw,
+            )));
+            drain(&mut decoder, &mut buffer, limit)
+                .map(|()| Some(format!("sha256:{}", hex(&decoder.hasher.finalize()))))
         }
     };
-    let uncompressed = match uncompressed {
-        Ok(uncompressed) => uncompressed,
-        Err(reason) => {
-            check
-                .diff_id
-                .push(format!("layer {}: {reason}", layer.name));
-            // The blob's own digest still needs the rest of the file.
-            let _ = drain(&mut raw, &mut buffer, u64::MAX);
-            None
-        }
+    // The blob's own digest needs the rest of the bytes (after the compressed stream, or after
+    // decompression failed).
+    let rest = drain(&mut raw, &mut buffer, u64::MAX);
+    let uncompressed = match (uncompressed, rest) {
+        (Ok(_), Err(reason)) if compression != Compression::None => Err(reason),
+        (result, _) => result,
     };
-    let digest = format!("sha256:{}", hex(&raw.hasher.finalize()));
+    Measured {
+        size: raw.count,
+        source_error: raw.error.take(),
+        digest: format!("sha256:{}", hex(&raw.hasher.finalize())),
+        uncompressed,
+    }
+}
+
+/// Judges what was measured against the layer's descriptor (size, digest) and the config's
+/// diff_id.
+pub(super) fn judge(layer: &Layer, measured: &Measured) -> LayerCheck {
+    let mut check = LayerCheck::default();
+    if let Err(reason) = &measured.uncompressed {
+        check
+            .diff_id
+            .push(format!("layer {}: {reason}", layer.name));
+    }
     if let Some(size) = layer.size {
-        if size != raw.count {
+        if size != measured.size {
             check.blob.push(format!(
                 "layer {}: {} bytes, the descriptor says {size}",
-                layer.name, raw.count
+                layer.name, measured.size
             ));
         }
     }
     if let Some(expected) = &layer.digest {
-        if expected.to_string() != digest {
-            check
-                .blob
-                .push(format!("layer {}: its sha256 is {digest}", layer.name));
+        if expected.to_string() != measured.digest {
+            check.blob.push(format!(
+                "layer {}: its sha256 is {}",
+                layer.name, measured.digest
+            ));
         }
     }
-    let content = match (layer.compression, uncompressed) {
-        (Compression::None, _) => Some(digest),
-        (_, content) => content,
+    let content = match (layer.compression, &measured.uncompressed) {
+        (Compression::None, _) => Some(measured.digest.clone()),
+        (_, Ok(content)) => content.clone(),
+        (_, Err(_)) => None,
     };
     match (&layer.diff_id, content) {
         (None, _) => check.diff_id.push(format!(

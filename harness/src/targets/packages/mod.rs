@@ -1,12 +1,14 @@
 //! Package databases read without the package managers' own libraries: the rpm database
-//! ([`rpmdb`]: SQLite, Berkeley DB hash and NDB, with the header format rpm stores in each) and
-//! rpm's version comparison ([`version`]).
+//! ([`rpmdb`]: SQLite, Berkeley DB hash and NDB, with the header format rpm stores in each), an
+//! installed file checked against its rpm record as `rpm -V` checks it ([`verify`]), and rpm's
+//! and dpkg's version comparisons ([`version`]).
 //!
 //! Every reader sees the target through [`TreeFiles`], a view of files by absolute path, so an OS
 //! tree, an unpacked image and the live machine ([`LocalTree`]) read the same way, and a remote
 //! host can hand over the bytes it fetched ([`TreeFile::Bytes`]).
 
 pub mod rpmdb;
+pub mod verify;
 pub mod version;
 
 use std::fs::File;

@@ -1,5 +1,6 @@
-//! rpm's version comparison: [`rpmvercmp`] exactly as rpm's `rpmio/rpmvercmp.c`, and [`Evr`]
-//! (`[epoch:]version[-release]`) compared as rpm's `rpmverCmp` (`rpmio/rpmver.c`) does.
+//! Package versions compared as their package managers compare them: [`rpmvercmp`] exactly as
+//! rpm's `rpmio/rpmvercmp.c`, [`Evr`] (`[epoch:]version[-release]`) as rpm's `rpmverCmp`
+//! (`rpmio/rpmver.c`) does, and [`dpkg_version_cmp`] as dpkg's `lib/dpkg/version.c` does.
 //!
 //! A version is cut into segments of ASCII letters or digits; everything else separates them.
 //! Segments compare pairwise: digits numerically (leading zeros ignored, any length), letters
@@ -223,6 +224,124 @@ impl fmt::Display for Evr {
         }
         Ok(())
     }
+}
+
+/// Compares two Debian package versions (`[epoch:]upstream[-revision]`) as dpkg does
+/// (`dpkg --compare-versions`, `lib/dpkg/version.c`): epochs numerically (a missing one is `0`),
+/// then the upstream versions, then the revisions (after the last `-`; a missing one is empty),
+/// each with dpkg's `verrevcmp`: alternating runs of non-digits, compared character by character
+/// with letters before everything else but `~`, which sorts before even the end (`1.0~rc1 <
+/// 1.0`), and runs of digits, compared numerically.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use hostcert::targets::packages::version::dpkg_version_cmp;
+/// assert_eq!(dpkg_version_cmp("1.0~rc1-1", "1.0-1"), Ordering::Less);
+/// assert_eq!(dpkg_version_cmp("1:0.9", "2.0"), Ordering::Greater);
+/// assert_eq!(dpkg_version_cmp("1.1.12+ds1-1", "1.1.12"), Ordering::Greater);
+/// assert_eq!(dpkg_version_cmp("1.0", "1.0-0"), Ordering::Equal);
+/// ```
+pub fn dpkg_version_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (DebianVersion::parse(a), DebianVersion::parse(b));
+    a.epoch
+        .cmp(&b.epoch)
+        .then_with(|| verrevcmp(a.upstream, b.upstream))
+        .then_with(|| verrevcmp(a.revision, b.revision))
+}
+
+/// Compares an installed package's version with another as its package manager (`rpm`, `dpkg`)
+/// compares them: rpm's [`Evr`] order, where a version given without a release matches every
+/// release of it only from below (`1.1.12-1` is at least `1.1.12`, and not below it), and
+/// [`dpkg_version_cmp`]. apk's order is not implemented: its packages are an error, never a
+/// guess.
+pub fn compare_package_version(
+    manager: &str,
+    installed: &str,
+    other: &str,
+) -> Result<Ordering, String> {
+    match manager {
+        "rpm" => Ok(Evr::parse(installed).cmp(&Evr::parse(other))),
+        "dpkg" => Ok(dpkg_version_cmp(installed, other)),
+        other_manager => Err(format!(
+            "{other_manager} versions are not compared by hostcert (only rpm's and dpkg's orders are implemented)"
+        )),
+    }
+}
+
+/// A Debian version cut as dpkg's `parseversion` cuts it.
+struct DebianVersion<'a> {
+    epoch: u64,
+    upstream: &'a str,
+    revision: &'a str,
+}
+
+impl DebianVersion<'_> {
+    fn parse(text: &str) -> DebianVersion<'_> {
+        let text = text.trim();
+        let (epoch, rest) = match text.split_once(':') {
+            Some((epoch, rest)) => (epoch.parse().unwrap_or(0), rest),
+            None => (0, text),
+        };
+        let (upstream, revision) = rest.rsplit_once('-').unwrap_or((rest, ""));
+        DebianVersion {
+            epoch,
+            upstream,
+            revision,
+        }
+    }
+}
+
+/// dpkg's `order`: digits and the end are 0, letters their code, `~` -1, anything else its code
+/// plus 256.
+fn dpkg_order(c: Option<u8>) -> i32 {
+    match c {
+        None => 0,
+        Some(c) if c.is_ascii_digit() => 0,
+        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+        Some(b'~') => -1,
+        Some(c) => i32::from(c) + 256,
+    }
+}
+
+/// dpkg's `verrevcmp`.
+fn verrevcmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
+    while i < a.len() || j < b.len() {
+        while (i < a.len() && !digit(a, i)) || (j < b.len() && !digit(b, j)) {
+            let (ac, bc) = (dpkg_order(a.get(i).copied()), dpkg_order(b.get(j).copied()));
+            if ac != bc {
+                return ac.cmp(&bc);
+            }
+            i += 1;
+            j += 1;
+        }
+        while a.get(i) == Some(&b'0') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'0') {
+            j += 1;
+        }
+        let mut first_diff = Ordering::Equal;
+        while digit(a, i) && digit(b, j) {
+            if first_diff == Ordering::Equal {
+                first_diff = a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if digit(a, i) {
+            return Ordering::Greater;
+        }
+        if digit(b, j) {
+            return Ordering::Less;
+        }
+        if first_diff != Ordering::Equal {
+            return first_diff;
+        }
+    }
+    Ordering::Equal
 }
 
 #[cfg(test)]

@@ -24,12 +24,15 @@ use base64::Engine;
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
 use crate::targets::command::{command_record, COMMAND_TIMEOUT};
-use crate::targets::host::{file_record, parse_os_release, FileStat, ModuleIndex, MAX_FILE_BYTES};
+use crate::targets::host::{
+    file_record, kernel_config_places, parse_os_release, FileStat, ModuleIndex, MAX_FILE_BYTES,
+};
 use crate::targets::kconfig::{symbol_fact, KernelConfig};
 use crate::targets::mounts::{mounts_fact, MountTable, MOUNTINFO};
 use crate::targets::node;
 use crate::targets::package_list::{
-    TargetFiles, APK_INSTALLED, DPKG_STATUS, RPM_DB_DIRS, RPM_DB_FILES,
+    package_fact, PackageList, TargetFiles, APK_INSTALLED, DPKG_STATUS, MAX_DATABASE_BYTES,
+    MAX_RPMDB_BYTES, RPM_DB_DIRS,
 };
 use crate::targets::runtimes;
 
@@ -74,6 +77,9 @@ enum Way<'p> {
     Runtimes,
     /// From `/etc/passwd`, `/etc/subuid` and `/etc/subgid`, which the batch sends.
     SubidRanges(&'p str),
+    /// From the package databases the batch sends (dpkg's status and apk's database whole,
+    /// the rpm part): the package list, or one package.
+    Packages,
     /// From a frame of its own.
     Own(Own<'p>),
     /// Not read over SSH: the fact's source and the reason, and whether it is "not given" (the
@@ -123,6 +129,12 @@ fn way(probe: &Probe) -> Way<'_> {
         Probe::Runtime(name) => Way::Runtime(name),
         Probe::Runtimes => Way::Runtimes,
         Probe::SubidRanges(user) => Way::SubidRanges(user),
+        Probe::Packages | Probe::Package(_) => Way::Packages,
+        Probe::Boot => Way::Not {
+            source: "vm:".to_owned(),
+            reason: crate::targets::NOT_BOOTED,
+            not_given: true,
+        },
         Probe::UserCgroup(_) | Probe::FileCaps(_) | Probe::Filesystem(_) => Way::Not {
             source: probe.to_string(),
             reason: "not read over SSH yet: judge this host with --target host-root:/ run on it, or from an OS tree of its image",
@@ -241,6 +253,7 @@ impl Batch {
                 | Way::Runtime(_)
                 | Way::Runtimes
                 | Way::SubidRanges(_)
+                | Way::Packages
                 | Way::Not { .. } => {}
                 Way::KernelConfig(_) => kernel_config = true,
                 Way::Mounts(_) | Way::CgroupMode => mounts = true,
@@ -254,23 +267,46 @@ impl Batch {
             }
         }
         if kernel_config {
-            script += r#"kc=''
-for f in /proc/config.gz "/boot/config-$r" "/lib/modules/$r/build/.config"; do
+            // The places the local reader tries, in its order; a `*` stays a glob.
+            let places = kernel_config_places("$r");
+            let words: Vec<String> = places
+                .iter()
+                .map(|place| {
+                    place
+                        .split('*')
+                        .map(|part| format!("\"{part}\""))
+                        .collect::<Vec<_>>()
+                        .join("*")
+                })
+                .collect();
+            script += &format!(
+                r#"kc=''
+for f in {}; do
   if [ -e "$f" ]; then kc=$f; break; fi
 done
 if [ -n "$kc" ]; then
   b kconfig "$kc"; if head -c 16777217 "$kc" 2> "$T/e"; then e kconfig ok; else fail kconfig "$kc"; fi
 else
-  b kconfig "/proc/config.gz, /boot/config-$r, /lib/modules/$r/build/.config"; e kconfig absent
+  b kconfig "{}"; e kconfig absent
 fi
-"#;
+"#,
+                words.join(" "),
+                places.join(", ")
+            );
         }
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut exists: BTreeMap<String, String> = BTreeMap::new();
         let (file_paths, exist_paths) = file_inputs(probes);
         for path in file_paths {
             let id = format!("f{}", files.len());
-            if path == DPKG_STATUS || path == APK_INSTALLED {
+            if (path == DPKG_STATUS || path == APK_INSTALLED) && wants_package_list(probes) {
+                // The whole database, for the package list.
+                let quoted = shell_quote(&path);
+                script += &format!(
+                    "b {id} {quoted}; if [ ! -e {quoted} ]; then e {id} absent; elif [ -d {quoted} ]; then printf 'Is a directory' > \"$T/e\"; fail {id} {quoted}; elif head -c {} {quoted} 2> \"$T/e\"; then e {id} ok; else fail {id} {quoted}; fi\n",
+                    MAX_DATABASE_BYTES + 1
+                );
+            } else if path == DPKG_STATUS || path == APK_INSTALLED {
                 // Only the stanzas of runtime packages: a status file can be megabytes.
                 let names: Vec<String> = runtimes::package_names()
                     .iter()
@@ -321,8 +357,8 @@ fi
                 .collect();
             script += &format!(
                 r#"if [ -e /proc/modules ]; then b modules.loaded /proc/modules; cut -d' ' -f1 /proc/modules; e modules.loaded ok; else b modules.loaded /proc/modules; e modules.loaded absent; fi
-for f in modules.builtin modules.dep; do
-  p="/lib/modules/$r/$f"
+for f in builtin dep; do
+  p="/lib/modules/$r/modules.$f"
   b "modules.$f" "$p"; if [ -e "$p" ]; then grep -E {pattern} "$p" | cut -d: -f1; e "modules.$f" ok; else e "modules.$f" absent; fi
 done
 if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b modules.files "/lib/modules/$r"; find "/lib/modules/$r" -type f \( {} \) 2>/dev/null; e modules.files ok; fi
@@ -331,6 +367,11 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
             );
         }
         script += &own;
+        if wants_rpm_database(probes) {
+            // Last: the largest frames, so that a host whose database overruns the output cap
+            // still sends every other fact.
+            script += &rpm_section();
+        }
         script += EPILOGUE;
         Batch {
             script,
@@ -370,12 +411,8 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
         let mut modules: Option<Result<ModuleIndex, String>> = None;
         let mut mount_table: Option<Result<MountTable, String>> = None;
         let mut inventory: Option<runtimes::Inventory> = None;
-        let sent = SentFiles {
-            frames: &frames,
-            files: &self.files,
-            exists: &self.exists,
-            missing: &missing,
-        };
+        let mut package_list: Option<Result<PackageList, String>> = None;
+        let sent = SentFiles::new(&frames, &self.files, &self.exists, &missing);
         let mut facts = FactSet::default();
         for probe in probes {
             let fact = match way(probe) {
@@ -385,6 +422,10 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 Way::Runtimes => inventory
                     .get_or_insert_with(|| runtimes::Inventory::read(&sent))
                     .summary_fact(probe),
+                Way::Packages => package_fact(
+                    package_list.get_or_insert_with(|| PackageList::read(&sent)),
+                    probe,
+                ),
                 Way::CgroupMode => {
                     let table =
                         mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
@@ -617,35 +658,186 @@ fn file_inputs(probes: &ProbeSet) -> (Vec<String>, Vec<String>) {
                 files.push(format!("/var/lib/dpkg/info/{package}:{arch}.list"));
             }
         }
-        for dir in RPM_DB_DIRS {
-            for file in RPM_DB_FILES {
-                exists.push(format!("{dir}/{file}"));
-            }
-        }
         for spec in runtimes::SPECS {
             exists.extend(runtimes::binary_paths(spec));
         }
     }
+    if wants_package_list(probes) {
+        files.push(DPKG_STATUS.to_owned());
+        files.push(APK_INSTALLED.to_owned());
+    }
     if probes.iter().any(|p| matches!(p, Probe::SubidRanges(_))) {
         files.extend(["/etc/passwd", "/etc/subuid", "/etc/subgid"].map(str::to_owned));
     }
-    files.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|path| seen.insert(path.clone()));
     exists.dedup();
     (files, exists)
 }
 
+/// Whether a probe needs the whole package list (dpkg's status and apk's database whole, not
+/// only the runtime packages' stanzas).
+fn wants_package_list(probes: &ProbeSet) -> bool {
+    probes
+        .iter()
+        .any(|p| matches!(p, Probe::Packages | Probe::Package(_)))
+}
+
+/// Whether a probe reads the rpm database.
+fn wants_rpm_database(probes: &ProbeSet) -> bool {
+    probes.iter().any(|p| {
+        matches!(
+            p,
+            Probe::Packages | Probe::Package(_) | Probe::Runtime(_) | Probe::Runtimes
+        )
+    })
+}
+
+/// The files of an rpm database folder the batch sends: each backend's package file, and
+/// SQLite's write-ahead log and rollback journal (which hold changes rpm has not yet written
+/// back).
+const RPM_DATABASE_FILES: &[&str] = &[
+    "rpmdb.sqlite",
+    "rpmdb.sqlite-wal",
+    "rpmdb.sqlite-journal",
+    "Packages.db",
+    "Packages",
+];
+
+/// The most of one rpm database file the batch sends (compressed with gzip when the host has
+/// it): about 43 MiB once encoded, so that the rest of the output cap is left for other facts.
+pub const MAX_SENT_RPMDB_BYTES: u64 = 32 << 20;
+
+/// The batch's rpm part: the folders and macro files rpm reads its `%_dbpath` and
+/// `%_db_backend` from (`rl` listings, `rf` files), then every database file of the standard
+/// folders and of each `%_dbpath` the macro files set (expanded here as far as the built-in
+/// folder macros go), gzip-compressed when the host has gzip. Which one is rpm's database is
+/// decided locally, by the same code that reads a tree ([`crate::targets::packages::rpmdb`]);
+/// a database the batch did not send is an error there, never an empty list. Frames are found
+/// by path (their source); the `rpm` frame says the part ran to its end.
+fn rpm_section() -> String {
+    RPM_SECTION
+        .replace("MACROPLUS", &((1u64 << 20) + 1).to_string())
+        .replace("MAXDB", &MAX_RPMDB_BYTES.to_string())
+        .replace("MAXSENT", &MAX_SENT_RPMDB_BYTES.to_string())
+        .replace("DIRS", &RPM_DB_DIRS.join(" "))
+        .replace("DBFILES", &RPM_DATABASE_FILES.join(" "))
+}
+
+/// The script of [`rpm_section`], with its bounds to fill in.
+const RPM_SECTION: &str = r#"i=0
+GZ=''
+command -v gzip >/dev/null 2>&1 && GZ=1
+rl() { i=$((i+1)); b "rl$i" "$1"; if [ -d "$1" ]; then if (cd "$1" && for f in * .*; do if [ "$f" != . ] && [ "$f" != .. ] && { [ -e "$f" ] || [ -L "$f" ]; }; then printf '%s\0' "$f"; fi; done) 2> "$T/e"; then e "rl$i" ok; else fail "rl$i" "$1"; fi; else e "rl$i" absent; fi; }
+rm1() { i=$((i+1)); b "rf$i" "$1"; if [ ! -e "$1" ]; then e "rf$i" absent; elif [ ! -f "$1" ]; then printf 'not a regular file' > "$T/e"; fail "rf$i" "$1"; elif head -c MACROPLUS "$1" 2> "$T/e"; then e "rf$i" ok; else fail "rf$i" "$1"; fi; }
+rdb() { i=$((i+1)); b "rf$i" "$1"; if [ ! -e "$1" ]; then e "rf$i" absent; elif [ ! -f "$1" ]; then printf 'not a regular file' > "$T/e"; fail "rf$i" "$1"; elif ! n=$(wc -c < "$1" 2> "$T/e"); then fail "rf$i" "$1"; elif [ "$n" -gt MAXDB ]; then e "rf$i" "too-large:$n"; elif [ -n "$GZ" ] && gzip -c "$1" > "$T/z" 2> "$T/e"; then if [ "$(wc -c < "$T/z")" -gt MAXSENT ]; then e "rf$i" "too-large:$n"; else cat "$T/z"; e "rf$i" gzip; fi; elif [ "$n" -gt MAXSENT ]; then e "rf$i" "too-large:$n"; elif head -c MAXSENT "$1" 2> "$T/e"; then e "rf$i" ok; else fail "rf$i" "$1"; fi; rm -f "$T/z"; }
+rl /usr/lib/rpm; rl /usr/lib/rpm/macros.d; rl /etc/rpm
+for f in /usr/lib/rpm/macros /usr/lib/rpm/macros.d/macros.* /usr/lib/rpm/*/macros /etc/rpm/macros.* /etc/rpm/macros; do
+  case "$f" in /usr/lib/rpm/macros|/etc/rpm/macros) ;; *) [ -e "$f" ] || continue ;; esac
+  rm1 "$f"
+done
+{ for d in DIRS; do echo "$d"; done
+  cat /usr/lib/rpm/macros /usr/lib/rpm/macros.d/macros.* /usr/lib/rpm/*/macros /etc/rpm/macros.* /etc/rpm/macros 2>/dev/null | sed -n 's/^[[:space:]]*%_dbpath[[:space:]][[:space:]]*//p' | sed -e 's/[[:space:]]*$//' -e 's/%{_var}/\/var/g' -e 's/%_var/\/var/g' -e 's/%{_localstatedir}/\/var/g' -e 's/%{_usr}/\/usr/g' -e 's/%_usr/\/usr/g' -e 's/%{_prefix}/\/usr/g' -e 's/%{_sysconfdir}/\/etc/g'
+} | awk '!seen[$0]++' | while IFS= read -r d; do
+  case "$d" in /*%*) ;; /*) for f in DBFILES; do rdb "$d/$f"; done ;; esac
+done
+b rpm rpm; e rpm done
+"#;
+
 /// The files a batch sent, read as a target's files: a file that was not sent cannot be read
-/// (binaries are never sent), and a path whose existence was not tested is an error.
+/// (binaries are never sent), and a path whose existence was not tested is an error. The rpm
+/// part's files and listings are found by path ([`rpm_section`]).
 struct SentFiles<'a> {
     frames: &'a BTreeMap<String, Frame>,
     files: &'a BTreeMap<String, String>,
     exists: &'a BTreeMap<String, String>,
     missing: &'a str,
+    /// The rpm part's files (`rf`) and listings (`rl`), by path.
+    rpm_files: BTreeMap<&'a str, (&'a str, &'a Frame)>,
+    rpm_lists: BTreeMap<&'a str, (&'a str, &'a Frame)>,
+    /// Whether the rpm part ran to its end.
+    rpm_done: bool,
+}
+
+impl<'a> SentFiles<'a> {
+    fn new(
+        frames: &'a BTreeMap<String, Frame>,
+        files: &'a BTreeMap<String, String>,
+        exists: &'a BTreeMap<String, String>,
+        missing: &'a str,
+    ) -> SentFiles<'a> {
+        let by_source = |prefix: &str| -> BTreeMap<&'a str, (&'a str, &'a Frame)> {
+            frames
+                .iter()
+                .filter(|(id, _)| {
+                    id.strip_prefix(prefix)
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .map(|(id, frame)| (frame.source.as_str(), (id.as_str(), frame)))
+                .collect()
+        };
+        SentFiles {
+            frames,
+            files,
+            exists,
+            missing,
+            rpm_files: by_source("rf"),
+            rpm_lists: by_source("rl"),
+            rpm_done: frames.get("rpm").is_some_and(|f| f.status == "done"),
+        }
+    }
+
+    /// A file of the rpm part: `None` when the batch sent no frame for it.
+    fn rpm_file(&self, path: &str, limit: u64) -> Option<Result<Option<Vec<u8>>, String>> {
+        let (id, frame) = *self.rpm_files.get(path)?;
+        Some(match frame.status.as_str() {
+            "ok" if frame.payload.len() as u64 > limit => {
+                Err(format!("{path}: larger than {limit} bytes"))
+            }
+            "ok" => Ok(Some(frame.payload.clone())),
+            "gzip" => {
+                use std::io::Read as _;
+                let mut bytes = Vec::new();
+                flate2::read::GzDecoder::new(frame.payload.as_slice())
+                    .take(limit.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("{path}: the compressed copy the host sent: {e}"))
+                    .and_then(|_| {
+                        if bytes.len() as u64 > limit {
+                            Err(format!("{path}: larger than {limit} bytes"))
+                        } else {
+                            Ok(Some(bytes))
+                        }
+                    })
+            }
+            "absent" => Ok(None),
+            status if status.starts_with("too-large:") => Err(format!(
+                "{path}: {} bytes, more than an SSH batch sends ({} MiB compressed): judge this host's packages with --target host-root:/ run on it, or from an OS tree of its image",
+                &status["too-large:".len()..],
+                MAX_SENT_RPMDB_BYTES >> 20,
+            )),
+            _ => Err(format!("{path}: {}", error_text(self.frames, id))),
+        })
+    }
 }
 
 impl TargetFiles for SentFiles<'_> {
     fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
         let Some(id) = self.files.get(path) else {
+            if let Some(sent) = self.rpm_file(path, limit) {
+                return sent;
+            }
+            if self.rpm_done && (path.starts_with("/usr/lib/rpm/") || path.starts_with("/etc/rpm/"))
+            {
+                // The batch sent every regular macro file there is: this is not one.
+                return Ok(None);
+            }
+            if self.rpm_done {
+                return Err(format!(
+                    "{path}: not read over SSH (the batch sends the rpm databases of {} and of each %_dbpath it can expand)",
+                    RPM_DB_DIRS.join(", ")
+                ));
+            }
             return Err(format!(
                 "{path}: not read over SSH (hostcert does not copy binaries back from a host)"
             ));
@@ -674,6 +866,31 @@ impl TargetFiles for SentFiles<'_> {
     }
 
     fn list(&self, path: &str) -> Result<Option<Vec<String>>, String> {
+        if let Some(&(id, frame)) = self.rpm_lists.get(path) {
+            return match frame.status.as_str() {
+                "ok" => Ok(Some(
+                    frame
+                        .payload
+                        .split(|b| *b == 0)
+                        .filter(|name| !name.is_empty())
+                        .map(|name| String::from_utf8_lossy(name).into_owned())
+                        .collect(),
+                )),
+                "absent" => Ok(None),
+                _ => Err(format!("{path}: {}", error_text(self.frames, id))),
+            };
+        }
+        if let Some(vendor) = path.strip_prefix("/usr/lib/rpm/") {
+            if self.rpm_done && !vendor.contains('/') {
+                // A vendor folder: the batch sent its `macros` when it has one.
+                let macros = format!("{path}/macros");
+                let has = self
+                    .rpm_files
+                    .get(macros.as_str())
+                    .is_some_and(|(_, f)| f.status != "absent");
+                return Ok(has.then(|| vec!["macros".to_owned()]));
+            }
+        }
         Err(format!(
             "{path}: folders are not listed for this fact over SSH"
         ))
@@ -1107,6 +1324,9 @@ mod tests {
             Probe::CgroupMode,
             Probe::SubidRanges("root".to_owned()),
             Probe::SubidRanges("no-such-user".to_owned()),
+            Probe::Packages,
+            Probe::Package("dpkg".to_owned()),
+            Probe::Package("no-such-package".to_owned()),
         ]
         .into_iter()
         .chain(node_probes.iter().cloned())
@@ -1183,6 +1403,121 @@ mod tests {
         );
     }
 
+    /// The rpm part's frames of a host without rpm (nonce `n1`).
+    fn no_rpm_frames() -> Vec<Vec<u8>> {
+        let mut parts = Vec::new();
+        for (n, folder) in ["/usr/lib/rpm", "/usr/lib/rpm/macros.d", "/etc/rpm"]
+            .iter()
+            .enumerate()
+        {
+            parts.push(frame(&format!("rl{n}"), "absent", folder, b""));
+        }
+        let mut files = vec![
+            "/usr/lib/rpm/macros".to_owned(),
+            "/etc/rpm/macros".to_owned(),
+        ];
+        for dir in RPM_DB_DIRS {
+            files.extend(RPM_DATABASE_FILES.iter().map(|f| format!("{dir}/{f}")));
+        }
+        for (n, path) in files.iter().enumerate() {
+            parts.push(frame(&format!("rf{}", n + 3), "absent", path, b""));
+        }
+        parts.push(frame("rpm", "done", "rpm", b""));
+        parts
+    }
+
+    /// An rpm database as a host's batch sends it (gzip-compressed), read by the same reader as
+    /// a tree's; a database the batch did not send, or sent too large, is an error, never an
+    /// empty list.
+    #[test]
+    fn the_rpm_database_a_host_sent_is_read_and_what_it_did_not_send_is_an_error() {
+        let probes: ProbeSet = [Probe::Packages, Probe::Package("libuuid".to_owned())]
+            .into_iter()
+            .collect();
+        let batch = Batch::new(&probes, "n1");
+        assert!(
+            batch.script.contains("rpmdb.sqlite-wal"),
+            "{}",
+            batch.script
+        );
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|dir| dir.join("shared/fixtures/rpmdb/libuuid-bdb/Packages"))
+            .find(|path| path.is_file())
+            .expect("shared/fixtures/rpmdb");
+        let database = std::fs::read(fixture).unwrap();
+        let mut gzipped = Vec::new();
+        {
+            use std::io::Write;
+            let mut gz =
+                flate2::write::GzEncoder::new(&mut gzipped, flate2::Compression::default());
+            gz.write_all(&database).unwrap();
+            gz.finish().unwrap();
+        }
+        let send = |sqlite_status: &str, packages_status: &str, payload: &[u8]| {
+            let mut parts: Vec<Vec<u8>> = batch
+                .files
+                .iter()
+                .map(|(path, id)| frame(id, "absent", path, b""))
+                .collect();
+            for part in no_rpm_frames() {
+                let text = String::from_utf8_lossy(&part).into_owned();
+                if text.contains(" /var/lib/rpm/Packages\n") {
+                    let id = text.split(' ').nth(3).unwrap().to_owned();
+                    parts.push(frame(
+                        &id,
+                        packages_status,
+                        "/var/lib/rpm/Packages",
+                        payload,
+                    ));
+                } else if text.contains(" /var/lib/rpm/rpmdb.sqlite\n") {
+                    let id = text.split(' ').nth(3).unwrap().to_owned();
+                    parts.push(frame(&id, sqlite_status, "/var/lib/rpm/rpmdb.sqlite", b""));
+                } else {
+                    parts.push(part);
+                }
+            }
+            parts.push(b"\n@@HC n1 DONE\n".to_vec());
+            batch
+                .facts(&probes, &decode_output(&encoded(&parts)), None)
+                .0
+        };
+        let facts = send("absent", "gzip", &gzipped);
+        let packages = facts.get(&Probe::Packages).unwrap();
+        assert_eq!(
+            packages.value,
+            Some(FactValue::List(vec!["libuuid".to_owned()])),
+            "{packages:?}"
+        );
+        assert!(
+            packages.source.contains("/var/lib/rpm/Packages"),
+            "{packages:?}"
+        );
+        let libuuid = facts.get(&Probe::Package("libuuid".to_owned())).unwrap();
+        let field = |name: &str| libuuid.value.as_ref().and_then(|v| v.field(name)).cloned();
+        assert_eq!(field("manager"), Some(FactValue::Text("rpm".to_owned())));
+        assert_eq!(
+            field("vendor"),
+            Some(FactValue::Text("Red Hat, Inc.".to_owned()))
+        );
+        // The same bytes sent uncompressed.
+        let facts = send("absent", "ok", &database);
+        assert_eq!(facts.get(&Probe::Packages).unwrap().value, packages.value);
+        // Too large to send, or a frame the batch never sent: errors naming the file.
+        let facts = send("absent", "too-large:999999999", b"");
+        let error = facts.get(&Probe::Packages).unwrap().error.clone().unwrap();
+        assert!(
+            error.contains("/var/lib/rpm/Packages: 999999999 bytes"),
+            "{error}"
+        );
+        let facts = send("error", "absent", b"");
+        assert!(facts.get(&Probe::Packages).unwrap().error.is_some());
+        // A damaged compressed copy.
+        let facts = send("absent", "gzip", &gzipped[..gzipped.len() / 2]);
+        let error = facts.get(&Probe::Packages).unwrap().error.clone().unwrap();
+        assert!(error.contains("/var/lib/rpm/Packages"), "{error}");
+    }
+
     /// The runtime inventory from what a host's batch sent: the filtered dpkg stanza, the dpkg
     /// file list, the changelog and the existence of binaries; a binary no package owns is not
     /// copied back, so its version is unknown rather than guessed.
@@ -1238,6 +1573,7 @@ mod tests {
                 parts.push(frame(frame_id, "absent", path, b""));
             }
         }
+        parts.extend(no_rpm_frames());
         parts.push(b"\n@@HC n1 DONE\n".to_vec());
         let (facts, _, _) = batch.facts(&probes, &decode_output(&encoded(&parts)), None);
         let runc = facts.get(&Probe::Runtime("runc".to_owned())).unwrap();

@@ -262,7 +262,7 @@ impl SshTarget {
     }
 
     /// Connects, checks the host key and logs in, each phase within its deadline.
-    fn connect(&self) -> Result<Connection, TargetError> {
+    pub(crate) fn connect(&self) -> Result<Connection, TargetError> {
         let known_hosts = self.known_hosts_path()?;
         // Read before the handshake: the host key algorithms are negotiated from it.
         let known = Known::read(&known_hosts, &self.host, self.port).map_err(|r| self.error(r))?;
@@ -731,11 +731,18 @@ impl Target for SshTarget {
 }
 
 /// A logged-in session and what bounds it.
-struct Connection {
+pub(crate) struct Connection {
     session: ssh2::Session,
     /// A handle on the session's socket, to wait on it.
     socket: Socket,
     watchdog: Watchdog,
+}
+
+impl Connection {
+    /// The authenticated session (a `vm:` target reads the guest's own files over SFTP in it).
+    pub(crate) fn session(&self) -> &ssh2::Session {
+        &self.session
+    }
 }
 
 /// What one batch gave back.
