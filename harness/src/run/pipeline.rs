@@ -169,7 +169,7 @@ pub fn execute(
     let cells = units.cells.len();
     let mut spool = Spool::new(cells).map_err(|e| Error::File {
         path: std::env::temp_dir().display().to_string(),
-        reason: format!("cannot make the run's folder: {e}"),
+        reason: format!("cannot make the run's results file: {e}"),
     })?;
     let mut failed: Option<std::io::Error> = None;
     engine::gather(

@@ -1,5 +1,7 @@
-//! Where a run keeps its results: one file of JSON lines in the run's temporary folder, written
-//! a target at a time as each is evaluated, and read back a target at a time by the renderers.
+//! Where a run keeps its results: one unnamed file of JSON lines under TMPDIR (`O_TMPFILE`, or
+//! removed as soon as it is made), written a target at a time as each is evaluated, and read
+//! back a target at a time by the renderers. It has no name, so nothing of it outlives the
+//! process, even one killed with SIGKILL.
 //!
 //! A target's block is its [`TargetReport`] on one line, then each of its results on its own
 //! line, in plan order. Blocks are written in the order targets finish; an index in memory
@@ -26,7 +28,6 @@ struct Block {
 
 /// The results of a run as it goes.
 pub(super) struct Spool {
-    folder: tempfile::TempDir,
     file: File,
     size: u64,
     blocks: Vec<Option<Block>>,
@@ -35,16 +36,10 @@ pub(super) struct Spool {
 }
 
 impl Spool {
-    /// An empty spool for `targets` targets, in a new temporary folder of this run.
+    /// An empty spool for `targets` targets, in a new unnamed file under TMPDIR.
     pub(super) fn new(targets: usize) -> std::io::Result<Spool> {
-        let folder = crate::temp::folder("run")?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(folder.path().join("results.jsonl"))?;
+        let file = tempfile::tempfile()?;
         Ok(Spool {
-            folder,
             file,
             size: 0,
             blocks: vec![None; targets],
@@ -53,9 +48,9 @@ impl Spool {
         })
     }
 
-    /// The spool's file, for errors.
+    /// Where the spool's file is, for errors.
     pub(super) fn path(&self) -> std::path::PathBuf {
-        self.folder.path().join("results.jsonl")
+        std::env::temp_dir()
     }
 
     /// Writes the block of the target at `index` and counts its results.
@@ -104,7 +99,6 @@ impl Spool {
             targets,
             self.tally,
             SpoolStore {
-                _folder: self.folder,
                 file: self.file,
                 blocks,
             },
@@ -114,8 +108,6 @@ impl Spool {
 
 /// A finished spool, read a target at a time.
 pub struct SpoolStore {
-    /// Removed with the store.
-    _folder: tempfile::TempDir,
     file: File,
     blocks: Vec<Block>,
 }
