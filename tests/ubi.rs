@@ -368,6 +368,33 @@ fn check_result(work: &Path, report: &str, check: &str) -> (String, String) {
     )
 }
 
+/// Gathers the facts of `--profile PROFILE` (with the suites of `suites`) from `target` into
+/// `snapshot`, failing the test when the gather does not exit 0.
+fn gather(work: &Path, suites: &Path, profile: &str, target: &str, snapshot: &Path) {
+    let gathered = Command::new(BIN)
+        .args(["gather", "--suites"])
+        .arg(suites)
+        .args(["--profile", profile, "--target", target])
+        .arg("--output")
+        .arg(snapshot)
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert_eq!(code(&gathered), 0, "{target}: {}", stderr(&gathered));
+}
+
+/// The names the `packages` fact of a snapshot lists, and the fact.
+fn package_names(snapshot: &Path) -> (Vec<String>, Value) {
+    let listed = fact(snapshot, &Value::from("packages"));
+    let names = listed["value"]["list"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}: {listed}", snapshot.display()))
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    (names, listed)
+}
+
 /// The value of one fact of a snapshot written by `hostcert gather`.
 fn fact(snapshot: &Path, probe: &Value) -> Value {
     let text = std::fs::read_to_string(snapshot).unwrap();
@@ -443,24 +470,9 @@ fn a_ubi_like_image_certifies_and_its_package_list_equals_rpm_qa() {
         "name: packages-profile\nversion: 1.0.0\nsuites: {packages: ^1, image-provenance: ^1.1}\ngate: [low]\n",
     )
     .unwrap();
-    let gathered = Command::new(BIN)
-        .args(["gather", "--suites"])
-        .arg(&suite)
-        .args(["--profile", "packages-profile.yaml", "--target"])
-        .arg(format!("oci:{image}"))
-        .arg("--output")
-        .arg(&snapshot)
-        .current_dir(work)
-        .output()
-        .unwrap();
-    assert_eq!(code(&gathered), 0, "{}", stderr(&gathered));
-    let listed = fact(&snapshot, &Value::from("packages"));
-    let names: Vec<String> = listed["value"]["list"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{listed}"))
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
+    let target = format!("oci:{image}");
+    gather(work, &suite, "packages-profile.yaml", &target, &snapshot);
+    let (names, _) = package_names(&snapshot);
     assert_eq!(names, rpm_qa_names(&tree));
     let info = fact(&snapshot, &serde_json::json!({"image-info": "packages"}));
     assert_eq!(info["value"]["text"], Value::from(names.join(" ")));
@@ -808,24 +820,9 @@ fn the_shared_databases_in_image_trees_list_their_packages() {
         .unwrap();
         let image = build_image(work, fixture, &tree, &[]);
         let snapshot = work.join(format!("{fixture}.json"));
-        let gathered = Command::new(BIN)
-            .args(["gather", "--suites"])
-            .arg(&suite)
-            .args(["--profile", "list-profile.yaml", "--target"])
-            .arg(format!("oci:{image}"))
-            .arg("--output")
-            .arg(&snapshot)
-            .current_dir(work)
-            .output()
-            .unwrap();
-        assert_eq!(code(&gathered), 0, "{fixture}: {}", stderr(&gathered));
-        let listed = fact(&snapshot, &Value::from("packages"));
-        let ours: Vec<String> = listed["value"]["list"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{fixture}: {listed}"))
-            .iter()
-            .map(|n| n.as_str().unwrap().to_owned())
-            .collect();
+        let target = format!("oci:{image}");
+        gather(work, &suite, "list-profile.yaml", &target, &snapshot);
+        let (ours, listed) = package_names(&snapshot);
         let mut theirs: Vec<String> =
             std::fs::read_to_string(shared(&format!("{fixture}/packages.tsv")))
                 .unwrap()
@@ -911,13 +908,7 @@ fn an_ssh_host_sends_its_rpm_database_through_the_batch() {
     let snapshot = work.join("host.json");
     let gathered = ssh(&["gather", "--output", snapshot.to_str().unwrap()]);
     assert_eq!(code(&gathered), 0, "{}{}", stderr(&gathered), host.log());
-    let listed = fact(&snapshot, &Value::from("packages"));
-    let names: Vec<String> = listed["value"]["list"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{listed}"))
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
+    let (names, listed) = package_names(&snapshot);
     // This machine's dpkg packages and the mounted database's rpm packages.
     let theirs = rpm_qa_names(&tree);
     for name in &theirs {
@@ -969,24 +960,8 @@ fn gathered_packages(work: &Path, target: &str, name: &str) -> (Vec<String>, Val
     )
     .unwrap();
     let snapshot = work.join(format!("{name}.json"));
-    let gathered = Command::new(BIN)
-        .args(["gather", "--suites"])
-        .arg(&suite)
-        .args(["--profile", "list-profile.yaml", "--target", target])
-        .arg("--output")
-        .arg(&snapshot)
-        .current_dir(work)
-        .output()
-        .unwrap();
-    assert_eq!(code(&gathered), 0, "{target}: {}", stderr(&gathered));
-    let listed = fact(&snapshot, &Value::from("packages"));
-    let names = listed["value"]["list"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{target}: {listed}"))
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
-    (names, listed)
+    gather(work, &suite, "list-profile.yaml", target, &snapshot);
+    package_names(&snapshot)
 }
 
 /// The names `dpkg-query` lists as installed (dpkg's states that leave files on the system).
@@ -1040,17 +1015,14 @@ fn the_packages_probe_reads_os_trees_and_this_machine_as_rpm_and_dpkg_list_them(
     let bytes = std::fs::read(&database).unwrap();
     std::fs::write(&database, &bytes[..bytes.len() / 2]).unwrap();
     let snapshot = work.join("cut.json");
-    let gathered = Command::new(BIN)
-        .args(["gather", "--suites"])
-        .arg(work.join("list-suites"))
-        .args(["--profile", "list-profile.yaml", "--target"])
-        .arg(format!("rootfs:{}", tree.display()))
-        .arg("--output")
-        .arg(&snapshot)
-        .current_dir(work)
-        .output()
-        .unwrap();
-    assert_eq!(code(&gathered), 0, "{}", stderr(&gathered));
+    let target = format!("rootfs:{}", tree.display());
+    gather(
+        work,
+        &work.join("list-suites"),
+        "list-profile.yaml",
+        &target,
+        &snapshot,
+    );
     let cut = fact(&snapshot, &Value::from("packages"));
     assert!(
         cut["error"]

@@ -462,19 +462,7 @@ impl SshHost {
     }
 
     fn wait_listening(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return false;
-                }
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        wait_listening(self.child.as_mut(), self.port)
     }
 
     /// `ssh://root@127.0.0.1:PORT`.
@@ -539,6 +527,24 @@ impl SilentHost {
     pub fn connections(&self) -> usize {
         self.accepted.lock().unwrap().len()
     }
+}
+
+/// Waits up to 10 s for a server started as `child` to accept connections on 127.0.0.1:PORT;
+/// false when it exited or never listened.
+pub fn wait_listening(mut child: Option<&mut Child>, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(child) = child.as_mut() {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// A port nothing listens on right now.
