@@ -915,3 +915,88 @@ fn clean_and_the_next_run_remove_what_a_killed_real_run_left_and_never_a_live_on
     assert_eq!(host_state(), before);
     assert_eq!(host_state_in(&tmp), Vec::<String>::new());
 }
+
+/// An `oci:` image is unpacked once for the run, and its files serve the real run as an OS
+/// tree's do: the Debian fixture tree made an OCI image with umoci (without its device nodes,
+/// which an image may not carry) gets its lease and its sshd login on this machine, and the
+/// unpacked files are gone afterwards, with everything else the real run made.
+#[test]
+fn an_oci_image_makes_the_real_run_from_its_files_unpacked_once() {
+    support::require("umoci", "umoci");
+    let work = Work::new();
+    let staging = work.path("staging");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(fixture_trees().join("rootfs"))
+        .arg(&staging)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success());
+    for entry in std::fs::read_dir(staging.join("dev")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let umoci = |args: &[&str]| {
+        let output = std::process::Command::new("umoci")
+            .args(args)
+            .current_dir(work.dir.path())
+            .output()
+            .expect("umoci runs");
+        assert!(
+            output.status.success(),
+            "umoci {args:?}: {}",
+            stderr(&output)
+        );
+    };
+    umoci(&["init", "--layout", "debian"]);
+    umoci(&["new", "--image", "debian:12"]);
+    umoci(&[
+        "insert",
+        "--image",
+        "debian:12",
+        staging.to_str().unwrap(),
+        "/",
+    ]);
+    std::fs::remove_dir_all(&staging).unwrap();
+    probe_program();
+    let tmp = work.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let before = host_state();
+    let output = std::process::Command::new(support::BIN)
+        .args(["run", "--profile", "isv-container", "--report-dir", "out"])
+        .args(["--image", "oci:debian:12", "--target", "local"])
+        .current_dir(work.dir.path())
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("hostcert runs");
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(host_state(), before, "the real run left something behind");
+    let report: Value = serde_json::from_str(&work.read("out/report.json")).unwrap();
+    let results = outcomes(&report, "debian:12@local");
+    for check in [
+        "abi.live.dhcp-lease",
+        "abi.live.sshd-login",
+        "abi.live.sshd-sandbox",
+    ] {
+        let (outcome, message) = &results[check];
+        assert_eq!(outcome, "pass", "{check}: {message}\n{text}");
+    }
+    let (_, message) = &results["abi.live.dhcp-lease"];
+    assert!(message.contains("live-run lease = 10.213."), "{message}");
+    let run = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "abi.live.sshd-login")
+        .unwrap();
+    assert_eq!(
+        run["evidence"][0]["source"],
+        "real run of oci:debian:12 on local"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "the unpacked image stayed: {left:?}");
+}

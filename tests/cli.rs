@@ -226,7 +226,7 @@ fn the_json_report_round_trips_and_renders_junit_again() {
     assert_eq!(code(&nothing), 2);
     assert_eq!(
         stderr(&nothing),
-        "error: nothing to write: give --junit FILE, --json FILE, --html FILE and/or --markdown FILE\n"
+        "error: nothing to write: give --json FILE, --junit FILE, --html FILE and/or --markdown FILE\n"
     );
 }
 

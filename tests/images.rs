@@ -2652,3 +2652,361 @@ fn an_oci_image_on_a_host_answers_the_image_checks_in_isv_container() {
         "nothing left behind"
     );
 }
+
+/// How many times a run traced with `strace` opened each blob of a layout: `blob hex -> opens`,
+/// counting only the opens that succeeded.
+fn blob_opens(trace: &str, layout: &str) -> std::collections::BTreeMap<String, usize> {
+    let needle = format!("{layout}/blobs/sha256/");
+    let mut opens = std::collections::BTreeMap::new();
+    for line in trace
+        .lines()
+        .filter(|l| l.contains("open") && !l.contains("= -1"))
+    {
+        if let Some(at) = line.find(&needle) {
+            let hex: String = line[at + needle.len()..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect();
+            *opens.entry(hex).or_default() += 1;
+        }
+    }
+    opens
+}
+
+/// The digests (hex) of the layers of the image tagged in a layout.
+fn layer_digests(layout: &Path) -> Vec<String> {
+    let blob = |digest: &str| -> Value {
+        let hex = digest.trim_start_matches("sha256:");
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap()
+    };
+    let manifest = blob(&manifest_digest(layout));
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Runs hostcert under `strace -f` (every open of every thread traced), in the work folder with
+/// TMPDIR inside it; returns the output and the trace.
+fn traced_run(work: &Work, name: &str, args: &[String]) -> (Output, String) {
+    require("strace", "strace");
+    let tmp = work.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let trace = work.path(&format!("{name}.trace"));
+    let output = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=open,openat", "-o"])
+        .arg(&trace)
+        .arg(BIN)
+        .args(args)
+        .current_dir(work.dir.path())
+        .env("TMPDIR", &tmp)
+        .env("HOME", work.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("strace runs hostcert");
+    (output, std::fs::read_to_string(trace).unwrap())
+}
+
+/// The compatibility matrix: three images on three SSH hosts in one run
+/// (`--profile isv-container --image A --image B --image C --target h1 --target h2 --target h3`).
+/// Every pair is in the report with its verdict, in the JSON's matrix, the HTML's and the
+/// Markdown's table and the console's; each image is verified and unpacked once whatever the
+/// number of hosts (strace counts the opens of its layer blobs: the same as in a run on one
+/// host), and each host is contacted once (sshd's log: one connection, one login, and the exec
+/// channels of one pair).
+#[test]
+fn a_matrix_of_three_images_on_three_hosts_reads_each_image_and_each_host_once() {
+    let work = Work::new();
+    let mut without_licenses = Spec::good();
+    without_licenses.licenses = false;
+    let mut as_root = Spec::good();
+    as_root.user = None;
+    let specs = [
+        ("img-a", Spec::good()),
+        ("img-b", without_licenses),
+        ("img-c", as_root),
+    ];
+    for (dir, spec) in &specs {
+        build_image(&work, dir, spec);
+    }
+    let client = Client::new();
+    let hosts: Vec<SshHost> = ["h0", "h1", "h2", "h3"]
+        .iter()
+        .map(|name| client.host(name))
+        .collect();
+    let refs: Vec<&SshHost> = hosts.iter().collect();
+    let known = client.known_hosts("known_hosts", &refs);
+    let base = |report: &str| -> Vec<String> {
+        [
+            "run",
+            "--profile",
+            "isv-container",
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--report-dir",
+            report,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let images: Vec<String> = specs
+        .iter()
+        .flat_map(|(dir, _)| ["--image".to_owned(), format!("oci:{dir}:1.0")])
+        .collect();
+    // The three images on one host (h0): how often one run opens each blob.
+    let mut args = base("one-host");
+    args.extend(images.iter().cloned());
+    args.extend(["--target".to_owned(), hosts[0].address()]);
+    let (output, one_host) = traced_run(&work, "one-host", &args);
+    assert!(code(&output) <= 1, "{}{}", stdout(&output), stderr(&output));
+    // Every host but h0 answered only the readiness probe so far.
+    let before: Vec<usize> = hosts
+        .iter()
+        .map(|h| h.log().matches("Connection from 127.0.0.1").count())
+        .collect();
+    let exec_channels = hosts[0].log().matches("Starting session: command").count();
+    assert!(exec_channels >= 1, "{}", hosts[0].log());
+
+    // The matrix: three images by three hosts.
+    let mut args = base("matrix");
+    args.extend(images.iter().cloned());
+    for host in &hosts[1..] {
+        args.extend(["--target".to_owned(), host.address()]);
+    }
+    let (output, matrix) = traced_run(&work, "matrix", &args);
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(code(&output) <= 1, "{printed}");
+    for (dir, _) in &specs {
+        let layers = layer_digests(&work.path(dir));
+        let once = blob_opens(&one_host, dir);
+        let nine = blob_opens(&matrix, dir);
+        for layer in &layers {
+            assert!(
+                once.get(layer).copied().unwrap_or(0) >= 2,
+                "{dir}: verified and unpacked, its layer is opened: {once:?}"
+            );
+        }
+        assert_eq!(
+            nine, once,
+            "{dir}: read as often for three hosts as for one"
+        );
+    }
+    let names: Vec<String> = hosts[1..]
+        .iter()
+        .map(|h| h.address().trim_start_matches("ssh://").to_owned())
+        .collect();
+    for (host, connections) in hosts[1..].iter().zip(&before[1..]) {
+        let log = host.log();
+        assert_eq!(
+            log.matches("Connection from 127.0.0.1").count() - connections,
+            1,
+            "{log}"
+        );
+        assert_eq!(
+            log.matches("Accepted publickey for root").count(),
+            1,
+            "{log}"
+        );
+        assert_eq!(
+            log.matches("Starting session: command").count(),
+            exec_channels,
+            "the exec channels of one pair: {log}"
+        );
+    }
+
+    // The report: nine pairs, each its own target, and the matrix of their verdicts.
+    let report = work.json("matrix/report.json");
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 9);
+    let matrix = &report["matrix"];
+    let images: Vec<&str> = specs.iter().map(|(dir, _)| *dir).collect();
+    let rows: Vec<String> = images.iter().map(|i| format!("{i}:1.0")).collect();
+    assert_eq!(matrix["images"], json!(rows));
+    assert_eq!(matrix["hosts"], json!(names));
+    let cells = matrix["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 9);
+    for (cell, target) in cells.iter().zip(targets) {
+        assert_eq!(cell["target"], target["name"]);
+        assert_eq!(
+            target["pair"],
+            json!({"image": cell["image"], "host": cell["host"]})
+        );
+        let results: Vec<&Value> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["target"] == cell["target"])
+            .collect();
+        let failing: Vec<&Value> = results
+            .iter()
+            .filter(|r| r["gating"] == true && r["outcome"] == "fail")
+            .map(|r| &r["check"])
+            .collect();
+        assert_eq!(
+            cell["failing"]
+                .as_array()
+                .map_or(vec![], |f| f.iter().collect()),
+            failing
+        );
+        let verdict = if failing.is_empty() {
+            cell["verdict"].clone()
+        } else {
+            json!("not-certified")
+        };
+        assert_eq!(cell["verdict"], verdict, "{cell}");
+    }
+    // The image without /licenses fails image.redhat.licenses on every host, and only it.
+    for cell in cells {
+        let fails = cell["failing"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|c| c == "image.redhat.licenses"));
+        assert_eq!(fails, cell["image"] == "img-b:1.0", "{cell}");
+    }
+    let html = work.read("matrix/report.html");
+    assert!(html.contains("<section id=\"pairs\">"));
+    assert_eq!(html.matches("<td class=\"c\"><a href=\"#t").count(), 9);
+    let markdown = work.read("matrix/report.md");
+    assert!(markdown.contains("### Images by host"), "{markdown}");
+    assert!(
+        markdown.contains("- `img-b:1.0@") && markdown.contains("failing `image.redhat.licenses`"),
+        "{markdown}"
+    );
+    assert!(printed.contains("images by host:"), "{printed}");
+    for row in &rows {
+        assert!(
+            printed.lines().any(|l| l.starts_with(row.as_str())),
+            "a row for {row}: {printed}"
+        );
+    }
+    assert!(
+        printed.contains(&format!("img-b:1.0@{}: not certified: failing", names[0])),
+        "{printed}"
+    );
+    let left: Vec<_> = std::fs::read_dir(work.path("tmp")).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the run left files in its temporary folder: {left:?}"
+    );
+}
+
+/// A matrix cell is its own pair's verdict, never another's: of two images on two SSH hosts, the
+/// good image certifies on the host that answers, the image without /licenses fails only its own
+/// check there, and both pairs on the host that does not answer (stopped before the run) are
+/// incomplete with the host named, although their image sides were read and would pass. The
+/// hosts and images are given in an order (down host first, failing image first) where a cell
+/// taking its neighbour's verdict would show.
+#[test]
+fn a_matrix_cell_never_takes_another_pairs_verdict() {
+    let work = Work::new();
+    let mut without_licenses = Spec::good();
+    without_licenses.licenses = false;
+    build_image(&work, "img-bad", &without_licenses);
+    build_image(&work, "img-good", &Spec::good());
+    let client = Client::new();
+    let mut down = client.host("down");
+    let up = client.host("up");
+    let known = client.known_hosts("known_hosts", &[&down, &up]);
+    let (down_address, up_address) = (down.address(), up.address());
+    down.stop();
+    let tmp = work.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            "isv-container",
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--image",
+            "oci:img-bad:1.0",
+            "--image",
+            "oci:img-good:1.0",
+            "--target",
+            &down_address,
+            "--target",
+            &up_address,
+            "--report-dir",
+            "report",
+            "image.",
+            "--skip",
+            "image.signature",
+        ])
+        .current_dir(work.dir.path())
+        .env("TMPDIR", &tmp)
+        .env("HOME", work.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("hostcert runs");
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert_ne!(code(&output), 0, "{printed}");
+    let report = work.json("report/report.json");
+    assert_ne!(report["verdict"], "certified", "{printed}");
+    let (down_name, up_name) = (
+        down_address.trim_start_matches("ssh://").to_owned(),
+        up_address.trim_start_matches("ssh://").to_owned(),
+    );
+    let cells = report["matrix"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4, "{}", report["matrix"]);
+    let cell = |image: &str, host: &str| -> &Value {
+        cells
+            .iter()
+            .find(|c| c["image"] == image && c["host"] == host)
+            .unwrap_or_else(|| panic!("no cell {image}@{host}: {}", report["matrix"]))
+    };
+    let good_up = cell("img-good:1.0", &up_name);
+    assert_eq!(good_up["verdict"], "certified", "{good_up}");
+    assert!(good_up.get("failing").is_none(), "{good_up}");
+    let bad_up = cell("img-bad:1.0", &up_name);
+    assert_eq!(bad_up["verdict"], "not-certified", "{bad_up}");
+    assert_eq!(
+        bad_up["failing"],
+        json!(["image.redhat.licenses"]),
+        "{bad_up}"
+    );
+    for image in ["img-bad:1.0", "img-good:1.0"] {
+        let on_down = cell(image, &down_name);
+        assert_eq!(on_down["verdict"], "incomplete", "{on_down}");
+        assert!(on_down.get("failing").is_none(), "{on_down}");
+        let target = report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == on_down["target"])
+            .unwrap();
+        assert!(
+            target["error"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("127.0.0.1")),
+            "the host is named: {target}"
+        );
+    }
+    // Every result belongs to the pair it was evaluated on: the up host's results pass or fail
+    // on their image, the down host's are errors.
+    for result in report["results"].as_array().unwrap() {
+        let target = result["target"].as_str().unwrap();
+        if target.ends_with(&format!("@{down_name}")) {
+            assert_eq!(result["outcome"], "error", "{result}");
+        } else if result["check"] == "image.redhat.licenses" {
+            let expected = if target.starts_with("img-bad") {
+                "fail"
+            } else {
+                "pass"
+            };
+            assert_eq!(result["outcome"], expected, "{result}");
+        }
+    }
+}

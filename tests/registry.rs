@@ -553,6 +553,94 @@ fn a_fleet_fetches_each_blob_once_and_later_runs_read_the_verified_cache() {
     assert!(live.exists(), "a running process's blob was removed");
 }
 
+/// A `docker://` image is a row of the compatibility matrix as an `oci:` one is: read once per
+/// run whatever the number of hosts, so a run of it by three hosts sends the registry the
+/// requests of a run on one host, and every cell of its row has the image's digest.
+#[test]
+fn a_registry_image_in_a_matrix_is_read_once_whatever_the_number_of_hosts() {
+    let work = Work::new();
+    let registry = Registry::start(&work.path("registry"));
+    let pushed = build_image(&work, "busybox", &Spec::good());
+    registry.push(
+        &format!("oci:{}:1.0", pushed.display()),
+        "hcc/busybox:1.0",
+        &[],
+    );
+    let local = build_image(&work, "other", &Spec::good());
+    let authfile = registry.authfile.display().to_string();
+    let ca = registry.certs.ca_dir.display().to_string();
+    let remote = format!("{}:1.0", registry.docker("hcc/busybox"));
+    let layout = format!("oci:{}:1.0", local.display());
+    let hosts: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let path = work.path(&format!("host-{name}"));
+            std::fs::create_dir_all(&path).unwrap();
+            format!("rootfs:{}", path.display())
+        })
+        .collect();
+    let requests = || {
+        registry
+            .log()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/") || l.contains("\"HEAD /v2/"))
+            .count()
+    };
+    // Each run has a cache of its own, so that both fetch what they read.
+    let run = |env: &str, images: &[&str], hosts: &[String]| {
+        let mut args = vec![
+            "run",
+            "--profile",
+            "isv-container",
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--report-dir",
+            env,
+        ];
+        for image in images {
+            args.extend(["--image", image]);
+        }
+        for host in hosts {
+            args.extend(["--target", host.as_str()]);
+        }
+        let before = requests();
+        let output = Env::named(&work, env).hostcert(&work, &args, &[]);
+        (output, requests() - before)
+    };
+    let (output, alone) = run("one", &[&remote], &hosts[..1]);
+    assert!(alone > 0, "{}", stderr(&output));
+    let (output, matrix) = run("matrix", &[&remote, &layout], &hosts);
+    assert_eq!(
+        matrix,
+        alone,
+        "the registry's image was read more than once: {}",
+        stderr(&output)
+    );
+    let report = work.json("matrix/report.json");
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 6, "{}", stderr(&output));
+    let cells = report["matrix"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6, "{}", report["matrix"]);
+    let digest = &work.json("one/report.json")["targets"][0]["image-digests"]["manifest"];
+    assert!(digest.is_string(), "{}", work.json("one/report.json"));
+    let rows: Vec<&Value> = report["matrix"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", report["matrix"]);
+    for (cell, target) in cells.iter().zip(targets) {
+        assert_eq!(cell["target"], target["name"]);
+        // Every pair names the manifest it certified; the registry's row, the pushed one.
+        assert!(target["image-digests"]["manifest"].is_string(), "{target}");
+        if cell["image"] == *rows[0] {
+            assert_eq!(&target["image-digests"]["manifest"], digest, "{target}");
+        }
+    }
+}
+
 #[test]
 fn credentials_and_certificates_are_found_as_containers_tools_find_them() {
     let work = Work::new();

@@ -577,3 +577,84 @@ fn the_built_in_suite_fails_a_tree_that_lacks_a_module_its_config_needs() {
     .clone();
     assert_eq!(skipped["outcome"], "skip");
 }
+
+/// `--images FILE` gives the matrix's rows, one address a line, in the file's order after the
+/// `--image` ones (blank lines and `#` comments skipped); a line that is no image is named with
+/// the file and its line before any target is read, and a file that names no image is refused
+/// rather than the run falling back to the hosts alone.
+#[test]
+fn an_images_file_gives_the_rows_of_the_matrix_and_a_bad_line_is_named() {
+    let work = Work::new();
+    for tree in ["host", "img-a", "img-b", "img-c"] {
+        debian_tree(&work, tree);
+    }
+    work.write(
+        "bad.txt",
+        "rootfs:img-a\n# fine so far\nnot-a-scheme:img-b\n",
+    );
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-container",
+            "--images",
+            "bad.txt",
+            "--target",
+            "rootfs:host",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
+    assert!(
+        stdout_and_stderr(&output).contains("--images bad.txt:3: "),
+        "{}",
+        stdout_and_stderr(&output)
+    );
+    assert!(!work.path("report").exists(), "nothing is written");
+
+    work.write("empty.txt", "# no image yet\n\n");
+    let output = run(
+        &work,
+        &["run", "--images", "empty.txt", "--target", "rootfs:host"],
+    );
+    assert_eq!(code(&output), 2, "{}", stdout_and_stderr(&output));
+    assert!(
+        stdout_and_stderr(&output).contains("empty.txt names no image"),
+        "{}",
+        stdout_and_stderr(&output)
+    );
+    assert!(!work.path("report").exists(), "nothing is written");
+
+    work.write(
+        "images.txt",
+        "# the rows of the matrix\nrootfs:img-b\n\n   # indented comment\n  rootfs:img-c  \n",
+    );
+    let output = run(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-container",
+            "--image",
+            "rootfs:img-a",
+            "--images",
+            "images.txt",
+            "--target",
+            "rootfs:host",
+        ],
+    );
+    assert!(code(&output) <= 2, "{}", stdout_and_stderr(&output));
+    let report = last_report(&work);
+    let names: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["img-a@host", "img-b@host", "img-c@host"]);
+    assert_eq!(
+        report["matrix"]["images"],
+        serde_json::json!(["img-a", "img-b", "img-c"])
+    );
+    assert_eq!(report["matrix"]["hosts"], serde_json::json!(["host"]));
+}

@@ -435,3 +435,74 @@ impl PlannedCheck {
         &self.check.id
     }
 }
+
+/// Which suites and profile a command uses: `--profile`, `--suites`, `--profiles` and the
+/// suite parameters of `--param`.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The profile: a name, or a path to a profile file (it ends in `.yaml`/`.yml` or holds a
+    /// `/`); the default profile when `None`.
+    pub profile: Option<String>,
+    /// Folders of suites, added to the built-in ones.
+    pub suite_dirs: Vec<PathBuf>,
+    /// Folders of profiles, added to the built-in ones.
+    pub profile_dirs: Vec<PathBuf>,
+    /// Suite parameters that override the profile's.
+    pub params: Vec<(String, String)>,
+}
+
+impl Selection {
+    /// The built-in catalog plus the user's folders; its `warnings` are for the user.
+    pub fn load(&self) -> Result<Catalog, crate::Error> {
+        let mut catalog = Catalog::builtin()?;
+        for dir in self.suite_dirs.iter().chain(&self.profile_dirs) {
+            catalog.add_path(dir)?;
+        }
+        Ok(catalog)
+    }
+
+    /// The chosen profile: by path when the argument names a file, else by name.
+    pub fn choose(&self, catalog: &mut Catalog) -> Result<Arc<LoadedProfile>, crate::Error> {
+        let wanted = self.profile.as_deref().unwrap_or(builtin::DEFAULT_PROFILE);
+        let as_path = Path::new(wanted);
+        if wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/') {
+            let text =
+                yaml::read_file(as_path, crate::fsio::cap::YAML, "profile").map_err(|e| vec![e])?;
+            let source = as_path.display().to_string();
+            match parse_data_file(&source, &text)? {
+                DataFile::Profile(loaded) => {
+                    let loaded = Arc::new(loaded);
+                    catalog
+                        .profiles
+                        .retain(|p| p.profile.name != loaded.profile.name);
+                    catalog.profiles.push(Arc::clone(&loaded));
+                    Ok(loaded)
+                }
+                DataFile::Suite(_) => Err(crate::Error::Usage(format!(
+                    "{source} is a suite, not a profile"
+                ))),
+            }
+        } else {
+            catalog.profile(wanted).cloned().ok_or_else(|| {
+                let known: Vec<&str> = catalog
+                    .profiles
+                    .iter()
+                    .map(|p| p.profile.name.as_str())
+                    .collect();
+                crate::Error::Usage(format!(
+                    "no profile named `{wanted}` (known: {}; or give a path to a profile file)",
+                    known.join(", ")
+                ))
+            })
+        }
+    }
+
+    /// Loads the catalog, chooses the profile and resolves it with the parameters: the plan,
+    /// and the catalog's warnings.
+    pub fn plan(&self) -> Result<(Plan, Vec<String>), crate::Error> {
+        let mut catalog = self.load()?;
+        let profile = self.choose(&mut catalog)?;
+        let plan = catalog.resolve_with(&profile, &self.params)?;
+        Ok((plan, catalog.warnings))
+    }
+}

@@ -49,6 +49,8 @@ pub mod cap {
     pub const KERNEL_CONFIG: u64 = 16 << 20;
     /// A text file of an OS tree or of this machine read as a fact (`os-release`, `/proc` files).
     pub const FACT_TEXT: u64 = 4 << 20;
+    /// An `--images` file: image addresses, one a line.
+    pub const IMAGES: u64 = 4 << 20;
     /// An ssh_config file (`--ssh-config`, `~/.ssh/config`).
     pub const SSH_CONFIG: u64 = 1 << 20;
     /// The probe program copied to SSH hosts (`hostcert-probe`).
@@ -375,26 +377,39 @@ pub fn destination(path: &Path, dash_is_stdout: bool) -> Result<Destination, Fil
 /// - a symbolic link to a regular file or to nothing is refused: a link planted where a report
 ///   goes cannot redirect the write; a directory, a socket and a block device are refused.
 pub fn write_output(path: &Path, bytes: &[u8], dash_is_stdout: bool) -> Result<(), FileError> {
+    write_output_with(path, dash_is_stdout, |out| out.write_all(bytes))
+}
+
+/// Writes to `path` for the user what `write` writes, as it writes it (a report rendered as it
+/// is read, never held whole), by the rules of [`write_output`]. An error of `write` is the
+/// file's error: a regular file is then left as it was.
+pub fn write_output_with(
+    path: &Path,
+    dash_is_stdout: bool,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), FileError> {
+    use std::io::Write;
     match destination(path, dash_is_stdout)? {
         Destination::Stdout => {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(bytes)
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            write(&mut stdout)
                 .and_then(|()| stdout.flush())
                 .map_err(|e| FileError::writing(path, e.to_string()))
         }
-        Destination::Direct(path) => write_direct(&path, bytes),
-        Destination::Replace(path) => replace(&path, bytes),
+        Destination::Direct(path) => write_direct(&path, write),
+        Destination::Replace(path) => replace(&path, write),
     }
 }
 
-fn write_direct(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+fn write_direct(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), FileError> {
     use rustix::fs::OFlags;
     use std::io::Write;
     let fail = |cause: String| FileError::writing(path, cause);
     // Non-blocking to open, so a FIFO without a reader fails (ENXIO) instead of hanging.
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
         .open(path)
@@ -413,8 +428,9 @@ fn write_direct(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     }
     let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| fail(e.to_string()))?;
     rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK).map_err(|e| fail(e.to_string()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.flush())
+    let mut out = std::io::BufWriter::new(file);
+    write(&mut out)
+        .and_then(|()| out.flush())
         .map_err(|e| fail(e.to_string()))
 }
 
@@ -423,7 +439,10 @@ fn temporary_prefix(file_name: &str) -> String {
     format!(".{file_name}.{}", crate::temp::own_prefix())
 }
 
-fn replace(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), FileError> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let fail = |cause: String| FileError::writing(path, cause);
@@ -466,9 +485,12 @@ fn replace(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
         })?;
     // Removed even if a second Ctrl-C stops the process before the rename.
     let _removed_if_stopped = crate::interrupt::RemoveOnExit::register(temporary.path());
-    let file = temporary.as_file_mut();
-    file.write_all(bytes)
-        .map_err(|e| fail(format!("{}: {e}", temporary.path().display())))?;
+    let shown = temporary.path().display().to_string();
+    let mut out = std::io::BufWriter::with_capacity(256 << 10, temporary.as_file_mut());
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| fail(format!("{shown}: {e}")))?;
+    drop(out);
     let file = temporary.as_file();
     if let Some(existing) = &existing {
         file.set_permissions(std::fs::Permissions::from_mode(existing.mode() & 0o7777))

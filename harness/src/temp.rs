@@ -11,6 +11,7 @@
 //! | report or snapshot being written | `.<file name>.hostcert-<pid>-<random>.tmp`, beside it |
 //! | network namespace of a real run | `hostcert-<pid>-<n>-srv`, `hostcert-<pid>-<n>-img` |
 //! | veth interface of a real run | `hc<pid>s`, `hc<pid>c` (`hc<pid>s<n>`, `hc<pid>c<n>` for the process's later runs) |
+//! | a run's results (`run/spool.rs`) | none: an unnamed file under `TMPDIR` (`O_TMPFILE`), gone with its process |
 //! | blob being fetched into the registry cache | `$XDG_CACHE_HOME/hostcert/tmp/hostcert-<pid>-blob-<random>` (removed by the next `docker://` run once its owner is gone) |
 //!
 //! A process id is reused once its process is gone, so "gone" is decided conservatively: a pid

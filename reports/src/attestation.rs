@@ -53,7 +53,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Outcome, RunReport, Verdict};
+use crate::{Outcome, ReportView, RunReport, Verdict};
 
 /// The in-toto Statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -259,6 +259,17 @@ fn report_descriptor(name: &str, digest: &str) -> ResourceDescriptor {
 /// The statement about `report`, whose JSON file is named `report_name` and has the digest
 /// `report_digest` (`sha256:<hex>` of its bytes).
 pub fn statement(report: &RunReport, report_name: &str, report_digest: &str) -> Statement {
+    statement_of(&ReportView::of(report), report_name, report_digest)
+        .expect("a report in memory is read without errors")
+}
+
+/// [`statement`] of a view, reading its results target by target.
+pub fn statement_of(
+    view: &ReportView<'_>,
+    report_name: &str,
+    report_digest: &str,
+) -> std::io::Result<Statement> {
+    let report = view.report();
     let mut configuration = vec![ResourceDescriptor {
         name: Some(format!("profile:{}", report.profile.name)),
         digest: digest_map(&report.profile.digest),
@@ -280,23 +291,27 @@ pub fn statement(report: &RunReport, report_name: &str, report_digest: &str) -> 
         });
     }
     let (mut passed, mut warned, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for result in &report.results {
-        match (result.outcome, result.gating) {
-            (Outcome::Pass, _) => passed.push(result.trial_name()),
-            (Outcome::Skip, _) => {}
-            (Outcome::Fail | Outcome::Error, true) => failed.push(result.trial_name()),
-            (Outcome::Waived | Outcome::Fail | Outcome::Error, _) => {
-                warned.push(result.trial_name())
+    view.for_each_result(
+        |_, _| true,
+        |_, result| {
+            match (result.outcome, result.gating) {
+                (Outcome::Pass, _) => passed.push(result.trial_name()),
+                (Outcome::Skip, _) => {}
+                (Outcome::Fail | Outcome::Error, true) => failed.push(result.trial_name()),
+                (Outcome::Waived | Outcome::Fail | Outcome::Error, _) => {
+                    warned.push(result.trial_name())
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     let result = match report.verdict {
         Verdict::Certified if warned.is_empty() => "PASSED",
         Verdict::Certified => "WARNED",
         _ => "FAILED",
     };
     let s = report.summary;
-    Statement {
+    Ok(Statement {
         statement_type: STATEMENT_TYPE.to_owned(),
         subject: subjects(report, report_name, report_digest),
         predicate_type: PREDICATE_TYPE.to_owned(),
@@ -330,7 +345,7 @@ pub fn statement(report: &RunReport, report_name: &str, report_digest: &str) -> 
                 tool_version: report.tool.version.clone(),
             },
         },
-    }
+    })
 }
 
 /// Serializes a statement as the compact JSON bytes a DSSE envelope carries.

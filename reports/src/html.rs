@@ -22,11 +22,15 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::Write;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::{matrix, CheckResult, Outcome, RenderOptions, RunReport, Severity, Summary};
+use crate::format::{Format, Renderer};
+use crate::{
+    matrix, CheckResult, Outcome, RenderOptions, ReportView, RunReport, Severity, Summary,
+};
 
 /// Targets start expanded when a report has at most this many (and then only those that are
 /// not certified, or every one when there is a single target).
@@ -85,6 +89,8 @@ details.target>.body{padding:0 10px 8px}
 .matrix td.good{background:#edf7ee}
 .matrix td.na{color:#8c959f}
 .matrix th a{color:inherit}
+.pairs td.c{vertical-align:top}
+.pairs details.why{font-size:12px}.pairs details.why summary{cursor:pointer;color:#57606a}
 footer{margin-top:30px;color:#57606a;font-size:12px}
 "##;
 
@@ -164,9 +170,65 @@ const SCRIPT: &str = r##"
 })();
 "##;
 
+/// The HTML page, `report.html`.
+pub static FORMAT: Format = Format {
+    name: "html",
+    file: "report.html",
+    what: "the HTML report",
+    takes_dash: false,
+    renderer: &Html,
+};
+
+/// The HTML renderer.
+struct Html;
+
+impl Renderer for Html {
+    fn render(
+        &self,
+        view: &ReportView<'_>,
+        options: &RenderOptions,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        write_view(view, options, out)
+    }
+}
+
 /// Renders `report` as one self-contained HTML page.
 pub fn render(report: &RunReport, options: &RenderOptions) -> String {
-    let mut page = String::with_capacity(4096 + report.results.len() * 900);
+    FORMAT.render_to_string(&ReportView::of(report), options)
+}
+
+/// How many results of each outcome `summary` counts.
+fn outcome_count(summary: &Summary, outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::Pass => summary.pass,
+        Outcome::Fail => summary.fail,
+        Outcome::Skip => summary.skip,
+        Outcome::Waived => summary.waived,
+        Outcome::Error => summary.error,
+    }
+}
+
+/// How many results of a target sort at `rank` ([`CheckResult::rank`], failures and errors
+/// only).
+fn rank_count(summary: &Summary, rank: u8) -> usize {
+    match rank {
+        0 => summary.gating_fail,
+        1 => summary.gating_error,
+        2 => summary.fail - summary.gating_fail,
+        _ => summary.error - summary.gating_error,
+    }
+}
+
+/// Writes a view as one self-contained HTML page, section by section and target by target.
+pub fn write_view(
+    view: &ReportView<'_>,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let report = view.report();
+    let total = view.result_count();
+    let mut page = String::with_capacity(64 << 10);
     let verdict = report.verdict.label();
     let verdict_class = verdict.replace(' ', "-");
     let profile = format!("{} {}", report.profile.name, report.profile.version);
@@ -198,7 +260,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         suites.join(", "),
         report.targets.len(),
         if report.targets.len() == 1 { "" } else { "s" },
-        report.results.len()
+        total
     );
     if let Some(baseline) = &report.baseline {
         let _ = writeln!(
@@ -221,22 +283,20 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         s.total, s.pass, s.fail, s.gating_fail, s.waived, s.skip, s.error, s.gating_error
     );
 
-    warnings(&mut page, report, options);
-    matrix_table(&mut page, report);
-    waivers_table(&mut page, report, options);
+    warnings(&mut page, view, options);
+    pair_matrix(&mut page, report);
+    matrix_table(&mut page, view);
+    waivers_table(&mut page, view, options);
 
     // Filters: every outcome and severity that occurs, a target name, gating only.
+    let counted = view_summary(view);
     page += "<form id=\"filters\" autocomplete=\"off\">\n<fieldset><legend>outcome</legend>";
     for outcome in Outcome::ALL {
-        let count = report
-            .results
-            .iter()
-            .filter(|r| r.outcome == outcome)
-            .count();
         let _ = write!(
             page,
-            "<label><input type=\"checkbox\" name=\"o\" value=\"{0}\" checked> {0} ({count})</label> ",
-            outcome.as_str()
+            "<label><input type=\"checkbox\" name=\"o\" value=\"{0}\" checked> {0} ({1})</label> ",
+            outcome.as_str(),
+            outcome_count(&counted, outcome)
         );
     }
     page += "</fieldset>\n<fieldset><legend>severity</legend>";
@@ -254,53 +314,45 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
          <button type=\"button\" id=\"expand\">expand all</button> <button type=\"button\" id=\"collapse\">collapse all</button>\n\
          <span id=\"shown\">{0} of {0} results shown</span>\n</form>\n\
          <noscript><p>Filters need JavaScript; every result is shown.</p></noscript>\n",
-        report.results.len()
+        total
     );
 
-    // Failures and errors first, over every target.
-    let target_index: HashMap<&str, usize> = report
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
-    let mut by_target: Vec<Vec<&CheckResult>> = vec![Vec::new(); report.targets.len()];
-    for result in &report.results {
-        if let Some(&index) = target_index.get(result.target.as_str()) {
-            by_target[index].push(result);
-        }
-    }
-    let mut failing: Vec<&CheckResult> = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
-        .collect();
-    failing.sort_by_key(|r| r.rank());
+    // Failures and errors first, over every target: one pass per rank, so that they come in
+    // the order a stable sort by rank gives.
+    let failing = counted.fail + counted.error;
     let _ = write!(
         page,
-        "<section id=\"failures\">\n<h2>Failures and errors (<span id=\"failure-count\">{}</span>)</h2>\n",
-        failing.len()
+        "<section id=\"failures\">\n<h2>Failures and errors (<span id=\"failure-count\">{failing}</span>)</h2>\n"
     );
-    if failing.is_empty() {
+    if failing == 0 {
         page += "<p>No check failed and none was left unevaluated.</p>\n";
     } else {
         page += "<table class=\"results\"><thead><tr><th>target</th><th>outcome</th><th>severity</th><th>check</th><th>what was found</th></tr></thead><tbody>\n";
-        for result in &failing {
-            let index = target_index.get(result.target.as_str()).copied();
-            row(&mut page, result, index, true, false);
+        for rank in 0..4u8 {
+            view.for_each_result(
+                |_, tally| rank_count(&tally.summary, rank) > 0,
+                |index, result| {
+                    if result.rank() == rank {
+                        row(&mut page, result, Some(index), true, false);
+                        flush(&mut page, out)?;
+                    }
+                    Ok(())
+                },
+            )?;
         }
         page += "</tbody></table>\n";
     }
     page += "</section>\n";
+    flush(&mut page, out)?;
 
     // Every result of every target, failures first.
     page += "<section id=\"targets\">\n<h2>Targets</h2>\n";
     for (index, target) in report.targets.iter().enumerate() {
-        let mut results = by_target[index].clone();
+        let loaded = view.results(index)?;
+        let mut results: Vec<&CheckResult> = loaded.iter().collect();
         results.sort_by_key(|r| r.rank());
-        let owned: Vec<CheckResult> = results.iter().map(|r| (*r).clone()).collect();
-        let summary = Summary::of(&owned);
-        let target_verdict = crate::TargetVerdict::of(target, results.iter().copied()).verdict;
+        let summary = view.summary_of(index);
+        let target_verdict = view.verdict_of(index).verdict;
         let open = report.targets.len() == 1
             || (report.targets.len() <= OPEN_TARGETS_UP_TO
                 && target_verdict != crate::Verdict::Certified);
@@ -351,6 +403,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
             row(&mut page, result, Some(index), false, true);
         }
         page += "</tbody></table>\n</div>\n</details>\n";
+        flush(&mut page, out)?;
     }
     page += "</section>\n";
 
@@ -386,12 +439,40 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         esc(&report.started_at),
         esc(&report.finished_at)
     );
-    page
+    flush(&mut page, out)
 }
 
-fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
+/// The outcome counts over every result of a view.
+fn view_summary(view: &ReportView<'_>) -> Summary {
+    let mut total = Summary::default();
+    for index in 0..view.targets().len() {
+        let s = view.summary_of(index);
+        total.total += s.total;
+        total.pass += s.pass;
+        total.fail += s.fail;
+        total.skip += s.skip;
+        total.waived += s.waived;
+        total.error += s.error;
+        total.gating_fail += s.gating_fail;
+        total.gating_error += s.gating_error;
+    }
+    total
+}
+
+/// Writes what the page holds so far and empties it, once it is large enough to be worth a
+/// write.
+fn flush(page: &mut String, out: &mut dyn Write) -> std::io::Result<()> {
+    if page.len() >= 32 << 10 || page.ends_with("</html>\n") {
+        out.write_all(page.as_bytes())?;
+        page.clear();
+    }
+    Ok(())
+}
+
+fn warnings(page: &mut String, view: &ReportView<'_>, options: &RenderOptions) {
+    let report = view.report();
     let mut lines: Vec<(bool, String)> = Vec::new();
-    for waiver in report.all_waivers().iter().filter(|w| w.expired) {
+    for waiver in view.waivers().iter().filter(|w| w.expired) {
         lines.push((
             true,
             format!(
@@ -402,7 +483,7 @@ fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
             ),
         ));
     }
-    for (waiver, left) in report.expiring_waivers(options.waiver_warning_days) {
+    for (waiver, left) in view.expiring_waivers(options.waiver_warning_days) {
         lines.push((
             false,
             format!(
@@ -414,7 +495,7 @@ fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
             ),
         ));
     }
-    for (target, judged) in report.targets.iter().zip(report.target_verdicts()) {
+    for (target, judged) in report.targets.iter().zip(view.verdicts()) {
         let why = match (&target.error, &target.gather_error, judged.incomplete) {
             (Some(error), _, _) => format!("could not be read: {}", esc(error)),
             (None, Some(error), _) => format!(
@@ -435,7 +516,7 @@ fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
             format!(
                 "{} of {} trials were filtered out; the verdict covers only the checks that ran",
                 report.filtered_out,
-                report.filtered_out + report.results.len()
+                report.filtered_out + view.result_count()
             ),
         ));
     }
@@ -453,32 +534,81 @@ fn warnings(page: &mut String, report: &RunReport, options: &RenderOptions) {
     page.push_str("</section>\n");
 }
 
-fn matrix_table(page: &mut String, report: &RunReport) {
-    let columns = matrix::columns(report);
+/// The compatibility matrix: images as rows, hosts as columns, each cell the pair's verdict,
+/// a link to its section, and its failing gating checks one click away.
+fn pair_matrix(page: &mut String, report: &RunReport) {
+    let Some(matrix) = &report.matrix else {
+        return;
+    };
+    let index: HashMap<&str, usize> = report
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    page.push_str("<section id=\"pairs\">\n<h2>Images by host</h2>\n<div class=\"scroll\"><table class=\"matrix pairs\"><thead><tr><th>image \\ host</th>");
+    for host in &matrix.hosts {
+        let _ = write!(page, "<th>{}</th>", esc(host));
+    }
+    page.push_str("</tr></thead><tbody>\n");
+    for image in &matrix.images {
+        let _ = write!(page, "<tr><th>{}</th>", esc(image));
+        for host in &matrix.hosts {
+            let Some(cell) = matrix
+                .cells
+                .iter()
+                .find(|c| c.image == *image && c.host == *host)
+            else {
+                page.push_str("<td class=\"c na\">-</td>");
+                continue;
+            };
+            let label = cell.verdict.label();
+            let _ = write!(
+                page,
+                "<td class=\"c\"><a href=\"#t{}\" title=\"{}\"><span class=\"b v-{}\">{}</span></a>",
+                index.get(cell.target.as_str()).copied().unwrap_or(usize::MAX),
+                esc(&cell.target),
+                label.replace(' ', "-"),
+                esc(label)
+            );
+            for (what, checks) in [("failing", &cell.failing), ("in error", &cell.errors)] {
+                if checks.is_empty() {
+                    continue;
+                }
+                let _ = write!(
+                    page,
+                    "<details class=\"why\"><summary>{} {what}</summary>",
+                    checks.len()
+                );
+                for check in checks {
+                    let _ = write!(page, "<code>{}</code><br>", esc(check));
+                }
+                page.push_str("</details>");
+            }
+            page.push_str("</td>");
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</tbody></table></div>\n<p class=\"meta\">each cell is the pair &lt;image&gt;@&lt;host&gt;: its verdict links to its results; the gating checks that failed or could not be evaluated are listed under it</p>\n</section>\n");
+}
+
+fn matrix_table(page: &mut String, view: &ReportView<'_>) {
+    let report = view.report();
+    let columns = matrix::columns_of(view);
     page.push_str("<section id=\"matrix\">\n<h2>Targets by check group</h2>\n<div class=\"scroll\"><table class=\"matrix\"><thead><tr><th>target</th>");
     for column in &columns {
         let _ = write!(page, "<th>{}</th>", esc(column));
     }
     page.push_str("<th>verdict</th></tr></thead><tbody>\n");
-    let mut by_target: HashMap<&str, Vec<CheckResult>> = HashMap::new();
-    for result in &report.results {
-        by_target
-            .entry(result.target.as_str())
-            .or_default()
-            .push(result.clone());
-    }
     for (index, target) in report.targets.iter().enumerate() {
-        let results = by_target
-            .get(target.name.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        let groups = matrix::groups(results, &target.name);
+        let groups = &view.tally(index).groups;
         let _ = write!(
             page,
             "<tr data-t=\"{index}\"><th><a href=\"#t{index}\">{}</a></th>",
             esc(&target.name)
         );
         for column in &columns {
-            match groups.get(*column) {
+            match groups.get(column.as_str()) {
                 Some(g) => {
                     let class = if g.gating_fail + g.gating_error > 0 {
                         "bad"
@@ -499,7 +629,7 @@ fn matrix_table(page: &mut String, report: &RunReport) {
                 None => page.push_str("<td class=\"c na\">-</td>"),
             }
         }
-        let verdict = report.target_verdict(target).verdict;
+        let verdict = view.verdict_of(index).verdict;
         let _ = writeln!(
             page,
             "<td><span class=\"b v-{}\">{}</span></td></tr>",
@@ -510,14 +640,14 @@ fn matrix_table(page: &mut String, report: &RunReport) {
     page.push_str("</tbody></table></div>\n<p class=\"meta\">cells: pass/fail/waived/skip/error; red: a gating check failed or could not be evaluated</p>\n</section>\n");
 }
 
-fn waivers_table(page: &mut String, report: &RunReport, options: &RenderOptions) {
-    let waivers = report.all_waivers();
+fn waivers_table(page: &mut String, view: &ReportView<'_>, options: &RenderOptions) {
+    let waivers = view.waivers();
     if waivers.is_empty() {
         return;
     }
-    let today = report.run_date();
+    let today = view.report().run_date();
     page.push_str("<section id=\"waivers\">\n<h2>Waivers</h2>\n<table><thead><tr><th>check</th><th>targets</th><th>expires</th><th>approver</th><th>reason</th><th>from</th></tr></thead><tbody>\n");
-    for waiver in &waivers {
+    for waiver in waivers {
         let left = today.and_then(|t| waiver.days_left(t));
         let status = if waiver.expired {
             " <b class=\"b o-fail\">expired</b>".to_owned()

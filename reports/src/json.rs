@@ -78,8 +78,14 @@
 //!   target in the baseline.
 //! - a target's `gather-error`: why gathering stopped before every fact was read (the facts read
 //!   before were judged; every other fact is an `error`); such a target is at best `incomplete`.
+//! - a target's `pair` (`run --image`): `{"image": NAME, "host": NAME}`, the image and the host
+//!   the target pairs; and `matrix`, the compatibility matrix of those pairs: `images` (rows)
+//!   and `hosts` (columns) by name, in the order their first pair appears, and one of `cells`
+//!   per pair, `{"image", "host", "target", "verdict", "failing", "errors"}` (`failing` and
+//!   `errors`: the gating checks that failed or could not be evaluated on it; absent when
+//!   none). Absent when the run had no image.
 //!
-//! `verdict`, `summary`, a target's `groups` and the baseline's counts and `verdict` are derived
+//! `verdict`, `summary`, a target's `groups`, `matrix` and the baseline's counts and `verdict` are derived
 //! from `results` and `targets` (the rules are in [`crate::verdict`]); [`from_str`] refuses a
 //! report whose stored values disagree with its results, naming the field, so that no command
 //! renders, signs, merges or gates against a verdict that was edited. The verdict rules grew
@@ -89,7 +95,123 @@
 
 use std::io::{Read, Write};
 
-use crate::{RunReport, FORMAT_VERSION};
+use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use crate::format::{Format, Renderer};
+use crate::{RenderOptions, ReportView, RunReport, FORMAT_VERSION};
+
+/// The JSON report, `report.json`: the one format every other can be rendered again from.
+pub static FORMAT: Format = Format {
+    name: "json",
+    file: "report.json",
+    what: "the JSON report",
+    takes_dash: true,
+    renderer: &Json,
+};
+
+/// The JSON renderer.
+struct Json;
+
+impl Renderer for Json {
+    fn render(
+        &self,
+        view: &ReportView<'_>,
+        _options: &RenderOptions,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        write_view(view, out)
+    }
+}
+
+/// Writes a view as the JSON report, pretty-printed and followed by a newline, reading the
+/// results target by target: the bytes are those [`write`] gives for the same report.
+pub fn write_view(view: &ReportView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut serializer = serde_json::Serializer::pretty(&mut *out);
+    Streamed(view).serialize(&mut serializer)?;
+    out.write_all(b"\n")
+}
+
+/// A [`RunReport`] serialized as its derived `Serialize` does, with `targets` and `results` read
+/// from the view's store as they are written.
+struct Streamed<'v, 'a>(&'v ReportView<'a>);
+
+impl Serialize for Streamed<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Every field named: a field added to `RunReport` does not compile here until it is
+        // written too.
+        let RunReport {
+            format_version,
+            tool,
+            started_at,
+            finished_at,
+            profile,
+            verdict,
+            gating_severities,
+            targets: _,
+            results: _,
+            summary,
+            filtered_out,
+            waivers,
+            baseline,
+            matrix,
+        } = self.0.report();
+        let mut map = serializer.serialize_struct("RunReport", 14)?;
+        map.serialize_field("format-version", format_version)?;
+        map.serialize_field("tool", tool)?;
+        map.serialize_field("started-at", started_at)?;
+        map.serialize_field("finished-at", finished_at)?;
+        map.serialize_field("profile", profile)?;
+        map.serialize_field("verdict", verdict)?;
+        map.serialize_field("gating-severities", gating_severities)?;
+        map.serialize_field("targets", &Targets(self.0))?;
+        map.serialize_field("results", &Results(self.0))?;
+        map.serialize_field("summary", summary)?;
+        if *filtered_out != 0 {
+            map.serialize_field("filtered-out", filtered_out)?;
+        }
+        if !waivers.is_empty() {
+            map.serialize_field("waivers", waivers)?;
+        }
+        if let Some(baseline) = baseline {
+            map.serialize_field("baseline", baseline)?;
+        }
+        if let Some(matrix) = matrix {
+            map.serialize_field("matrix", matrix)?;
+        }
+        map.end()
+    }
+}
+
+/// The targets, each read whole from the store.
+struct Targets<'v, 'a>(&'v ReportView<'a>);
+
+impl Serialize for Targets<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let count = self.0.targets().len();
+        let mut seq = serializer.serialize_seq(Some(count))?;
+        for index in 0..count {
+            let target = self.0.target(index).map_err(S::Error::custom)?;
+            seq.serialize_element(target.as_ref())?;
+        }
+        seq.end()
+    }
+}
+
+/// The results, target by target.
+struct Results<'v, 'a>(&'v ReportView<'a>);
+
+impl Serialize for Results<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.result_count()))?;
+        for index in 0..self.0.targets().len() {
+            for result in self.0.results(index).map_err(S::Error::custom)?.iter() {
+                seq.serialize_element(result)?;
+            }
+        }
+        seq.end()
+    }
+}
 
 /// Why a JSON report could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +239,7 @@ pub enum JsonError {
 
 /// Writes `report` as pretty-printed JSON followed by a newline.
 pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), JsonError> {
-    serde_json::to_writer_pretty(&mut out, report)
-        .map_err(|error| JsonError::Write(error.into()))?;
-    out.write_all(b"\n").map_err(JsonError::Write)
+    write_view(&ReportView::of(report), &mut out).map_err(JsonError::Write)
 }
 
 /// Renders `report` as a JSON string.

@@ -16,7 +16,31 @@ use std::io::Write;
 use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCase, TestSuiteBuilder};
 use time::format_description::well_known::Rfc3339;
 
-use crate::{CheckResult, Outcome, RunReport};
+use crate::format::{Format, Renderer};
+use crate::{CheckResult, Outcome, RenderOptions, ReportView, RunReport};
+
+/// JUnit XML, `junit.xml`.
+pub static FORMAT: Format = Format {
+    name: "junit",
+    file: "junit.xml",
+    what: "the JUnit XML report",
+    takes_dash: false,
+    renderer: &Junit,
+};
+
+/// The JUnit renderer.
+struct Junit;
+
+impl Renderer for Junit {
+    fn render(
+        &self,
+        view: &ReportView<'_>,
+        _options: &RenderOptions,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        write_view(view, out)
+    }
+}
 
 /// Why JUnit XML could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -24,18 +48,39 @@ use crate::{CheckResult, Outcome, RunReport};
 pub struct JunitError(#[source] std::io::Error);
 
 /// Writes `report` as JUnit XML.
-pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
+pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), JunitError> {
+    write_view(&ReportView::of(report), &mut out).map_err(JunitError)
+}
+
+/// Renders `report` as a JUnit XML string.
+pub fn render(report: &RunReport) -> String {
+    FORMAT.render_to_string(&ReportView::of(report), &RenderOptions::default())
+}
+
+/// What `junit-report` writes before the first test suite, and after the last.
+const HEAD: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+const OPEN: &str = "<testsuites>";
+const CLOSE: &str = "</testsuites>";
+const FIRST_SUITE: &str = "<testsuite id=\"0\" ";
+
+/// Writes a view as JUnit XML, one test suite at a time: each `<testsuite>` is written by
+/// `junit-report` alone and placed in one `<testsuites>` with its position as its `id`, so the
+/// bytes are those `junit-report` writes for the whole report at once.
+pub fn write_view(view: &ReportView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let report = view.report();
     let timestamp =
         OffsetDateTime::parse(&report.started_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let mut builder = ReportBuilder::new();
     let run_text = run_system_out(report);
-    for target in &report.targets {
+    out.write_all(HEAD.as_bytes())?;
+    let mut written = 0usize;
+    for (index, target) in view.targets().iter().enumerate() {
         let hostname = target
             .hostname
             .clone()
             .unwrap_or_else(|| target.name.clone());
+        let results = view.results(index)?;
         let mut suite_names: Vec<&str> = Vec::new();
-        for result in report.results.iter().filter(|r| r.target == target.name) {
+        for result in results.iter() {
             if !suite_names.contains(&result.suite.as_str()) {
                 suite_names.push(&result.suite);
             }
@@ -43,10 +88,7 @@ pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
         for suite_name in suite_names {
             let mut suite = TestSuiteBuilder::new(&format!("{}::{}", target.name, suite_name));
             suite.set_timestamp(timestamp);
-            let results = report
-                .results
-                .iter()
-                .filter(|r| r.target == target.name && r.suite == suite_name);
+            let results = results.iter().filter(|r| r.suite == suite_name);
             suite.add_testcases(results.map(testcase));
             if let Some(error) = &target.error {
                 suite.set_system_err(&clean(&format!("target could not be read: {error}")));
@@ -60,20 +102,32 @@ pub fn write(report: &RunReport, out: impl Write) -> Result<(), JunitError> {
             }
             let mut suite = suite.build();
             suite.hostname = clean(&hostname);
-            builder.add_testsuite(suite);
+            let mut alone = Vec::new();
+            ReportBuilder::new()
+                .add_testsuite(suite)
+                .build()
+                .write_xml(&mut alone)
+                .map_err(|error| std::io::Error::other(error.to_string()))?;
+            let element = std::str::from_utf8(&alone)
+                .ok()
+                .and_then(|xml| xml.strip_prefix(HEAD)?.strip_prefix(OPEN))
+                .and_then(|xml| xml.strip_suffix(CLOSE)?.strip_prefix(FIRST_SUITE))
+                .ok_or_else(|| {
+                    std::io::Error::other("junit-report wrote an unexpected document")
+                })?;
+            if written == 0 {
+                out.write_all(OPEN.as_bytes())?;
+            }
+            write!(out, "<testsuite id=\"{written}\" ")?;
+            out.write_all(element.as_bytes())?;
+            written += 1;
         }
     }
-    builder
-        .build()
-        .write_xml(out)
-        .map_err(|error| JunitError(std::io::Error::other(error.to_string())))
-}
-
-/// Renders `report` as a JUnit XML string.
-pub fn render(report: &RunReport) -> String {
-    let mut bytes = Vec::new();
-    write(report, &mut bytes).expect("writing to a Vec cannot fail");
-    String::from_utf8(bytes).expect("junit-report writes UTF-8")
+    if written == 0 {
+        out.write_all(b"<testsuites/>")
+    } else {
+        out.write_all(CLOSE.as_bytes())
+    }
 }
 
 fn testcase(result: &CheckResult) -> TestCase {

@@ -7,9 +7,10 @@
 //! escaped so that it stays text, whatever a target or a suite put in it (`|` and newlines in
 //! table cells, emphasis, HTML, autolinks, e-mail addresses, `www.` names, emoji codes, math).
 
-use std::collections::BTreeMap;
+use std::io::Write;
 
-use crate::{CheckResult, Outcome, RenderOptions, RunReport, Summary};
+use crate::format::{Format, Renderer};
+use crate::{CheckResult, Outcome, PairMatrix, RenderOptions, ReportView, RunReport, Summary};
 
 /// At most this many target names are listed for a check that fails on several targets.
 const NAMES_LISTED: usize = 10;
@@ -18,38 +19,80 @@ const NAMES_LISTED: usize = 10;
 /// report holds.
 const MESSAGE_SHOWN: usize = 500;
 
+/// The Markdown summary, `report.md`.
+pub static FORMAT: Format = Format {
+    name: "markdown",
+    file: "report.md",
+    what: "the Markdown summary",
+    takes_dash: false,
+    renderer: &Markdown,
+};
+
+/// The Markdown renderer.
+struct Markdown;
+
+impl Renderer for Markdown {
+    fn render(
+        &self,
+        view: &ReportView<'_>,
+        options: &RenderOptions,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        write_view(view, options, out)
+    }
+}
+
 /// Renders `report` as Markdown.
 pub fn render(report: &RunReport, options: &RenderOptions) -> String {
-    let mut out = String::new();
-    out += &format!("## hostcert: {}\n\n", report.verdict.label().to_uppercase());
+    FORMAT.render_to_string(&ReportView::of(report), options)
+}
+
+/// One line of the failing checks: the first result of a (check, outcome, gating, known) and
+/// the targets it happened on (the first [`NAMES_LISTED`] named, the others counted).
+struct Line {
+    first: CheckResult,
+    targets: Vec<String>,
+    count: usize,
+}
+
+/// Writes a view as Markdown, reading the results target by target.
+pub fn write_view(
+    view: &ReportView<'_>,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let report = view.report();
+    let total = view.result_count();
+    let mut text = String::new();
+    text += &format!("## hostcert: {}\n\n", report.verdict.label().to_uppercase());
     let suites: Vec<String> = report
         .profile
         .suites
         .iter()
-        .map(|s| format!("{} {}", text(&s.name), text(&s.version)))
+        .map(|s| format!("{} {}", self::text(&s.name), self::text(&s.version)))
         .collect();
-    out += &format!(
+    text += &format!(
         "Profile {} {}, suites {}; {} target{}, {} results; run started {}.\n",
-        text(&report.profile.name),
-        text(&report.profile.version),
+        self::text(&report.profile.name),
+        self::text(&report.profile.version),
         suites.join(", "),
         report.targets.len(),
         if report.targets.len() == 1 { "" } else { "s" },
-        report.results.len(),
-        text(&report.started_at),
+        total,
+        self::text(&report.started_at),
     );
     if report.filtered_out > 0 {
-        out += &format!(
+        text += &format!(
             "\n{} of {} trials were filtered out; the verdict covers only the checks that ran.\n",
             report.filtered_out,
-            report.filtered_out + report.results.len()
+            report.filtered_out + total
         );
     }
     if let Some(baseline) = &report.baseline {
-        out += &format!(
+        text += &format!(
             "\nBaseline {} (started {}, {}): the gate is **{}**, with {} new failure{} ({} gating) and {} known. Only failures new against the baseline decide the gate.\n",
-            text(&baseline.source),
-            text(&baseline.started_at),
+            self::text(&baseline.source),
+            self::text(&baseline.started_at),
             baseline.baseline_verdict.label(),
             baseline.verdict.label().to_uppercase(),
             baseline.new_failures,
@@ -58,74 +101,92 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
             baseline.known_failures,
         );
     }
-
-    out += "\n| target | verdict | pass | fail | gating fail | waived | skip | error |\n";
-    out += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
-    let mut by_target: BTreeMap<&str, Vec<CheckResult>> = BTreeMap::new();
-    for result in &report.results {
-        by_target
-            .entry(result.target.as_str())
-            .or_default()
-            .push(result.clone());
+    if let Some(matrix) = &report.matrix {
+        pair_matrix(&mut text, matrix);
     }
+
+    text += "\n| target | verdict | pass | fail | gating fail | waived | skip | error |\n";
+    text += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
     let row = |name: String, verdict: &str, s: &Summary| {
         format!(
             "| {name} | {verdict} | {} | {} | {} | {} | {} | {} |\n",
             s.pass, s.fail, s.gating_fail, s.waived, s.skip, s.error
         )
     };
-    for target in &report.targets {
-        let results = by_target
-            .get(target.name.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        let summary = Summary::of(results);
-        let judged = crate::TargetVerdict::of(target, results);
+    for (index, target) in report.targets.iter().enumerate() {
+        let summary = view.summary_of(index);
+        let judged = view.verdict_of(index);
         let mut verdict = judged.verdict.label().to_owned();
         if let Some(error) = &target.error {
-            verdict += &format!(" (could not be read: {})", text(error));
+            verdict += &format!(" (could not be read: {})", self::text(error));
         } else if let Some(error) = &target.gather_error {
-            verdict += &format!(" (gathering stopped: {})", text(error));
+            verdict += &format!(" (gathering stopped: {})", self::text(error));
         } else if let Some(why) = judged.incomplete {
-            verdict += &format!(" ({})", text(why.describe()));
+            verdict += &format!(" ({})", self::text(why.describe()));
         }
-        out += &row(text(&target.name), &verdict, &summary);
+        text += &row(self::text(&target.name), &verdict, &summary);
+        if text.len() >= 32 << 10 {
+            out.write_all(text.as_bytes())?;
+            text.clear();
+        }
     }
     if report.targets.len() > 1 {
-        out += &row(
+        text += &row(
             "all targets".to_owned(),
             report.verdict.label(),
             &report.summary,
         );
     }
 
-    let failing: Vec<&CheckResult> = {
-        let mut failing: Vec<&CheckResult> = report
-            .results
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error))
-            .collect();
-        failing.sort_by_key(|r| r.rank());
-        failing
-    };
-    if failing.is_empty() {
-        out += "\nNo check failed.\n";
+    // One line per (check, outcome, gating, known), with every target it happened on, in the
+    // order a stable sort of the failures by rank gives: the outcome and gating of a line fix
+    // its rank, so the lines of one rank are gathered in one pass over the results.
+    let mut lines: Vec<Line> = Vec::new();
+    for rank in 0..4u8 {
+        let first_of_rank = lines.len();
+        view.for_each_result(
+            |_, tally| {
+                let s = &tally.summary;
+                match rank {
+                    0 => s.gating_fail > 0,
+                    1 => s.gating_error > 0,
+                    2 => s.fail > s.gating_fail,
+                    _ => s.error > s.gating_error,
+                }
+            },
+            |_, result| {
+                if result.rank() != rank {
+                    return Ok(());
+                }
+                let same = |line: &&mut Line| {
+                    line.first.check == result.check
+                        && line.first.outcome == result.outcome
+                        && line.first.gating == result.gating
+                        && line.first.known_failure == result.known_failure
+                };
+                match lines[first_of_rank..].iter_mut().find(same) {
+                    Some(line) => {
+                        line.count += 1;
+                        if line.targets.len() < NAMES_LISTED {
+                            line.targets.push(result.target.clone());
+                        }
+                    }
+                    None => lines.push(Line {
+                        first: result.clone(),
+                        targets: vec![result.target.clone()],
+                        count: 1,
+                    }),
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if lines.is_empty() {
+        text += "\nNo check failed.\n";
     } else {
-        out += "\n### Failing checks\n\n";
-        // One line per (check, outcome, gating, known), with every target it happened on.
-        let mut lines: Vec<(&CheckResult, Vec<&str>)> = Vec::new();
-        for result in failing {
-            let same = |(first, _): &&mut (&CheckResult, Vec<&str>)| {
-                first.check == result.check
-                    && first.outcome == result.outcome
-                    && first.gating == result.gating
-                    && first.known_failure == result.known_failure
-            };
-            match lines.iter_mut().find(|line| same(line)) {
-                Some((_, targets)) => targets.push(&result.target),
-                None => lines.push((result, vec![&result.target])),
-            }
-        }
-        for (result, targets) in lines {
+        text += "\n### Failing checks\n\n";
+        for line in lines {
+            let result = &line.first;
             let mut tags = vec![result.severity.as_str()];
             tags.push(if result.gating { "gating" } else { "advisory" });
             if result.outcome == Outcome::Error {
@@ -138,71 +199,129 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
                     "new"
                 });
             }
-            let on = if targets.len() == 1 {
-                code(targets[0])
+            let on = if line.count == 1 {
+                code(&line.targets[0])
             } else {
-                let mut names: Vec<String> =
-                    targets.iter().take(NAMES_LISTED).map(|t| code(t)).collect();
-                if targets.len() > NAMES_LISTED {
-                    names.push(format!("and {} more", targets.len() - NAMES_LISTED));
+                let mut names: Vec<String> = line.targets.iter().map(|t| code(t)).collect();
+                if line.count > NAMES_LISTED {
+                    names.push(format!("and {} more", line.count - NAMES_LISTED));
                 }
-                format!("{} targets ({})", targets.len(), names.join(", "))
+                format!("{} targets ({})", line.count, names.join(", "))
             };
-            out += &format!(
+            text += &format!(
                 "- {} ({}) on {on}: {}{}\n",
                 code(&result.check),
                 tags.join(", "),
-                text(&crate::escape::fold(&result.message, MESSAGE_SHOWN)),
-                if targets.len() > 1 {
-                    format!(" (on {})", code(targets[0]))
+                self::text(&crate::escape::fold(&result.message, MESSAGE_SHOWN)),
+                if line.count > 1 {
+                    format!(" (on {})", code(&line.targets[0]))
                 } else {
                     String::new()
                 }
             );
+            if text.len() >= 32 << 10 {
+                out.write_all(text.as_bytes())?;
+                text.clear();
+            }
         }
     }
 
-    let waivers = report.all_waivers();
+    let waivers = view.waivers();
     if !waivers.is_empty() {
-        out += "\n### Waivers\n\n";
-        let expiring = report.expiring_waivers(options.waiver_warning_days);
+        text += "\n### Waivers\n\n";
+        let expiring = view.expiring_waivers(options.waiver_warning_days);
         let expired: Vec<_> = waivers.iter().filter(|w| w.expired).collect();
         for waiver in &expired {
-            out += &format!(
+            text += &format!(
                 "- **Expired:** the waiver for {} approved by {} expired on {}; its failures count again.\n",
                 code(&waiver.check),
-                text(&waiver.approver),
-                text(&waiver.expires)
+                self::text(&waiver.approver),
+                self::text(&waiver.expires)
             );
         }
         for (waiver, left) in &expiring {
-            out += &format!(
+            text += &format!(
                 "- **Warning:** the waiver for {} approved by {} expires on {} ({}).\n",
                 code(&waiver.check),
-                text(&waiver.approver),
-                text(&waiver.expires),
+                self::text(&waiver.approver),
+                self::text(&waiver.expires),
                 in_days(*left)
             );
         }
         if !expired.is_empty() || !expiring.is_empty() {
-            out += "\n";
+            text += "\n";
         }
-        out += "| check | targets | expires | approver | reason | from |\n";
-        out += "| --- | --- | --- | --- | --- | --- |\n";
-        for waiver in &waivers {
+        text += "| check | targets | expires | approver | reason | from |\n";
+        text += "| --- | --- | --- | --- | --- | --- |\n";
+        for waiver in waivers {
             let status = if waiver.expired { " (expired)" } else { "" };
-            let targets = waiver.scope(text);
-            out += &format!(
+            let targets = waiver.scope(self::text);
+            text += &format!(
                 "| {} | {targets} | {}{status} | {} | {} | {} |\n",
-                text(&waiver.check),
-                text(&waiver.expires),
-                text(&waiver.approver),
-                text(&waiver.reason),
-                text(waiver.origin())
+                self::text(&waiver.check),
+                self::text(&waiver.expires),
+                self::text(&waiver.approver),
+                self::text(&waiver.reason),
+                self::text(waiver.origin())
             );
         }
     }
-    out
+    out.write_all(text.as_bytes())
+}
+
+/// The compatibility matrix: a table of images by hosts with each pair's verdict, and a line
+/// per pair that is not certified naming its failing gating checks.
+fn pair_matrix(out: &mut String, matrix: &PairMatrix) {
+    *out += "\n### Images by host\n\n| image \\\\ host |";
+    for host in &matrix.hosts {
+        *out += &format!(" {} |", text(host));
+    }
+    *out += "\n| --- |";
+    for _ in &matrix.hosts {
+        *out += " --- |";
+    }
+    *out += "\n";
+    for image in &matrix.images {
+        *out += &format!("| {} |", text(image));
+        for host in &matrix.hosts {
+            let verdict = matrix
+                .cells
+                .iter()
+                .find(|c| c.image == *image && c.host == *host)
+                .map_or("-", |c| c.verdict.label());
+            *out += &format!(" {verdict} |");
+        }
+        *out += "\n";
+    }
+    let mut first = true;
+    for cell in matrix
+        .cells
+        .iter()
+        .filter(|c| c.verdict != crate::Verdict::Certified)
+    {
+        if first {
+            *out += "\n";
+            first = false;
+        }
+        let mut why = Vec::new();
+        if !cell.failing.is_empty() {
+            let checks: Vec<String> = cell.failing.iter().map(|c| code(c)).collect();
+            why.push(format!("failing {}", checks.join(", ")));
+        }
+        if !cell.errors.is_empty() {
+            let checks: Vec<String> = cell.errors.iter().map(|c| code(c)).collect();
+            why.push(format!("could not evaluate {}", checks.join(", ")));
+        }
+        if why.is_empty() {
+            why.push("no gating check failed; see its results".to_owned());
+        }
+        *out += &format!(
+            "- {} is {}: {}\n",
+            code(&cell.target),
+            cell.verdict.label(),
+            why.join("; ")
+        );
+    }
 }
 
 /// "today", "tomorrow" or "in N days".

@@ -49,6 +49,55 @@ pub struct RunReport {
     /// Absent when the run had no baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineInfo>,
+    /// The compatibility matrix of a run with images (`--image`): images as rows, hosts as
+    /// columns, the verdict of each pair, derived from `targets` (their `pair`) and `results`
+    /// like every verdict. Absent when the run had no pair with an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<PairMatrix>,
+}
+
+/// The compatibility matrix: which image runs on which host (`run --image A --image B
+/// --target h1 --target h2`). Every cell is one pair of the report, `<image>@<host>`, and its
+/// verdict is that target's; see [`crate::matrix`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PairMatrix {
+    /// The rows: images by name, in the order their first pair appears in `targets`.
+    pub images: Vec<String>,
+    /// The columns: hosts by name, in the order their first pair appears in `targets`.
+    pub hosts: Vec<String>,
+    /// One cell per pair, in the order of `targets`.
+    pub cells: Vec<MatrixCell>,
+}
+
+/// One pair of the compatibility matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MatrixCell {
+    /// The image's name (a row of [`PairMatrix::images`]).
+    pub image: String,
+    /// The host's name (a column of [`PairMatrix::hosts`]).
+    pub host: String,
+    /// The pair's target name, `<image>@<host>`.
+    pub target: String,
+    /// The pair's own verdict.
+    pub verdict: Verdict,
+    /// The gating checks that failed on the pair, in report order. Absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
+    /// The gating checks that could not be evaluated on the pair. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// What a pair target is made of: the image and the host it runs on (`run --image`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PairInfo {
+    /// The image's name (an image target's name, `busybox:1.0`, or an OS tree's).
+    pub image: String,
+    /// The host's name (`local`, `db-1`, `root@10.0.0.5`).
+    pub host: String,
 }
 
 /// The baseline a run was gated against, and what the gate decided.
@@ -116,24 +165,33 @@ impl RunReport {
     /// that day, with the number of days left (0: the run's day is the last valid one),
     /// soonest first.
     pub fn expiring_waivers(&self, days: u32) -> Vec<(WaiverInfo, i64)> {
-        let Some(today) = self.run_date() else {
-            return Vec::new();
-        };
-        let mut expiring: Vec<(WaiverInfo, i64)> = self
-            .all_waivers()
-            .into_iter()
-            .filter(|w| !w.expired)
-            .filter_map(|w| w.days_left(today).map(|left| (w, left)))
-            .filter(|(_, left)| (0..=i64::from(days)).contains(left))
-            .collect();
-        expiring.sort_by(|(a, left_a), (b, left_b)| (left_a, &a.check).cmp(&(left_b, &b.check)));
-        expiring
+        expiring(&self.all_waivers(), self.run_date(), days)
     }
 
     /// The results of one target, in report order.
     pub fn results_of<'a>(&'a self, target: &'a str) -> impl Iterator<Item = &'a CheckResult> {
         self.results.iter().filter(move |r| r.target == target)
     }
+}
+
+/// The waivers of `waivers` that had not expired on `today` (the run's day) but expire within
+/// `days` days of it, with the number of days left, soonest first.
+pub(crate) fn expiring(
+    waivers: &[WaiverInfo],
+    today: Option<time::Date>,
+    days: u32,
+) -> Vec<(WaiverInfo, i64)> {
+    let Some(today) = today else {
+        return Vec::new();
+    };
+    let mut expiring: Vec<(WaiverInfo, i64)> = waivers
+        .iter()
+        .filter(|w| !w.expired)
+        .filter_map(|w| w.days_left(today).map(|left| (w.clone(), left)))
+        .filter(|(_, left)| (0..=i64::from(days)).contains(left))
+        .collect();
+    expiring.sort_by(|(a, left_a), (b, left_b)| (left_a, &a.check).cmp(&(left_b, &b.check)));
+    expiring
 }
 
 /// Options of the renderers for people ([`crate::html`], [`crate::markdown`]).
@@ -305,6 +363,10 @@ pub struct TargetReport {
     /// names: `kernel.namespaces.net` is in `namespaces`); see [`crate::matrix`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, Summary>,
+    /// The image and the host this target pairs (`run --image`); absent for every other
+    /// target. The report's `matrix` is made of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairInfo>,
 }
 
 impl TargetReport {

@@ -21,7 +21,7 @@
 //! follows the same rules, with failures also in the baseline counted as evaluated but not
 //! failing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::{BaselineInfo, CheckResult, Outcome, RunReport, Summary, TargetReport, Verdict};
 
@@ -158,20 +158,218 @@ pub struct Underived {
     pub problem: String,
 }
 
+/// Everything derived from results, counted one result at a time: what [`RunReport::derive`]
+/// computes over a report in memory, and what a run computes while its results stream to disk
+/// (it never holds them all). The verdict rules above are applied in [`Tally::apply`].
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    targets: Vec<TargetTally>,
+    /// Results naming a target the report does not list, by name: such a target counts as not
+    /// read in full.
+    unlisted: BTreeMap<String, (Gate, Gate)>,
+    summary: Summary,
+    known: usize,
+    new: usize,
+    new_gating: usize,
+}
+
+/// One target's share of what is derived from the results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetTally {
+    /// Outcome counts of its results.
+    pub summary: Summary,
+    /// Outcome counts by check group ([`crate::matrix::group_of`]).
+    pub groups: BTreeMap<String, Summary>,
+    /// The gating checks that failed on it, in report order.
+    pub failing: Vec<String>,
+    /// The gating checks that could not be evaluated on it, in report order.
+    pub errors: Vec<String>,
+    gate: GateCounts,
+    gate_new: GateCounts,
+}
+
+/// [`Gate`] with `PartialEq`, for [`TargetTally`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct GateCounts {
+    failed: usize,
+    errors: usize,
+    evaluated: usize,
+}
+
+impl From<Gate> for GateCounts {
+    fn from(gate: Gate) -> GateCounts {
+        GateCounts {
+            failed: gate.failed,
+            errors: gate.errors,
+            evaluated: gate.evaluated,
+        }
+    }
+}
+
+impl From<GateCounts> for Gate {
+    fn from(counts: GateCounts) -> Gate {
+        Gate {
+            failed: counts.failed,
+            errors: counts.errors,
+            evaluated: counts.evaluated,
+        }
+    }
+}
+
+impl Tally {
+    /// A tally of a report with `targets` targets and no result yet.
+    pub fn new(targets: usize) -> Tally {
+        Tally {
+            targets: vec![TargetTally::default(); targets],
+            ..Tally::default()
+        }
+    }
+
+    /// Counts one result of the target at `target` (its position in the report's targets).
+    pub fn add(&mut self, target: usize, result: &CheckResult) {
+        self.count(result);
+        let tally = &mut self.targets[target];
+        tally.summary.add(result);
+        tally
+            .groups
+            .entry(crate::matrix::group_of(&result.check).to_owned())
+            .or_default()
+            .add(result);
+        let mut gate = Gate::from(tally.gate);
+        gate.add(result, false);
+        tally.gate = gate.into();
+        let mut gate = Gate::from(tally.gate_new);
+        gate.add(result, true);
+        tally.gate_new = gate.into();
+        if result.gating {
+            match result.outcome {
+                Outcome::Fail => tally.failing.push(result.check.clone()),
+                Outcome::Error => tally.errors.push(result.check.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Counts one result whose target the report does not list.
+    pub fn add_unlisted(&mut self, target: &str, result: &CheckResult) {
+        self.count(result);
+        let (gate, gate_new) = self.unlisted.entry(target.to_owned()).or_default();
+        gate.add(result, false);
+        gate_new.add(result, true);
+    }
+
+    fn count(&mut self, result: &CheckResult) {
+        self.summary.add(result);
+        if result.outcome == Outcome::Fail {
+            if result.known_failure {
+                self.known += 1;
+            } else {
+                self.new += 1;
+                self.new_gating += usize::from(result.gating);
+            }
+        }
+    }
+
+    /// Each target's share, in the order of the report's targets.
+    pub fn targets(&self) -> &[TargetTally] {
+        &self.targets
+    }
+
+    /// The counts over every result.
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    /// Every target's verdict; `targets` are the report's, in the order they were counted.
+    pub fn verdicts(&self, targets: &[TargetReport]) -> Vec<TargetVerdict> {
+        targets
+            .iter()
+            .zip(&self.targets)
+            .map(|(t, tally)| Gate::from(tally.gate).verdict(Some(t)))
+            .collect()
+    }
+
+    /// The run's verdict (`new_only`: the baseline gate's, where known failures do not fail).
+    fn verdict(&self, targets: &[TargetReport], new_only: bool) -> Verdict {
+        let listed = targets.iter().zip(&self.targets).map(|(t, tally)| {
+            let gate = if new_only { tally.gate_new } else { tally.gate };
+            Gate::from(gate).verdict(Some(t)).verdict
+        });
+        // Results of a target the report does not list count as a target not read in full.
+        let unlisted = self.unlisted.values().map(|(gate, gate_new)| {
+            let gate = if new_only { gate_new } else { gate };
+            gate.verdict(None).verdict
+        });
+        combine(listed.chain(unlisted))
+    }
+
+    /// The compatibility matrix of `targets` (those with a `pair`), or `None` without pairs.
+    fn matrix(&self, targets: &[TargetReport]) -> Option<crate::PairMatrix> {
+        let mut matrix = crate::PairMatrix {
+            images: Vec::new(),
+            hosts: Vec::new(),
+            cells: Vec::new(),
+        };
+        for (target, tally) in targets.iter().zip(&self.targets) {
+            let Some(pair) = &target.pair else { continue };
+            if !matrix.images.contains(&pair.image) {
+                matrix.images.push(pair.image.clone());
+            }
+            if !matrix.hosts.contains(&pair.host) {
+                matrix.hosts.push(pair.host.clone());
+            }
+            matrix.cells.push(crate::MatrixCell {
+                image: pair.image.clone(),
+                host: pair.host.clone(),
+                target: target.name.clone(),
+                verdict: Gate::from(tally.gate).verdict(Some(target)).verdict,
+                failing: tally.failing.clone(),
+                errors: tally.errors.clone(),
+            });
+        }
+        (!matrix.cells.is_empty()).then_some(matrix)
+    }
+
+    /// Sets everything derived on `report`, whose `targets` are the ones counted, in order (its
+    /// `results` are not read): `summary`, `verdict`, each target's `groups`, the baseline's
+    /// counts and gate, and the compatibility `matrix`.
+    pub fn apply(&self, report: &mut RunReport) {
+        report.summary = self.summary;
+        report.verdict = self.verdict(&report.targets, false);
+        for (target, tally) in report.targets.iter_mut().zip(&self.targets) {
+            target.groups = tally.groups.clone();
+        }
+        let gate = self.verdict(&report.targets, true);
+        if let Some(baseline) = &mut report.baseline {
+            baseline.known_failures = self.known;
+            baseline.new_failures = self.new;
+            baseline.new_gating_failures = self.new_gating;
+            baseline.verdict = gate;
+        }
+        report.matrix = self.matrix(&report.targets);
+    }
+}
+
 impl RunReport {
+    /// The tally of this report's results, in one pass.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::new(self.targets.len());
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (position, target) in self.targets.iter().enumerate() {
+            index.entry(target.name.as_str()).or_insert(position);
+        }
+        for result in &self.results {
+            match index.get(result.target.as_str()) {
+                Some(&position) => tally.add(position, result),
+                None => tally.add_unlisted(&result.target, result),
+            }
+        }
+        tally
+    }
+
     /// Every target's verdict, in the order of `targets`, from one pass over the results.
     pub fn target_verdicts(&self) -> Vec<TargetVerdict> {
-        let gates = self.gates(false);
-        self.targets
-            .iter()
-            .map(|t| {
-                gates
-                    .get(t.name.as_str())
-                    .copied()
-                    .unwrap_or_default()
-                    .verdict(Some(t))
-            })
-            .collect()
+        self.tally().verdicts(&self.targets)
     }
 
     /// One target's verdict (see [`RunReport::target_verdicts`] for many).
@@ -181,102 +379,26 @@ impl RunReport {
 
     /// The verdict the results give, whatever `verdict` says.
     pub fn derived_verdict(&self) -> Verdict {
-        self.derive_with(false)
+        self.tally().verdict(&self.targets, false)
     }
 
     /// The baseline gate's verdict the results give: as [`RunReport::derived_verdict`], with
     /// failures marked `known-failure` counted as evaluated but not failing.
     pub fn derived_gate_verdict(&self) -> Verdict {
-        self.derive_with(true)
-    }
-
-    fn gates(&self, new_only: bool) -> HashMap<&str, Gate> {
-        let mut gates: HashMap<&str, Gate> = HashMap::new();
-        for result in &self.results {
-            gates
-                .entry(result.target.as_str())
-                .or_default()
-                .add(result, new_only);
-        }
-        gates
-    }
-
-    fn derive_with(&self, new_only: bool) -> Verdict {
-        let mut gates = self.gates(new_only);
-        let mut verdicts: Vec<Verdict> = self
-            .targets
-            .iter()
-            .map(|t| {
-                gates
-                    .get(t.name.as_str())
-                    .copied()
-                    .unwrap_or_default()
-                    .verdict(Some(t))
-                    .verdict
-            })
-            .collect();
-        // Results of a target the report does not list count as a target not read in full.
-        let listed: HashSet<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
-        gates.retain(|name, _| !listed.contains(name));
-        verdicts.extend(gates.values().map(|g| g.verdict(None).verdict));
-        combine(verdicts)
-    }
-
-    /// Each target's outcome counts by check group ([`crate::matrix::groups`]), in one pass.
-    fn groups_by_target(&self) -> HashMap<&str, BTreeMap<String, Summary>> {
-        let mut all: HashMap<&str, BTreeMap<String, Summary>> = HashMap::new();
-        for result in &self.results {
-            all.entry(result.target.as_str())
-                .or_default()
-                .entry(crate::matrix::group_of(&result.check).to_owned())
-                .or_default()
-                .add(result);
-        }
-        all
-    }
-
-    /// Known, new and new gating failures, from the results' `known-failure` marks.
-    fn baseline_counts(&self) -> (usize, usize, usize) {
-        let (mut known, mut new, mut new_gating) = (0, 0, 0);
-        for result in self.results.iter().filter(|r| r.outcome == Outcome::Fail) {
-            if result.known_failure {
-                known += 1;
-            } else {
-                new += 1;
-                new_gating += usize::from(result.gating);
-            }
-        }
-        (known, new, new_gating)
+        self.tally().verdict(&self.targets, true)
     }
 
     /// Sets everything derived from the results: `summary`, `verdict`, each target's `groups`,
-    /// and the baseline's counts and gate.
+    /// the baseline's counts and gate, and the compatibility `matrix`.
     pub fn derive(&mut self) {
-        self.summary = Summary::of(&self.results);
-        self.verdict = self.derived_verdict();
-        let mut groups = self.groups_by_target();
-        let groups: Vec<_> = self
-            .targets
-            .iter()
-            .map(|t| groups.remove(t.name.as_str()).unwrap_or_default())
-            .collect();
-        for (target, groups) in self.targets.iter_mut().zip(groups) {
-            target.groups = groups;
-        }
-        let (known, new, new_gating) = self.baseline_counts();
-        let gate = self.derived_gate_verdict();
-        if let Some(baseline) = &mut self.baseline {
-            baseline.known_failures = known;
-            baseline.new_failures = new;
-            baseline.new_gating_failures = new_gating;
-            baseline.verdict = gate;
-        }
+        let tally = self.tally();
+        tally.apply(self);
     }
 
     /// Checks every stored field that is derived from the results against them: `verdict`,
     /// `summary`, each target's `groups` (when present; reports written before they existed
-    /// have none), the baseline's counts and gate, and that every result names a target of the
-    /// report, listed once.
+    /// have none), the baseline's counts and gate, the compatibility `matrix`, and that every
+    /// result names a target of the report, listed once.
     pub fn check_derived(&self) -> Result<(), Underived> {
         let wrong = |field: &str, problem: String| {
             Err(Underived {
@@ -306,7 +428,8 @@ impl RunReport {
                 ),
             );
         }
-        let summary = Summary::of(&self.results);
+        let tally = self.tally();
+        let summary = tally.summary();
         let counts = |s: &Summary| {
             [
                 ("total", s.total),
@@ -329,12 +452,8 @@ impl RunReport {
                 );
             }
         }
-        let groups = self.groups_by_target();
-        let none = BTreeMap::new();
-        for (index, target) in self.targets.iter().enumerate() {
-            if !target.groups.is_empty()
-                && target.groups != *groups.get(target.name.as_str()).unwrap_or(&none)
-            {
+        for (index, (target, counted)) in self.targets.iter().zip(tally.targets()).enumerate() {
+            if !target.groups.is_empty() && target.groups != counted.groups {
                 return wrong(
                     &format!("targets[{index}].groups"),
                     format!(
@@ -344,12 +463,12 @@ impl RunReport {
                 );
             }
         }
-        let derived = self.derived_verdict();
+        let derived = tally.verdict(&self.targets, false);
         if self.verdict != derived {
             let why = self
                 .targets
                 .iter()
-                .zip(self.target_verdicts())
+                .zip(tally.verdicts(&self.targets))
                 .find(|(_, v)| v.verdict == derived)
                 .map(|(t, v)| match v.incomplete {
                     Some(why) => format!(" (target `{}`: {})", t.name, why.describe()),
@@ -369,7 +488,7 @@ impl RunReport {
             );
         }
         if let Some(baseline) = &self.baseline {
-            let (known, new, new_gating) = self.baseline_counts();
+            let (known, new, new_gating) = (tally.known, tally.new, tally.new_gating);
             let stored = |b: &BaselineInfo| {
                 [
                     ("known-failures", b.known_failures),
@@ -387,7 +506,7 @@ impl RunReport {
                     );
                 }
             }
-            let gate = self.derived_gate_verdict();
+            let gate = tally.verdict(&self.targets, true);
             if baseline.verdict != gate {
                 return wrong(
                     "baseline.verdict",
@@ -398,6 +517,12 @@ impl RunReport {
                     ),
                 );
             }
+        }
+        if self.matrix != tally.matrix(&self.targets) {
+            return wrong(
+                "matrix",
+                "does not hold the pairs of `targets` with the verdicts and failing checks their results give".to_owned(),
+            );
         }
         Ok(())
     }

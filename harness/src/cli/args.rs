@@ -100,6 +100,16 @@ impl CatalogArgs {
             .collect()
     }
 
+    /// Which suites and profile, for the library.
+    pub fn selection(&self) -> crate::catalog::Selection {
+        crate::catalog::Selection {
+            profile: self.profile.clone(),
+            suite_dirs: self.suite_dirs.clone(),
+            profile_dirs: self.profile_dirs.clone(),
+            params: self.suite_params(),
+        }
+    }
+
     /// The options targets are opened with.
     pub fn target_options(&self, ssh: &SshArgs) -> crate::targets::TargetOptions {
         crate::targets::TargetOptions {
@@ -331,11 +341,16 @@ pub struct RunArgs {
     /// `vm:kernel=FILE,initrd=FILE,disk=FILE,append=ARGS` (`append=` last; keys in docs/vm.md).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// An image (or OS tree) to certify on each target: `rootfs:DIR` today, any target that
-    /// serves files. Each target becomes the pair `<image>@<target>`: `image` probes are read
-    /// from the image, all others from the target.
+    /// An image (or OS tree) to certify on each target (repeatable: the compatibility matrix
+    /// of images by targets): `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE`,
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, `containers-storage:NAME[:TAG]` or
+    /// `rootfs:DIR`. Each target becomes the pair `<image>@<target>`: `image` probes are read
+    /// from the image, all others from the target; each image and each target is read once.
     #[arg(long, value_name = "TARGET")]
-    pub image: Option<String>,
+    pub image: Vec<String>,
+    /// More images, one address a line (`#` starts a comment line).
+    #[arg(long, value_name = "FILE")]
+    pub images: Option<PathBuf>,
     /// SSH options.
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -367,19 +382,9 @@ pub struct RunArgs {
     /// The folder for report.json, junit.xml, report.html and report.md.
     #[arg(long, value_name = "DIR", default_value = "hostcert-report")]
     pub report_dir: PathBuf,
-    /// Write the JSON report here instead of <report-dir>/report.json (`-`: stdout, with
-    /// libtest's lines and the summary on stderr).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write the JUnit XML report here instead of <report-dir>/junit.xml.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Write the HTML report here instead of <report-dir>/report.html.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Write the Markdown summary here instead of <report-dir>/report.md.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
+    /// The report files, one option per format.
+    #[command(flatten)]
+    pub files: super::outputs::FormatFiles<{ super::outputs::RUN }>,
     /// Gate on regressions only: exit as not certified only for gating failures that did not
     /// also fail on the same target in this earlier JSON report.
     #[arg(long, value_name = "OLD.json")]
@@ -467,18 +472,9 @@ pub struct ReportArgs {
     /// The JSON report written by `hostcert run`.
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
-    /// Write JUnit XML here.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Write the JSON report here (after checking it reads as a report; `-`: stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write the HTML report here.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Write the Markdown summary here.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
+    /// The files to write, one option per format.
+    #[command(flatten)]
+    pub files: super::outputs::FormatFiles<{ super::outputs::REPORT }>,
     /// Warn about waivers that expire within this many days of the run, 0 to 3650.
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=MAX_WARNING_DAYS))]
     pub waiver_warning_days: u32,
@@ -565,12 +561,9 @@ pub struct MergeArgs {
     /// The JSON reports to join.
     #[arg(value_name = "REPORT", required = true)]
     pub reports: Vec<PathBuf>,
-    /// Write the joined JSON report here (`-`: stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write the joined JUnit XML here.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    /// The files to write, one option per format.
+    #[command(flatten)]
+    pub files: super::outputs::FormatFiles<{ super::outputs::MERGE }>,
 }
 
 /// `hostcert clean`.

@@ -1,22 +1,20 @@
 //! The subcommands other than `run`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use hostcert_reports::attestation::{self, PAYLOAD_TYPE};
-use hostcert_reports::{RenderOptions, RunReport};
+use hostcert_reports::{RenderOptions, ReportView, RunReport};
 
 use super::args::{
-    AttestArgs, CatalogArgs, CleanArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs,
-    ListArgs, ReportAction, ReportArgs, VerifyArgs,
+    AttestArgs, CleanArgs, Command, DiffArgs, ExplainArgs, GatherArgs, LintArgs, ListArgs,
+    ReportAction, ReportArgs, VerifyArgs,
 };
-use super::{choose_profile, exit, CliError};
-use crate::catalog::{self, Catalog, DataFile};
+use super::{exit, say, CliError};
+use crate::catalog::{self, Catalog};
 use crate::dsse::{Envelope, SigningKey, VerifyingKey};
 use crate::engine;
 use crate::facts::{Snapshot, SnapshotTarget, SNAPSHOT_FORMAT_VERSION};
-use crate::model::Waiver;
-use crate::yaml::{self, YamlError};
+use crate::run::outputs::{destination as output_destination, write_file, Outputs};
 
 /// Runs one subcommand.
 pub(super) fn dispatch(cli: super::Cli) -> Result<u8, CliError> {
@@ -69,77 +67,9 @@ fn clean(args: CleanArgs) -> Result<u8, CliError> {
     })
 }
 
-/// Removes what killed runs left (at the start of `run` and `gather`), saying so on stderr: the
-/// folders, and the network namespaces and interfaces of real runs when this one may make one
-/// (`with_image`).
-pub(super) fn remove_leftovers(with_image: bool) {
-    let (removed, failed) = crate::targets::leftovers::remove_stale(with_image);
-    for leftover in removed {
-        eprintln!("note: removed {leftover}");
-    }
-    for (leftover, reason) in failed {
-        eprintln!("warning: could not remove {leftover}: {reason}");
-    }
-}
-
-/// The built-in catalog plus the user's folders.
-pub(super) fn load_catalog(args: &CatalogArgs) -> Result<Catalog, CliError> {
-    let mut catalog = Catalog::builtin()?;
-    for dir in args.suite_dirs.iter().chain(&args.profile_dirs) {
-        catalog.add_path(dir)?;
-    }
-    for warning in &catalog.warnings {
-        eprintln!("warning: {warning}");
-    }
-    Ok(catalog)
-}
-
-/// The current time, RFC 3339.
-pub(super) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// What `-` means where an option does not take it.
-const DASH_NOT_TAKEN: &str = "`-` (standard output) is taken only by the JSON report (`run --json`, `report --json`, `report merge --json`) and snapshots (`gather --output`); name a file, or ./- for a file named -";
-
-/// Prints a line for people: on stdout, or on stderr when an output goes to stdout.
-pub(super) fn say(stdout_taken: bool, line: &str) {
-    if stdout_taken {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
-}
-
-/// Checks where an output goes before anything is read or gathered: `-` where the option
-/// does not take it, a directory, a link to a file. `takes_dash` for the JSON report and
-/// snapshots.
-pub(super) fn output_destination(
-    path: &Path,
-    takes_dash: bool,
-) -> Result<crate::fsio::Destination, CliError> {
-    if !takes_dash && path.as_os_str() == "-" {
-        return Err(CliError::Usage(DASH_NOT_TAKEN.to_owned()));
-    }
-    Ok(crate::fsio::destination(path, takes_dash)?)
-}
-
-/// Writes a report, bundle or snapshot whole ([`crate::fsio::write_output`]: through an
-/// exclusive temporary file renamed over a regular file, directly into a FIFO or a device).
-/// `takes_dash` for the JSON report and snapshots, which `-` sends to stdout.
-pub(super) fn write_file(path: &Path, bytes: &[u8], takes_dash: bool) -> Result<(), CliError> {
-    if !takes_dash && path.as_os_str() == "-" {
-        return Err(CliError::Usage(DASH_NOT_TAKEN.to_owned()));
-    }
-    Ok(crate::fsio::write_output(path, bytes, takes_dash)?)
-}
-
 fn list(args: ListArgs) -> Result<u8, CliError> {
-    let mut catalog = load_catalog(&args.catalog)?;
-    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
+    let (plan, warnings) = args.catalog.selection().plan()?;
+    super::warn(&warnings);
     let p = &plan.profile.profile;
     println!("profile {} {} ({})", p.name, p.version, plan.profile.source);
     let gate: Vec<&str> = p.gate.iter().map(|s| s.as_str()).collect();
@@ -164,268 +94,36 @@ fn list(args: ListArgs) -> Result<u8, CliError> {
 }
 
 fn lint(args: LintArgs) -> Result<u8, CliError> {
-    let mut catalog = Catalog::builtin()?;
-    let mut errors: Vec<YamlError> = Vec::new();
-    let mut user_suites = Vec::new();
-    let mut user_profiles = Vec::new();
-    let mut files = Vec::new();
-    for path in &args.paths {
-        match catalog::yaml_files(path) {
-            Ok(mut found) => files.append(&mut found),
-            Err(e) => errors.push(e),
-        }
-    }
-    let mut waiver_files = Vec::new();
-    for file in &files {
-        let source = file.display().to_string();
-        let text = match yaml::read_file(file, crate::fsio::cap::YAML, "file") {
-            Ok(text) => text,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        // A list at the top level is a waivers file (`run --waivers`).
-        if let Ok(true) = yaml::is_list(&source, &text) {
-            match Waiver::parse_file(&source, &text) {
-                Ok(waivers) => waiver_files.push((source, text, waivers)),
-                Err(mut e) => errors.append(&mut e),
-            }
-            continue;
-        }
-        match catalog::parse_data_file(&source, &text) {
-            Ok(DataFile::Suite(suite)) => user_suites.push((Arc::new(suite), text)),
-            Ok(DataFile::Profile(profile)) => user_profiles.push(Arc::new(profile)),
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    // Two files claiming one suite version, and one id used by two different suites.
-    for (index, (suite, text)) in user_suites.iter().enumerate() {
-        for (other, _) in &user_suites[..index] {
-            if other.suite.name == suite.suite.name && other.suite.version == suite.suite.version {
-                errors.push(YamlError {
-                    file: suite.source.clone(),
-                    position: yaml::locate(text, "version", None, 0),
-                    message: format!(
-                        "version: suite {} {} is also defined in {}",
-                        suite.suite.name, suite.suite.version, other.source
-                    ),
-                });
-            }
-        }
-        for check in &suite.suite.checks {
-            let elsewhere = user_suites[..index]
-                .iter()
-                .map(|(s, _)| s)
-                .chain(catalog.suites.iter())
-                .find(|s| {
-                    s.suite.name != suite.suite.name
-                        && s.suite.checks.iter().any(|c| c.id == check.id)
-                });
-            if let Some(other) = elsewhere {
-                errors.push(YamlError {
-                    file: suite.source.clone(),
-                    position: yaml::locate(text, "id", Some(check.id.as_str()), 0),
-                    message: format!(
-                        "id: check id `{}` is already used by suite `{}` ({})",
-                        check.id, other.suite.name, other.source
-                    ),
-                });
-            }
-        }
-    }
-    for (suite, _) in &user_suites {
-        catalog.suites.retain(|s| {
-            !(s.suite.name == suite.suite.name && s.suite.version == suite.suite.version)
-        });
-        catalog.suites.push(Arc::clone(suite));
-    }
-    let today = time::OffsetDateTime::now_utc().date();
-    let profiles: Vec<_> = if args.paths.is_empty() {
-        catalog.profiles.clone()
-    } else {
-        user_profiles
-    };
-    let mut warnings: Vec<YamlError> = Vec::new();
-    for profile in &profiles {
-        match catalog.resolve(profile) {
-            Ok(plan) => {
-                errors.extend(unused_selectors(profile, &plan));
-                warnings.extend(nothing_gates(profile, &plan));
-            }
-            Err(mut e) => errors.append(&mut e),
-        }
-        errors.extend(expired_waivers(
-            &profile.source,
-            &profile.text,
-            "waivers",
-            &profile.profile.waivers,
-            today,
-        ));
-    }
-    for (source, text, waivers) in &waiver_files {
-        for (index, waiver) in waivers.iter().enumerate() {
-            let names_a_check = catalog.suites.iter().any(|s| {
-                s.suite
-                    .checks
-                    .iter()
-                    .any(|c| waiver.check.matches(c.id.as_str()))
-            });
-            if !names_a_check {
-                errors.push(YamlError {
-                    file: source.clone(),
-                    position: yaml::locate(text, "check", Some(waiver.check.as_str()), 0),
-                    message: format!(
-                        "[{index}].check: `{}` names no check of the known suites",
-                        waiver.check.as_str()
-                    ),
-                });
-            }
-        }
-        errors.extend(expired_waivers(source, text, "", waivers, today));
-    }
-    for warning in &warnings {
+    let linted = crate::lint::lint(&args.paths)?;
+    for warning in &linted.warnings {
         eprintln!("warning: {warning}");
     }
-    if !errors.is_empty() {
-        for error in &errors {
+    if !linted.errors.is_empty() {
+        for error in &linted.errors {
             eprintln!("{error}");
         }
         eprintln!(
             "lint: {} problem{}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
+            linted.errors.len(),
+            if linted.errors.len() == 1 { "" } else { "s" }
         );
         return Ok(exit::COULD_NOT_RUN);
     }
-    let (n_suites, n_profiles) = if args.paths.is_empty() {
-        (catalog.suites.len(), catalog.profiles.len())
-    } else {
-        (user_suites.len(), profiles.len())
-    };
-    let warned = match warnings.len() {
+    let warned = match linted.warnings.len() {
         0 => String::new(),
         1 => ", 1 warning".to_owned(),
         n => format!(", {n} warnings"),
     };
-    if waiver_files.is_empty() {
-        println!("lint: ok ({n_suites} suites, {n_profiles} profiles{warned})");
+    let (suites, profiles) = (linted.suites, linted.profiles);
+    if linted.waiver_files == 0 {
+        println!("lint: ok ({suites} suites, {profiles} profiles{warned})");
     } else {
         println!(
-            "lint: ok ({n_suites} suites, {n_profiles} profiles, {} waivers files{warned})",
-            waiver_files.len()
+            "lint: ok ({suites} suites, {profiles} profiles, {} waivers files{warned})",
+            linted.waiver_files
         );
     }
     Ok(exit::CERTIFIED)
-}
-
-/// Every expired waiver of a profile (`prefix` `waivers`) or a waivers file (`prefix` empty),
-/// placed at its `expires:` line.
-fn expired_waivers(
-    source: &str,
-    text: &str,
-    prefix: &str,
-    waivers: &[Waiver],
-    today: time::Date,
-) -> Vec<YamlError> {
-    let mut errors = Vec::new();
-    for (index, waiver) in waivers.iter().enumerate() {
-        if !waiver.expired_on(today) {
-            continue;
-        }
-        let anchor = yaml::locate(text, "check", Some(waiver.check.as_str()), 0);
-        let position = anchor
-            .and_then(|(line, _)| {
-                text.lines()
-                    .enumerate()
-                    .skip(line - 1)
-                    .take(8)
-                    .find_map(|(i, l)| {
-                        let body = l.trim_start().trim_start_matches("- ");
-                        body.starts_with("expires:")
-                            .then(|| (i + 1, l.len() - body.len() + 1))
-                    })
-            })
-            .or(anchor);
-        errors.push(YamlError {
-            file: source.to_owned(),
-            position,
-            message: format!(
-                "{prefix}[{index}].expires: the waiver for `{}` approved by {} expired on {}",
-                waiver.check.as_str(),
-                waiver.approver,
-                waiver.expires_text()
-            ),
-        });
-    }
-    errors
-}
-
-/// A profile none of whose checks gates (`gate: []`, or a gate of severities it selects no check
-/// of): no run of it can be certified, since a target on which no gating check was evaluated is
-/// `incomplete`.
-fn nothing_gates(loaded: &catalog::LoadedProfile, plan: &catalog::Plan) -> Option<YamlError> {
-    if plan.checks.iter().any(|c| c.gating) {
-        return None;
-    }
-    let gate = &loaded.profile.gate;
-    let why = if gate.is_empty() {
-        "the gate is empty".to_owned()
-    } else {
-        let names: Vec<&str> = gate.iter().map(|s| s.as_str()).collect();
-        format!(
-            "no selected check has a gating severity ({})",
-            names.join(", ")
-        )
-    };
-    Some(YamlError {
-        file: loaded.source.clone(),
-        position: yaml::locate(&loaded.text, "gate", None, 0)
-            .or_else(|| yaml::locate(&loaded.text, "name", None, 0)),
-        message: format!(
-            "gate: {why}: no check decides the verdict, so every run of this profile is incomplete, never certified"
-        ),
-    })
-}
-
-/// Selectors and waivers that name no check of the profile's suites: almost always a typo, and
-/// one that silently selects or waives nothing.
-fn unused_selectors(loaded: &catalog::LoadedProfile, plan: &catalog::Plan) -> Vec<YamlError> {
-    let checks: Vec<&crate::model::Check> =
-        plan.suites.iter().flat_map(|s| &s.suite.checks).collect();
-    let matches_any = |selector: &crate::model::Selector| {
-        checks
-            .iter()
-            .any(|c| selector.selects(c.id.as_str(), &c.tags))
-    };
-    let profile = &loaded.profile;
-    let mut errors = Vec::new();
-    for (key, selectors) in [("include", &profile.include), ("exclude", &profile.exclude)] {
-        for (index, selector) in selectors.iter().enumerate() {
-            if !matches_any(selector) {
-                errors.push(YamlError {
-                    file: loaded.source.clone(),
-                    position: yaml::locate(&loaded.text, key, None, 0),
-                    message: format!(
-                        "{key}[{index}]: `{selector}` selects no check of the profile's suites"
-                    ),
-                });
-            }
-        }
-    }
-    for (index, waiver) in profile.waivers.iter().enumerate() {
-        if !checks.iter().any(|c| waiver.check.matches(c.id.as_str())) {
-            errors.push(YamlError {
-                file: loaded.source.clone(),
-                position: yaml::locate(&loaded.text, "check", Some(waiver.check.as_str()), 0),
-                message: format!(
-                    "waivers[{index}].check: `{}` names no check of the profile's suites",
-                    waiver.check.as_str()
-                ),
-            });
-        }
-    }
-    errors
 }
 
 fn explain(args: ExplainArgs) -> Result<u8, CliError> {
@@ -525,44 +223,19 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
         eprintln!("warning: cannot handle SIGINT and SIGTERM: {error}");
     }
     let to_stdout = output_destination(&args.output, true)?.is_stdout();
-    remove_leftovers(args.image.is_some());
-    let mut catalog = load_catalog(&args.catalog)?;
-    let profile = choose_profile(&mut catalog, args.catalog.profile.as_deref())?;
-    let plan = catalog.resolve_with(&profile, &args.catalog.suite_params())?;
+    super::remove_leftovers(args.image.is_some());
+    let (plan, warnings) = args.catalog.selection().plan()?;
+    super::warn(&warnings);
     let mut options = args.catalog.target_options(&args.ssh);
     args.image_options
-        .apply(&mut options, &args.catalog, &profile.profile);
+        .apply(&mut options, &args.catalog, &plan.profile.profile);
     // A VM's console log is kept beside the snapshot.
     options.vm = args.vm.options(args.output.parent().map(Path::to_owned));
-    let image = match &args.image {
-        Some(address) => Some(
-            crate::targets::pair::open_image(address, &options)
-                .map_err(|e| CliError::Usage(format!("--image {e}")))?,
-        ),
-        None => None,
-    };
-    let mut opened = crate::targets::open(&args.target, &options)?;
-    if opened.len() != 1 {
-        let names: Vec<&str> = opened.iter().map(|t| t.name()).collect();
-        return Err(CliError::Usage(format!(
-            "{} holds {} targets ({}); gather one at a time with --param kernel-version=RELEASE (OS trees) or --platform OS/ARCH (image indexes)",
-            args.target,
-            opened.len(),
-            names.join(", ")
-        )));
-    }
-    let mut target = opened.remove(0);
-    if image.is_some() || options.seccomp_profile.is_some() {
-        target = Box::new(crate::targets::pair::PairTarget::new(
-            image,
-            target,
-            options.seccomp_profile.clone(),
-        ));
-    }
+    let mut units = crate::run::open::open_one(&args.target, args.image.as_deref(), &options)?;
     let name = args
         .name
         .clone()
-        .unwrap_or_else(|| target.name().to_owned());
+        .unwrap_or_else(|| units.cells[0].name.clone());
     if name.is_empty()
         || name.contains("::")
         || name
@@ -574,13 +247,22 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
             hostcert_reports::escape::visible(&name)
         )));
     }
-    super::run::refuse_uncertified_kinds(&plan.profile.profile, &[target.as_ref()], false)?;
-    let probes = engine::probes_for(&plan.checks);
-    let gathered_at = now();
-    let (kind, address) = (target.kind(), target.address().to_owned());
-    let targets = Arc::new(vec![target]);
-    let mut gathered = engine::gather(targets, Arc::new(vec![probes]), 1, &|_| {});
-    let gathered = gathered.remove(0);
+    crate::run::open::refuse_uncertified_kinds(&plan.profile.profile, &units, false)?;
+    units.cells[0].probes = engine::probes_for(&plan.checks);
+    let gathered_at = crate::run::now();
+    let mut read = None;
+    engine::gather(
+        std::sync::Arc::new(units),
+        1,
+        std::sync::Arc::new(|_, gathered| gathered),
+        &mut |event| {
+            if let engine::Gathering::Cell(_, gathered) = event {
+                read = Some(gathered);
+            }
+        },
+    );
+    let gathered = read.ok_or_else(|| CliError::Usage("nothing was gathered".to_owned()))?;
+    let (kind, address) = (gathered.info.kind, gathered.address.clone());
     if let Some(signal) = crate::interrupt::requested() {
         for left in crate::temp::remove_own_folders() {
             eprintln!("warning: could not remove {left}");
@@ -644,22 +326,12 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
 
 fn report(args: ReportArgs) -> Result<u8, CliError> {
     // Where each output goes is checked before any report is read.
-    let (json, junit) = match &args.action {
-        Some(ReportAction::Merge(merge)) => (merge.json.as_ref(), merge.junit.as_ref()),
-        None => (args.json.as_ref(), args.junit.as_ref()),
+    let files = match &args.action {
+        Some(ReportAction::Merge(merge)) => &merge.files.files,
+        None => &args.files.files,
     };
-    let mut to_stdout = false;
-    for (path, takes_dash) in [
-        (json, true),
-        (junit, false),
-        (args.html.as_ref(), false),
-        (args.markdown.as_ref(), false),
-    ] {
-        if let Some(path) = path {
-            to_stdout |= output_destination(path, takes_dash)?.is_stdout();
-        }
-    }
-    let (report, json, junit) = match args.action {
+    let outputs = Outputs::chosen(files)?;
+    let report = match &args.action {
         Some(ReportAction::Merge(merge)) => {
             let reports = merge
                 .reports
@@ -669,7 +341,7 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
             let merged = hostcert_reports::merge::merge(reports)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             say(
-                to_stdout,
+                outputs.to_stdout,
                 &format!(
                     "merged {} reports: {} targets, {} results, verdict {}",
                     merge.reports.len(),
@@ -678,52 +350,19 @@ fn report(args: ReportArgs) -> Result<u8, CliError> {
                     merged.verdict.label()
                 ),
             );
-            (merged, merge.json, merge.junit)
+            merged
         }
         None => {
             let from = args.from.as_ref().ok_or_else(|| {
                 CliError::Usage("give --from REPORT.json, or `report merge REPORT...`".to_owned())
             })?;
-            (read_report(from)?.0, args.json.clone(), args.junit.clone())
+            read_report(from)?.0
         }
     };
-    if junit.is_none() && json.is_none() && args.html.is_none() && args.markdown.is_none() {
-        return Err(CliError::Usage(
-            "nothing to write: give --junit FILE, --json FILE, --html FILE and/or --markdown FILE"
-                .to_owned(),
-        ));
-    }
     let options = RenderOptions {
         waiver_warning_days: args.waiver_warning_days,
     };
-    if let Some(junit) = &junit {
-        write_file(
-            junit,
-            hostcert_reports::junit::render(&report).as_bytes(),
-            false,
-        )?;
-    }
-    if let Some(json) = &json {
-        write_file(
-            json,
-            hostcert_reports::json::to_string(&report).as_bytes(),
-            true,
-        )?;
-    }
-    if let Some(html) = &args.html {
-        write_file(
-            html,
-            hostcert_reports::html::render(&report, &options).as_bytes(),
-            false,
-        )?;
-    }
-    if let Some(markdown) = &args.markdown {
-        write_file(
-            markdown,
-            hostcert_reports::markdown::render(&report, &options).as_bytes(),
-            false,
-        )?;
-    }
+    outputs.write(&ReportView::of(&report), &options, None)?;
     Ok(exit::CERTIFIED)
 }
 
@@ -774,29 +413,18 @@ fn diff(args: DiffArgs) -> Result<u8, CliError> {
     })
 }
 
-/// The signed bundle line for a report whose JSON file is `name` with bytes `json`.
-pub(super) fn sign_report(report: &RunReport, name: &str, json: &[u8], key: &SigningKey) -> String {
-    let statement = attestation::statement(report, name, &catalog::digest(json));
-    Envelope::sign(PAYLOAD_TYPE, &attestation::to_payload(&statement), key).to_json_line()
-}
-
-fn key_error(error: crate::dsse::KeyError) -> CliError {
-    CliError::File {
-        path: error.path,
-        reason: error.reason,
-    }
-}
-
 fn attest(args: AttestArgs) -> Result<u8, CliError> {
     let to_stdout = output_destination(&args.output, false)?.is_stdout();
-    let key = SigningKey::read(&args.key).map_err(key_error)?;
+    let key = SigningKey::read(&args.key)?;
     let (report, bytes) = read_report(&args.from)?;
-    let name = super::run::file_name(&args.from);
-    write_file(
-        &args.output,
-        sign_report(&report, &name, &bytes, &key).as_bytes(),
-        false,
+    let name = crate::run::outputs::file_name(&args.from);
+    let line = crate::run::outputs::sign(
+        &ReportView::of(&report),
+        &name,
+        &catalog::digest(&bytes),
+        &key,
     )?;
+    write_file(&args.output, line.as_bytes(), false)?;
     let subjects: Vec<String> = attestation::subjects(&report, &name, &catalog::digest(&bytes))
         .iter()
         .map(|s| s.name.clone().unwrap_or_default())
@@ -817,7 +445,7 @@ fn attest(args: AttestArgs) -> Result<u8, CliError> {
 }
 
 fn verify(args: VerifyArgs) -> Result<u8, CliError> {
-    let key = VerifyingKey::read(&args.key).map_err(key_error)?;
+    let key = VerifyingKey::read(&args.key)?;
     let bundle = args.bundle.display().to_string();
     let text = crate::fsio::read_regular_text(&args.bundle, crate::fsio::cap::BUNDLE, "bundle")?;
     let failed = |reason: String| {

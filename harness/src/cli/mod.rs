@@ -1,11 +1,13 @@
-//! The outside: command-line arguments, the libtest-style runner, files and exit codes.
+//! The outside: command-line arguments mapped to library calls ([`crate::run`],
+//! [`crate::lint`], ...), the libtest-style front end, the terminal and exit codes.
 //!
-//! Only this module (and libtest-mimic's printer) writes to the terminal; the engine returns
-//! values.
+//! Only this module (and libtest-mimic's printer) writes to the terminal; the library returns
+//! values and events.
 
 mod args;
 mod commands;
 pub mod exit;
+mod outputs;
 mod progress;
 mod run;
 
@@ -15,54 +17,9 @@ use clap::Parser;
 
 pub use args::Cli;
 
-use crate::catalog::LoadedProfile;
-use crate::targets::TargetError;
-use crate::yaml::YamlError;
-
-/// Why a command could not do its job. Each maps to [`exit::COULD_NOT_RUN`].
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// Suites or profiles are invalid.
-    #[error("{}", render_yaml_errors(.0))]
-    Invalid(Vec<YamlError>),
-    /// A target could not be opened or read.
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    /// A file could not be read or written.
-    #[error("{path}: {reason}")]
-    File {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The arguments do not make sense together.
-    #[error("{0}")]
-    Usage(String),
-}
-
-fn render_yaml_errors(errors: &[YamlError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-impl From<crate::fsio::FileError> for CliError {
-    fn from(error: crate::fsio::FileError) -> CliError {
-        CliError::File {
-            path: error.path,
-            reason: error.reason,
-        }
-    }
-}
-
-impl From<Vec<YamlError>> for CliError {
-    fn from(errors: Vec<YamlError>) -> CliError {
-        CliError::Invalid(errors)
-    }
-}
+/// Why a command could not do its job ([`crate::Error`]). Each maps to
+/// [`exit::COULD_NOT_RUN`].
+pub type CliError = crate::Error;
 
 /// Parses the process arguments, runs the command, and returns its exit code.
 pub fn main() -> ExitCode {
@@ -81,41 +38,31 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The chosen profile: by path when the argument names a file, else by name.
-fn choose_profile(
-    catalog: &mut crate::catalog::Catalog,
-    profile: Option<&str>,
-) -> Result<std::sync::Arc<LoadedProfile>, CliError> {
-    let wanted = profile.unwrap_or(crate::builtin::DEFAULT_PROFILE);
-    let as_path = std::path::Path::new(wanted);
-    if wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/') {
-        let text = crate::yaml::read_file(as_path, crate::fsio::cap::YAML, "profile")
-            .map_err(|e| vec![e])?;
-        let source = as_path.display().to_string();
-        match crate::catalog::parse_data_file(&source, &text)? {
-            crate::catalog::DataFile::Profile(loaded) => {
-                let loaded = std::sync::Arc::new(loaded);
-                catalog
-                    .profiles
-                    .retain(|p| p.profile.name != loaded.profile.name);
-                catalog.profiles.push(std::sync::Arc::clone(&loaded));
-                Ok(loaded)
-            }
-            crate::catalog::DataFile::Suite(_) => Err(CliError::Usage(format!(
-                "{source} is a suite, not a profile"
-            ))),
-        }
+/// Prints a line for people: on stdout, or on stderr when an output goes to stdout.
+fn say(stdout_taken: bool, line: &str) {
+    if stdout_taken {
+        eprintln!("{line}");
     } else {
-        catalog.profile(wanted).cloned().ok_or_else(|| {
-            let known: Vec<&str> = catalog
-                .profiles
-                .iter()
-                .map(|p| p.profile.name.as_str())
-                .collect();
-            CliError::Usage(format!(
-                "no profile named `{wanted}` (known: {}; or give a path to a profile file)",
-                known.join(", ")
-            ))
-        })
+        println!("{line}");
+    }
+}
+
+/// Prints the catalog's warnings.
+fn warn(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Removes what killed runs left (at the start of `run` and `gather`), saying so on stderr: the
+/// folders, and the network namespaces and interfaces of real runs when this one may make one
+/// (`with_image`).
+fn remove_leftovers(with_image: bool) {
+    let (removed, failed) = crate::targets::leftovers::remove_stale(with_image);
+    for leftover in removed {
+        eprintln!("note: removed {leftover}");
+    }
+    for (leftover, reason) in failed {
+        eprintln!("warning: could not remove {leftover}: {reason}");
     }
 }

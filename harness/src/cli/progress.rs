@@ -1,5 +1,5 @@
-//! Progress while a fleet is read: a bar on a terminal (hosts done, failing hosts), plain lines
-//! otherwise, and nothing for a single target.
+//! Progress while a fleet is read: a bar on a terminal (images and hosts done, failing ones),
+//! plain lines otherwise, and nothing for a single one.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hostcert_reports::escape::visible;
 use libtest_mimic::FormatSetting;
 
-use crate::engine::GatheredTarget;
+use crate::engine::UnitRead;
 
 /// Reports targets as they are read, on stderr.
 pub(super) struct Progress {
@@ -42,10 +42,10 @@ impl Progress {
         }
     }
 
-    /// One target was read (or could not be).
-    pub(super) fn done(&self, target: &GatheredTarget) {
+    /// One image or host was read (or could not be).
+    pub(super) fn done(&self, target: &UnitRead) {
         let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-        if target.info.unreadable.is_some() {
+        if target.unreadable.is_some() {
             self.unreadable.fetch_add(1, Ordering::SeqCst);
         }
         let unreadable = self.unreadable.load(Ordering::SeqCst);
@@ -57,8 +57,8 @@ impl Progress {
         } else if self.plain {
             // Names and reasons come from targets: escaped, so no escape sequence reaches the
             // terminal.
-            let name = visible(&target.info.name);
-            match (&target.info.unreadable, &target.gather_error) {
+            let name = visible(&target.name);
+            match (&target.unreadable, &target.gather_error) {
                 (Some(reason), _) => eprintln!(
                     "read {done}/{}: {name} could not be read: {}",
                     self.total,

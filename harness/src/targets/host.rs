@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use super::command::{command_record, run_command};
 use super::elf::{ElfInfo, MAX_ELF_BYTES};
 use super::kconfig::{symbol_fact, KernelConfig};
 use super::mounts::{mounts_fact, MountTable, MOUNTINFO};
@@ -22,8 +20,6 @@ use crate::model::Probe;
 
 /// The largest file a probe reads, so a huge or endless file cannot exhaust memory.
 pub(super) const MAX_FILE_BYTES: u64 = crate::fsio::cap::FACT_TEXT;
-/// How long a command probe may run.
-pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Symbolic links followed while resolving one path, as the kernel's own limit.
 const MAX_SYMLINK_HOPS: usize = 40;
 
@@ -899,21 +895,6 @@ impl ModuleIndex {
     }
 }
 
-/// The record of a `command` fact: `exit-status`, `stdout` and `stderr` (trailing whitespace
-/// trimmed).
-pub(super) fn command_record(status: i32, stdout: &str, stderr: &str) -> FactValue {
-    FactValue::Record(
-        [
-            ("exit-status", status.to_string()),
-            ("stdout", stdout.trim_end().to_owned()),
-            ("stderr", stderr.trim_end().to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), FactValue::Text(v)))
-        .collect(),
-    )
-}
-
 /// What the `file` probe reads of a file: stat(2) with symbolic links followed, and whether the
 /// path itself is a symbolic link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1088,72 +1069,6 @@ fn push_components(stack: &mut Vec<OsString>, path: &Path) {
         })
         .collect();
     stack.extend(parts.into_iter().rev());
-}
-
-pub(super) struct CommandOutput {
-    pub status: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs a command with a time bound and bounded output. `Ok(None)` when the program does not
-/// exist.
-pub(super) fn run_command(argv: &[String]) -> Result<Option<CommandOutput>, String> {
-    let mut child = match Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("cannot run `{}`: {error}", argv[0])),
-    };
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(pipe) = pipe {
-                let _ = pipe.take(MAX_FILE_BYTES).read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`{}` did not finish within {} s",
-                    argv.join(" "),
-                    COMMAND_TIMEOUT.as_secs()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(error) => return Err(error.to_string()),
-        }
-    };
-    Ok(Some(CommandOutput {
-        status: status.code().unwrap_or(-1),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    }))
 }
 
 /// os-release's `KEY=value` lines, with shell quoting removed.

@@ -105,7 +105,35 @@ impl Target for KernelConfigTarget {
                     "--param seccomp-profile",
                     crate::facts::NO_SECCOMP_PROFILE,
                 ),
-                _ => Fact::failed(
+                Probe::Boot => Fact::not_given(probe.clone(), "vm:", super::NOT_BOOTED),
+                Probe::ImageIntegrity(_)
+                | Probe::ImageConfig(_)
+                | Probe::ImageLabel(_)
+                | Probe::ImageInfo(_) => Fact::failed(
+                    probe.clone(),
+                    probe.to_string(),
+                    super::NOT_AN_IMAGE,
+                ),
+                Probe::File(_)
+                | Probe::FileContent(_)
+                | Probe::DirList(_)
+                | Probe::Sysctl(_)
+                | Probe::Command(_)
+                | Probe::KernelModule(_)
+                | Probe::Elf(_)
+                | Probe::LibcVersions(_)
+                | Probe::OpensshVersion(_)
+                | Probe::ProbeProgram
+                | Probe::Mounts(_)
+                | Probe::Runtime(_)
+                | Probe::Runtimes
+                | Probe::CgroupMode
+                | Probe::SubidRanges(_)
+                | Probe::UserCgroup(_)
+                | Probe::FileCaps(_)
+                | Probe::Filesystem(_)
+                | Probe::Packages
+                | Probe::Package(_) => Fact::failed(
                     probe.clone(),
                     source.clone(),
                     "needs a live host or an OS tree; this target is a kernel config alone",

@@ -6,6 +6,7 @@
 //! saved by `hostcert gather`).
 
 mod buildinfo;
+mod command;
 mod elf;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
@@ -142,6 +143,48 @@ pub trait Target: Send + Sync {
     /// pair answers the checks of both its host's kind and its image's kind.
     fn image_kind(&self) -> Option<TargetKind> {
         None
+    }
+    /// Gathers as [`Target::gather`] does and, with `keep_tree`, keeps the target's files on
+    /// this machine for the real runs of the pairs it is the image of ([`Tree`]): an OS tree's
+    /// folder ([`Target::tree`]), an image unpacked into the run's folder (also when no probe
+    /// reads its files). Without `keep_tree`, or when there are no files to keep, the tree is
+    /// the reason there is none.
+    fn gather_keeping_tree(
+        &self,
+        probes: &ProbeSet,
+        keep_tree: bool,
+    ) -> Result<(Gathered, Result<Tree, String>), TargetError> {
+        let gathered = self.gather(probes)?;
+        let tree = match self.tree() {
+            Some(folder) if keep_tree => Ok(Tree::Folder(folder.to_owned())),
+            _ => Err("the image is not a tree on this machine".to_owned()),
+        };
+        Ok((gathered, tree))
+    }
+}
+
+/// The files of an image on this machine, which the real run of each pair it is the image of
+/// mounts: kept from the image's gather until the last of those pairs is done (dropped).
+#[derive(Debug)]
+pub enum Tree {
+    /// A folder the user named (an OS tree): used in place, never removed.
+    Folder(std::path::PathBuf),
+    /// An image unpacked into the run's temporary folder, removed when the tree is dropped.
+    Unpacked {
+        /// The unpacked files.
+        root: std::path::PathBuf,
+        /// The temporary folder that holds them.
+        folder: tempfile::TempDir,
+    },
+}
+
+impl Tree {
+    /// The folder of the files.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Tree::Folder(path) => path,
+            Tree::Unpacked { root, .. } => root,
+        }
     }
 }
 

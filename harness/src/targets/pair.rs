@@ -1,53 +1,259 @@
-//! Pairs: an image (or OS tree) on a host. `hostcert run --image rootfs:DIR --target local`
-//! wraps each target in a [`PairTarget`]: `image` probes (`{image: {elf: /usr/sbin/sshd}}`) are
-//! read from the image's target, every other probe from the host, and the pair is named
-//! `<image>@<host>` so that every trial and report names both.
+//! Pairs: an image (or OS tree) on a host. `hostcert run --image oci:DIR:TAG --target h1` makes
+//! each target the pair `<image>@<host>`: `image` probes (`{image: {elf: /usr/sbin/sshd}}`) and
+//! an image target's own probes (integrity, config, labels, signatures) are the image's, every
+//! other probe the host's, so every trial and report names both.
 //!
-//! The image is any target whose kind serves files: an OS tree today (`rootfs:DIR`), images
-//! (`oci:DIR:TAG`, unpacked into a tree) when they exist. The pair also answers
-//! `seccomp-profile` probes from the runtime seccomp profile given with
-//! `--param seccomp-profile=FILE`, a file on the machine hostcert runs on.
+//! A run gathers each image and each host once, whatever the number of pairs
+//! ([`crate::engine::gather`]), and makes each pair's facts from the two in memory
+//! ([`compose`]); only the pair's own facts are read per pair: the `seccomp-profile` probes,
+//! from the runtime seccomp profile given with `--param seccomp-profile=FILE` (read once per
+//! run), and the `live-run` probe, the real run of the image's files ([`Tree`], kept from the
+//! image's gather for it) on this machine.
+//!
+//! The image is any target whose kind serves files: an OS tree (`rootfs:DIR`) or an image
+//! (`oci:`, `oci-archive:`, `docker-archive:`), unpacked once for the run.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::OnceLock;
 
-use super::{Gathered, Target, TargetError};
-use crate::facts::{Fact, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
+use super::{Gathered, Target, TargetError, Tree};
+use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
 use crate::model::{Probe, TargetKind};
 
-/// The image of a pair, shared by every host it is paired with.
-pub type SharedImage = Arc<dyn Target>;
-
-/// A target, optionally with an image and a runtime seccomp profile.
-pub struct PairTarget {
-    name: String,
-    address: String,
-    image: Option<SharedImage>,
-    host: Box<dyn Target>,
-    seccomp_profile: Option<PathBuf>,
+/// Who answers a probe of a pair.
+enum Side<'p> {
+    /// The host.
+    Host,
+    /// The image: the probe it is asked (an `image` probe's inner probe, or an image target's
+    /// own probe as it is).
+    Image(&'p Probe),
+    /// The pair itself: the runtime seccomp profile's action for a system call.
+    Seccomp(&'p str),
+    /// The pair itself: the real run.
+    LiveRun,
 }
 
-impl PairTarget {
-    /// Pairs `host` with `image` (when given) and a seccomp profile (when given).
-    pub fn new(
-        image: Option<SharedImage>,
-        host: Box<dyn Target>,
-        seccomp_profile: Option<PathBuf>,
-    ) -> PairTarget {
-        let (name, address) = match &image {
-            Some(image) => (
-                format!("{}@{}", image.name(), host.name()),
-                format!("{} on {}", image.address(), host.address()),
-            ),
-            None => (host.name().to_owned(), host.address().to_owned()),
-        };
-        PairTarget {
-            name,
-            address,
-            image,
-            host,
-            seccomp_profile,
+fn side(probe: &Probe) -> Side<'_> {
+    match probe {
+        Probe::Image(inner) => Side::Image(inner),
+        Probe::ImageIntegrity(_)
+        | Probe::ImageConfig(_)
+        | Probe::ImageLabel(_)
+        | Probe::ImageInfo(_) => Side::Image(probe),
+        Probe::SeccompProfile(syscall) => Side::Seccomp(syscall),
+        Probe::LiveRun => Side::LiveRun,
+        Probe::KernelConfig(_)
+        | Probe::KernelRelease
+        | Probe::Architecture
+        | Probe::OsRelease(_)
+        | Probe::File(_)
+        | Probe::FileContent(_)
+        | Probe::DirList(_)
+        | Probe::Sysctl(_)
+        | Probe::Command(_)
+        | Probe::KernelModule(_)
+        | Probe::Elf(_)
+        | Probe::LibcVersions(_)
+        | Probe::OpensshVersion(_)
+        | Probe::ProbeProgram
+        | Probe::Mounts(_)
+        | Probe::Runtime(_)
+        | Probe::Runtimes
+        | Probe::CgroupMode
+        | Probe::SubidRanges(_)
+        | Probe::UserCgroup(_)
+        | Probe::FileCaps(_)
+        | Probe::Filesystem(_)
+        | Probe::Boot
+        | Probe::Packages
+        | Probe::Package(_) => Side::Host,
+    }
+}
+
+/// The probes of a pair its host answers, and those its image answers (as the image is asked
+/// them).
+pub fn split(probes: &ProbeSet) -> (ProbeSet, ProbeSet) {
+    let mut host = ProbeSet::new();
+    let mut image = ProbeSet::new();
+    for probe in probes {
+        match side(probe) {
+            Side::Host => {
+                host.insert(probe.clone());
+            }
+            Side::Image(inner) => {
+                image.insert(inner.clone());
+            }
+            Side::Seccomp(_) | Side::LiveRun => {}
         }
+    }
+    (host, image)
+}
+
+/// The image of a pair as the run gathered it, once for every host it is paired with.
+pub struct ImageSide<'a> {
+    /// The image target.
+    pub target: &'a dyn Target,
+    /// What its gather gave, or why it could not be read; `None` when no pair asked it
+    /// anything.
+    pub gathered: Option<&'a Result<Gathered, String>>,
+    /// Its files on this machine, kept for the real runs, or why there are none.
+    pub tree: &'a Result<Tree, String>,
+}
+
+/// What every pair of a run shares besides its image: the runtime seccomp profile, read once.
+#[derive(Debug, Default)]
+pub struct PairInputs {
+    seccomp_profile: Option<PathBuf>,
+    read: OnceLock<Result<SeccompProfile, (String, String)>>,
+}
+
+impl PairInputs {
+    /// With the seccomp profile of `--param seccomp-profile=FILE`, read when a pair first asks.
+    pub fn new(seccomp_profile: Option<PathBuf>) -> PairInputs {
+        PairInputs {
+            seccomp_profile,
+            read: OnceLock::new(),
+        }
+    }
+
+    fn seccomp_profile(&self) -> Option<&Result<SeccompProfile, (String, String)>> {
+        let path = self.seccomp_profile.as_deref()?;
+        Some(self.read.get_or_init(|| SeccompProfile::read(path)))
+    }
+}
+
+/// The facts of the pair of `image` (or none) on `host`, for `probes`: the host's from what it
+/// gave (`gathered`, which holds at least them), the image's from what it gave, each with the
+/// image's address before its source, and the pair's own, read now. An image that could not
+/// be read, or not in full, leaves the pair not fully read.
+pub fn compose(
+    probes: &ProbeSet,
+    host: &dyn Target,
+    gathered: &Gathered,
+    image: Option<&ImageSide<'_>>,
+    inputs: &PairInputs,
+) -> Gathered {
+    let mut facts = FactSet::default();
+    let mut asks_image = false;
+    for probe in probes {
+        let fact = match side(probe) {
+            Side::Host => match gathered.facts.get(probe) {
+                Some(fact) => fact.clone(),
+                None => Fact::failed(probe.clone(), host.address(), "the host did not answer"),
+            },
+            Side::Image(inner) => {
+                asks_image = true;
+                image_fact(probe, inner, image)
+            }
+            Side::Seccomp(syscall) => seccomp_fact(probe, syscall, inputs),
+            Side::LiveRun => live_run(host, image),
+        };
+        facts.insert(fact);
+    }
+    // An image's digests identify what the pair certified: an image is always asked them
+    // (`engine::gather`).
+    if let Some(image) = image.filter(|image| image.target.kind() == TargetKind::Image) {
+        asks_image = true;
+        for probe in crate::facts::image_digest_probes() {
+            if facts.get(&probe).is_none() {
+                let fact = image_fact(&probe, &probe, Some(image));
+                facts.insert(fact);
+            }
+        }
+    }
+    let mut gather_error = gathered.gather_error.clone();
+    let stopped = image
+        .filter(|_| asks_image)
+        .and_then(|image| match image.gathered {
+            Some(Err(reason)) => Some(format!("image {}: {reason}", image.target.address())),
+            Some(Ok(read)) => read
+                .gather_error
+                .as_ref()
+                .map(|reason| format!("image {}: {reason}", image.target.address())),
+            None => None,
+        });
+    if let Some(stopped) = stopped {
+        gather_error = Some(match gather_error.take() {
+            Some(host) => format!("{host}; {stopped}"),
+            None => stopped,
+        });
+    }
+    Gathered {
+        hostname: gathered.hostname.clone(),
+        facts,
+        gather_error,
+    }
+}
+
+/// An image's answer to `inner` as the pair's fact `probe`.
+fn image_fact(probe: &Probe, inner: &Probe, image: Option<&ImageSide<'_>>) -> Fact {
+    let Some(image) = image else {
+        return Fact::not_given(probe.clone(), "--image", NO_IMAGE);
+    };
+    let address = image.target.address();
+    match image.gathered {
+        None => Fact::failed(probe.clone(), address, "the image was not asked for it"),
+        Some(Err(reason)) => Fact::failed(probe.clone(), address, reason.clone()),
+        Some(Ok(read)) => match read.facts.get(inner) {
+            Some(fact) => Fact {
+                probe: probe.clone(),
+                source: format!("{address}:{}", fact.source),
+                value: fact.value.clone(),
+                error: fact.error.clone(),
+            },
+            None => Fact::failed(probe.clone(), address, "the image did not answer"),
+        },
+    }
+}
+
+/// What the run's seccomp profile does with `syscall`, as the fact `probe`.
+fn seccomp_fact(probe: &Probe, syscall: &str, inputs: &PairInputs) -> Fact {
+    match inputs.seccomp_profile() {
+        None => Fact::not_given(probe.clone(), "--param seccomp-profile", NO_SECCOMP_PROFILE),
+        Some(Err((source, reason))) => Fact::failed(probe.clone(), source.clone(), reason.clone()),
+        Some(Ok(profile)) => Fact::read(
+            probe.clone(),
+            profile.source.clone(),
+            FactValue::Text(profile.action_for(syscall)),
+        ),
+    }
+}
+
+/// The real run of the image's files on this machine, or why it is skipped.
+fn live_run(host: &dyn Target, image: Option<&ImageSide<'_>>) -> Fact {
+    let probe = Probe::LiveRun;
+    let Some(image) = image else {
+        return Fact::not_given(probe, "--image", NO_IMAGE);
+    };
+    let source = format!(
+        "real run of {} on {}",
+        image.target.address(),
+        host.address()
+    );
+    if host.kind() != TargetKind::Local {
+        return Fact::not_given(
+            probe,
+            source,
+            "a real run needs the local machine as the host; SSH hosts get the static checks and the probe program",
+        );
+    }
+    if let Some(reason) = super::live_run::cannot_run_here() {
+        return Fact::not_given(probe, source, &reason);
+    }
+    let tree = match (image.gathered, image.tree) {
+        (Some(Err(reason)), _) => {
+            return Fact::failed(
+                probe,
+                source,
+                format!("the image could not be read: {reason}"),
+            )
+        }
+        (_, Err(reason)) => return Fact::failed(probe, source, reason.clone()),
+        (_, Ok(tree)) => tree,
+    };
+    match super::live_run::run(tree.path()) {
+        Ok(value) => Fact::read(probe, source, value),
+        Err(reason) => Fact::failed(probe, source, reason),
     }
 }
 
@@ -57,7 +263,7 @@ impl PairTarget {
 pub fn open_image(
     address: &str,
     options: &super::TargetOptions,
-) -> Result<SharedImage, TargetError> {
+) -> Result<Box<dyn Target>, TargetError> {
     let mut opened = super::open(address, options)?;
     if opened.is_empty() {
         return Err(TargetError {
@@ -81,165 +287,12 @@ pub fn open_image(
         return Err(TargetError {
             target: address.to_owned(),
             reason: format!(
-                "--image needs a target that serves files (rootfs:DIR), not a {} target",
+                "--image needs a target that serves files (rootfs:DIR, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE), not a {} target",
                 image.kind().as_str()
             ),
         });
     }
-    Ok(Arc::from(image))
-}
-
-impl PairTarget {
-    /// The real run of the image on this machine, or why it is skipped.
-    fn live_run(&self) -> Fact {
-        let probe = Probe::LiveRun;
-        let Some(image) = &self.image else {
-            return Fact::not_given(probe, "--image", NO_IMAGE);
-        };
-        let source = format!("real run of {} on {}", image.address(), self.host.address());
-        if self.host.kind() != TargetKind::Local {
-            return Fact::not_given(
-                probe,
-                source,
-                "a real run needs the local machine as the host; SSH hosts get the static checks and the probe program",
-            );
-        }
-        let Some(tree) = image.tree() else {
-            return Fact::not_given(probe, source, "the image is not a tree on this machine");
-        };
-        if let Some(reason) = super::live_run::cannot_run_here() {
-            return Fact::not_given(probe, source, &reason);
-        }
-        match super::live_run::run(tree) {
-            Ok(value) => Fact::read(probe, source, value),
-            Err(reason) => Fact::failed(probe, source, reason),
-        }
-    }
-}
-
-impl Target for PairTarget {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn kind(&self) -> TargetKind {
-        self.host.kind()
-    }
-
-    fn image_kind(&self) -> Option<TargetKind> {
-        self.image.as_ref().map(|image| image.kind())
-    }
-
-    fn address(&self) -> &str {
-        &self.address
-    }
-
-    fn facts_from(&self) -> String {
-        self.host.facts_from()
-    }
-
-    fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
-        let mut host_probes = ProbeSet::new();
-        let mut image_probes = ProbeSet::new();
-        let mut own = Vec::new();
-        for probe in probes {
-            match probe {
-                Probe::Image(inner) => {
-                    image_probes.insert((**inner).clone());
-                }
-                Probe::SeccompProfile(_) | Probe::LiveRun => own.push(probe.clone()),
-                // An image target's own facts (integrity, signatures, labels) are the image's.
-                other if other.is_image() => {
-                    image_probes.insert(other.clone());
-                }
-                other => {
-                    host_probes.insert(other.clone());
-                }
-            }
-        }
-        // An image's digests identify what the pair certified: always asked of an image.
-        if self
-            .image
-            .as_ref()
-            .is_some_and(|image| image.kind() == TargetKind::Image)
-        {
-            image_probes.extend(crate::facts::image_digest_probes());
-        }
-        let mut gathered = self.host.gather(&host_probes)?;
-        if !image_probes.is_empty() {
-            let image_facts = self
-                .image
-                .as_ref()
-                .map(|image| (image.address().to_owned(), image.gather(&image_probes)));
-            for inner in &image_probes {
-                let probe = if inner.is_image() {
-                    inner.clone()
-                } else {
-                    Probe::Image(Box::new(inner.clone()))
-                };
-                let fact = match &image_facts {
-                    None => Fact::not_given(probe, "--image", NO_IMAGE),
-                    Some((address, Err(error))) => {
-                        Fact::failed(probe, address.clone(), error.reason.clone())
-                    }
-                    Some((address, Ok(image))) => match image.facts.get(inner) {
-                        Some(fact) => Fact {
-                            probe,
-                            source: format!("{address}:{}", fact.source),
-                            value: fact.value.clone(),
-                            error: fact.error.clone(),
-                        },
-                        None => Fact::failed(probe, address.clone(), "the image did not answer"),
-                    },
-                };
-                gathered.facts.insert(fact);
-            }
-            // An image that could not be read, or not in full, leaves the pair not fully read.
-            let stopped = match &image_facts {
-                Some((address, Err(error))) => Some(format!("image {address}: {}", error.reason)),
-                Some((address, Ok(image))) => image
-                    .gather_error
-                    .as_ref()
-                    .map(|reason| format!("image {address}: {reason}")),
-                None => None,
-            };
-            if let Some(stopped) = stopped {
-                gathered.gather_error = Some(match gathered.gather_error.take() {
-                    Some(host) => format!("{host}; {stopped}"),
-                    None => stopped,
-                });
-            }
-        }
-        if !own.is_empty() {
-            let profile = self.seccomp_profile.as_deref().map(SeccompProfile::read);
-            for probe in own {
-                if probe == Probe::LiveRun {
-                    gathered.facts.insert(self.live_run());
-                    continue;
-                }
-                let Probe::SeccompProfile(syscall) = &probe else {
-                    continue;
-                };
-                let fact = match &profile {
-                    None => Fact::not_given(
-                        probe.clone(),
-                        "--param seccomp-profile",
-                        NO_SECCOMP_PROFILE,
-                    ),
-                    Some(Err((source, reason))) => {
-                        Fact::failed(probe.clone(), source.clone(), reason.clone())
-                    }
-                    Some(Ok(profile)) => Fact::read(
-                        probe.clone(),
-                        profile.source.clone(),
-                        FactValue::Text(profile.action_for(syscall)),
-                    ),
-                };
-                gathered.facts.insert(fact);
-            }
-        }
-        Ok(gathered)
-    }
+    Ok(image)
 }
 
 /// A runtime seccomp profile in the JSON format of Docker, Podman and containerd.

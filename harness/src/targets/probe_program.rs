@@ -60,7 +60,7 @@ pub(super) fn run_local(probe: &Probe) -> Fact {
         Err(reason) => return Fact::failed(probe.clone(), PROGRAM, reason),
     };
     let source = path.display().to_string();
-    match super::host::run_command(std::slice::from_ref(&source)) {
+    match super::command::run_command(std::slice::from_ref(&source)) {
         Ok(Some(output)) if output.status == 0 => match parse(&output.stdout) {
             Ok(record) => Fact::read(probe.clone(), source, record),
             Err(reason) => Fact::failed(probe.clone(), source, reason),

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::host::{resolve_in_tree, HostFs};
-use super::{Gathered, Target, TargetError};
+use super::{Gathered, Target, TargetError, Tree};
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::{Probe, TargetKind};
 use layout::{Image, Select};
@@ -318,6 +318,26 @@ impl Target for ImageTarget {
     }
 
     fn gather(&self, probes: &ProbeSet) -> Result<Gathered, TargetError> {
+        self.read(probes, false).map(|(gathered, _)| gathered)
+    }
+
+    fn gather_keeping_tree(
+        &self,
+        probes: &ProbeSet,
+        keep_tree: bool,
+    ) -> Result<(Gathered, Result<Tree, String>), TargetError> {
+        self.read(probes, keep_tree)
+    }
+}
+
+impl ImageTarget {
+    /// Reads the image once for every probe; with `keep_tree`, its files are unpacked (also when
+    /// no probe reads them) and kept for a real run until the returned tree is dropped.
+    fn read(
+        &self,
+        probes: &ProbeSet,
+        keep_tree: bool,
+    ) -> Result<(Gathered, Result<Tree, String>), TargetError> {
         let fail = |reason: String| TargetError {
             target: self.address.clone(),
             reason,
@@ -338,22 +358,8 @@ impl Target for ImageTarget {
         let temp = crate::temp::folder("image")
             .map_err(|e| fail(format!("cannot make a temporary folder: {e}")))?;
         let wants_integrity = probes.iter().any(|p| matches!(p, Probe::ImageIntegrity(_)));
-        // The files are unpacked only when a probe reads them.
-        let needs_files = probes.iter().any(|p| match p {
-            Probe::ImageInfo(key) => matches!(
-                key.as_str(),
-                "user"
-                    | "licenses"
-                    | "packages"
-                    | "sbom"
-                    | "modified-package-files"
-                    | "based-on-ubi"
-            ),
-            Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
-            Probe::KernelRelease | Probe::Architecture => self.bootable,
-            Probe::OsRelease(key) => key != "ID",
-            _ => true,
-        });
+        // The files are unpacked only when a probe reads them, or a real run mounts them.
+        let needs_files = keep_tree || probes.iter().any(|p| reads_files(p, self.bootable));
         let layers_needed = wants_integrity || needs_files;
         let mut fetched = None;
         let mut stored_checks = None;
@@ -550,8 +556,63 @@ impl Target for ImageTarget {
                 }
             }
         }
-        drop(temp);
-        Ok(Gathered::complete(hostname, facts))
+        let tree = match files {
+            Ok(_) if keep_tree => {
+                // The archive's copy is not needed by a real run: only the unpacked files stay.
+                let _ = std::fs::remove_dir_all(temp.path().join("archive"));
+                Ok(Tree::Unpacked {
+                    root: rootfs,
+                    folder: temp,
+                })
+            }
+            Ok(_) => Err(NOT_KEPT.to_owned()),
+            Err(reason) => Err(reason),
+        };
+        Ok((Gathered::complete(hostname, facts), tree))
+    }
+}
+
+/// Why an image read without `keep_tree` has no tree.
+const NOT_KEPT: &str = "the image's files were not kept: no pair of this run makes a real run";
+
+/// Whether reading `probe` from an image needs its files unpacked (a bootable image's kernel
+/// is in its files).
+fn reads_files(probe: &Probe, bootable: bool) -> bool {
+    match probe {
+        Probe::ImageInfo(key) => matches!(
+            key.as_str(),
+            "user" | "licenses" | "packages" | "sbom" | "modified-package-files" | "based-on-ubi"
+        ),
+        Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
+        Probe::KernelRelease | Probe::Architecture => bootable,
+        Probe::OsRelease(key) => key != "ID",
+        // Read from the unpacked files, as from an OS tree.
+        Probe::KernelConfig(_)
+        | Probe::File(_)
+        | Probe::FileContent(_)
+        | Probe::DirList(_)
+        | Probe::Sysctl(_)
+        | Probe::Command(_)
+        | Probe::KernelModule(_)
+        | Probe::Elf(_)
+        | Probe::LibcVersions(_)
+        | Probe::OpensshVersion(_)
+        | Probe::Mounts(_)
+        | Probe::ProbeProgram
+        | Probe::Runtime(_)
+        | Probe::Runtimes
+        | Probe::CgroupMode
+        | Probe::SubidRanges(_)
+        | Probe::UserCgroup(_)
+        | Probe::FileCaps(_)
+        | Probe::Filesystem(_)
+        | Probe::Packages
+        | Probe::Package(_) => true,
+        // A pair's own probes, which an image target asked directly answers as "not given"
+        // through the tree reader, so only when its files are there.
+        Probe::Image(_) | Probe::SeccompProfile(_) | Probe::LiveRun => true,
+        // A VM's boot record, which the tree reader answers as "not given" for an image.
+        Probe::Boot => true,
     }
 }
 
@@ -589,37 +650,86 @@ struct Context<'a> {
     unpacked: &'a unpack::Unpacked,
 }
 
+/// The probes an image target answers from its metadata rather than its files.
+#[derive(Clone, Copy)]
+enum Metadata<'p> {
+    Architecture,
+    Integrity(&'p str),
+    Config(&'p str),
+    Label(&'p str),
+    Info(&'p str),
+}
+
 impl Context<'_> {
+    /// The fact of a probe answered from the image's metadata, `None` for one read from its
+    /// files (by the tree reader) or a pair's own.
     fn fact(&self, probe: &Probe) -> Option<Fact> {
+        let metadata = match probe {
+            Probe::KernelRelease => {
+                return Some(Fact::failed(
+                    probe.clone(),
+                    "image",
+                    "an image has no kernel: it runs on its host's",
+                ))
+            }
+            Probe::Architecture => Metadata::Architecture,
+            Probe::ImageIntegrity(scope) => Metadata::Integrity(scope),
+            Probe::ImageConfig(pointer) => Metadata::Config(pointer),
+            Probe::ImageLabel(name) => Metadata::Label(name),
+            Probe::ImageInfo(key) => Metadata::Info(key),
+            Probe::KernelConfig(_)
+            | Probe::OsRelease(_)
+            | Probe::File(_)
+            | Probe::FileContent(_)
+            | Probe::DirList(_)
+            | Probe::Sysctl(_)
+            | Probe::Command(_)
+            | Probe::KernelModule(_)
+            | Probe::Elf(_)
+            | Probe::LibcVersions(_)
+            | Probe::OpensshVersion(_)
+            | Probe::Mounts(_)
+            | Probe::ProbeProgram
+            | Probe::Runtime(_)
+            | Probe::Runtimes
+            | Probe::CgroupMode
+            | Probe::SubidRanges(_)
+            | Probe::UserCgroup(_)
+            | Probe::FileCaps(_)
+            | Probe::Filesystem(_)
+            | Probe::Image(_)
+            | Probe::SeccompProfile(_)
+            | Probe::LiveRun
+            | Probe::Boot
+            | Probe::Packages
+            | Probe::Package(_) => return None,
+        };
+        Some(self.metadata(probe, metadata))
+    }
+
+    fn metadata(&self, probe: &Probe, metadata: Metadata<'_>) -> Fact {
         let image = self.image;
-        let read =
-            |source: String, value: FactValue| Some(Fact::read(probe.clone(), source, value));
+        let read = |source: String, value: FactValue| Fact::read(probe.clone(), source, value);
         if let Some(broken) = &image.broken {
             // Only the integrity of what was read is known: it fails, the rest is an error.
-            return match probe {
-                Probe::ImageIntegrity(scope) if scope == "blobs" => read(
+            return match metadata {
+                Metadata::Integrity("blobs") => read(
                     format!("{} blobs read before the chain broke", image.checked),
                     FactValue::Text(image.problems.join("; ")),
                 ),
-                Probe::ImageIntegrity(_)
-                | Probe::ImageConfig(_)
-                | Probe::ImageLabel(_)
-                | Probe::ImageInfo(_)
-                | Probe::Architecture => Some(Fact::failed(
+                Metadata::Integrity(_)
+                | Metadata::Config(_)
+                | Metadata::Label(_)
+                | Metadata::Info(_)
+                | Metadata::Architecture => Fact::failed(
                     probe.clone(),
                     "image metadata",
                     format!("the image's metadata cannot be read: {broken}"),
-                )),
-                _ => None,
+                ),
             };
         }
-        match probe {
-            Probe::KernelRelease => Some(Fact::failed(
-                probe.clone(),
-                "image",
-                "an image has no kernel: it runs on its host's",
-            )),
-            Probe::Architecture => {
+        match metadata {
+            Metadata::Architecture => {
                 let arch = image.config.get("architecture").and_then(Value::as_str);
                 match arch {
                     Some(arch) => read(
@@ -634,14 +744,12 @@ impl Context<'_> {
                             .to_owned(),
                         ),
                     ),
-                    None => Some(Fact::failed(
-                        probe.clone(),
-                        "config",
-                        "the config names no architecture",
-                    )),
+                    None => {
+                        Fact::failed(probe.clone(), "config", "the config names no architecture")
+                    }
                 }
             }
-            Probe::ImageIntegrity(scope) => {
+            Metadata::Integrity(scope) => {
                 let mut problems: Vec<String> = Vec::new();
                 let blobs = image.checked + image.layers.len();
                 if scope == "blobs" {
@@ -666,7 +774,7 @@ impl Context<'_> {
                     }),
                 )
             }
-            Probe::ImageConfig(pointer) => {
+            Metadata::Config(pointer) => {
                 let value = match image.config.pointer(pointer) {
                     None | Some(Value::Null) => FactValue::Absent,
                     Some(Value::String(text)) => FactValue::Text(text.clone()),
@@ -674,15 +782,14 @@ impl Context<'_> {
                 };
                 read(format!("config {pointer}"), value)
             }
-            Probe::ImageLabel(name) => {
+            Metadata::Label(name) => {
                 let value = self
                     .labels()
                     .get(name)
                     .map_or(FactValue::Absent, |v| FactValue::Text(v.clone()));
                 read("config /config/Labels".to_owned(), value)
             }
-            Probe::ImageInfo(key) => Some(self.derived(probe, key)),
-            _ => None,
+            Metadata::Info(key) => self.derived(probe, key),
         }
     }
 

@@ -23,9 +23,9 @@ use base64::Engine;
 
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
 use crate::model::Probe;
+use crate::targets::command::{command_record, COMMAND_TIMEOUT};
 use crate::targets::host::{
-    command_record, file_record, kernel_config_places, parse_os_release, FileStat, ModuleIndex,
-    COMMAND_TIMEOUT, MAX_FILE_BYTES,
+    file_record, kernel_config_places, parse_os_release, FileStat, ModuleIndex, MAX_FILE_BYTES,
 };
 use crate::targets::kconfig::{symbol_fact, KernelConfig};
 use crate::targets::mounts::{mounts_fact, MountTable, MOUNTINFO};
@@ -54,6 +54,129 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// How the batch reads one probe: every kind of probe is named here, once.
+enum Way<'p> {
+    /// From the `release` frame every batch has.
+    Release,
+    /// From the `arch` frame every batch has.
+    Architecture,
+    /// From the `kconfig` frame, which the batch has when a probe asks for a config symbol.
+    KernelConfig(&'p str),
+    /// From the `osr` frame (os-release).
+    OsRelease(&'p str),
+    /// From the module list frames.
+    KernelModule(&'p str),
+    /// From the `mountinfo` frame.
+    Mounts(&'p str),
+    /// From the `mountinfo` frame: the cgroup layout.
+    CgroupMode,
+    /// From the files the batch sends (package databases, changelogs, binaries' presence): one
+    /// runtime of the inventory.
+    Runtime(&'p str),
+    /// From the same files: the whole inventory.
+    Runtimes,
+    /// From `/etc/passwd`, `/etc/subuid` and `/etc/subgid`, which the batch sends.
+    SubidRanges(&'p str),
+    /// From the package databases the batch sends (dpkg's status and apk's database whole,
+    /// the rpm part): the package list, or one package.
+    Packages,
+    /// From a frame of its own.
+    Own(Own<'p>),
+    /// Not read over SSH: the fact's source and the reason, and whether it is "not given" (the
+    /// run had no input for it) rather than failed.
+    Not {
+        source: String,
+        reason: &'static str,
+        not_given: bool,
+    },
+}
+
+/// A probe read by a frame of its own.
+enum Own<'p> {
+    /// `stat` of a path (the `file` probe).
+    Stat(&'p str),
+    /// The bytes of a file, as text (`file-content`, `sysctl`).
+    Text(String),
+    /// The names in a folder.
+    Names(&'p str),
+    /// A command's output and exit status.
+    Command(&'p [String]),
+}
+
+impl Own<'_> {
+    /// Where the frame reads: a path or the command line.
+    fn source(&self) -> String {
+        match self {
+            Own::Stat(path) | Own::Names(path) => (*path).to_owned(),
+            Own::Text(path) => path.clone(),
+            Own::Command(argv) => argv.join(" "),
+        }
+    }
+}
+
+/// Why ELF facts are not read over SSH: they would need each binary's bytes sent back.
+const NOT_OVER_SSH: &str = "not read over SSH: hostcert reads ELF files only from OS trees, images and this machine (use --image for the image side of a pair)";
+
+fn way(probe: &Probe) -> Way<'_> {
+    match probe {
+        Probe::KernelRelease => Way::Release,
+        Probe::Architecture => Way::Architecture,
+        Probe::KernelConfig(symbol) => Way::KernelConfig(symbol),
+        Probe::OsRelease(key) => Way::OsRelease(key),
+        Probe::KernelModule(name) => Way::KernelModule(name),
+        Probe::Mounts(point) => Way::Mounts(point),
+        Probe::CgroupMode => Way::CgroupMode,
+        Probe::Runtime(name) => Way::Runtime(name),
+        Probe::Runtimes => Way::Runtimes,
+        Probe::SubidRanges(user) => Way::SubidRanges(user),
+        Probe::Packages | Probe::Package(_) => Way::Packages,
+        Probe::Boot => Way::Not {
+            source: "vm:".to_owned(),
+            reason: crate::targets::NOT_BOOTED,
+            not_given: true,
+        },
+        Probe::UserCgroup(_) | Probe::FileCaps(_) | Probe::Filesystem(_) => Way::Not {
+            source: probe.to_string(),
+            reason: "not read over SSH yet: judge this host with --target host-root:/ run on it, or from an OS tree of its image",
+            not_given: false,
+        },
+        Probe::File(path) => Way::Own(Own::Stat(path)),
+        Probe::FileContent(path) => Way::Own(Own::Text(path.clone())),
+        Probe::Sysctl(name) => Way::Own(Own::Text(sysctl_path(name))),
+        Probe::DirList(path) => Way::Own(Own::Names(path)),
+        Probe::Command(argv) => Way::Own(Own::Command(argv)),
+        Probe::Elf(path) | Probe::LibcVersions(path) | Probe::OpensshVersion(path) => Way::Not {
+            source: path.clone(),
+            reason: NOT_OVER_SSH,
+            not_given: false,
+        },
+        Probe::Image(_) | Probe::LiveRun => Way::Not {
+            source: "--image".to_owned(),
+            reason: crate::facts::NO_IMAGE,
+            not_given: true,
+        },
+        Probe::SeccompProfile(_) => Way::Not {
+            source: "--param seccomp-profile".to_owned(),
+            reason: crate::facts::NO_SECCOMP_PROFILE,
+            not_given: true,
+        },
+        Probe::ProbeProgram => Way::Not {
+            source: crate::targets::probe_program::PROGRAM.to_owned(),
+            reason:
+                "the probe program runs over SSH in its own session; this batch does not run it",
+            not_given: false,
+        },
+        Probe::ImageIntegrity(_)
+        | Probe::ImageConfig(_)
+        | Probe::ImageLabel(_)
+        | Probe::ImageInfo(_) => Way::Not {
+            source: probe.to_string(),
+            reason: crate::targets::NOT_AN_IMAGE,
+            not_given: false,
+        },
+    }
+}
+
 const PRELUDE: &str = r#"set -u
 export LC_ALL=C
 T=$(mktemp -d 2>/dev/null) || T="/tmp/hostcert.$$"
@@ -79,6 +202,37 @@ const EPILOGUE: &str = r#"printf '\n@@HC %s DONE\n' "$N"
 } | if [ "$ENC" = b ]; then base64; else od -An -v -tx1; fi
 "#;
 
+/// The script's lines for a probe read by its own frame `id`.
+fn own_snippet(id: &str, read: &Own<'_>) -> String {
+    match read {
+        Own::Stat(path) => {
+            let path = shell_quote(path);
+            format!(
+                "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; else if [ -L {path} ]; then printf '%s' 'l|'; else printf '%s' '-|'; fi; if stat -L -c '%f|%u|%g|%s|%t|%T' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; fi\n"
+            )
+        }
+        // Not the shell's `read`: it reads a byte at a time, and many /proc/sys files answer
+        // only a read at offset 0.
+        Own::Text(path) => format!("rd {id} {}\n", shell_quote(path)),
+        Own::Names(path) => {
+            let path = shell_quote(path);
+            format!(
+                "b {id} {path}; if [ -d {path} ]; then if (cd {path} && for f in * .*; do if [ \"$f\" != . ] && [ \"$f\" != .. ] && {{ [ -e \"$f\" ] || [ -L \"$f\" ]; }}; then printf '%s\\0' \"$f\"; fi; done) 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; elif [ -e {path} ]; then printf 'Not a directory' > \"$T/e\"; fail {id} {path}; else e {id} absent; fi\n"
+            )
+        }
+        Own::Command(argv) => {
+            let program = shell_quote(&argv[0]);
+            let command: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+            let command = command.join(" ");
+            let source = shell_quote(&argv.join(" "));
+            format!(
+                "b {id} {source}; if command -v {program} >/dev/null 2>&1; then $TO {command} > \"$T/o\" 2> \"$T/c\" < /dev/null; s=$?; if [ -n \"$TO\" ] && [ $s = 124 ]; then e {id} timeout; else head -c {max} \"$T/o\"; e {id} \"exit:$s\"; b {id}.err {source}; head -c {max} \"$T/c\"; e {id}.err ok; fi; else e {id} absent; fi\n",
+                max = MAX_FILE_BYTES
+            )
+        }
+    }
+}
+
 impl Batch {
     /// The script that reads every probe, with a fresh nonce.
     pub fn new(probes: &ProbeSet, nonce: &str) -> Batch {
@@ -87,7 +241,32 @@ impl Batch {
             .replace("MAXPLUS", &(MAX_FILE_BYTES + 1).to_string())
             .replace("TIMEOUT", &COMMAND_TIMEOUT.as_secs().to_string());
         let mut ids = BTreeMap::new();
-        if probes.iter().any(|p| matches!(p, Probe::KernelConfig(_))) {
+        let (mut kernel_config, mut mounts, mut os_release) = (false, false, false);
+        let mut modules: Vec<&str> = Vec::new();
+        let mut own = String::new();
+        for (index, probe) in probes.iter().enumerate() {
+            match way(probe) {
+                // Every batch has these frames; the inventory's and subid's files are listed by
+                // `file_inputs`.
+                Way::Release
+                | Way::Architecture
+                | Way::Runtime(_)
+                | Way::Runtimes
+                | Way::SubidRanges(_)
+                | Way::Packages
+                | Way::Not { .. } => {}
+                Way::KernelConfig(_) => kernel_config = true,
+                Way::Mounts(_) | Way::CgroupMode => mounts = true,
+                Way::OsRelease(_) => os_release = true,
+                Way::KernelModule(name) => modules.push(name),
+                Way::Own(read) => {
+                    let id = format!("p{index}");
+                    own += &own_snippet(&id, &read);
+                    ids.insert(probe.clone(), id);
+                }
+            }
+        }
+        if kernel_config {
             // The places the local reader tries, in its order; a `*` stays a glob.
             let places = kernel_config_places("$r");
             let words: Vec<String> = places
@@ -159,22 +338,12 @@ fi
             );
             exists.insert(path, id);
         }
-        if probes
-            .iter()
-            .any(|p| matches!(p, Probe::Mounts(_) | Probe::CgroupMode))
-        {
+        if mounts {
             script += &format!("rd mountinfo {MOUNTINFO}\n");
         }
-        if probes.iter().any(|p| matches!(p, Probe::OsRelease(_))) {
+        if os_release {
             script += "if [ -e /etc/os-release ]; then rd osr /etc/os-release; else rd osr /usr/lib/os-release; fi\n";
         }
-        let modules: Vec<&str> = probes
-            .iter()
-            .filter_map(|p| match p {
-                Probe::KernelModule(name) => Some(name.as_str()),
-                _ => None,
-            })
-            .collect();
         if !modules.is_empty() {
             // Names are validated ([A-Za-z0-9_-]); a dash and an underscore are the same.
             let alternatives: Vec<String> = modules
@@ -197,40 +366,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 find_names.join(" -o ")
             );
         }
-        for (index, probe) in probes.iter().enumerate() {
-            let id = format!("p{index}");
-            let snippet = match probe {
-                Probe::File(path) => {
-                    let path = shell_quote(path);
-                    format!(
-                        "b {id} {path}; if [ ! -e {path} ]; then e {id} absent; else if [ -L {path} ]; then printf '%s' 'l|'; else printf '%s' '-|'; fi; if stat -L -c '%f|%u|%g|%s|%t|%T' {path} 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; fi\n"
-                    )
-                }
-                Probe::FileContent(path) => format!("rd {id} {}\n", shell_quote(path)),
-                // Not the shell's `read`: it reads a byte at a time, and many /proc/sys files
-                // answer only a read at offset 0.
-                Probe::Sysctl(_) => format!("rd {id} {}\n", shell_quote(&sysctl_path(probe))),
-                Probe::DirList(path) => {
-                    let path = shell_quote(path);
-                    format!(
-                        "b {id} {path}; if [ -d {path} ]; then if (cd {path} && for f in * .*; do if [ \"$f\" != . ] && [ \"$f\" != .. ] && {{ [ -e \"$f\" ] || [ -L \"$f\" ]; }}; then printf '%s\\0' \"$f\"; fi; done) 2> \"$T/e\"; then e {id} ok; else fail {id} {path}; fi; elif [ -e {path} ]; then printf 'Not a directory' > \"$T/e\"; fail {id} {path}; else e {id} absent; fi\n"
-                    )
-                }
-                Probe::Command(argv) => {
-                    let program = shell_quote(&argv[0]);
-                    let command: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-                    let command = command.join(" ");
-                    let source = shell_quote(&argv.join(" "));
-                    format!(
-                        "b {id} {source}; if command -v {program} >/dev/null 2>&1; then $TO {command} > \"$T/o\" 2> \"$T/c\" < /dev/null; s=$?; if [ -n \"$TO\" ] && [ $s = 124 ]; then e {id} timeout; else head -c {max} \"$T/o\"; e {id} \"exit:$s\"; b {id}.err {source}; head -c {max} \"$T/c\"; e {id}.err ok; fi; else e {id} absent; fi\n",
-                        max = MAX_FILE_BYTES
-                    )
-                }
-                _ => continue,
-            };
-            ids.insert(probe.clone(), id);
-            script += &snippet;
-        }
+        script += &own;
         if wants_rpm_database(probes) {
             // Last: the largest frames, so that a host whose database overruns the output cap
             // still sends every other fact.
@@ -279,34 +415,40 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
         let sent = SentFiles::new(&frames, &self.files, &self.exists, &missing);
         let mut facts = FactSet::default();
         for probe in probes {
-            let fact = match probe {
-                Probe::Runtime(name) => inventory
+            let fact = match way(probe) {
+                Way::Runtime(name) => inventory
                     .get_or_insert_with(|| runtimes::Inventory::read(&sent))
                     .fact(probe, name),
-                Probe::Runtimes => inventory
+                Way::Runtimes => inventory
                     .get_or_insert_with(|| runtimes::Inventory::read(&sent))
                     .summary_fact(probe),
-                Probe::Packages | Probe::Package(_) => package_fact(
+                Way::Packages => package_fact(
                     package_list.get_or_insert_with(|| PackageList::read(&sent)),
                     probe,
                 ),
-                Probe::CgroupMode => {
-                    let table = mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
-                    match table.as_ref().map_err(Clone::clone).and_then(node::live_cgroup_mode) {
-                        Ok((mode, source)) => Fact::read(probe.clone(), source, FactValue::Text(mode)),
+                Way::CgroupMode => {
+                    let table =
+                        mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
+                    match table
+                        .as_ref()
+                        .map_err(Clone::clone)
+                        .and_then(node::live_cgroup_mode)
+                    {
+                        Ok((mode, source)) => {
+                            Fact::read(probe.clone(), source, FactValue::Text(mode))
+                        }
                         Err(reason) => Fact::failed(probe.clone(), "cgroup layout", reason),
                     }
                 }
-                Probe::SubidRanges(user) => match node::subid_ranges(&sent, user) {
-                    Ok(value) => Fact::read(probe.clone(), "/etc/passwd, /etc/subuid, /etc/subgid", value),
+                Way::SubidRanges(user) => match node::subid_ranges(&sent, user) {
+                    Ok(value) => Fact::read(
+                        probe.clone(),
+                        "/etc/passwd, /etc/subuid, /etc/subgid",
+                        value,
+                    ),
                     Err(reason) => Fact::failed(probe.clone(), "/etc/subuid, /etc/subgid", reason),
                 },
-                Probe::UserCgroup(_) | Probe::FileCaps(_) | Probe::Filesystem(_) => Fact::failed(
-                    probe.clone(),
-                    probe.to_string(),
-                    "not read over SSH yet: judge this host with --target host-root:/ run on it, or from an OS tree of its image",
-                ),
-                Probe::KernelRelease => match &release {
+                Way::Release => match &release {
                     Some(release) => Fact::read(
                         probe.clone(),
                         "/proc/sys/kernel/osrelease",
@@ -316,13 +458,13 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         Fact::failed(probe.clone(), "/proc/sys/kernel/osrelease", missing.clone())
                     }
                 },
-                Probe::Architecture => match frames.get("arch") {
+                Way::Architecture => match frames.get("arch") {
                     Some(frame) if frame.status == "ok" => {
                         Fact::read(probe.clone(), "uname -m", FactValue::Text(frame.text()))
                     }
                     _ => Fact::failed(probe.clone(), "uname -m", missing.clone()),
                 },
-                Probe::KernelConfig(symbol) => {
+                Way::KernelConfig(symbol) => {
                     let config = kernel_config.get_or_insert_with(|| match frames.get("kconfig") {
                         Some(frame) if frame.status == "ok" => KernelConfig::from_bytes(&frame.payload, &frame.source),
                         Some(frame) if frame.status == "absent" => Err(format!(
@@ -334,7 +476,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     });
                     symbol_fact(config, probe, symbol)
                 }
-                Probe::OsRelease(key) => match frames.get("osr") {
+                Way::OsRelease(key) => match frames.get("osr") {
                     Some(frame) if frame.status == "ok" => {
                         let value = parse_os_release(&frame.text())
                             .remove(key)
@@ -351,7 +493,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     ),
                     None => Fact::failed(probe.clone(), "/etc/os-release", missing.clone()),
                 },
-                Probe::KernelModule(name) => {
+                Way::KernelModule(name) => {
                     let index = modules.get_or_insert_with(|| {
                         let Some(release) = &release else {
                             return Err(missing.clone());
@@ -359,7 +501,9 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         let ok =
                             |id: &str| frames.get(id).filter(|f| f.status == "ok").map(Frame::text);
                         let files = ok("modules.files").map(|text| {
-                            text.lines().map(crate::targets::host::module_name).collect()
+                            text.lines()
+                                .map(crate::targets::host::module_name)
+                                .collect()
                         });
                         ModuleIndex::new(
                             true,
@@ -377,43 +521,25 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                         }
                     }
                 }
-                Probe::Mounts(point) => {
-                    let table = mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
+                Way::Mounts(point) => {
+                    let table =
+                        mount_table.get_or_insert_with(|| mount_table_of(&frames, &missing));
                     mounts_fact(table, probe, point)
                 }
-                Probe::Elf(path) | Probe::LibcVersions(path) | Probe::OpensshVersion(path) => {
-                    Fact::failed(probe.clone(), path.clone(), NOT_OVER_SSH)
-                }
-                Probe::Image(_) | Probe::LiveRun => {
-                    Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE)
-                }
-                Probe::SeccompProfile(_) => Fact::not_given(
-                    probe.clone(),
-                    "--param seccomp-profile",
-                    crate::facts::NO_SECCOMP_PROFILE,
-                ),
-                Probe::ProbeProgram => Fact::failed(
-                    probe.clone(),
-                    crate::targets::probe_program::PROGRAM,
-                    "the probe program runs over SSH in its own session; this batch does not run it",
-                ),
-                Probe::Boot => Fact::not_given(probe.clone(), "vm:", crate::targets::NOT_BOOTED),
-                _ if probe.is_image() => Fact::failed(
-                    probe.clone(),
-                    probe_source(probe),
-                    crate::targets::NOT_AN_IMAGE,
-                ),
-                _ => {
-                    let Some(frame) = self.ids.get(probe).and_then(|id| frames.get(id)) else {
-                        facts.insert(Fact::failed(
-                            probe.clone(),
-                            probe_source(probe),
-                            missing.clone(),
-                        ));
-                        continue;
-                    };
-                    self.own_frame_fact(probe, frame, &frames)
-                }
+                Way::Not {
+                    source,
+                    reason,
+                    not_given: true,
+                } => Fact::not_given(probe.clone(), source, reason),
+                Way::Not {
+                    source,
+                    reason,
+                    not_given: false,
+                } => Fact::failed(probe.clone(), source, reason),
+                Way::Own(read) => match self.ids.get(probe).and_then(|id| frames.get(id)) {
+                    Some(frame) => self.own_frame_fact(probe, &read, frame, &frames),
+                    None => Fact::failed(probe.clone(), read.source(), missing.clone()),
+                },
             };
             facts.insert(fact);
         }
@@ -429,6 +555,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
     fn own_frame_fact(
         &self,
         probe: &Probe,
+        read: &Own<'_>,
         frame: &Frame,
         frames: &BTreeMap<String, Frame>,
     ) -> Fact {
@@ -439,8 +566,8 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
         if frame.status == "error" {
             return Fact::failed(probe.clone(), source, error_text(frames, &self.ids[probe]));
         }
-        match probe {
-            Probe::File(_) => match parse_stat(&frame.text()) {
+        match read {
+            Own::Stat(_) => match parse_stat(&frame.text()) {
                 Some(stat) => Fact::read(probe.clone(), source, file_record(&stat)),
                 None => Fact::failed(
                     probe.clone(),
@@ -448,7 +575,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     format!("unexpected stat output `{}`", frame.text()),
                 ),
             },
-            Probe::FileContent(_) | Probe::Sysctl(_) => {
+            Own::Text(_) => {
                 if frame.payload.len() as u64 > MAX_FILE_BYTES {
                     return Fact::failed(
                         probe.clone(),
@@ -458,7 +585,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 }
                 Fact::read(probe.clone(), source, FactValue::Text(frame.text()))
             }
-            Probe::DirList(_) => {
+            Own::Names(_) => {
                 let mut names: Vec<String> = frame
                     .payload
                     .split(|b| *b == 0)
@@ -468,7 +595,7 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                 names.sort();
                 Fact::read(probe.clone(), source, FactValue::List(names))
             }
-            Probe::Command(argv) => {
+            Own::Command(argv) => {
                 if frame.status == "timeout" {
                     return Fact::failed(
                         probe.clone(),
@@ -496,7 +623,6 @@ if [ ! -e "/lib/modules/$r/modules.dep" ] && [ -d "/lib/modules/$r" ]; then b mo
                     command_record(status, &String::from_utf8_lossy(&frame.payload), &stderr),
                 )
             }
-            _ => Fact::failed(probe.clone(), source, "not read over SSH"),
         }
     }
 }
@@ -793,9 +919,6 @@ fn parse_stat(text: &str) -> Option<FileStat> {
     })
 }
 
-/// Why ELF facts are not read over SSH: they would need each binary's bytes sent back.
-const NOT_OVER_SSH: &str = "not read over SSH: hostcert reads ELF files only from OS trees, images and this machine (use --image for the image side of a pair)";
-
 /// The error text the host gave for frame `id` (its `id.err` frame).
 fn error_text(frames: &BTreeMap<String, Frame>, id: &str) -> String {
     frames
@@ -805,21 +928,13 @@ fn error_text(frames: &BTreeMap<String, Frame>, id: &str) -> String {
         .unwrap_or_else(|| "the host could not read it".to_owned())
 }
 
-/// Where a probe reads, for facts the batch never reached.
-fn probe_source(probe: &Probe) -> String {
-    match probe {
-        Probe::File(path) | Probe::FileContent(path) | Probe::DirList(path) => path.clone(),
-        Probe::Sysctl(_) => sysctl_path(probe),
-        Probe::Command(argv) => argv.join(" "),
-        other => other.to_string(),
-    }
-}
-
-fn sysctl_path(probe: &Probe) -> String {
-    match probe {
-        Probe::Sysctl(name) if name.contains('/') => format!("/proc/sys/{name}"),
-        Probe::Sysctl(name) => format!("/proc/sys/{}", name.replace('.', "/")),
-        _ => String::new(),
+/// The file a sysctl is read from: `/proc/sys/` and the dotted name with slashes (a name that
+/// has slashes already is a path under `/proc/sys`).
+fn sysctl_path(name: &str) -> String {
+    if name.contains('/') {
+        format!("/proc/sys/{name}")
+    } else {
+        format!("/proc/sys/{}", name.replace('.', "/"))
     }
 }
 
