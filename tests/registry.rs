@@ -1108,6 +1108,19 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
                 .then_some(Reply::Endless)
             }),
         ),
+        // A layer that trickles in, a byte before each read would time out, is cut by the
+        // rate --gather-timeout sets, never waited for to the end.
+        (
+            "trickling-layer",
+            "bytes a second a blob must arrive at",
+            Box::new(|r, i, _| {
+                (r.authorization.is_some()
+                    && r.path.ends_with(&format!("/blobs/{}", i.layer_digest)))
+                .then(|| Reply::Trickle {
+                    body: i.layer.clone(),
+                })
+            }),
+        ),
         (
             "endless-manifest",
             "larger than",
@@ -1168,7 +1181,12 @@ fn hostile_registries_give_one_clear_error_each_and_cache_nothing() {
                     if !text.contains(expected) {
                         wrong.push(format!("{name}: expected `{expected}` in {text}"));
                     }
-                    let fetched_layer = ["wrong-layer", "lying-length", "endless-layer"];
+                    let fetched_layer = [
+                        "wrong-layer",
+                        "lying-length",
+                        "endless-layer",
+                        "trickling-layer",
+                    ];
                     if !fetched_layer.contains(&name) && code(&output) != 2 {
                         wrong.push(format!("{name}: exit {} ({text})", code(&output)));
                     }

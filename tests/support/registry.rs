@@ -367,6 +367,9 @@ pub enum Reply {
     Endless,
     /// Never answers (until the server stops).
     Hang,
+    /// Says the body's real length, then sends it one byte every 400 ms (each read of the
+    /// client gets a byte before its timeout), until the client goes away.
+    Trickle { body: Vec<u8> },
 }
 
 impl Reply {
@@ -532,6 +535,22 @@ fn serve(
                     if writer.write_all(&chunk).is_err() {
                         return;
                     }
+                }
+                return;
+            }
+            Reply::Trickle { body } => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                if writer.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for byte in body {
+                    if stop.load(Ordering::SeqCst)
+                        || writer.write_all(&[byte]).is_err()
+                        || writer.flush().is_err()
+                    {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(400));
                 }
                 return;
             }

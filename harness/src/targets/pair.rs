@@ -287,7 +287,7 @@ pub fn open_image(
         return Err(TargetError {
             target: address.to_owned(),
             reason: format!(
-                "--image needs a target that serves files (rootfs:DIR, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE), not a {} target",
+                "--image needs a target that serves files (rootfs:DIR, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, docker://HOST/REPO[:TAG], containers-storage:NAME[:TAG]), not a {} target",
                 image.kind().as_str()
             ),
         });

@@ -9,12 +9,13 @@
 //! registry's own origin (scheme, host and port), never to another host (blob storage, a CDN).
 //! Timeouts: `--connect-timeout` for each connection, `--gather-timeout` for each response
 //! and for each read of a body (a registry that stops sending), and for the whole of each small
-//! document. Every message is passed through [`Client::redact`], so that no secret, even one
+//! document; a body that keeps trickling in is cut when a `--gather-timeout` window brings fewer
+//! bytes than [`MIN_BYTES_PER_SECOND`] allows ([`MinimumRate`]). Every message is passed through [`Client::redact`], so that no secret, even one
 //! a hostile server echoes back, reaches an error, a report or a log.
 
 use std::io::Read;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use ureq::http::{Response, StatusCode};
@@ -60,6 +61,57 @@ pub(crate) struct Client {
     auth: Mutex<Auth>,
     verify: bool,
     timeout: Duration,
+}
+
+/// The slowest a registry may send a blob, averaged over each `--gather-timeout` window: below
+/// it, a body that keeps trickling in (a byte just before each read would time out) is cut, so
+/// that a hostile or broken registry cannot hold a run however long its blob is.
+pub(crate) const MIN_BYTES_PER_SECOND: u64 = 1024;
+
+/// A reader that fails once a window of `window` brought fewer than
+/// [`MIN_BYTES_PER_SECOND`] per second (as curl's `--speed-limit` with `--speed-time`).
+pub(crate) struct MinimumRate<R> {
+    inner: R,
+    window: Duration,
+    started: Instant,
+    received: u64,
+}
+
+impl<R> MinimumRate<R> {
+    pub(crate) fn new(inner: R, window: Duration) -> MinimumRate<R> {
+        MinimumRate {
+            inner,
+            window,
+            started: Instant::now(),
+            received: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for MinimumRate<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.received += read as u64;
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.window {
+            let floor = MIN_BYTES_PER_SECOND.saturating_mul(self.window.as_secs().max(1));
+            if self.received < floor && read > 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the registry sent {} bytes in {:.1} seconds, slower than the {} bytes a second a blob must arrive at (averaged over --gather-timeout, {} seconds)",
+                        self.received,
+                        elapsed.as_secs_f64(),
+                        MIN_BYTES_PER_SECOND,
+                        self.window.as_secs()
+                    ),
+                ));
+            }
+            self.started = Instant::now();
+            self.received = 0;
+        }
+        Ok(read)
+    }
 }
 
 /// A request that failed: the HTTP status when there was a response, and why.
@@ -165,6 +217,11 @@ pub(crate) fn read_limited(body: Body, limit: u64) -> Result<Vec<u8>, String> {
 }
 
 impl Client {
+    /// `--gather-timeout`: each response, each read of a body, each window of a blob's rate.
+    pub(crate) fn gather_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A client for the reference's repository; nothing is sent yet.
     pub(crate) fn new(
         reference: &DockerReference,

@@ -483,7 +483,11 @@ impl Registry {
         }
         let file = self.cache.temporary().map_err(&fail)?;
         let mut tee = verify::Tee {
-            source: response.into_body().into_reader().take(size + 1),
+            source: client::MinimumRate::new(
+                response.into_body().into_reader(),
+                self.client.gather_timeout(),
+            )
+            .take(size + 1),
             sink: std::io::BufWriter::with_capacity(STREAM_CHUNK, file),
         };
         let measured = verify::measure_in(&mut tee, layer.compression, size, STREAM_CHUNK);
