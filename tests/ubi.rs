@@ -351,6 +351,19 @@ fn isv_image(work: &Path, image: &str, report: &str) -> Output {
     output
 }
 
+/// `rpm -Va` as the modified-files tests ask it: what a file's type, mode, size, digest and
+/// link say, not owners, times, devices or capabilities (which preflight does not judge).
+const RPM_VA: &[&str] = &[
+    "-Va",
+    "--nodeps",
+    "--noscripts",
+    "--nomtime",
+    "--nouser",
+    "--nogroup",
+    "--nordev",
+    "--nocaps",
+];
+
 /// One check's result in a report folder.
 fn check_result(work: &Path, report: &str, check: &str) -> (String, String) {
     let text = std::fs::read_to_string(work.join(report).join("report.json")).unwrap();
@@ -603,21 +616,7 @@ fn modified_files_equal_rpm_va_but_where_preflight_differs() {
 
     // rpm -V's verdict on the merged tree: type, mode, size, digest, link, missing.
     let rootfs = merged(work, &image);
-    let verified = rpm_root(
-        &rootfs,
-        &[
-            "-Va",
-            "--nodeps",
-            "--noscripts",
-            "--nomtime",
-            "--nouser",
-            "--nogroup",
-            "--nordev",
-            "--nocaps",
-        ],
-    )
-    .output()
-    .unwrap();
+    let verified = rpm_root(&rootfs, RPM_VA).output().unwrap();
     let theirs: BTreeSet<String> = stdout(&verified)
         .lines()
         .filter_map(|line| line.split_whitespace().last())
@@ -1158,21 +1157,7 @@ fn a_berkeley_db_image_is_judged_as_rpm_judges_it() {
 
     // rpm -Va on the merged tree, through the same Berkeley DB file.
     let rootfs = merged(work, &image);
-    let verified = rpm_root_bdb(
-        &rootfs,
-        &[
-            "-Va",
-            "--nodeps",
-            "--noscripts",
-            "--nomtime",
-            "--nouser",
-            "--nogroup",
-            "--nordev",
-            "--nocaps",
-        ],
-    )
-    .output()
-    .unwrap();
+    let verified = rpm_root_bdb(&rootfs, RPM_VA).output().unwrap();
     let differs: BTreeMap<&str, &str> = PREFLIGHT_DIFFERS.iter().copied().collect();
     let expected: BTreeSet<String> = stdout(&verified)
         .lines()
