@@ -687,3 +687,68 @@ fn a_read_only_folder_is_an_error_and_its_file_is_left_alone() {
     assert_eq!(work.read("ro/report.json"), "old\n");
     assert_eq!(names(&work.path("ro")), vec!["report.json"]);
 }
+
+/// Regression (issue 11, formats rendered at once): two reports given one regular file would
+/// leave only the one renamed last, so the run is refused before anything is read, naming both
+/// options; devices such as /dev/null may still take several.
+#[test]
+fn two_reports_naming_one_file_are_refused_before_anything_is_read() {
+    let work = Work::new();
+    let json = a_report(&work);
+    let healthy = fixture("snapshots/healthy-host.json");
+    let output = hostcert(
+        &work,
+        &[
+            "run",
+            "--facts",
+            healthy.to_str().unwrap(),
+            "--json",
+            "same.json",
+            "--junit",
+            "./same.json",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "error: --json same.json and --junit ./same.json are one file: each report needs its own\n"
+    );
+    assert!(!work.path("same.json").exists() && !work.path("hostcert-report").exists());
+
+    let output = hostcert(
+        &work,
+        &[
+            "report",
+            "--from",
+            "out/report.json",
+            "--html",
+            "r",
+            "--markdown",
+            "out/../r",
+        ],
+    );
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("error: --html r and --markdown out/../r are one file"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!work.path("r").exists());
+
+    let output = hostcert(
+        &work,
+        &[
+            "report",
+            "--from",
+            "out/report.json",
+            "--json",
+            "/dev/null",
+            "--junit",
+            "/dev/null",
+            "--html",
+            "/dev/null",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(work.read("out/report.json"), json);
+}

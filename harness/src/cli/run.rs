@@ -122,15 +122,24 @@ fn run_on(
     let options = RenderOptions {
         waiver_warning_days: args.waiver_warning_days,
     };
-    let written = prepared
-        .outputs
-        .write(&view, &options, prepared.key.as_ref());
-    let summary = Console {
-        files: prepared.outputs.names(),
-        baseline: prepared.baseline.as_ref(),
-        interrupted: crate::interrupt::reason(),
-    }
-    .render_to_string(&view, &options);
+    // The files and the console's summary read the same view at once.
+    let (written, summary) = std::thread::scope(|scope| {
+        let summary = scope.spawn(|| {
+            Console {
+                files: prepared.outputs.names(),
+                baseline: prepared.baseline.as_ref(),
+                interrupted: crate::interrupt::reason(),
+            }
+            .render_to_string(&view, &options)
+        });
+        let written = prepared
+            .outputs
+            .write(&view, &options, prepared.key.as_ref());
+        let summary = summary
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (written, summary)
+    });
     if json_format || prepared.outputs.to_stdout {
         eprint!("{summary}");
     } else {

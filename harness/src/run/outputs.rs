@@ -132,6 +132,33 @@ impl Outputs {
         if let Some(bundle) = &bundle {
             to_stdout |= destination(bundle, false)?.is_stdout();
         }
+        // Two reports into one regular file would leave only the one written last.
+        let mut named: Vec<(String, &Path)> = files
+            .iter()
+            .map(|(format, path)| (format!("--{}", format.name), path.as_path()))
+            .chain(
+                bundle
+                    .as_deref()
+                    .map(|b| ("the signed bundle".to_owned(), b)),
+            )
+            .collect();
+        named.retain(|(_, path)| {
+            matches!(
+                crate::fsio::destination(path, false),
+                Ok(crate::fsio::Destination::Replace(_))
+            )
+        });
+        for (index, (first, path)) in named.iter().enumerate() {
+            let same = |other: &Path| same_file(path, other);
+            if let Some((second, other)) = named[index + 1..].iter().find(|(_, other)| same(other))
+            {
+                return Err(Error::Usage(format!(
+                    "{first} {} and {second} {} are one file: each report needs its own",
+                    path.display(),
+                    other.display()
+                )));
+            }
+        }
         Ok(Outputs {
             files,
             bundle,
@@ -139,30 +166,62 @@ impl Outputs {
         })
     }
 
-    /// Writes every file from `view`, each streamed as it is rendered, and the bundle signed with
-    /// `key` when there is one; the first failure is returned after the others were tried.
+    /// Writes every file from `view`, each streamed as it is rendered and each format on its own
+    /// thread (they read the same view; none waits for another), and the bundle signed with
+    /// `key` when there is one; the first failure, in format order, is returned after the others
+    /// were tried.
     pub fn write(
         &self,
         view: &ReportView<'_>,
         options: &RenderOptions,
         key: Option<&SigningKey>,
     ) -> Result<(), Error> {
-        let mut results = Vec::new();
-        let mut json = None;
-        for (format, path) in &self.files {
-            let is_json = format.name == hostcert_reports::json::FORMAT.name;
-            let mut digest = None;
-            let written = crate::fsio::write_output_with(path, format.takes_dash, |out| {
-                let mut hashing = Hashing::new(out);
-                format.renderer.render(view, options, &mut hashing)?;
-                digest = Some(hashing.digest());
-                Ok(())
-            });
-            if is_json && written.is_ok() {
-                json = digest.map(|digest| (path.clone(), digest));
-            }
-            results.push(written.map_err(Error::from));
-        }
+        // A regular file (or none yet) that no other format names is rendered on its own
+        // thread; the others (standard output, a terminal, a FIFO, a file named twice) one after
+        // the other here, in format order, as their bytes must not interleave.
+        let alone = |index: usize| {
+            let (format, path) = &self.files[index];
+            let regular = matches!(
+                crate::fsio::destination(path, format.takes_dash),
+                Ok(crate::fsio::Destination::Replace(_))
+            );
+            regular && self.files.iter().filter(|(_, p)| p == path).count() == 1
+        };
+        let written: Vec<(Result<(), Error>, Option<String>)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..self.files.len())
+                .map(|index| {
+                    let (format, path) = &self.files[index];
+                    alone(index)
+                        .then(|| scope.spawn(move || render_file(view, options, format, path)))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .enumerate()
+                .map(|(index, thread)| match thread {
+                    Some(thread) => thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    None => {
+                        let (format, path) = &self.files[index];
+                        render_file(view, options, format, path)
+                    }
+                })
+                .collect()
+        });
+        let json =
+            self.files
+                .iter()
+                .zip(&written)
+                .find_map(|((format, path), (result, digest))| {
+                    let is_json = format.name == hostcert_reports::json::FORMAT.name;
+                    match (is_json, result, digest) {
+                        (true, Ok(()), Some(digest)) => Some((path.clone(), digest.clone())),
+                        _ => None,
+                    }
+                });
+        let mut results: Vec<Result<(), Error>> =
+            written.into_iter().map(|(result, _)| result).collect();
         if let (Some(key), Some(bundle)) = (key, &self.bundle) {
             match &json {
                 Some((path, digest)) => {
@@ -195,6 +254,42 @@ impl Outputs {
             .chain(self.bundle.as_deref().map(show))
             .collect()
     }
+}
+
+/// Whether two outputs that are regular files (or nothing yet) are the same file: their folders
+/// resolved, then their names compared.
+fn same_file(one: &Path, other: &Path) -> bool {
+    let resolved = |path: &Path| {
+        let absolute = std::path::absolute(path).ok()?;
+        let folder = absolute.parent().map_or_else(
+            || absolute.clone(),
+            |folder| std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf()),
+        );
+        Some(folder.join(absolute.file_name()?))
+    };
+    one == other || matches!((resolved(one), resolved(other)), (Some(a), Some(b)) if a == b)
+}
+
+/// Writes `format` of `view` to `path`, streamed; the JSON report's digest (which a signed bundle
+/// names) is taken as it is written.
+fn render_file(
+    view: &ReportView<'_>,
+    options: &RenderOptions,
+    format: &Format,
+    path: &Path,
+) -> (Result<(), Error>, Option<String>) {
+    let mut digest = None;
+    let written = crate::fsio::write_output_with(path, format.takes_dash, |out| {
+        if format.name == hostcert_reports::json::FORMAT.name {
+            let mut hashing = Hashing::new(out);
+            format.renderer.render(view, options, &mut hashing)?;
+            digest = Some(hashing.digest());
+            Ok(())
+        } else {
+            format.renderer.render(view, options, out)
+        }
+    });
+    (written.map_err(Error::from), digest)
 }
 
 /// The signed bundle's path beside a JSON report: `report.json` gives `report.intoto.jsonl`.
