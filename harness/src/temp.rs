@@ -94,6 +94,9 @@ fn folders_in(dir: &Path) -> Vec<(PathBuf, u32)> {
     found
 }
 
+/// The most of /proc/self/mountinfo read (a table of thousands of mounts is far less).
+const MOUNT_TABLE_CAP: u64 = 16 << 20;
+
 /// Removes a temporary folder and everything in it, unless something is mounted under it
 /// (a real run's image tree, had its mount namespace leaked): removing would reach into the
 /// mount. A folder that is already gone is fine.
@@ -101,12 +104,19 @@ pub fn remove_folder(path: &Path) -> Result<(), String> {
     let Ok(canonical) = path.canonicalize() else {
         return Ok(());
     };
-    let mounts = crate::fsio::read_regular_text(
-        Path::new("/proc/self/mountinfo"),
-        crate::fsio::cap::FACT_TEXT,
-        "mount table",
-    )
-    .unwrap_or_default();
+    // The kernel's own table, not a user's file: read as it is (bounded), so this module,
+    // which `fsio` names its temporary files by, does not depend on `fsio`.
+    let mut mounts = String::new();
+    if let Ok(table) = std::fs::File::open("/proc/self/mountinfo") {
+        use std::io::Read;
+        let _ = table.take(MOUNT_TABLE_CAP + 1).read_to_string(&mut mounts);
+        if mounts.len() as u64 > MOUNT_TABLE_CAP {
+            return Err(format!(
+                "{}: the mount table is too long to tell whether something is mounted under it; not removed",
+                path.display()
+            ));
+        }
+    }
     // The fifth field is the mount point, with spaces and the like escaped as \ooo.
     let mounted = mounts
         .lines()

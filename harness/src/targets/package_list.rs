@@ -266,7 +266,7 @@ pub fn rpm_packages(
                 architecture: package.arch.clone(),
                 manager: Manager::Rpm,
                 files: package.files.iter().map(|f| f.path.clone()).collect(),
-                changelog_cves: super::runtimes::cve_ids(&package.changelog.join("\n")),
+                changelog_cves: cve_ids(&package.changelog.join("\n")),
                 vendor: package.vendor.clone(),
                 nevra: Some(package.nevra()),
                 name: package.name,
@@ -515,9 +515,37 @@ pub fn upstream_version(package_version: &str) -> String {
     out.split('+').next().unwrap_or_default().to_owned()
 }
 
+/// The distinct `CVE-YYYY-NNNN` ids in a text, sorted.
+pub fn cve_ids(text: &str) -> Vec<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(found) = text[at..].find("CVE-") {
+        let start = at + found;
+        let rest = &bytes[start + 4..];
+        let year = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if year == 4 && rest.get(4) == Some(&b'-') {
+            let number = rest[5..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if number >= 4 {
+                ids.insert(text[start..start + 9 + number].to_owned());
+            }
+        }
+        at = start + 4;
+    }
+    ids.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cve_ids_are_found_once_each() {
+        assert_eq!(
+            cve_ids("* CVE-2024-21626: x\n+ CVE-2023-25809, CVE-2024-21626; CVE-12-1 CVE-2020-123"),
+            ["CVE-2023-25809", "CVE-2024-21626"]
+        );
+    }
 
     #[test]
     fn dpkg_status_lists_installed_packages_only() {

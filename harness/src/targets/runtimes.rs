@@ -418,38 +418,5 @@ fn changelog_cves(files: &dyn TargetFiles, package: &str) -> Result<Vec<String>,
         .take(MAX_CHANGELOG_BYTES)
         .read_to_end(&mut text)
         .map_err(|e| format!("{path}: {e}"))?;
-    Ok(cve_ids(&String::from_utf8_lossy(&text)))
-}
-
-/// The distinct `CVE-YYYY-NNNN` ids in a text, sorted.
-pub fn cve_ids(text: &str) -> Vec<String> {
-    let mut ids = std::collections::BTreeSet::new();
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    while let Some(found) = text[at..].find("CVE-") {
-        let start = at + found;
-        let rest = &bytes[start + 4..];
-        let year = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if year == 4 && rest.get(4) == Some(&b'-') {
-            let number = rest[5..].iter().take_while(|b| b.is_ascii_digit()).count();
-            if number >= 4 {
-                ids.insert(text[start..start + 9 + number].to_owned());
-            }
-        }
-        at = start + 4;
-    }
-    ids.into_iter().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cve_ids_are_found_once_each() {
-        assert_eq!(
-            cve_ids("* CVE-2024-21626: x\n+ CVE-2023-25809, CVE-2024-21626; CVE-12-1 CVE-2020-123"),
-            ["CVE-2023-25809", "CVE-2024-21626"]
-        );
-    }
+    Ok(super::package_list::cve_ids(&String::from_utf8_lossy(&text)))
 }

@@ -80,7 +80,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format!(
                     "duplicate key `{}`",
-                    super::layout::shorten(&key)
+                    super::descriptor::shorten(&key)
                 )));
             }
             let Strict(value) = map.next_value()?;

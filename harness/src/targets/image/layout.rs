@@ -8,9 +8,9 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::descriptor::{kind, string_map, Descriptor, Platform};
+pub(super) use super::descriptor::{hex, shorten, Sha256Digest};
 use super::json;
 
 /// The largest index, manifest or config read: a hostile one cannot exhaust memory.
@@ -49,78 +49,6 @@ fn layer_compression(media_type: &str) -> Option<Compression> {
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Compression::Zstd,
         _ => return None,
     })
-}
-
-/// A sha256 digest, validated: 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Sha256Digest(pub String);
-
-impl Sha256Digest {
-    /// Parses `sha256:<hex>`; a value outside the image-spec's digest grammar, another
-    /// algorithm, or a malformed sha256 is an error naming it.
-    pub(super) fn parse(text: &str) -> Result<Sha256Digest, String> {
-        let component = |part: &str| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        };
-        let grammar = text.split_once(':').is_some_and(|(algorithm, encoded)| {
-            algorithm.split(['+', '.', '_', '-']).all(component)
-                && !encoded.is_empty()
-                && encoded
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
-        });
-        let Some((algorithm, encoded)) = text.split_once(':').filter(|_| grammar) else {
-            return Err(format!(
-                "digest `{}` does not follow the digest grammar (algorithm:encoded)",
-                shorten(text)
-            ));
-        };
-        if algorithm != "sha256" {
-            return Err(format!(
-                "digest `{}` uses the algorithm `{}`; hostcert verifies sha256 digests only",
-                shorten(text),
-                shorten(algorithm)
-            ));
-        }
-        if encoded.len() != 64
-            || !encoded
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(format!(
-                "digest `{}` is not sha256:<64 lowercase hex digits>",
-                shorten(text)
-            ));
-        }
-        Ok(Sha256Digest(encoded.to_owned()))
-    }
-
-    pub(super) fn of(bytes: &[u8]) -> Sha256Digest {
-        Sha256Digest(hex(&Sha256::digest(bytes)))
-    }
-}
-
-impl std::fmt::Display for Sha256Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256:{}", self.0)
-    }
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Text from an image cut to 80 characters for messages.
-pub(super) fn shorten(text: &str) -> String {
-    let cut: String = text.chars().take(80).collect();
-    if cut.len() < text.len() {
-        format!("{cut}…")
-    } else {
-        cut
-    }
 }
 
 /// One layer to verify and unpack.

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::layout::{self, Image};
 use super::ImageOptions;
+use super::policy_config::Reference;
 
 /// The largest signature or key file read.
 const MAX_SIGNATURE_BYTES: u64 = 4 << 20;
@@ -626,67 +627,6 @@ fn check_payload(
         image.reference.as_deref(),
     )?;
     Ok(signed.text())
-}
-
-/// A Docker reference, normalised as containers/image normalises them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Reference {
-    repository: String,
-    tag: Option<String>,
-    digest: Option<String>,
-}
-
-impl Reference {
-    /// Whether it names a tag or a digest, not only a repository.
-    pub(super) fn is_tagged_or_digested(&self) -> bool {
-        self.tag.is_some() || self.digest.is_some()
-    }
-
-    pub(super) fn parse(text: &str) -> Option<Reference> {
-        if text.is_empty()
-            || text.len() > 512
-            || text.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return None;
-        }
-        let (rest, digest) = match text.split_once('@') {
-            Some((rest, digest)) => (rest, Some(digest.to_owned())),
-            None => (text, None),
-        };
-        let (name, tag) = match rest.rsplit_once(':') {
-            Some((name, tag)) if !tag.contains('/') => (name, Some(tag.to_owned())),
-            _ => (rest, None),
-        };
-        if name.is_empty() || name.ends_with('/') || name.starts_with('/') {
-            return None;
-        }
-        let first = name.split('/').next().unwrap_or("");
-        let has_registry = name.contains('/')
-            && (first.contains('.') || first.contains(':') || first == "localhost");
-        let repository = if has_registry {
-            name.to_owned()
-        } else if name.contains('/') {
-            format!("docker.io/{name}")
-        } else {
-            format!("docker.io/library/{name}")
-        };
-        Some(Reference {
-            repository,
-            tag,
-            digest,
-        })
-    }
-
-    fn text(&self) -> String {
-        let mut out = self.repository.clone();
-        if let Some(tag) = &self.tag {
-            out = format!("{out}:{tag}");
-        }
-        if let Some(digest) = &self.digest {
-            out = format!("{out}@{digest}");
-        }
-        out
-    }
 }
 
 /// containers/image's signedIdentity rules.

@@ -253,7 +253,7 @@ fn identity(value: &Value, what: &str) -> Result<(), String> {
         .unwrap_or("");
     let reference = |object: &Map<String, Value>, key: &str, tagged: bool| -> Result<(), String> {
         let text = string(object, key, what)?.unwrap_or("");
-        let parsed = super::policy::Reference::parse(text)
+        let parsed = Reference::parse(text)
             .ok_or_else(|| format!("{what}: invalid format of {key} `{}`", shorten(text)))?;
         if tagged && !parsed.is_tagged_or_digested() {
             return Err(format!(
@@ -423,6 +423,69 @@ fn check_storage_scope(scope: &str) -> Result<(), String> {
         [_, second] if id(second) || is_digest(second) => Ok(()),
         [_, digest, image_id] if is_digest(digest) && id(image_id) => Ok(()),
         _ => Err("its @digest or @ID is not valid".to_owned()),
+    }
+}
+
+/// A Docker reference, normalised as containers/image normalises them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Reference {
+    /// The repository, with its registry: `docker.io/library/busybox`.
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Whether it names a tag or a digest, not only a repository.
+    pub(super) fn is_tagged_or_digested(&self) -> bool {
+        self.tag.is_some() || self.digest.is_some()
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Reference> {
+        if text.is_empty()
+            || text.len() > 512
+            || text.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return None;
+        }
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest.to_owned())),
+            None => (text, None),
+        };
+        let (name, tag) = match rest.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, Some(tag.to_owned())),
+            _ => (rest, None),
+        };
+        if name.is_empty() || name.ends_with('/') || name.starts_with('/') {
+            return None;
+        }
+        let first = name.split('/').next().unwrap_or("");
+        let has_registry = name.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let repository = if has_registry {
+            name.to_owned()
+        } else if name.contains('/') {
+            format!("docker.io/{name}")
+        } else {
+            format!("docker.io/library/{name}")
+        };
+        Some(Reference {
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// The reference as containers/image prints it, normalised.
+    pub(super) fn text(&self) -> String {
+        let mut out = self.repository.clone();
+        if let Some(tag) = &self.tag {
+            out = format!("{out}:{tag}");
+        }
+        if let Some(digest) = &self.digest {
+            out = format!("{out}@{digest}");
+        }
+        out
     }
 }
 
