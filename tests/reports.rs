@@ -159,7 +159,10 @@ fn formats_rendered_at_once_equal_those_rendered_again_from_the_json() {
     ] {
         let run = work.read(&format!("hostcert-report/{run}"));
         assert!(run.contains("host-11"), "{run}");
-        assert!(run == work.read(rendered), "{rendered} differs from the run's");
+        assert!(
+            run == work.read(rendered),
+            "{rendered} differs from the run's"
+        );
     }
 }
 

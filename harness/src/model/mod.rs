@@ -10,7 +10,7 @@ mod version;
 
 pub use expect::{fixed_versions, Expectation, FactRef, Operand, Predicate};
 pub use ids::{CheckId, Name};
-pub use probe::{Probe, RUNTIMES};
+pub use probe::{ImageMetadata, Probe, ProbeClass, RUNTIMES};
 pub use profile::{CertifiedKind, Profile, Selector, Waiver};
 pub use suite::{Applicability, Check, Scalar, Suite, TargetKind};
 pub use version::{compare_dotted, fixed_in, KernelVersion, ReleaseVersion};

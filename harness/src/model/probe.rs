@@ -274,6 +274,92 @@ impl Probe {
     }
 }
 
+/// What answers a probe, as every target kind sorts them: the one exhaustive classification
+/// of [`Probe`], so a target matches on a dozen classes rather than listing every kind (and a
+/// new kind is sorted here once, the compiler pointing at this match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeClass<'p> {
+    /// A kernel config symbol: the target's kernel config.
+    KernelConfig(&'p str),
+    /// The kernel's release.
+    KernelRelease,
+    /// The machine's architecture.
+    Architecture,
+    /// A key of os-release.
+    OsRelease(&'p str),
+    /// Read from a root filesystem (files, folders, commands, kernel modules, binaries, the
+    /// mount table, runtimes, cgroups, package databases): a live host, an OS tree, an image's
+    /// unpacked files.
+    Files,
+    /// An image's own metadata (integrity, config, labels, derived facts).
+    ImageMetadata(ImageMetadata<'p>),
+    /// A pair's: a probe of the pair's image.
+    PairImage(&'p Probe),
+    /// A pair's: the runtime seccomp profile's action for a system call.
+    SeccompProfile(&'p str),
+    /// A pair's: the real run of its image on its host.
+    LiveRun,
+    /// A VM's boot record.
+    Boot,
+}
+
+/// The probes an image answers from its metadata rather than its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageMetadata<'p> {
+    /// [`Probe::ImageIntegrity`].
+    Integrity(&'p str),
+    /// [`Probe::ImageConfig`].
+    Config(&'p str),
+    /// [`Probe::ImageLabel`].
+    Label(&'p str),
+    /// [`Probe::ImageInfo`].
+    Info(&'p str),
+}
+
+impl Probe {
+    /// What answers this probe (see [`ProbeClass`]).
+    pub fn class(&self) -> ProbeClass<'_> {
+        match self {
+            Probe::KernelConfig(symbol) => ProbeClass::KernelConfig(symbol),
+            Probe::KernelRelease => ProbeClass::KernelRelease,
+            Probe::Architecture => ProbeClass::Architecture,
+            Probe::OsRelease(key) => ProbeClass::OsRelease(key),
+            Probe::File(_)
+            | Probe::FileContent(_)
+            | Probe::DirList(_)
+            | Probe::Sysctl(_)
+            | Probe::Command(_)
+            | Probe::KernelModule(_)
+            | Probe::Elf(_)
+            | Probe::LibcVersions(_)
+            | Probe::OpensshVersion(_)
+            | Probe::ProbeProgram
+            | Probe::Mounts(_)
+            | Probe::Runtime(_)
+            | Probe::Runtimes
+            | Probe::CgroupMode
+            | Probe::SubidRanges(_)
+            | Probe::UserCgroup(_)
+            | Probe::FileCaps(_)
+            | Probe::Filesystem(_)
+            | Probe::Packages
+            | Probe::Package(_) => ProbeClass::Files,
+            Probe::ImageIntegrity(scope) => {
+                ProbeClass::ImageMetadata(ImageMetadata::Integrity(scope))
+            }
+            Probe::ImageConfig(pointer) => {
+                ProbeClass::ImageMetadata(ImageMetadata::Config(pointer))
+            }
+            Probe::ImageLabel(name) => ProbeClass::ImageMetadata(ImageMetadata::Label(name)),
+            Probe::ImageInfo(key) => ProbeClass::ImageMetadata(ImageMetadata::Info(key)),
+            Probe::Image(inner) => ProbeClass::PairImage(inner),
+            Probe::SeccompProfile(syscall) => ProbeClass::SeccompProfile(syscall),
+            Probe::LiveRun => ProbeClass::LiveRun,
+            Probe::Boot => ProbeClass::Boot,
+        }
+    }
+}
+
 /// Shown in evidence: `CONFIG_NET_NS`, `sysctl net.ipv4.ip_forward`, `file-content /proc/...`.
 impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::kconfig::{symbol_fact, KernelConfig};
 use super::{Gathered, Target, TargetError};
 use crate::facts::{Fact, FactValue, ProbeSet};
-use crate::model::{Probe, TargetKind};
+use crate::model::{ProbeClass, TargetKind};
 
 /// A kernel config file on its own. Its kernel version comes from the config's
 /// `# Linux/<arch> <version> Kernel Configuration` header, or from `--param kernel-version=`.
@@ -65,9 +65,9 @@ impl Target for KernelConfigTarget {
         let config = read.as_ref().map_err(|reason| unreadable(reason.clone()))?;
         let facts = probes
             .iter()
-            .map(|probe| match probe {
-                Probe::KernelConfig(symbol) => symbol_fact(&read, probe, symbol),
-                Probe::KernelRelease => match (&self.kernel_version, config.header_version()) {
+            .map(|probe| match probe.class() {
+                ProbeClass::KernelConfig(symbol) => symbol_fact(&read, probe, symbol),
+                ProbeClass::KernelRelease => match (&self.kernel_version, config.header_version()) {
                     (Some(version), _) => Fact::read(
                         probe.clone(),
                         "--param kernel-version",
@@ -84,7 +84,7 @@ impl Target for KernelConfigTarget {
                         "the config has no `# Linux/<arch> <version> Kernel Configuration` header; give its version with --param kernel-version=X.Y.Z",
                     ),
                 },
-                Probe::Architecture => match config.architecture() {
+                ProbeClass::Architecture => match config.architecture() {
                     Some(arch) => Fact::read(probe.clone(), source.clone(), FactValue::Text(arch)),
                     None => Fact::failed(
                         probe.clone(),
@@ -92,48 +92,26 @@ impl Target for KernelConfigTarget {
                         "the config names no known architecture",
                     ),
                 },
-                Probe::OsRelease(_) => Fact::failed(
+                ProbeClass::OsRelease(_) => Fact::failed(
                     probe.clone(),
                     source.clone(),
                     "a kernel config alone has no os-release",
                 ),
-                Probe::Image(_) | Probe::LiveRun => {
+                ProbeClass::PairImage(_) | ProbeClass::LiveRun => {
                     Fact::not_given(probe.clone(), "--image", crate::facts::NO_IMAGE)
                 }
-                Probe::SeccompProfile(_) => Fact::not_given(
+                ProbeClass::SeccompProfile(_) => Fact::not_given(
                     probe.clone(),
                     "--param seccomp-profile",
                     crate::facts::NO_SECCOMP_PROFILE,
                 ),
-                Probe::Boot => Fact::not_given(probe.clone(), "vm:", super::NOT_BOOTED),
-                Probe::ImageIntegrity(_)
-                | Probe::ImageConfig(_)
-                | Probe::ImageLabel(_)
-                | Probe::ImageInfo(_) => Fact::failed(
+                ProbeClass::Boot => Fact::not_given(probe.clone(), "vm:", super::NOT_BOOTED),
+                ProbeClass::ImageMetadata(_) => Fact::failed(
                     probe.clone(),
                     probe.to_string(),
                     super::NOT_AN_IMAGE,
                 ),
-                Probe::File(_)
-                | Probe::FileContent(_)
-                | Probe::DirList(_)
-                | Probe::Sysctl(_)
-                | Probe::Command(_)
-                | Probe::KernelModule(_)
-                | Probe::Elf(_)
-                | Probe::LibcVersions(_)
-                | Probe::OpensshVersion(_)
-                | Probe::ProbeProgram
-                | Probe::Mounts(_)
-                | Probe::Runtime(_)
-                | Probe::Runtimes
-                | Probe::CgroupMode
-                | Probe::SubidRanges(_)
-                | Probe::UserCgroup(_)
-                | Probe::FileCaps(_)
-                | Probe::Filesystem(_)
-                | Probe::Packages
-                | Probe::Package(_) => Fact::failed(
+                ProbeClass::Files => Fact::failed(
                     probe.clone(),
                     source.clone(),
                     "needs a live host or an OS tree; this target is a kernel config alone",

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use super::{Gathered, Target, TargetError, Tree};
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet, NO_IMAGE, NO_SECCOMP_PROFILE};
-use crate::model::{Probe, TargetKind};
+use crate::model::{Probe, ProbeClass, TargetKind};
 
 /// Who answers a probe of a pair.
 enum Side<'p> {
@@ -34,39 +34,17 @@ enum Side<'p> {
 }
 
 fn side(probe: &Probe) -> Side<'_> {
-    match probe {
-        Probe::Image(inner) => Side::Image(inner),
-        Probe::ImageIntegrity(_)
-        | Probe::ImageConfig(_)
-        | Probe::ImageLabel(_)
-        | Probe::ImageInfo(_) => Side::Image(probe),
-        Probe::SeccompProfile(syscall) => Side::Seccomp(syscall),
-        Probe::LiveRun => Side::LiveRun,
-        Probe::KernelConfig(_)
-        | Probe::KernelRelease
-        | Probe::Architecture
-        | Probe::OsRelease(_)
-        | Probe::File(_)
-        | Probe::FileContent(_)
-        | Probe::DirList(_)
-        | Probe::Sysctl(_)
-        | Probe::Command(_)
-        | Probe::KernelModule(_)
-        | Probe::Elf(_)
-        | Probe::LibcVersions(_)
-        | Probe::OpensshVersion(_)
-        | Probe::ProbeProgram
-        | Probe::Mounts(_)
-        | Probe::Runtime(_)
-        | Probe::Runtimes
-        | Probe::CgroupMode
-        | Probe::SubidRanges(_)
-        | Probe::UserCgroup(_)
-        | Probe::FileCaps(_)
-        | Probe::Filesystem(_)
-        | Probe::Boot
-        | Probe::Packages
-        | Probe::Package(_) => Side::Host,
+    match probe.class() {
+        ProbeClass::PairImage(inner) => Side::Image(inner),
+        ProbeClass::ImageMetadata(_) => Side::Image(probe),
+        ProbeClass::SeccompProfile(syscall) => Side::Seccomp(syscall),
+        ProbeClass::LiveRun => Side::LiveRun,
+        ProbeClass::KernelConfig(_)
+        | ProbeClass::KernelRelease
+        | ProbeClass::Architecture
+        | ProbeClass::OsRelease(_)
+        | ProbeClass::Files
+        | ProbeClass::Boot => Side::Host,
     }
 }
 

@@ -418,5 +418,7 @@ fn changelog_cves(files: &dyn TargetFiles, package: &str) -> Result<Vec<String>,
         .take(MAX_CHANGELOG_BYTES)
         .read_to_end(&mut text)
         .map_err(|e| format!("{path}: {e}"))?;
-    Ok(super::package_list::cve_ids(&String::from_utf8_lossy(&text)))
+    Ok(super::package_list::cve_ids(&String::from_utf8_lossy(
+        &text,
+    )))
 }

@@ -9,8 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use super::descriptor::{kind, string_map, Descriptor, Platform};
 pub(super) use super::descriptor::{hex, shorten, Sha256Digest};
+use super::descriptor::{kind, string_map, Descriptor, Platform};
 use super::json;
 
 /// The largest index, manifest or config read: a hostile one cannot exhaust memory.

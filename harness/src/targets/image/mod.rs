@@ -37,7 +37,7 @@ use serde_json::Value;
 use super::host::{resolve_in_tree, HostFs};
 use super::{Gathered, Target, TargetError, Tree};
 use crate::facts::{Fact, FactSet, FactValue, ProbeSet};
-use crate::model::{Probe, TargetKind};
+use crate::model::{ImageMetadata, Probe, ProbeClass, TargetKind};
 use layout::{Image, Select};
 
 /// Options for image targets: the policy signatures are judged by, and where signatures are.
@@ -578,41 +578,21 @@ const NOT_KEPT: &str = "the image's files were not kept: no pair of this run mak
 /// Whether reading `probe` from an image needs its files unpacked (a bootable image's kernel
 /// is in its files).
 fn reads_files(probe: &Probe, bootable: bool) -> bool {
-    match probe {
-        Probe::ImageInfo(key) => matches!(
-            key.as_str(),
+    match probe.class() {
+        ProbeClass::ImageMetadata(ImageMetadata::Info(key)) => matches!(
+            key,
             "user" | "licenses" | "packages" | "sbom" | "modified-package-files" | "based-on-ubi"
         ),
-        Probe::ImageIntegrity(_) | Probe::ImageConfig(_) | Probe::ImageLabel(_) => false,
-        Probe::KernelRelease | Probe::Architecture => bootable,
-        Probe::OsRelease(key) => key != "ID",
+        ProbeClass::ImageMetadata(_) => false,
+        ProbeClass::KernelRelease | ProbeClass::Architecture => bootable,
+        ProbeClass::OsRelease(key) => key != "ID",
         // Read from the unpacked files, as from an OS tree.
-        Probe::KernelConfig(_)
-        | Probe::File(_)
-        | Probe::FileContent(_)
-        | Probe::DirList(_)
-        | Probe::Sysctl(_)
-        | Probe::Command(_)
-        | Probe::KernelModule(_)
-        | Probe::Elf(_)
-        | Probe::LibcVersions(_)
-        | Probe::OpensshVersion(_)
-        | Probe::Mounts(_)
-        | Probe::ProbeProgram
-        | Probe::Runtime(_)
-        | Probe::Runtimes
-        | Probe::CgroupMode
-        | Probe::SubidRanges(_)
-        | Probe::UserCgroup(_)
-        | Probe::FileCaps(_)
-        | Probe::Filesystem(_)
-        | Probe::Packages
-        | Probe::Package(_) => true,
+        ProbeClass::KernelConfig(_) | ProbeClass::Files => true,
         // A pair's own probes, which an image target asked directly answers as "not given"
         // through the tree reader, so only when its files are there.
-        Probe::Image(_) | Probe::SeccompProfile(_) | Probe::LiveRun => true,
+        ProbeClass::PairImage(_) | ProbeClass::SeccompProfile(_) | ProbeClass::LiveRun => true,
         // A VM's boot record, which the tree reader answers as "not given" for an image.
-        Probe::Boot => true,
+        ProbeClass::Boot => true,
     }
 }
 
@@ -664,45 +644,28 @@ impl Context<'_> {
     /// The fact of a probe answered from the image's metadata, `None` for one read from its
     /// files (by the tree reader) or a pair's own.
     fn fact(&self, probe: &Probe) -> Option<Fact> {
-        let metadata = match probe {
-            Probe::KernelRelease => {
+        let metadata = match probe.class() {
+            ProbeClass::KernelRelease => {
                 return Some(Fact::failed(
                     probe.clone(),
                     "image",
                     "an image has no kernel: it runs on its host's",
                 ))
             }
-            Probe::Architecture => Metadata::Architecture,
-            Probe::ImageIntegrity(scope) => Metadata::Integrity(scope),
-            Probe::ImageConfig(pointer) => Metadata::Config(pointer),
-            Probe::ImageLabel(name) => Metadata::Label(name),
-            Probe::ImageInfo(key) => Metadata::Info(key),
-            Probe::KernelConfig(_)
-            | Probe::OsRelease(_)
-            | Probe::File(_)
-            | Probe::FileContent(_)
-            | Probe::DirList(_)
-            | Probe::Sysctl(_)
-            | Probe::Command(_)
-            | Probe::KernelModule(_)
-            | Probe::Elf(_)
-            | Probe::LibcVersions(_)
-            | Probe::OpensshVersion(_)
-            | Probe::Mounts(_)
-            | Probe::ProbeProgram
-            | Probe::Runtime(_)
-            | Probe::Runtimes
-            | Probe::CgroupMode
-            | Probe::SubidRanges(_)
-            | Probe::UserCgroup(_)
-            | Probe::FileCaps(_)
-            | Probe::Filesystem(_)
-            | Probe::Image(_)
-            | Probe::SeccompProfile(_)
-            | Probe::LiveRun
-            | Probe::Boot
-            | Probe::Packages
-            | Probe::Package(_) => return None,
+            ProbeClass::Architecture => Metadata::Architecture,
+            ProbeClass::ImageMetadata(ImageMetadata::Integrity(scope)) => {
+                Metadata::Integrity(scope)
+            }
+            ProbeClass::ImageMetadata(ImageMetadata::Config(pointer)) => Metadata::Config(pointer),
+            ProbeClass::ImageMetadata(ImageMetadata::Label(name)) => Metadata::Label(name),
+            ProbeClass::ImageMetadata(ImageMetadata::Info(key)) => Metadata::Info(key),
+            ProbeClass::KernelConfig(_)
+            | ProbeClass::OsRelease(_)
+            | ProbeClass::Files
+            | ProbeClass::PairImage(_)
+            | ProbeClass::SeccompProfile(_)
+            | ProbeClass::LiveRun
+            | ProbeClass::Boot => return None,
         };
         Some(self.metadata(probe, metadata))
     }

@@ -15,8 +15,8 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::layout::{self, Image};
-use super::ImageOptions;
 use super::policy_config::Reference;
+use super::ImageOptions;
 
 /// The largest signature or key file read.
 const MAX_SIGNATURE_BYTES: u64 = 4 << 20;
