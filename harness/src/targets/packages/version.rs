@@ -252,8 +252,8 @@ pub fn dpkg_version_cmp(a: &str, b: &str) -> Ordering {
 /// Compares an installed package's version with another as its package manager (`rpm`, `dpkg`)
 /// compares them: rpm's [`Evr`] order, where a version given without a release matches every
 /// release of it only from below (`1.1.12-1` is at least `1.1.12`, and not below it), and
-/// [`dpkg_version_cmp`]. apk's order is not implemented: its packages are an error, never a
-/// guess.
+/// [`dpkg_version_cmp`], and [`apk_version_cmp`] for versions apk holds valid (an invalid one
+/// on either side is an error, never a guess).
 pub fn compare_package_version(
     manager: &str,
     installed: &str,
@@ -262,9 +262,229 @@ pub fn compare_package_version(
     match manager {
         "rpm" => Ok(Evr::parse(installed).cmp(&Evr::parse(other))),
         "dpkg" => Ok(dpkg_version_cmp(installed, other)),
+        "apk" => match [installed, other].into_iter().find(|v| !apk_version_is_valid(v)) {
+            Some(invalid) => Err(format!(
+                "`{invalid}` is not a valid apk version (digits{{.digits}}{{letter}}{{_suffix{{N}}}}{{~hash}}{{-rN}}), so apk's order cannot place it"
+            )),
+            None => Ok(apk_version_cmp(installed, other)),
+        },
         other_manager => Err(format!(
-            "{other_manager} versions are not compared by hostcert (only rpm's and dpkg's orders are implemented)"
+            "{other_manager} versions are not compared by hostcert (only rpm's, dpkg's and apk's orders are implemented)"
         )),
+    }
+}
+
+/// The kinds of token of an apk version, in apk's order (`src/version.c`): a token of a later
+/// kind where the other version ends or has an earlier kind sorts lower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ApkToken {
+    InitialDigit,
+    Digit,
+    Letter,
+    Suffix,
+    SuffixNumber,
+    CommitHash,
+    Revision,
+    End,
+    Invalid,
+}
+
+/// apk's suffixes, in order: `alpha`, `beta`, `pre`, `rc` sort before the version without a
+/// suffix, `cvs`, `svn`, `git`, `hg`, `p` after it.
+const APK_SUFFIXES: [&str; 9] = ["alpha", "beta", "pre", "rc", "", "cvs", "svn", "git", "hg"];
+/// Where the version without a suffix sorts among [`APK_SUFFIXES`] (`p` is after `hg`).
+const APK_NO_SUFFIX: usize = 4;
+
+/// One token of an apk version, as apk's `token_next` reads it.
+struct ApkTokens<'a> {
+    rest: &'a [u8],
+    token: ApkToken,
+    value: &'a [u8],
+    number: u64,
+    suffix: usize,
+}
+
+impl<'a> ApkTokens<'a> {
+    /// The first token: the leading digits.
+    fn first(text: &'a str) -> ApkTokens<'a> {
+        let mut tokens = ApkTokens {
+            rest: text.as_bytes(),
+            token: ApkToken::InitialDigit,
+            value: &[],
+            number: 0,
+            suffix: 0,
+        };
+        tokens.digits();
+        tokens
+    }
+
+    /// apk's `token_parse_digits`: the number wraps as apk's `uint64_t` does.
+    fn digits(&mut self) {
+        let count = self.rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (digits, rest) = self.rest.split_at(count);
+        self.number = digits.iter().fold(0u64, |n, d| {
+            n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+        });
+        self.value = digits;
+        self.rest = rest;
+        if count == 0 {
+            self.token = ApkToken::Invalid;
+        }
+    }
+
+    /// apk's `token_next`.
+    fn next(&mut self) {
+        let Some(&first) = self.rest.first() else {
+            self.token = ApkToken::End;
+            return;
+        };
+        let previous = self.token;
+        match first {
+            b'a'..=b'z' if previous <= ApkToken::Digit => {
+                self.value = &self.rest[..1];
+                self.rest = &self.rest[1..];
+                self.token = ApkToken::Letter;
+            }
+            b'.' | b'0'..=b'9' if first != b'.' || previous <= ApkToken::Digit => {
+                if first == b'.' {
+                    self.rest = &self.rest[1..];
+                }
+                self.token = match previous {
+                    ApkToken::InitialDigit | ApkToken::Digit => ApkToken::Digit,
+                    ApkToken::Suffix => ApkToken::SuffixNumber,
+                    _ => {
+                        self.token = ApkToken::Invalid;
+                        return;
+                    }
+                };
+                self.digits();
+            }
+            b'_' if previous <= ApkToken::SuffixNumber => {
+                self.rest = &self.rest[1..];
+                let count = self
+                    .rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_lowercase())
+                    .count();
+                let (name, rest) = self.rest.split_at(count);
+                self.value = name;
+                self.rest = rest;
+                let found = match name {
+                    b"p" => Some(APK_SUFFIXES.len()),
+                    _ => APK_SUFFIXES
+                        .iter()
+                        .position(|s| !s.is_empty() && s.as_bytes() == name),
+                };
+                match found {
+                    Some(suffix) => {
+                        self.suffix = suffix;
+                        self.token = ApkToken::Suffix;
+                    }
+                    None => self.token = ApkToken::Invalid,
+                }
+            }
+            b'~' if previous < ApkToken::CommitHash => {
+                self.rest = &self.rest[1..];
+                let count = self
+                    .rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                    .count();
+                let (hash, rest) = self.rest.split_at(count);
+                self.value = hash;
+                self.rest = rest;
+                self.token = if count == 0 {
+                    ApkToken::Invalid
+                } else {
+                    ApkToken::CommitHash
+                };
+            }
+            b'-' if previous < ApkToken::Revision && self.rest.starts_with(b"-r") => {
+                self.rest = &self.rest[2..];
+                self.token = ApkToken::Revision;
+                self.digits();
+            }
+            _ => self.token = ApkToken::Invalid,
+        }
+    }
+
+    /// apk's `token_cmp`, for two tokens of the same kind.
+    fn cmp_token(&self, other: &ApkTokens<'_>) -> Ordering {
+        let numeric = match self.token {
+            // A leading zero makes apk compare the digits as text, as Gentoo does.
+            ApkToken::Digit
+                if self.value.first() == Some(&b'0') || other.value.first() == Some(&b'0') =>
+            {
+                None
+            }
+            ApkToken::Digit
+            | ApkToken::InitialDigit
+            | ApkToken::SuffixNumber
+            | ApkToken::Revision => Some((self.number, other.number)),
+            ApkToken::Letter => Some((u64::from(self.value[0]), u64::from(other.value[0]))),
+            ApkToken::Suffix => Some((self.suffix as u64, other.suffix as u64)),
+            ApkToken::CommitHash | ApkToken::End | ApkToken::Invalid => None,
+        };
+        match numeric {
+            Some((a, b)) => a.cmp(&b),
+            None => self.value.cmp(other.value),
+        }
+    }
+}
+
+/// Whether apk holds `version` valid (`apk_version_validate`): digits, then `.digits`, one
+/// letter, `_suffix` with an optional number (alpha, beta, pre, rc, cvs, svn, git, hg, p), a
+/// `~` commit hash and a `-rN` revision, each optional and in that order.
+///
+/// ```
+/// use hostcert::targets::packages::version::apk_version_is_valid;
+/// assert!(apk_version_is_valid("1.36.1-r29"));
+/// assert!(apk_version_is_valid("3.0_rc2~abc123-r0"));
+/// assert!(!apk_version_is_valid("1.0bc"));
+/// assert!(!apk_version_is_valid("v1.0"));
+/// ```
+pub fn apk_version_is_valid(version: &str) -> bool {
+    let mut tokens = ApkTokens::first(version);
+    while tokens.token < ApkToken::End {
+        tokens.next();
+    }
+    tokens.token == ApkToken::End
+}
+
+/// Compares two versions as apk does (`apk_version_compare`, apk-tools `src/version.c`): token
+/// by token while both have tokens of the same kind (numbers numerically unless one has a
+/// leading zero, letters and hashes as text, suffixes in apk's order); then the version with
+/// more tokens is greater unless what follows is a pre-release suffix (`alpha`, `beta`, `pre`,
+/// `rc`), and a revision `-rN` sorts after everything else.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use hostcert::targets::packages::version::apk_version_cmp;
+/// assert_eq!(apk_version_cmp("1.1_alpha1", "1.1"), Ordering::Less);
+/// assert_eq!(apk_version_cmp("1.0_p1", "1.0"), Ordering::Greater);
+/// assert_eq!(apk_version_cmp("1.0_cvs", "1.0"), Ordering::Greater);
+/// assert_eq!(apk_version_cmp("1.36.1-r29", "1.36.1-r3"), Ordering::Greater);
+/// assert_eq!(apk_version_cmp("1.01", "1.1"), Ordering::Less);
+/// ```
+pub fn apk_version_cmp(a: &str, b: &str) -> Ordering {
+    let (mut ta, mut tb) = (ApkTokens::first(a), ApkTokens::first(b));
+    while ta.token == tb.token && ta.token < ApkToken::End {
+        let order = ta.cmp_token(&tb);
+        if order != Ordering::Equal {
+            return order;
+        }
+        ta.next();
+        tb.next();
+    }
+    let pre_release = |t: &ApkTokens<'_>| t.token == ApkToken::Suffix && t.suffix < APK_NO_SUFFIX;
+    if ta.token == tb.token {
+        Ordering::Equal
+    } else if pre_release(&ta) {
+        Ordering::Less
+    } else if pre_release(&tb) {
+        Ordering::Greater
+    } else {
+        tb.token.cmp(&ta.token)
     }
 }
 
