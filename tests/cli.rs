@@ -181,6 +181,9 @@ fn the_json_report_round_trips_and_renders_junit_again() {
         "run".as_ref(),
         "--facts".as_ref(),
         fixture("snapshots/broken-host.json").as_os_str(),
+        // Two targets: the four formats are rendered at once, each on its own thread.
+        "--facts".as_ref(),
+        fixture("snapshots/healthy-host.json").as_os_str(),
         "--json".as_ref(),
         "r.json".as_ref(),
         "--junit".as_ref(),

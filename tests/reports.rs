@@ -121,51 +121,6 @@ fn a_fleet_run_writes_every_report_and_its_junit_validates() {
     assert!(!work.read("quiet.md").contains("**Warning:**"));
 }
 
-/// Regression (issue 11): a run renders its four formats at once, each on its own thread, from
-/// its spool; each file must be byte for byte what `report --from` renders, one format at a time,
-/// from the JSON the run wrote.
-#[test]
-fn formats_rendered_at_once_equal_those_rendered_again_from_the_json() {
-    let work = Work::new();
-    let mut files = Vec::new();
-    for index in 0..12 {
-        let fixture = ["broken-host", "healthy-host"][index % 2];
-        files.push(work.snapshot(fixture, &format!("host-{index}"), |_| {}));
-    }
-    files.push("missing.json".to_owned());
-    let mut args = vec!["run".to_owned()];
-    args.extend(facts_args(&files));
-    let output = work.hostcert(&args);
-    assert_eq!(code(&output), 1, "{}{}", stdout(&output), stderr(&output));
-    let again = work.hostcert(&[
-        "report",
-        "--from",
-        "hostcert-report/report.json",
-        "--json",
-        "again.json",
-        "--junit",
-        "again.xml",
-        "--html",
-        "again.html",
-        "--markdown",
-        "again.md",
-    ]);
-    assert_eq!(code(&again), 0, "{}", stderr(&again));
-    for (run, rendered) in [
-        ("report.json", "again.json"),
-        ("junit.xml", "again.xml"),
-        ("report.html", "again.html"),
-        ("report.md", "again.md"),
-    ] {
-        let run = work.read(&format!("hostcert-report/{run}"));
-        assert!(run.contains("host-11"), "{run}");
-        assert!(
-            run == work.read(rendered),
-            "{rendered} differs from the run's"
-        );
-    }
-}
-
 /// A waivers file is read through the same YAML code as profiles: one clear error at
 /// file:line:column, before any target is read, and `lint` checks it.
 #[test]
