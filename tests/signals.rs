@@ -361,3 +361,102 @@ fn clean_and_the_next_run_remove_the_folders_of_killed_runs_only() {
     assert!(support::stderr(&output).contains(&format!("note: removed folder {}", again.display())));
     assert!(!again.exists() && living.exists());
 }
+
+/// Regression: a signal while an image's layer is being unpacked ends the unpacking within one
+/// read (it used to write on until the process exited, racing the removal of its folder, which
+/// could then be left behind half-removed), and nothing is left in TMPDIR.
+#[test]
+fn sigint_while_a_layer_is_unpacked_stops_it_and_leaves_nothing_behind() {
+    let work = Work::new();
+    std::fs::create_dir(work.path("tmp")).unwrap();
+    // An image of one uncompressed layer of 12,000 files of 16 KiB (190 MiB): long enough to
+    // unpack that the signal lands while it goes on.
+    let made = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import hashlib, io, json, os, sys, tarfile
+root = sys.argv[1]
+blobs = os.path.join(root, "blobs", "sha256")
+os.makedirs(blobs)
+def put(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(data)
+    return "sha256:" + digest, len(data)
+layer = io.BytesIO()
+noise = os.urandom(16384 + 12000)
+with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    for index in range(12000):
+        info = tarfile.TarInfo(f"data/file-{index:05}")
+        info.size = 16384
+        tar.addfile(info, io.BytesIO(noise[index:index + 16384]))
+ld, ls = put(layer.getvalue())
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"User": "1000"},
+                     "rootfs": {"type": "layers", "diff_ids": [ld]}}).encode()
+cd, cs = put(config)
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]}).encode()
+md, ms = put(manifest)
+with open(os.path.join(root, "index.json"), "w") as f:
+    json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+               "digest": md, "size": ms, "annotations": {"org.opencontainers.image.ref.name": "big"}}]}, f)
+with open(os.path.join(root, "oci-layout"), "w") as f:
+    f.write('{"imageLayoutVersion":"1.0.0"}')
+"#,
+        )
+        .arg(work.path("big"))
+        .status()
+        .expect("python3 runs (apt-get install python3)");
+    assert!(made.success());
+    let target = format!("oci:{}:big", work.path("big").display());
+    let mut run = Running::start(
+        &work,
+        &work.path("tmp"),
+        &[
+            "run",
+            "--profile",
+            "isv-image",
+            "--target",
+            &target,
+            "--report-dir",
+            "out",
+        ],
+    );
+    // Files of the layer appear in the run's folder under TMPDIR: the unpacking is under way.
+    let unpacked = |tmp: &Path| -> usize {
+        let mut count = 0;
+        let mut stack = vec![tmp.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == "data") && path.is_dir() {
+                    count += std::fs::read_dir(&path).map(|d| d.count()).unwrap_or(0);
+                } else if path.is_dir() && !path.is_symlink() {
+                    stack.push(path);
+                }
+            }
+        }
+        count
+    };
+    let tmp = work.path("tmp");
+    run.wait_until("files of the layer unpacked", |_| unpacked(&tmp) > 200);
+    run.signal(rustix::process::Signal::INT);
+    assert_eq!(run.code(), 130, "{}", run.stderr());
+    assert!(
+        !run.stderr().contains("could not remove"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(entries(&tmp), Vec::<String>::new());
+    // Nothing goes on writing there after the run ended.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(entries(&tmp), Vec::<String>::new());
+    let report: Value = serde_json::from_str(&work.read("out/report.json")).unwrap();
+    assert_eq!(report["verdict"], "incomplete");
+    assert_eq!(
+        report["targets"][0]["error"],
+        "interrupted by SIGINT while this target was read"
+    );
+}

@@ -195,6 +195,21 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// A reader that fails once a signal has asked the run to stop, so that a long read (a layer
+/// being verified, unpacked or fetched) ends within one chunk of the signal instead of writing
+/// on while the run removes its folders and exits.
+#[derive(Debug)]
+pub struct Stopping<R>(pub R);
+
+impl<R: std::io::Read> std::io::Read for Stopping<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match reason() {
+            Some(reason) => Err(std::io::Error::other(reason)),
+            None => self.0.read(buf),
+        }
+    }
+}
+
 /// A file removed if a second signal stops the run at once (a temporary report file).
 #[derive(Debug)]
 #[must_use = "the file is registered only while the guard lives"]

@@ -155,7 +155,7 @@ fn unpack_layer(
     let file =
         std::fs::File::open(&layer.path).map_err(|e| format!("cannot open the blob: {e}"))?;
     let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let reader = std::io::BufReader::with_capacity(1 << 20, crate::interrupt::Stopping(file));
     let reader: Box<dyn Read> = match layer.compression {
         Compression::None => Box::new(reader),
         Compression::Gzip => {

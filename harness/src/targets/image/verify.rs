@@ -150,7 +150,10 @@ pub(super) fn measure_in<R: Read>(
     compressed_size: u64,
     chunk: usize,
 ) -> Measured {
-    let mut raw = Hashing::new(std::io::BufReader::with_capacity(chunk, source));
+    let mut raw = Hashing::new(std::io::BufReader::with_capacity(
+        chunk,
+        crate::interrupt::Stopping(source),
+    ));
     let mut buffer = vec![0u8; chunk];
     let limit = decompressed_limit(compressed_size);
     let uncompressed = match compression {

@@ -90,6 +90,10 @@ impl<R> MinimumRate<R> {
 
 impl<R: Read> Read for MinimumRate<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // A signal ends a fetch within one read, as it ends verifying and unpacking.
+        if let Some(reason) = crate::interrupt::reason() {
+            return Err(std::io::Error::other(reason));
+        }
         let read = self.inner.read(buf)?;
         self.received += read as u64;
         let elapsed = self.started.elapsed();
