@@ -460,3 +460,91 @@ with open(os.path.join(root, "oci-layout"), "w") as f:
         "interrupted by SIGINT while this target was read"
     );
 }
+
+/// Regression: a signal while the probe program runs on an SSH host ends the wait and removes
+/// the program from the host's /tmp before hostcert exits (it was left there: the host was
+/// abandoned with its copy). The host here runs every command but hangs in the probe program,
+/// through a `ForceCommand` that records the program's path.
+#[test]
+fn sigint_while_the_probe_program_runs_on_a_host_removes_it() {
+    let client = support::Client::new();
+    let script = client.path("force.sh");
+    let seen = client.path("probe-path");
+    let sleeper = client.path("sleeper.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n  *sftp-server*) exec /usr/lib/openssh/sftp-server ;;\n  /tmp/hostcert-probe-*) echo \"$SSH_ORIGINAL_COMMAND\" > {seen}; echo $$ > {sleeper}; exec sleep 60 ;;\n  *) exec sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\nesac\n",
+            seen = seen.display(),
+            sleeper = sleeper.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let force = format!("ForceCommand={}", script.display());
+    let host = support::SshHost::start(
+        &client,
+        "hang",
+        &[&force, "Subsystem=sftp /usr/lib/openssh/sftp-server"],
+    );
+    let known = client.known_hosts("known_hosts", &[&host]);
+    let work = Work::new();
+    std::fs::create_dir(work.path("tmp")).unwrap();
+    work.write(
+        "suites/program.yaml",
+        "name: program\nversion: 1.0.0\nchecks:\n  - id: program.ran\n    version: 1.0.0\n    title: the probe program ran\n    severity: high\n    probes:\n      p: probe-program\n    expect: {fact: p, exists: true}\n",
+    );
+    work.write(
+        "program-profile.yaml",
+        "name: program-profile\nversion: 1.0.0\nsuites: {program: ^1}\ngate: [high]\n",
+    );
+    let address = host.address();
+    let mut run = Running::start(
+        &work,
+        &work.path("tmp"),
+        &[
+            "run",
+            "--suites",
+            "suites",
+            "--profile",
+            "program-profile.yaml",
+            "--target",
+            &address,
+            "--identity",
+            client.key.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "--report-dir",
+            "out",
+        ],
+    );
+    run.wait_until("the probe program started on the host", |_| {
+        std::fs::read_to_string(&sleeper).is_ok_and(|pid| !pid.trim().is_empty())
+    });
+    let program = std::fs::read_to_string(&seen).unwrap().trim().to_owned();
+    assert!(Path::new(&program).exists(), "{program} was copied");
+    run.signal(rustix::process::Signal::INT);
+    let code = run.code();
+    // Stop the hanging "program" this test's host started.
+    if let Ok(pid) = std::fs::read_to_string(&sleeper)
+        .unwrap()
+        .trim()
+        .parse::<i32>()
+    {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+    assert_eq!(code, 130, "{}", run.stderr());
+    assert!(
+        !Path::new(&program).exists(),
+        "{program} was left on the host:\n{}",
+        run.stderr()
+    );
+    let report: Value = serde_json::from_str(&work.read("out/report.json")).unwrap();
+    assert_eq!(
+        report["targets"][0]["error"],
+        "interrupted by SIGINT while this target was read"
+    );
+}

@@ -212,6 +212,12 @@ pub fn drain(
     session.set_blocking(false);
     let lost = |error: std::io::Error| format!("the connection was lost: {error}");
     while !(out_done && err_done) {
+        // A signal ends the wait (within one short poll), so that what the run left on the host
+        // can still be removed before it exits.
+        if let Some(reason) = crate::interrupt::reason() {
+            drained.ended = Some(reason);
+            break;
+        }
         let mut progressed = false;
         if !out_done {
             match channel.read(&mut buffer) {

@@ -553,6 +553,9 @@ impl SshTarget {
     }
 }
 
+/// How long the probe program's removal may take after a signal stopped the run.
+const REMOVE_AFTER_SIGNAL: Duration = Duration::from_secs(5);
+
 /// The most output hostcert reads from its probe program.
 const MAX_PROBE_PROGRAM_OUTPUT: usize = 1 << 20;
 
@@ -609,10 +612,15 @@ impl SshTarget {
                 file.write_all(&bytes)
                     .map_err(|e| format!("cannot write {remote}: {e}"))
             });
+        // The program's channel outlives the closure: after a signal, closing it waits for the
+        // host, so the program is removed first.
+        let mut kept: Option<ssh2::Channel> = None;
         let result = upload.and_then(|()| {
-            let mut channel = session
-                .channel_session()
-                .map_err(|e| format!("cannot open a session channel: {}", e.message()))?;
+            let channel = kept.insert(
+                session
+                    .channel_session()
+                    .map_err(|e| format!("cannot open a session channel: {}", e.message()))?,
+            );
             let command = if self.options.sudo {
                 format!("sudo -n {remote}")
             } else {
@@ -625,7 +633,7 @@ impl SshTarget {
             let drained = io::drain(
                 session,
                 &connection.socket,
-                &mut channel,
+                channel,
                 deadline,
                 &timeout,
                 &mut |bytes| {
@@ -652,8 +660,16 @@ impl SshTarget {
             }
         });
         // Only a file this run created is removed (an existing one made the exclusive create fail).
+        // After a signal the run waits for this removal (a teardown), for at most a few seconds.
+        let interrupted = crate::interrupt::requested().is_some();
+        let _teardown = interrupted.then(crate::interrupt::Teardown::start);
         let removed = if created && !connection.watchdog.fired() {
-            session.set_timeout(millis(remaining(deadline)).max(1000));
+            let wait = if interrupted {
+                REMOVE_AFTER_SIGNAL
+            } else {
+                remaining(deadline)
+            };
+            session.set_timeout(millis(wait).max(1000));
             sftp.unlink(Path::new(&remote))
                 .map_err(|e| e.message().to_owned())
         } else if created {
@@ -661,6 +677,11 @@ impl SshTarget {
         } else {
             Ok(())
         };
+        if interrupted {
+            // Closing a channel whose program still runs waits for the host: briefly.
+            session.set_timeout(1000);
+        }
+        drop(kept);
         let source = format!("{} (copied from {})", remote, local.display());
         match (result, removed) {
             (Ok(value), Ok(())) => Fact::read(Probe::ProbeProgram, source, value),
