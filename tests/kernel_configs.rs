@@ -761,7 +761,7 @@ fn tool(dir: &Path, program: &str, args: &[&str]) {
 /// A bootc image given as `oci:` (the label `containers.bootc=1`, its kernel in
 /// `/usr/lib/modules/R/`) is an OS tree judged with the kernel it ships: its
 /// kernel checks give the config's own outcomes. The same image without the label is a container
-/// image, which a host profile refuses.
+/// image, which a host profile refuses. Both again from a registry (`docker://`).
 #[test]
 fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
     let dir = fixtures();
@@ -844,5 +844,43 @@ fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
         .unwrap();
     let said = String::from_utf8_lossy(&plain.stderr);
     assert_eq!(plain.status.code(), Some(2), "{said}");
+    assert!(said.contains("image"), "{said}");
+
+    // Pushed to a registry (skopeo, Debian's docker-registry with TLS and a login), the same
+    // images are judged the same: bootc as the OS tree with its kernel, plain refused.
+    let registry = support::registry::Registry::start(&at.join("registry"));
+    let layout = at.join("layout").display().to_string();
+    registry.push(&format!("oci:{layout}:bootc"), "os/bootc:43", &[]);
+    registry.push(&format!("oci:{layout}:plain"), "os/plain:43", &[]);
+    std::fs::create_dir_all(at.join("cache")).unwrap();
+    let pulled = |repository: &str, json: &str| {
+        Command::new(BIN)
+            .args(["run", "--profile", "container-host", "-q", "--target"])
+            .arg(format!("{}:43", registry.docker(repository)))
+            .arg("--authfile")
+            .arg(&registry.authfile)
+            .arg("--cert-dir")
+            .arg(&registry.certs.ca_dir)
+            .args(["--json", json, "--report-dir", "reports"])
+            .env("XDG_CACHE_HOME", at.join("cache"))
+            .current_dir(at)
+            .output()
+            .unwrap()
+    };
+    let output = pulled("os/bootc", "pulled.json");
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pulled_report: Value =
+        serde_json::from_str(&std::fs::read_to_string(at.join("pulled.json")).unwrap()).unwrap();
+    let target = &pulled_report["targets"][0];
+    assert_eq!(target["kind"], "os-tree", "{target}");
+    assert!(target["error"].is_null(), "{}", target["error"]);
+    assert_eq!(outcomes_of(&pulled_report), in_image);
+    let output = pulled("os/plain", "pulled-plain.json");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
     assert!(said.contains("image"), "{said}");
 }

@@ -108,8 +108,8 @@ pub struct ImageTarget {
     /// does not list).
     missing: Option<String>,
     /// A bootable container image (bootc: the label `containers.bootc=1` or
-    /// `ostree.bootable=true`): an OS tree (kind `os-tree`) with the kernel it ships in
-    /// `/usr/lib/modules`.
+    /// `ostree.bootable=true`) given as `oci:` or `docker://`: an OS tree (kind `os-tree`) with
+    /// the kernel it ships in `/usr/lib/modules`.
     bootable: bool,
     remote: Option<Remote>,
     /// A `containers-storage:` target's image, found when it was opened (or why not).
@@ -200,10 +200,16 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
     };
     let path = path.as_str();
     let target = |name: String, select: Select, missing: Option<String>| {
-        // Only a layout's config is read here (bounded); an archive's is read by the gather.
-        let bootable = transport == Transport::Oci
-            && layout::read_oci(Path::new(path), tag.as_deref(), &select)
-                .is_ok_and(|image| is_bootable(&image));
+        // A layout's config is read here (bounded), and a registry's fetched into the blob cache
+        // the gather reads it from again; an archive's is read by the gather only.
+        let bootable = match transport {
+            Transport::Oci => layout::read_oci(Path::new(path), tag.as_deref(), &select)
+                .is_ok_and(|image| is_bootable(&image)),
+            Transport::Docker => remote
+                .as_ref()
+                .is_some_and(|remote| registry_image_is_bootable(remote, options, &select)),
+            Transport::OciArchive | Transport::DockerArchive | Transport::Storage => false,
+        };
         ImageTarget {
             name,
             address: address.to_owned(),
@@ -594,6 +600,26 @@ fn reads_files(probe: &Probe, bootable: bool) -> bool {
         // A VM's boot record, which the tree reader answers as "not given" for an image.
         ProbeClass::Boot => true,
     }
+}
+
+/// Whether a registry's image (the platform `select` names, in an index) is bootable: its
+/// config is fetched when the target is opened, into the blob cache its gather reads. One that
+/// cannot be fetched is not (the gather then says why it cannot be read).
+fn registry_image_is_bootable(remote: &Remote, options: &ImageOptions, select: &Select) -> bool {
+    let Ok(top) = &remote.resolved else {
+        return false;
+    };
+    let Ok(temp) = crate::temp::folder("image") else {
+        return false;
+    };
+    registry::read(
+        &remote.reference,
+        &options.registry,
+        top,
+        temp.path(),
+        |root, tag| layout::read_oci(root, tag, select),
+    )
+    .is_ok_and(|fetched| is_bootable(&fetched.image))
 }
 
 /// Whether an image is a bootable container image (bootc): its config's label
