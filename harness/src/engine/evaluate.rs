@@ -685,6 +685,18 @@ mod tests {
                 package("apk", "1.0-r0"),
                 "package-at-least",
                 "1.0",
+                Outcome::Pass,
+            ),
+            (
+                package("apk", "1.36.1-r29"),
+                "package-below",
+                "1.36.1-r3",
+                Outcome::Fail,
+            ),
+            (
+                package("apk", "1.0bc-r0"),
+                "package-at-least",
+                "1.0",
                 Outcome::Error,
             ),
             (text, "package-at-least", "1.0", Outcome::Error),
