@@ -411,7 +411,18 @@ fn os_build_certifies_the_debian_build_and_refuses_its_cgroup_v1_command_line() 
         differ
             .iter()
             .all(|id| id.contains("cgroup") || id.starts_with("os.systemd")),
-        "{differ:?}"
+        "{}",
+        differ
+            .iter()
+            .map(|id| format!(
+                "{id}: debian12 {} ({}), cgroup-v1 {} ({})",
+                debian[*id]["outcome"],
+                debian[*id]["message"],
+                v1[*id]["outcome"],
+                v1[*id]["message"]
+            ))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         stdout.contains("cgroup-v1::os-build::os.cgroups.unified"),
