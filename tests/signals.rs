@@ -453,12 +453,7 @@ with open(os.path.join(root, "oci-layout"), "w") as f:
     // Nothing goes on writing there after the run ended.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(entries(&tmp), Vec::<String>::new());
-    let report: Value = serde_json::from_str(&work.read("out/report.json")).unwrap();
-    assert_eq!(report["verdict"], "incomplete");
-    assert_eq!(
-        report["targets"][0]["error"],
-        "interrupted by SIGINT while this target was read"
-    );
+    one_target_interrupted_while_read(&work);
 }
 
 /// Regression: a signal while the probe program runs on an SSH host ends the wait and removes
@@ -542,7 +537,13 @@ fn sigint_while_the_probe_program_runs_on_a_host_removes_it() {
         "{program} was left on the host:\n{}",
         run.stderr()
     );
+    one_target_interrupted_while_read(&work);
+}
+
+/// The report in `out/` of a run of one target stopped by SIGINT while that target was read.
+fn one_target_interrupted_while_read(work: &Work) {
     let report: Value = serde_json::from_str(&work.read("out/report.json")).unwrap();
+    assert_eq!(report["verdict"], "incomplete");
     assert_eq!(
         report["targets"][0]["error"],
         "interrupted by SIGINT while this target was read"
