@@ -1261,6 +1261,23 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
         format!("default-docker:\n  lookaside: file://{}\n", store.display()),
     )
     .unwrap();
+    // A lookaside store that redirects every request to the real one (as one behind a CDN or
+    // object storage does): containers/image follows the redirect, and so must hostcert.
+    let target = server.url();
+    let redirecting = reg::Fake::start(move |request, _| {
+        let location = format!("{target}{}", request.path);
+        reg::Reply::bytes(302, Vec::new(), &[("Location", location.as_str())])
+    });
+    let redirect_d = work.path("registries-redirect.d");
+    std::fs::create_dir_all(&redirect_d).unwrap();
+    std::fs::write(
+        redirect_d.join("default.yaml"),
+        format!(
+            "default-docker:\n  lookaside: http://127.0.0.1:{}\n",
+            redirecting.port
+        ),
+    )
+    .unwrap();
     let authfile = registry.authfile.display().to_string();
     let ca = registry.certs.ca_dir.display().to_string();
     let source = format!("oci:{}:1.0", layout.display());
@@ -1358,7 +1375,11 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
                 .collect();
             running.into_iter().map(|t| t.join().unwrap()).collect()
         });
-        for (name, folder) in [("http", &registries_d), ("file", &file_d)] {
+        for (name, folder) in [
+            ("http", &registries_d),
+            ("file", &file_d),
+            ("redirect", &redirect_d),
+        ] {
             // One run judges the three images; only the signature check is evaluated.
             let report = format!("report-{index}-{name}");
             let folder = folder.display().to_string();
@@ -1402,10 +1423,86 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
             }
         }
     }
-    assert_eq!(compared, 24);
+    assert_eq!(compared, 36);
     // Accepted: signed under policies 0 and 1, unsigned under 1, other under 3; each judged
-    // with both lookaside stores.
-    assert_eq!(accepted, 8);
+    // with the three lookaside stores.
+    assert_eq!(accepted, 12);
+    assert!(
+        redirecting
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.path.ends_with("/signature-1")),
+        "the redirecting store was asked"
+    );
+    // skopeo follows the redirecting store too: the signed image is accepted through it.
+    let through = gpg.skopeo(
+        at,
+        &[
+            "--policy",
+            &work.path("policy-0.json").display().to_string(),
+            "copy",
+            "--quiet",
+            "--remove-signatures",
+            "--registries.d",
+            &redirect_d.display().to_string(),
+            "--src-authfile",
+            &authfile,
+            "--src-cert-dir",
+            &ca,
+            &images[0],
+            &format!("oci:{}:x", work.path("copy-redirect").display()),
+        ],
+    );
+    assert!(through.status.success(), "{}", stderr(&through));
+    // A store that redirects to itself forever is an error after five hops, never a pass.
+    let looping = Fake::start(|request, port| {
+        let location = format!("http://127.0.0.1:{port}{}", request.path);
+        Reply::bytes(302, Vec::new(), &[("Location", location.as_str())])
+    });
+    let loop_d = work.path("registries-loop.d");
+    std::fs::create_dir_all(&loop_d).unwrap();
+    std::fs::write(
+        loop_d.join("default.yaml"),
+        format!(
+            "default-docker:\n  lookaside: http://127.0.0.1:{}\n",
+            looping.port
+        ),
+    )
+    .unwrap();
+    let output = env.hostcert(
+        &work,
+        &[
+            "run",
+            "--profile",
+            "isv-image",
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--registries.d",
+            &loop_d.display().to_string(),
+            "--policy",
+            &work.path("policy-0.json").display().to_string(),
+            "--report-dir",
+            "report-loop",
+            "--target",
+            &images[0],
+            "image.signature.policy",
+        ],
+        &[],
+    );
+    let report = work.json("report-loop/report.json");
+    let result = &report["results"][0];
+    assert_eq!(result["outcome"], "error", "{}", stderr(&output));
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 5 redirects"),
+        "{result}"
+    );
 }
 
 /// Cosign-style signatures (`sha256-HEX.sig`, made with openssl as cosign makes them) and

@@ -588,14 +588,39 @@ impl Client {
     /// GETs a URL outside the registry's API (a lookaside signature): no credentials, no
     /// redirect to follow; `Ok(None)` on 404.
     pub(crate) fn get_plain(&self, url: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
-        let response = self
-            .agent
-            .get(url)
-            .config()
-            .timeout_per_call(Some(self.timeout))
-            .build()
-            .call()
-            .map_err(|e| self.transport_error(url, &e).message)?;
+        // Redirects are followed (at most MAX_REDIRECTS), as containers/image's HTTP client
+        // follows them for a lookaside store; no credentials go anywhere here.
+        let mut at = url.to_owned();
+        let mut hops = 0;
+        let response = loop {
+            let response = self
+                .agent
+                .get(&at)
+                .config()
+                .timeout_per_call(Some(self.timeout))
+                .build()
+                .call()
+                .map_err(|e| self.transport_error(&at, &e).message)?;
+            if !response.status().is_redirection() {
+                break response;
+            }
+            if hops == MAX_REDIRECTS {
+                return Err(format!("{url}: more than {MAX_REDIRECTS} redirects"));
+            }
+            hops += 1;
+            at = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| resolve_location(&at, location))
+                .ok_or_else(|| {
+                    format!(
+                        "{at}: HTTP {} without a usable Location",
+                        response.status().as_u16()
+                    )
+                })?;
+        };
+        let url = at.as_str();
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
