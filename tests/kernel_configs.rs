@@ -761,7 +761,7 @@ fn tool(dir: &Path, program: &str, args: &[&str]) {
 /// A bootc image given as `oci:` (the label `containers.bootc=1`, its kernel in
 /// `/usr/lib/modules/R/`) is an OS tree judged with the kernel it ships: its
 /// kernel checks give the config's own outcomes. The same image without the label is a container
-/// image, which a host profile refuses. Both again from a registry (`docker://`).
+/// image, which a host profile refuses. Both again from an OCI archive and a registry.
 #[test]
 fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
     let dir = fixtures();
@@ -845,6 +845,45 @@ fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
     let said = String::from_utf8_lossy(&plain.stderr);
     assert_eq!(plain.status.code(), Some(2), "{said}");
     assert!(said.contains("image"), "{said}");
+
+    // Copied into an OCI archive (skopeo), the same: bootc an OS tree, plain refused.
+    for (tag, kind_code) in [("bootc", 1), ("plain", 2)] {
+        let archive = format!("oci-archive:{}:43", at.join(format!("{tag}.tar")).display());
+        tool(
+            at,
+            "skopeo",
+            &["copy", "--quiet", &format!("oci:layout:{tag}"), &archive],
+        );
+        let json = format!("{tag}-archive.json");
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "container-host",
+                "-q",
+                "--target",
+                &archive,
+            ])
+            .args(["--json", &json, "--report-dir", "reports"])
+            .current_dir(at)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        if kind_code == 2 {
+            assert_eq!(output.status.code(), Some(2), "{said}");
+            assert!(said.contains("image"), "{said}");
+            continue;
+        }
+        assert!(output.status.code().is_some_and(|c| c <= 1), "{said}");
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(at.join(&json)).unwrap()).unwrap();
+        assert_eq!(
+            report["targets"][0]["kind"], "os-tree",
+            "{}",
+            report["targets"][0]
+        );
+        assert_eq!(outcomes_of(&report), in_image);
+    }
 
     // Pushed to a registry (skopeo, Debian's docker-registry with TLS and a login), the same
     // images are judged the same: bootc as the OS tree with its kernel, plain refused.

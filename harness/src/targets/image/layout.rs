@@ -877,6 +877,73 @@ pub(super) fn extract_archive(file: &Path, dest: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The most an archive's small members ([`extract_archive_metadata`]) may hold in all.
+const MAX_METADATA_BYTES: u64 = 64 << 20;
+
+/// Extracts what an OCI archive says of its image without its layers: every regular member of
+/// at most [`MAX_JSON_BYTES`] (`oci-layout`, `index.json`, indexes, manifests, configs; larger
+/// members, the layers, are skipped without being read), at most [`MAX_METADATA_BYTES`] in all,
+/// names checked as [`extract_archive`] checks them. For what the target must know when it is
+/// opened (a bootc image's labels); the gather extracts the whole archive.
+pub(super) fn extract_archive_metadata(file: &Path, dest: &Path) -> Result<(), String> {
+    let archive =
+        std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    if !archive.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return Err(format!("{} is not a regular file", file.display()));
+    }
+    let mut archive = tar::Archive::new(archive);
+    let entries = archive
+        .entries_with_seek()
+        .map_err(|e| format!("{} is not a tar archive: {e}", file.display()))?;
+    let mut total = 0u64;
+    for (count, entry) in entries.enumerate() {
+        if count >= MAX_ARCHIVE_ENTRIES {
+            return Err(format!(
+                "the archive has more than {MAX_ARCHIVE_ENTRIES} entries"
+            ));
+        }
+        let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = safe_relative(&raw)
+            .map_err(|reason| format!("archive entry `{}`: {reason}", shorten(&raw)))?;
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        if !entry.header().entry_type().is_file() || size > MAX_JSON_BYTES {
+            continue;
+        }
+        total += size;
+        if total > MAX_METADATA_BYTES {
+            return Err(format!(
+                "the archive's small members hold more than {} MiB",
+                MAX_METADATA_BYTES >> 20
+            ));
+        }
+        let target = dest.join(&name);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    format!("archive entry `{}` appears twice", shorten(&raw))
+                }
+                _ => format!("archive entry `{}`: {e}", shorten(&raw)),
+            })?;
+        let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)
+            .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
+        if copied != size {
+            return Err(format!(
+                "archive entry `{}` is cut short: {copied} of the {size} bytes its header says",
+                shorten(&raw)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A path from a tar entry as a relative path of normal components; `..` and absolute paths are
 /// refused.
 pub(super) fn safe_relative(raw: &str) -> Result<PathBuf, String> {
