@@ -846,13 +846,38 @@ fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
     assert_eq!(plain.status.code(), Some(2), "{said}");
     assert!(said.contains("image"), "{said}");
 
-    // Copied into an OCI archive (skopeo), the same: bootc an OS tree, plain refused.
-    for (tag, kind_code) in [("bootc", 1), ("plain", 2)] {
-        let archive = format!("oci-archive:{}:43", at.join(format!("{tag}.tar")).display());
+    // Copied into an OCI archive and a Docker archive (skopeo), the same: bootc an OS tree,
+    // plain refused. A docker-archive target is named by its file alone.
+    for (tag, kind_code, destination, target) in [
+        (
+            "bootc",
+            1,
+            "oci-archive:bootc.tar:43",
+            "oci-archive:bootc.tar:43",
+        ),
+        (
+            "plain",
+            2,
+            "oci-archive:plain.tar:43",
+            "oci-archive:plain.tar:43",
+        ),
+        (
+            "bootc",
+            1,
+            "docker-archive:bootc-docker.tar:os/bootc:43",
+            "docker-archive:bootc-docker.tar",
+        ),
+        (
+            "plain",
+            2,
+            "docker-archive:plain-docker.tar:os/plain:43",
+            "docker-archive:plain-docker.tar",
+        ),
+    ] {
         tool(
             at,
             "skopeo",
-            &["copy", "--quiet", &format!("oci:layout:{tag}"), &archive],
+            &["copy", "--quiet", &format!("oci:layout:{tag}"), destination],
         );
         let json = format!("{tag}-archive.json");
         let output = Command::new(BIN)
@@ -862,7 +887,7 @@ fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
                 "container-host",
                 "-q",
                 "--target",
-                &archive,
+                target,
             ])
             .args(["--json", &json, "--report-dir", "reports"])
             .current_dir(at)

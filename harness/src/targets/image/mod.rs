@@ -108,8 +108,8 @@ pub struct ImageTarget {
     /// does not list).
     missing: Option<String>,
     /// A bootable container image (bootc: the label `containers.bootc=1` or
-    /// `ostree.bootable=true`) given as `oci:`, `oci-archive:` or `docker://`: an OS tree (kind
-    /// `os-tree`) with the kernel it ships in `/usr/lib/modules`.
+    /// `ostree.bootable=true`) given as `oci:`, `oci-archive:`, `docker-archive:` or `docker://`:
+    /// an OS tree (kind `os-tree`) with the kernel it ships in `/usr/lib/modules`.
     bootable: bool,
     remote: Option<Remote>,
     /// A `containers-storage:` target's image, found when it was opened (or why not).
@@ -200,18 +200,18 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
     };
     let path = path.as_str();
     let target = |name: String, select: Select, missing: Option<String>| {
-        // A layout's config is read here (bounded), an OCI archive's small members extracted, and
-        // a registry's config fetched into the blob cache the gather reads it from again.
+        // A layout's config is read here (bounded), an archive's small members extracted, and a
+        // registry's config fetched into the blob cache the gather reads it from again.
         let bootable = match transport {
             Transport::Oci => layout::read_oci(Path::new(path), tag.as_deref(), &select)
                 .is_ok_and(|image| is_bootable(&image)),
             Transport::Docker => remote
                 .as_ref()
                 .is_some_and(|remote| registry_image_is_bootable(remote, options, &select)),
-            Transport::OciArchive => {
-                archive_image_is_bootable(Path::new(path), tag.as_deref(), &select)
+            Transport::OciArchive | Transport::DockerArchive => {
+                archive_image_is_bootable(transport, Path::new(path), tag.as_deref(), &select)
             }
-            Transport::DockerArchive | Transport::Storage => false,
+            Transport::Storage => false,
         };
         ImageTarget {
             name,
@@ -625,15 +625,27 @@ fn registry_image_is_bootable(remote: &Remote, options: &ImageOptions, select: &
     .is_ok_and(|fetched| is_bootable(&fetched.image))
 }
 
-/// Whether an OCI archive's image is bootable: its small members (index, manifests, config,
-/// not its layers) are extracted when the target is opened. One that cannot be read is not (the
-/// gather then says why).
-fn archive_image_is_bootable(archive: &Path, tag: Option<&str>, select: &Select) -> bool {
+/// Whether an archive's image (`oci-archive:` or `docker-archive:`) is bootable: its small
+/// members (index or manifest.json, manifests, config; not its layers) are extracted when the
+/// target is opened. One that cannot be read is not (the gather then says why).
+fn archive_image_is_bootable(
+    transport: Transport,
+    archive: &Path,
+    tag: Option<&str>,
+    select: &Select,
+) -> bool {
     let Ok(temp) = crate::temp::folder("image") else {
         return false;
     };
-    layout::extract_archive_metadata(archive, temp.path()).is_ok()
-        && layout::read_oci(temp.path(), tag, select).is_ok_and(|image| is_bootable(&image))
+    if layout::extract_archive_metadata(archive, temp.path()).is_err() {
+        return false;
+    }
+    let image = if transport == Transport::DockerArchive {
+        layout::read_docker(temp.path(), select)
+    } else {
+        layout::read_oci(temp.path(), tag, select)
+    };
+    image.is_ok_and(|image| is_bootable(&image))
 }
 
 /// Whether an image is a bootable container image (bootc): its config's label
