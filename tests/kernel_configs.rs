@@ -761,7 +761,8 @@ fn tool(dir: &Path, program: &str, args: &[&str]) {
 /// A bootc image given as `oci:` (the label `containers.bootc=1`, its kernel in
 /// `/usr/lib/modules/R/`) is an OS tree judged with the kernel it ships: its
 /// kernel checks give the config's own outcomes. The same image without the label is a container
-/// image, which a host profile refuses. Both again from an OCI archive and a registry.
+/// image, which a host profile refuses. Both again from OCI and Docker archives, podman's store
+/// and a registry.
 #[test]
 fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
     let dir = fixtures();
@@ -897,6 +898,51 @@ fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
         if kind_code == 2 {
             assert_eq!(output.status.code(), Some(2), "{said}");
             assert!(said.contains("image"), "{said}");
+            continue;
+        }
+        assert!(output.status.code().is_some_and(|c| c <= 1), "{said}");
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(at.join(&json)).unwrap()).unwrap();
+        assert_eq!(
+            report["targets"][0]["kind"], "os-tree",
+            "{}",
+            report["targets"][0]
+        );
+        assert_eq!(outcomes_of(&report), in_image);
+    }
+
+    // Copied into podman's store (skopeo, vfs driver in a folder of the test), the same.
+    let store = format!("vfs@{0}/store/root+{0}/store/run", at.display());
+    for tag in ["bootc", "plain"] {
+        let stored = format!("containers-storage:[{store}]localhost/os/{tag}:43");
+        tool(
+            at,
+            "skopeo",
+            &[
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                &format!("oci:layout:{tag}"),
+                &stored,
+            ],
+        );
+        let json = format!("{tag}-stored.json");
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "container-host",
+                "-q",
+                "--target",
+                &stored,
+            ])
+            .args(["--json", &json, "--report-dir", "reports"])
+            .current_dir(at)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        if tag == "plain" {
+            assert_eq!(output.status.code(), Some(2), "{said}");
             continue;
         }
         assert!(output.status.code().is_some_and(|c| c <= 1), "{said}");

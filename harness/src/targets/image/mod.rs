@@ -108,8 +108,8 @@ pub struct ImageTarget {
     /// does not list).
     missing: Option<String>,
     /// A bootable container image (bootc: the label `containers.bootc=1` or
-    /// `ostree.bootable=true`) given as `oci:`, `oci-archive:`, `docker-archive:` or `docker://`:
-    /// an OS tree (kind `os-tree`) with the kernel it ships in `/usr/lib/modules`.
+    /// `ostree.bootable=true`), whatever its transport: an OS tree (kind `os-tree`) with the
+    /// kernel it ships in `/usr/lib/modules`.
     bootable: bool,
     remote: Option<Remote>,
     /// A `containers-storage:` target's image, found when it was opened (or why not).
@@ -200,8 +200,9 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
     };
     let path = path.as_str();
     let target = |name: String, select: Select, missing: Option<String>| {
-        // A layout's config is read here (bounded), an archive's small members extracted, and a
-        // registry's config fetched into the blob cache the gather reads it from again.
+        // A layout's config is read here (bounded), an archive's small members extracted, a
+        // store's manifest and config read, and a registry's config fetched into the blob cache
+        // the gather reads it from again.
         let bootable = match transport {
             Transport::Oci => layout::read_oci(Path::new(path), tag.as_deref(), &select)
                 .is_ok_and(|image| is_bootable(&image)),
@@ -211,7 +212,10 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
             Transport::OciArchive | Transport::DockerArchive => {
                 archive_image_is_bootable(transport, Path::new(path), tag.as_deref(), &select)
             }
-            Transport::Storage => false,
+            Transport::Storage => match &stored {
+                Some(Ok(found)) => stored_image_is_bootable(found, &select),
+                _ => false,
+            },
         };
         ImageTarget {
             name,
@@ -646,6 +650,19 @@ fn archive_image_is_bootable(
         layout::read_oci(temp.path(), tag, select)
     };
     image.is_ok_and(|image| is_bootable(&image))
+}
+
+/// Whether an image in podman's store is bootable: its manifest and config are read from the
+/// store (not its layers) when the target is opened. One that cannot be read is not (the gather
+/// then says why).
+fn stored_image_is_bootable(found: &storage::Found, select: &Select) -> bool {
+    let Ok(temp) = crate::temp::folder("image") else {
+        return false;
+    };
+    storage::read(found, temp.path(), false, |root, tag| {
+        layout::read_oci(root, tag, select)
+    })
+    .is_ok_and(|read| is_bootable(&read.image))
 }
 
 /// Whether an image is a bootable container image (bootc): its config's label
