@@ -825,6 +825,31 @@ pub(super) fn archive_member(file: &Path, wanted: &str) -> Result<Vec<u8>, Strin
 /// regular files and folders only, names checked, duplicates refused. Links (docker save's
 /// legacy `layer.tar` links) are skipped: nothing reads them.
 pub(super) fn extract_archive(file: &Path, dest: &Path) -> Result<(), String> {
+    extract(file, dest, Members::All)
+}
+
+/// The most an archive's small members ([`extract_archive_metadata`]) may hold in all.
+const MAX_METADATA_BYTES: u64 = 64 << 20;
+
+/// Extracts what an archive says of its image without its layers: every regular member of at
+/// most [`MAX_JSON_BYTES`] (`oci-layout`, `index.json` or `manifest.json`, indexes, manifests,
+/// configs; larger members, the layers, are skipped without being read), at most
+/// [`MAX_METADATA_BYTES`] in all, names checked as [`extract_archive`] checks them. For what a
+/// target must know when it is opened (a bootc image's labels); the gather extracts it whole.
+pub(super) fn extract_archive_metadata(file: &Path, dest: &Path) -> Result<(), String> {
+    extract(file, dest, Members::Small)
+}
+
+/// Which members of an archive [`extract`] writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Members {
+    /// Every regular file and folder.
+    All,
+    /// Regular files of at most [`MAX_JSON_BYTES`].
+    Small,
+}
+
+fn extract(file: &Path, dest: &Path, members: Members) -> Result<(), String> {
     let archive =
         std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
     if !archive.metadata().map(|m| m.is_file()).unwrap_or(false) {
@@ -832,8 +857,10 @@ pub(super) fn extract_archive(file: &Path, dest: &Path) -> Result<(), String> {
     }
     let mut archive = tar::Archive::new(std::io::BufReader::new(archive));
     let mut seen = std::collections::BTreeSet::new();
+    let mut small_total = 0u64;
+    // Seeking past what is not extracted (a layer, when only the small members are).
     let entries = archive
-        .entries()
+        .entries_with_seek()
         .map_err(|e| format!("{} is not a tar archive: {e}", file.display()))?;
     for (count, entry) in entries.enumerate() {
         if count >= MAX_ARCHIVE_ENTRIES {
@@ -847,12 +874,27 @@ pub(super) fn extract_archive(file: &Path, dest: &Path) -> Result<(), String> {
             .map_err(|reason| format!("archive entry `{}`: {reason}", shorten(&raw)))?;
         let kind = entry.header().entry_type();
         if kind.is_dir() {
-            std::fs::create_dir_all(dest.join(&name))
-                .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
+            if members == Members::All {
+                std::fs::create_dir_all(dest.join(&name))
+                    .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
+            }
             continue;
         }
         if !kind.is_file() {
             continue;
+        }
+        let declared = entry.header().size().unwrap_or(0);
+        if members == Members::Small {
+            if declared > MAX_JSON_BYTES {
+                continue;
+            }
+            small_total += declared;
+            if small_total > MAX_METADATA_BYTES {
+                return Err(format!(
+                    "the archive's small members hold more than {} MiB",
+                    MAX_METADATA_BYTES >> 20
+                ));
+            }
         }
         if !seen.insert(name.clone()) {
             return Err(format!("archive entry `{}` appears twice", shorten(&raw)));
@@ -862,7 +904,6 @@ pub(super) fn extract_archive(file: &Path, dest: &Path) -> Result<(), String> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
         }
-        let declared = entry.header().size().unwrap_or(0);
         let mut out = std::fs::File::create(&target)
             .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
         let copied = std::io::copy(&mut (&mut entry).take(declared), &mut out)
@@ -870,73 +911,6 @@ pub(super) fn extract_archive(file: &Path, dest: &Path) -> Result<(), String> {
         if copied != declared {
             return Err(format!(
                 "archive entry `{}` is cut short: {copied} of the {declared} bytes its header says",
-                shorten(&raw)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The most an archive's small members ([`extract_archive_metadata`]) may hold in all.
-const MAX_METADATA_BYTES: u64 = 64 << 20;
-
-/// Extracts what an OCI archive says of its image without its layers: every regular member of
-/// at most [`MAX_JSON_BYTES`] (`oci-layout`, `index.json`, indexes, manifests, configs; larger
-/// members, the layers, are skipped without being read), at most [`MAX_METADATA_BYTES`] in all,
-/// names checked as [`extract_archive`] checks them. For what the target must know when it is
-/// opened (a bootc image's labels); the gather extracts the whole archive.
-pub(super) fn extract_archive_metadata(file: &Path, dest: &Path) -> Result<(), String> {
-    let archive =
-        std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-    if !archive.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Err(format!("{} is not a regular file", file.display()));
-    }
-    let mut archive = tar::Archive::new(archive);
-    let entries = archive
-        .entries_with_seek()
-        .map_err(|e| format!("{} is not a tar archive: {e}", file.display()))?;
-    let mut total = 0u64;
-    for (count, entry) in entries.enumerate() {
-        if count >= MAX_ARCHIVE_ENTRIES {
-            return Err(format!(
-                "the archive has more than {MAX_ARCHIVE_ENTRIES} entries"
-            ));
-        }
-        let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let name = safe_relative(&raw)
-            .map_err(|reason| format!("archive entry `{}`: {reason}", shorten(&raw)))?;
-        let size = entry.header().size().unwrap_or(u64::MAX);
-        if !entry.header().entry_type().is_file() || size > MAX_JSON_BYTES {
-            continue;
-        }
-        total += size;
-        if total > MAX_METADATA_BYTES {
-            return Err(format!(
-                "the archive's small members hold more than {} MiB",
-                MAX_METADATA_BYTES >> 20
-            ));
-        }
-        let target = dest.join(&name);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
-        }
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => {
-                    format!("archive entry `{}` appears twice", shorten(&raw))
-                }
-                _ => format!("archive entry `{}`: {e}", shorten(&raw)),
-            })?;
-        let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)
-            .map_err(|e| format!("archive entry `{}`: {e}", shorten(&raw)))?;
-        if copied != size {
-            return Err(format!(
-                "archive entry `{}` is cut short: {copied} of the {size} bytes its header says",
                 shorten(&raw)
             ));
         }
