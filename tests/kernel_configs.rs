@@ -847,150 +847,84 @@ fn a_bootc_image_is_an_os_tree_judged_with_its_kernel() {
     assert_eq!(plain.status.code(), Some(2), "{said}");
     assert!(said.contains("image"), "{said}");
 
-    // Copied into an OCI archive and a Docker archive (skopeo), the same: bootc an OS tree,
-    // plain refused. A docker-archive target is named by its file alone.
-    for (tag, kind_code, destination, target) in [
-        (
-            "bootc",
-            1,
-            "oci-archive:bootc.tar:43",
-            "oci-archive:bootc.tar:43",
-        ),
-        (
-            "plain",
-            2,
-            "oci-archive:plain.tar:43",
-            "oci-archive:plain.tar:43",
-        ),
-        (
-            "bootc",
-            1,
-            "docker-archive:bootc-docker.tar:os/bootc:43",
-            "docker-archive:bootc-docker.tar",
-        ),
-        (
-            "plain",
-            2,
-            "docker-archive:plain-docker.tar:os/plain:43",
-            "docker-archive:plain-docker.tar",
-        ),
-    ] {
-        tool(
-            at,
-            "skopeo",
-            &["copy", "--quiet", &format!("oci:layout:{tag}"), destination],
-        );
-        let json = format!("{tag}-archive.json");
-        let output = Command::new(BIN)
-            .args([
-                "run",
-                "--profile",
-                "container-host",
-                "-q",
-                "--target",
-                target,
-            ])
-            .args(["--json", &json, "--report-dir", "reports"])
-            .current_dir(at)
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&output.stderr);
-        if kind_code == 2 {
-            assert_eq!(output.status.code(), Some(2), "{said}");
-            assert!(said.contains("image"), "{said}");
-            continue;
-        }
-        assert!(output.status.code().is_some_and(|c| c <= 1), "{said}");
-        let report: Value =
-            serde_json::from_str(&std::fs::read_to_string(at.join(&json)).unwrap()).unwrap();
-        assert_eq!(
-            report["targets"][0]["kind"], "os-tree",
-            "{}",
-            report["targets"][0]
-        );
-        assert_eq!(outcomes_of(&report), in_image);
-    }
-
-    // Copied into podman's store (skopeo, vfs driver in a folder of the test), the same.
-    let store = format!("vfs@{0}/store/root+{0}/store/run", at.display());
-    for tag in ["bootc", "plain"] {
-        let stored = format!("containers-storage:[{store}]localhost/os/{tag}:43");
-        tool(
-            at,
-            "skopeo",
-            &[
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                &format!("oci:layout:{tag}"),
-                &stored,
-            ],
-        );
-        let json = format!("{tag}-stored.json");
-        let output = Command::new(BIN)
-            .args([
-                "run",
-                "--profile",
-                "container-host",
-                "-q",
-                "--target",
-                &stored,
-            ])
-            .args(["--json", &json, "--report-dir", "reports"])
-            .current_dir(at)
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&output.stderr);
-        if tag == "plain" {
-            assert_eq!(output.status.code(), Some(2), "{said}");
-            continue;
-        }
-        assert!(output.status.code().is_some_and(|c| c <= 1), "{said}");
-        let report: Value =
-            serde_json::from_str(&std::fs::read_to_string(at.join(&json)).unwrap()).unwrap();
-        assert_eq!(
-            report["targets"][0]["kind"], "os-tree",
-            "{}",
-            report["targets"][0]
-        );
-        assert_eq!(outcomes_of(&report), in_image);
-    }
-
-    // Pushed to a registry (skopeo, Debian's docker-registry with TLS and a login), the same
-    // images are judged the same: bootc as the OS tree with its kernel, plain refused.
+    // The same two images copied with skopeo into OCI and Docker archives and podman's store
+    // (vfs, in a folder of the test), and pushed to a registry (Debian's docker-registry with TLS
+    // and a login): each bootc copy is the OS tree with the layout's outcomes, each plain copy is
+    // an image that container-host refuses.
     let registry = support::registry::Registry::start(&at.join("registry"));
     let layout = at.join("layout").display().to_string();
     registry.push(&format!("oci:{layout}:bootc"), "os/bootc:43", &[]);
     registry.push(&format!("oci:{layout}:plain"), "os/plain:43", &[]);
     std::fs::create_dir_all(at.join("cache")).unwrap();
-    let pulled = |repository: &str, json: &str| {
-        Command::new(BIN)
-            .args(["run", "--profile", "container-host", "-q", "--target"])
-            .arg(format!("{}:43", registry.docker(repository)))
-            .arg("--authfile")
-            .arg(&registry.authfile)
-            .arg("--cert-dir")
-            .arg(&registry.certs.ca_dir)
-            .args(["--json", json, "--report-dir", "reports"])
-            .env("XDG_CACHE_HOME", at.join("cache"))
-            .current_dir(at)
-            .output()
-            .unwrap()
-    };
-    let output = pulled("os/bootc", "pulled.json");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let pulled_report: Value =
-        serde_json::from_str(&std::fs::read_to_string(at.join("pulled.json")).unwrap()).unwrap();
-    let target = &pulled_report["targets"][0];
-    assert_eq!(target["kind"], "os-tree", "{target}");
-    assert!(target["error"].is_null(), "{}", target["error"]);
-    assert_eq!(outcomes_of(&pulled_report), in_image);
-    let output = pulled("os/plain", "pulled-plain.json");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{said}");
-    assert!(said.contains("image"), "{said}");
+    let store = format!("vfs@{0}/store/root+{0}/store/run", at.display());
+    for tag in ["bootc", "plain"] {
+        let stored = format!("containers-storage:[{store}]localhost/os/{tag}:43");
+        let copies = [
+            // (where skopeo copies the image, the target hostcert is given)
+            (
+                format!("oci-archive:{tag}.tar:43"),
+                format!("oci-archive:{tag}.tar:43"),
+            ),
+            (
+                format!("docker-archive:{tag}-docker.tar:os/{tag}:43"),
+                format!("docker-archive:{tag}-docker.tar"),
+            ),
+            (stored.clone(), stored),
+            (
+                String::new(),
+                format!("{}:43", registry.docker(&format!("os/{tag}"))),
+            ),
+        ];
+        for (destination, target) in copies {
+            if !destination.is_empty() {
+                let source = format!("oci:layout:{tag}");
+                tool(
+                    at,
+                    "skopeo",
+                    &[
+                        "--insecure-policy",
+                        "copy",
+                        "--quiet",
+                        &source,
+                        &destination,
+                    ],
+                );
+            }
+            let json = "copy.json";
+            let output = Command::new(BIN)
+                .args([
+                    "run",
+                    "--profile",
+                    "container-host",
+                    "-q",
+                    "--target",
+                    &target,
+                ])
+                .arg("--authfile")
+                .arg(&registry.authfile)
+                .arg("--cert-dir")
+                .arg(&registry.certs.ca_dir)
+                .args(["--json", json, "--report-dir", "reports"])
+                .env("XDG_CACHE_HOME", at.join("cache"))
+                .current_dir(at)
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&output.stderr);
+            if tag == "plain" {
+                assert_eq!(output.status.code(), Some(2), "{target}: {said}");
+                assert!(said.contains("image"), "{target}: {said}");
+                continue;
+            }
+            assert!(
+                output.status.code().is_some_and(|c| c <= 1),
+                "{target}: {said}"
+            );
+            let report: Value =
+                serde_json::from_str(&std::fs::read_to_string(at.join(json)).unwrap()).unwrap();
+            let entry = &report["targets"][0];
+            assert_eq!(entry["kind"], "os-tree", "{target}: {entry}");
+            assert!(entry["error"].is_null(), "{target}: {}", entry["error"]);
+            assert_eq!(outcomes_of(&report), in_image, "{target}");
+        }
+    }
 }

@@ -1333,6 +1333,34 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
         .iter()
         .map(|r| format!("{}:1.0", registry.docker(&format!("hcc/{r}"))))
         .collect();
+    // One run of hostcert judging `images` with the lookaside stores of `registries_d` under
+    // `policy`; only the signature check is evaluated.
+    let judge_signatures = |registries_d: &Path, policy: &Path, report: &str, images: &[String]| {
+        let (folder, policy) = (
+            registries_d.display().to_string(),
+            policy.display().to_string(),
+        );
+        let mut args = vec![
+            "run",
+            "--profile",
+            "isv-image",
+            "--authfile",
+            &authfile,
+            "--cert-dir",
+            &ca,
+            "--registries.d",
+            &folder,
+            "--policy",
+            &policy,
+            "--report-dir",
+            report,
+            "image.signature.policy",
+        ];
+        for image in images {
+            args.extend(["--target", image.as_str()]);
+        }
+        env.hostcert(&work, &args, &[])
+    };
     let mut compared = 0;
     let mut accepted = 0;
     for (index, policy) in policies.iter().enumerate() {
@@ -1382,27 +1410,7 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
         ] {
             // One run judges the three images; only the signature check is evaluated.
             let report = format!("report-{index}-{name}");
-            let folder = folder.display().to_string();
-            let mut args = vec![
-                "run",
-                "--profile",
-                "isv-image",
-                "--authfile",
-                &authfile,
-                "--cert-dir",
-                &ca,
-                "--registries.d",
-                &folder,
-                "--policy",
-                &policy_path,
-                "--report-dir",
-                &report,
-                "image.signature.policy",
-            ];
-            for image in &images {
-                args.extend(["--target", image.as_str()]);
-            }
-            let output = env.hostcert(&work, &args, &[]);
+            let output = judge_signatures(folder, &policy_file, &report, &images);
             let report = work.json(&format!("{report}/report.json"));
             let results = report["results"].as_array().unwrap();
             assert_eq!(results.len(), 3, "{}", stderr(&output));
@@ -1471,27 +1479,11 @@ fn lookaside_signatures_are_judged_as_skopeo_judges_them() {
         ),
     )
     .unwrap();
-    let output = env.hostcert(
-        &work,
-        &[
-            "run",
-            "--profile",
-            "isv-image",
-            "--authfile",
-            &authfile,
-            "--cert-dir",
-            &ca,
-            "--registries.d",
-            &loop_d.display().to_string(),
-            "--policy",
-            &work.path("policy-0.json").display().to_string(),
-            "--report-dir",
-            "report-loop",
-            "--target",
-            &images[0],
-            "image.signature.policy",
-        ],
-        &[],
+    let output = judge_signatures(
+        &loop_d,
+        &work.path("policy-0.json"),
+        "report-loop",
+        &images[..1],
     );
     let report = work.json("report-loop/report.json");
     let result = &report["results"][0];
