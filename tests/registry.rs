@@ -2463,3 +2463,98 @@ fn signatures_kept_in_the_store_are_judged_as_skopeo_judges_them() {
     }
     assert_eq!(accepted, [true, false]);
 }
+
+/// Regression: Ctrl-C while a layer streams in from a registry (here one that trickles it)
+/// ends the fetch, and the run leaves neither its partial blob in the cache's `tmp/` nor
+/// anything in TMPDIR (the partial blob was left for the next run to remove).
+#[test]
+fn sigint_while_a_layer_is_fetched_leaves_no_partial_blob() {
+    let work = Work::new();
+    let env = Env::new(&work);
+    let image = served();
+    let fake = fake_registry(
+        &image,
+        Box::new(|r, i, _| {
+            (r.authorization.is_some() && r.path.ends_with(&format!("/blobs/{}", i.layer_digest)))
+                .then(|| Reply::Trickle {
+                    body: i.layer.clone(),
+                })
+        }),
+    );
+    let authfile = work.path("auth.json");
+    std::fs::write(
+        &authfile,
+        json!({"auths": {fake.host(): {"auth": reg::base64_encode(format!("{USER}:{PASSWORD}").as_bytes())}}}).to_string(),
+    )
+    .unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "--profile", "isv-image", "--tls-verify=false"])
+        .arg("--target")
+        .arg(format!("docker://{}/hcc/app:1.0", fake.host()))
+        .arg("--authfile")
+        .arg(&authfile)
+        .args(["--gather-timeout", "120", "--report-dir", "out"])
+        .current_dir(work.dir.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in &env.vars {
+        command.env(name, value);
+    }
+    let child = command.spawn().expect("hostcert runs");
+    let layer = format!("/blobs/{}", image.layer_digest);
+    let started = std::time::Instant::now();
+    // The layer has started to trickle in.
+    while !fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.authorization.is_some() && r.path.ends_with(&layer))
+    {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the layer was never asked for"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let partial: Vec<_> = std::fs::read_dir(env.cache.join("hostcert/tmp"))
+        .unwrap()
+        .collect();
+    assert_eq!(partial.len(), 1, "the partial blob is being written");
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{said}");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the run waited for the trickle"
+    );
+    let left: Vec<_> = std::fs::read_dir(env.cache.join("hostcert/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "a partial blob was left: {left:?}\n{said}");
+    assert!(
+        !env.cached()
+            .iter()
+            .any(|blob| image.layer_digest.ends_with(blob.as_str())),
+        "the layer was cached unverified"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(&env.tmp).unwrap().collect();
+    assert!(tmp.is_empty(), "the run left files in TMPDIR: {tmp:?}");
+    let report = work.json("out/report.json");
+    assert_eq!(report["verdict"], "incomplete");
+    assert!(
+        report["targets"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("interrupted by SIGINT"),
+        "{}",
+        report["targets"][0]
+    );
+}

@@ -116,6 +116,24 @@ pub fn install() -> std::io::Result<()> {
         .map_err(std::io::Error::other)
 }
 
+/// What a run stopped by a first signal removes as it exits, after writing its report: the
+/// files still registered ([`RemoveOnExit`]: a blob that was being fetched into the cache) and
+/// this process's temporary folders (those of targets abandoned in flight). Returns what could
+/// not be removed.
+pub fn remove_what_was_abandoned() -> Vec<String> {
+    let mut left = Vec::new();
+    for file in lock(&FILES).drain(..) {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                left.push(format!("{}: {e}", file.display()));
+            }
+            _ => {}
+        }
+    }
+    left.extend(crate::temp::remove_own_folders());
+    left
+}
+
 /// The second signal: end registered process groups, remove registered files and this
 /// process's temporary folders, exit.
 fn stop_now(signal: Signal) -> ! {

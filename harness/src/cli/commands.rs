@@ -264,7 +264,7 @@ fn gather(args: GatherArgs) -> Result<u8, CliError> {
     let gathered = read.ok_or_else(|| CliError::Usage("nothing was gathered".to_owned()))?;
     let (kind, address) = (gathered.info.kind, gathered.address.clone());
     if let Some(signal) = crate::interrupt::requested() {
-        for left in crate::temp::remove_own_folders() {
+        for left in crate::interrupt::remove_what_was_abandoned() {
             eprintln!("warning: could not remove {left}");
         }
         eprintln!(

@@ -149,7 +149,7 @@ fn run_on(
     written?;
     if let Some(signal) = crate::interrupt::requested() {
         // Folders of targets abandoned in flight (an image being unpacked).
-        for left in crate::temp::remove_own_folders() {
+        for left in crate::interrupt::remove_what_was_abandoned() {
             eprintln!("warning: could not remove {left}");
         }
         return Ok(signal.exit_code());

@@ -482,6 +482,8 @@ impl Registry {
             }
         }
         let file = self.cache.temporary().map_err(&fail)?;
+        // Removed as the run exits if a signal stops it while the blob streams in.
+        let _abandoned = crate::interrupt::RemoveOnExit::register(file.path());
         let mut tee = verify::Tee {
             source: client::MinimumRate::new(
                 response.into_body().into_reader(),
