@@ -751,4 +751,21 @@ fn two_reports_naming_one_file_are_refused_before_anything_is_read() {
     );
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(work.read("out/report.json"), json);
+
+    // `--json -` is standard output, not a file named `-`: `--junit ./-` is another report.
+    let output = hostcert(
+        &work,
+        &[
+            "report",
+            "--from",
+            "out/report.json",
+            "--json",
+            "-",
+            "--junit",
+            "./-",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output), json);
+    assert!(work.read("-").starts_with("<?xml"));
 }

@@ -243,19 +243,7 @@ fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
     // The cache holds exactly the image's verified blobs (and the schema 2 manifest, which
     // shares the config and layers), and the run's temporary folder is empty (checked by
     // Env::hostcert).
-    let v2s2_manifest = tool(
-        work.dir.path(),
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--authfile",
-            &authfile,
-            "--cert-dir",
-            &ca,
-            &v2s2,
-        ],
-    );
+    let v2s2_manifest = registry.inspect_raw(&v2s2);
     let mut blobs: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -271,19 +259,7 @@ fn a_pushed_image_gives_the_results_of_its_layout_and_archive() {
     );
     // Named by the digest skopeo reads for the tag (`REPO@sha256:…`), the same image gives the
     // same results but the tag's own check, and the same manifest digest.
-    let raw = tool(
-        work.dir.path(),
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--authfile",
-            &authfile,
-            "--cert-dir",
-            &ca,
-            &remote,
-        ],
-    );
+    let raw = registry.inspect_raw(&remote);
     let digest = digest_of(raw.as_bytes());
     let by_digest = format!("{}@{digest}", registry.docker("hcc/busybox"));
     let output = env.hostcert(
@@ -1712,19 +1688,7 @@ fn every_platform_of_a_pushed_index_is_its_own_target() {
     let name = format!("{}/hcc/multi:1.0", registry.host());
     let targets: Vec<&Value> = remote["targets"].as_array().unwrap().iter().collect();
     assert_eq!(targets.len(), 2, "{}", stderr(&output));
-    let index = tool(
-        at,
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--authfile",
-            &authfile,
-            "--cert-dir",
-            &ca,
-            &image,
-        ],
-    );
+    let index = registry.inspect_raw(&image);
     let index_digest = digest_of(index.as_bytes());
     for ((platform, digest), target) in digests.iter().zip(&targets) {
         assert_eq!(target["name"], json!(format!("{name}[{platform}]")));

@@ -365,6 +365,25 @@ const RPM_VA: &[&str] = &[
 ];
 
 /// One check's result in a report folder.
+/// The Red Hat checks that read the image's package databases.
+const PACKAGE_CHECKS: [&str; 3] = [
+    "image.redhat.prohibited-packages",
+    "image.redhat.modified-package-files",
+    "image.redhat.based-on-ubi",
+];
+
+/// Every package check of the report in `report` is an error whose result says each of `said`:
+/// a database that cannot be read is never a pass.
+fn package_checks_error(work: &Path, report: &str, said: &[&str]) {
+    for check in PACKAGE_CHECKS {
+        let (outcome, result) = check_result(work, report, check);
+        assert_eq!(outcome, "error", "{check}: {result}");
+        for text in said {
+            assert!(result.contains(text), "{check}: {result}");
+        }
+    }
+}
+
 fn check_result(work: &Path, report: &str, check: &str) -> (String, String) {
     let text = std::fs::read_to_string(work.join(report).join("report.json")).unwrap();
     let report: Value = serde_json::from_str(&text).unwrap();
@@ -451,11 +470,7 @@ fn a_ubi_like_image_certifies_and_its_package_list_equals_rpm_qa() {
     let out = stdout(&output);
     assert_eq!(code(&output), 0, "{out}{}", stderr(&output));
     assert!(out.contains("verdict: CERTIFIED"), "{out}");
-    for check in [
-        "image.redhat.prohibited-packages",
-        "image.redhat.modified-package-files",
-        "image.redhat.based-on-ubi",
-    ] {
+    for check in PACKAGE_CHECKS {
         let (outcome, result) = check_result(work, "report", check);
         assert_eq!(outcome, "pass", "{check}: {result}");
     }
@@ -732,19 +747,11 @@ fn an_unreadable_package_database_is_an_error_never_a_pass() {
     let out = stdout(&output);
     assert_eq!(code(&output), 2, "{out}{}", stderr(&output));
     assert!(out.contains("verdict: INCOMPLETE"), "{out}");
-    for check in [
-        "image.redhat.prohibited-packages",
-        "image.redhat.modified-package-files",
-        "image.redhat.based-on-ubi",
-    ] {
-        let (outcome, result) = check_result(work, "cut", check);
-        assert_eq!(outcome, "error", "{check}: {result}");
-        assert!(
-            result.contains("rpm database /var/lib/rpm/rpmdb.sqlite")
-                && result.contains("truncated"),
-            "{check}: {result}"
-        );
-    }
+    package_checks_error(
+        work,
+        "cut",
+        &["rpm database /var/lib/rpm/rpmdb.sqlite", "truncated"],
+    );
     // A dpkg status file cut in the middle of a field name is refused the same way.
     let debian = work.join("debian");
     std::fs::create_dir_all(debian.join("var/lib/dpkg")).unwrap();
@@ -757,18 +764,7 @@ fn an_unreadable_package_database_is_an_error_never_a_pass() {
     let image = build_image(work, "debian", &debian, UBI_LABELS);
     let output = isv_image(work, &image, "debian");
     assert_eq!(code(&output), 2, "{}", stdout(&output));
-    for check in [
-        "image.redhat.prohibited-packages",
-        "image.redhat.modified-package-files",
-        "image.redhat.based-on-ubi",
-    ] {
-        let (outcome, result) = check_result(work, "debian", check);
-        assert_eq!(outcome, "error", "{check}: {result}");
-        assert!(
-            result.contains("/var/lib/dpkg/status: line 6"),
-            "{check}: {result}"
-        );
-    }
+    package_checks_error(work, "debian", &["/var/lib/dpkg/status: line 6"]);
 }
 
 // ---- the shared databases ----
@@ -1075,19 +1071,14 @@ fn a_layer_that_removes_the_rpm_database_is_an_error_never_a_pass() {
     let out = stdout(&output);
     assert_eq!(code(&output), 2, "{out}{}", stderr(&output));
     assert!(out.contains("verdict: INCOMPLETE"), "{out}");
-    for check in [
-        "image.redhat.prohibited-packages",
-        "image.redhat.modified-package-files",
-        "image.redhat.based-on-ubi",
-    ] {
-        let (outcome, result) = check_result(work, "gone", check);
-        assert_eq!(outcome, "error", "{check}: {result}");
-        assert!(
-            result.contains("rpm database /var/lib/rpm/rpmdb.sqlite that layer 0 left")
-                && result.contains("layer 1 removed it"),
-            "{check}: {result}"
-        );
-    }
+    package_checks_error(
+        work,
+        "gone",
+        &[
+            "rpm database /var/lib/rpm/rpmdb.sqlite that layer 0 left",
+            "layer 1 removed it",
+        ],
+    );
 }
 
 // ---- a Berkeley DB image (UBI 7 and 8) ----

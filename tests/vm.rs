@@ -137,6 +137,39 @@ impl Run {
         (output, ports)
     }
 
+    /// Runs the os-build profile on the VM `target` (named `name`) with `--boot-timeout`, which
+    /// must fail to boot: returns the target's error, how long the run took and its QEMU's
+    /// ports, having checked that the run is an error (exit 2) and not certified.
+    fn boot_error(
+        &self,
+        boot_timeout: &str,
+        target_address: &str,
+        name: &str,
+    ) -> (String, Duration, Vec<u16>) {
+        let started = Instant::now();
+        let (output, ports) = self.hostcert(&[
+            "run",
+            "--profile",
+            "os-build",
+            "--boot-timeout",
+            boot_timeout,
+            "--target",
+            target_address,
+            "--report-dir",
+            "reports",
+            "-q",
+        ]);
+        let took = started.elapsed();
+        let report = self.work.json("reports/report.json");
+        let error = target(&report, name)["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error: {}", support::stdout(&output)))
+            .to_owned();
+        assert_eq!(support::code(&output), 2, "{error}");
+        assert_ne!(report["verdict"], "certified");
+        (error, took, ports)
+    }
+
     /// The QEMU processes whose command line names this test's TMPDIR.
     fn qemu_processes(&self) -> Vec<String> {
         qemu_command_lines(&self.tmp())
@@ -551,27 +584,7 @@ fn a_build_that_never_opens_ssh_is_an_error_within_the_boot_timeout() {
     let run = Run::new();
     let zeros = run.work.path("zeros.raw");
     std::fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
-    let started = Instant::now();
-    let (output, ports) = run.hostcert(&[
-        "run",
-        "--profile",
-        "os-build",
-        "--boot-timeout",
-        "120",
-        "--target",
-        &format!("vm:{}", zeros.display()),
-        "--report-dir",
-        "reports",
-        "-q",
-    ]);
-    let took = started.elapsed();
-    let report = run.work.json("reports/report.json");
-    let error = target(&report, "zeros")["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {}", support::stdout(&output)))
-        .to_owned();
-    assert_eq!(support::code(&output), 2, "{error}");
-    assert_ne!(report["verdict"], "certified");
+    let (error, took, ports) = run.boot_error("120", &format!("vm:{}", zeros.display()), "zeros");
     assert!(
         error.contains("the firmware found nothing to boot"),
         "{error}"
@@ -584,27 +597,8 @@ fn a_build_that_never_opens_ssh_is_an_error_within_the_boot_timeout() {
     );
     run.assert_nothing_left(&ports);
 
-    let started = Instant::now();
-    let (output, ports) = run.hostcert(&[
-        "run",
-        "--profile",
-        "os-build",
-        "--boot-timeout",
-        "4",
-        "--target",
-        &direct(&dir, "too-slow", &cmdline(&dir)),
-        "--report-dir",
-        "reports",
-        "-q",
-    ]);
-    let took = started.elapsed();
-    let report = run.work.json("reports/report.json");
-    let error = target(&report, "too-slow")["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {}", support::stdout(&output)))
-        .to_owned();
-    assert_eq!(support::code(&output), 2, "{error}");
-    assert_ne!(report["verdict"], "certified");
+    let (error, took, ports) =
+        run.boot_error("4", &direct(&dir, "too-slow", &cmdline(&dir)), "too-slow");
     assert!(
         error.contains("SSH did not open within 4 s (--boot-timeout)"),
         "{error}"

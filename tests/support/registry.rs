@@ -252,6 +252,26 @@ impl Registry {
         run(&self.dir, "skopeo", &args)
     }
 
+    /// What `skopeo inspect --raw` reads for `image` (a `docker://` address of this registry)
+    /// with the registry's credentials and CA: the manifest or index, byte for byte.
+    pub fn inspect_raw(&self, image: &str) -> String {
+        let authfile = self.authfile.display().to_string();
+        let ca = self.certs.ca_dir.display().to_string();
+        run(
+            &self.dir,
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--authfile",
+                &authfile,
+                "--cert-dir",
+                &ca,
+                image,
+            ],
+        )
+    }
+
     /// The registry's log (its access log lists every request).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()

@@ -133,21 +133,30 @@ impl Outputs {
             to_stdout |= destination(bundle, false)?.is_stdout();
         }
         // Two reports into one regular file would leave only the one written last.
-        let mut named: Vec<(String, &Path)> = files
+        // (the option, its path): the reports that replace a regular file (or make one), as
+        // each option reads its path (`-` is standard output only where it is taken).
+        let named: Vec<(String, &Path)> = files
             .iter()
-            .map(|(format, path)| (format!("--{}", format.name), path.as_path()))
+            .map(|(format, path)| {
+                (
+                    format!("--{}", format.name),
+                    path.as_path(),
+                    format.takes_dash,
+                )
+            })
             .chain(
                 bundle
                     .as_deref()
-                    .map(|b| ("the signed bundle".to_owned(), b)),
+                    .map(|b| ("the signed bundle".to_owned(), b, false)),
             )
+            .filter(|(_, path, takes_dash)| {
+                matches!(
+                    crate::fsio::destination(path, *takes_dash),
+                    Ok(crate::fsio::Destination::Replace(_))
+                )
+            })
+            .map(|(option, path, _)| (option, path))
             .collect();
-        named.retain(|(_, path)| {
-            matches!(
-                crate::fsio::destination(path, false),
-                Ok(crate::fsio::Destination::Replace(_))
-            )
-        });
         for (index, (first, path)) in named.iter().enumerate() {
             let same = |other: &Path| same_file(path, other);
             if let Some((second, other)) = named[index + 1..].iter().find(|(_, other)| same(other))

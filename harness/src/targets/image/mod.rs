@@ -203,19 +203,34 @@ pub fn open(address: &str, options: &ImageOptions) -> Result<Vec<ImageTarget>, T
         // A layout's config is read here (bounded), an archive's small members extracted, a
         // store's manifest and config read, and a registry's config fetched into the blob cache
         // the gather reads it from again.
-        let bootable = match transport {
-            Transport::Oci => layout::read_oci(Path::new(path), tag.as_deref(), &select)
-                .is_ok_and(|image| is_bootable(&image)),
-            Transport::Docker => remote
-                .as_ref()
-                .is_some_and(|remote| registry_image_is_bootable(remote, options, &select)),
-            Transport::OciArchive | Transport::DockerArchive => {
-                archive_image_is_bootable(transport, Path::new(path), tag.as_deref(), &select)
+        let read_oci = |root: &Path, tag: Option<&str>| layout::read_oci(root, tag, &select);
+        let bootable = match (transport, &remote, &stored) {
+            (Transport::Oci, _, _) => {
+                read_oci(Path::new(path), tag.as_deref()).is_ok_and(|image| is_bootable(&image))
             }
-            Transport::Storage => match &stored {
-                Some(Ok(found)) => stored_image_is_bootable(found, &select),
-                _ => false,
-            },
+            (Transport::OciArchive | Transport::DockerArchive, _, _) => bootable_as_read(|temp| {
+                layout::extract_archive_metadata(Path::new(path), temp)?;
+                match transport {
+                    Transport::DockerArchive => layout::read_docker(temp, &select),
+                    _ => read_oci(temp, tag.as_deref()),
+                }
+            }),
+            (
+                Transport::Docker,
+                Some(Remote {
+                    reference,
+                    resolved: Ok(top),
+                }),
+                _,
+            ) => bootable_as_read(|temp| {
+                registry::read(reference, &options.registry, top, temp, read_oci)
+                    .map(|fetched| fetched.image)
+            }),
+            (Transport::Storage, _, Some(Ok(found))) => bootable_as_read(|temp| {
+                storage::read(found, temp, false, read_oci).map(|read| read.image)
+            }),
+            // Not found, or not resolved: the gather says why.
+            (Transport::Docker | Transport::Storage, _, _) => false,
         };
         ImageTarget {
             name,
@@ -609,60 +624,14 @@ fn reads_files(probe: &Probe, bootable: bool) -> bool {
     }
 }
 
-/// Whether a registry's image (the platform `select` names, in an index) is bootable: its
-/// config is fetched when the target is opened, into the blob cache its gather reads. One that
-/// cannot be fetched is not (the gather then says why it cannot be read).
-fn registry_image_is_bootable(remote: &Remote, options: &ImageOptions, select: &Select) -> bool {
-    let Ok(top) = &remote.resolved else {
-        return false;
-    };
+/// Whether the image `read` gives is bootable, `read` writing what it needs (an archive's
+/// small members, a store's or a registry's layout) into a temporary folder of its own, removed
+/// after. An image that cannot be read is not (its gather then says why).
+fn bootable_as_read(read: impl FnOnce(&Path) -> Result<Image, String>) -> bool {
     let Ok(temp) = crate::temp::folder("image") else {
         return false;
     };
-    registry::read(
-        &remote.reference,
-        &options.registry,
-        top,
-        temp.path(),
-        |root, tag| layout::read_oci(root, tag, select),
-    )
-    .is_ok_and(|fetched| is_bootable(&fetched.image))
-}
-
-/// Whether an archive's image (`oci-archive:` or `docker-archive:`) is bootable: its small
-/// members (index or manifest.json, manifests, config; not its layers) are extracted when the
-/// target is opened. One that cannot be read is not (the gather then says why).
-fn archive_image_is_bootable(
-    transport: Transport,
-    archive: &Path,
-    tag: Option<&str>,
-    select: &Select,
-) -> bool {
-    let Ok(temp) = crate::temp::folder("image") else {
-        return false;
-    };
-    if layout::extract_archive_metadata(archive, temp.path()).is_err() {
-        return false;
-    }
-    let image = if transport == Transport::DockerArchive {
-        layout::read_docker(temp.path(), select)
-    } else {
-        layout::read_oci(temp.path(), tag, select)
-    };
-    image.is_ok_and(|image| is_bootable(&image))
-}
-
-/// Whether an image in podman's store is bootable: its manifest and config are read from the
-/// store (not its layers) when the target is opened. One that cannot be read is not (the gather
-/// then says why).
-fn stored_image_is_bootable(found: &storage::Found, select: &Select) -> bool {
-    let Ok(temp) = crate::temp::folder("image") else {
-        return false;
-    };
-    storage::read(found, temp.path(), false, |root, tag| {
-        layout::read_oci(root, tag, select)
-    })
-    .is_ok_and(|read| is_bootable(&read.image))
+    read(temp.path()).is_ok_and(|image| is_bootable(&image))
 }
 
 /// Whether an image is a bootable container image (bootc): its config's label
